@@ -1,0 +1,111 @@
+import type { TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+
+/**
+ * One header value as transports hand it over: a string (amqplib `S`), a Buffer
+ * (kafkajs, amqplib `x`), an array of either (a repeated header), `null`/`undefined`
+ * (kafkajs for a header with no value), or any other AMQP field type. Only strings
+ * and byte arrays carry trace context; everything else is ignored.
+ */
+export type HeaderValue = unknown;
+
+/** A message's headers: any object whose values are {@link HeaderValue}s. */
+export type MessageHeaders = Readonly<Record<string, HeaderValue>>;
+
+/** Headers as tracebus writes them: trace headers are always plain strings. */
+export type WritableHeaders = Record<string, HeaderValue>;
+
+const TRACEPARENT = 'traceparent';
+const TRACESTATE = 'tracestate';
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+function isTraceHeaderName(key: string): boolean {
+  // Only compare when the length can match: this runs for every header of every message.
+  return (key.length === 11 || key.length === 10) && (key.toLowerCase() === TRACEPARENT || key.toLowerCase() === TRACESTATE);
+}
+
+function decode(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return textDecoder.decode(value);
+  return undefined;
+}
+
+// HTTP's optional whitespace (space and tab) around a field value is not part of it
+// (RFC 9110 §5.5). `@opentelemetry/core` tolerates one space only, so
+// "\t 00-…-01 \t" would restart the trace, against the W3C test suite.
+function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+function collect(value: unknown, into: string[]): void {
+  if (Array.isArray(value)) {
+    for (const item of value) collect(item, into);
+    return;
+  }
+  const text = decode(value);
+  if (text !== undefined) into.push(trimOws(text));
+}
+
+/**
+ * Reads message headers for a `TextMapPropagator`.
+ *
+ * - Keys match case-insensitively, as for HTTP fields.
+ * - Buffers and other byte arrays decode as UTF-8; `@opentelemetry/core` would ignore them.
+ * - A header that occurs more than once (an array, or keys that differ only in case)
+ *   comes back as `string[]` in wire order, except `traceparent`: a repeated
+ *   `traceparent` is invalid (W3C test `test_traceparent_duplicated`), so its values
+ *   come back comma-joined, which no propagator accepts, and the trace restarts.
+ * - `null`, numbers, booleans and other AMQP field types read as absent.
+ *
+ * Never throws.
+ */
+export const headerGetter: TextMapGetter<MessageHeaders | undefined | null> = {
+  keys(carrier) {
+    return carrier == null ? [] : Object.keys(carrier);
+  },
+  get(carrier, key) {
+    if (carrier == null) return undefined;
+    const values: string[] = [];
+    const wanted = key.toLowerCase();
+    for (const name in carrier) {
+      if (name.length !== wanted.length) continue;
+      if (name !== wanted && name.toLowerCase() !== wanted) continue;
+      collect(carrier[name], values);
+    }
+    if (values.length === 0) return undefined;
+    if (values.length === 1) return values[0];
+    return wanted === TRACEPARENT ? values.join(',') : values;
+  },
+};
+
+/**
+ * Writes trace headers into a {@link WritableHeaders} object that tracebus owns
+ * (never the caller's). Any key that differs only in case is removed first, so a
+ * header is never sent twice.
+ */
+export const headerSetter: TextMapSetter<WritableHeaders> = {
+  set(carrier, key, value) {
+    const wanted = key.toLowerCase();
+    for (const name in carrier) {
+      if (name !== wanted && name.length === wanted.length && name.toLowerCase() === wanted) delete carrier[name];
+    }
+    carrier[wanted] = value;
+  },
+};
+
+/**
+ * A shallow copy of `headers` without `traceparent` and `tracestate` (in any case).
+ * Injection writes fresh ones into the copy: a re-published message then carries one
+ * `traceparent` that matches its `tracestate`, never the stale pair it arrived with.
+ */
+export function copyWithoutTraceHeaders(headers: MessageHeaders | undefined | null): WritableHeaders {
+  const copy: WritableHeaders = {};
+  if (headers == null) return copy;
+  for (const name in headers) {
+    if (!isTraceHeaderName(name)) copy[name] = headers[name];
+  }
+  return copy;
+}

@@ -1,0 +1,301 @@
+import {
+  context,
+  diag,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+  type SpanContext,
+  type TextMapPropagator,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import { copyWithoutTraceHeaders, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
+import { assertPolicyOption, type IncomingContextPolicy, type PolicyOption } from './policy.ts';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_OPERATION_NAME,
+  ATTR_MESSAGING_OPERATION_TYPE,
+  ATTR_MESSAGING_SYSTEM,
+  LEGACY_NAMES,
+  semconvModeFromEnv,
+  type OperationType,
+  type SemconvMode,
+} from './semconv.ts';
+import { traceContextOf, type TraceContext } from './trace-context.ts';
+
+export const TRACER_NAME = 'tracebus';
+export const TRACER_VERSION = '0.1.0';
+
+/** Adds attributes to a span from the message it is about. */
+export type SpanHook<M> = (span: Span, message: M) => void;
+
+/** Options every tracebus decorator and middleware accepts. */
+export interface TracingOptions {
+  /** Where spans go. Default: the global provider (`trace.setGlobalTracerProvider`, NodeSDK). */
+  tracerProvider?: TracerProvider;
+  /**
+   * How context is written to and read from headers. Default: the global propagator,
+   * so a composite the application registered (W3C, baggage, B3, …) keeps working.
+   */
+  propagator?: TextMapPropagator;
+  /** Attribute names to emit. Default: from `OTEL_SEMCONV_STABILITY_OPT_IN`, else `current`. */
+  semconv?: SemconvMode;
+  /** Most links one span gets (batch spans link every message). Default 128. */
+  maxLinks?: number;
+}
+
+/** What an adapter knows about one messaging operation. */
+export interface OperationInfo {
+  /** `messaging.operation.type`. */
+  type: OperationType;
+  /** `messaging.operation.name`, the span name's first word. Default: `type`. */
+  name?: string;
+  /** Destination for the span name and `messaging.destination.name`. Omit when anonymous. */
+  destination?: string;
+  /** More attributes, under their semconv 1.45 names. */
+  attributes?: Attributes;
+}
+
+/** The attribute recorded on a span whose links were capped by `maxLinks`. */
+export const ATTR_LINKS_DROPPED = 'tracebus.links.dropped_count';
+
+/**
+ * The transport-free span lifecycle every adapter is built from: producer spans with
+ * injection into a copy of the headers, consumer spans with extraction and the
+ * incoming-context policy, errors recorded and rethrown unchanged.
+ *
+ * Exported so that adapters for other transports can be written the same way.
+ */
+export class MessagingTracer {
+  readonly system: string;
+  readonly semconv: SemconvMode;
+  readonly maxLinks: number;
+  readonly #propagator: TextMapPropagator | undefined;
+  readonly #tracerProvider: TracerProvider | undefined;
+  #tracer: Tracer | undefined;
+  #tracerFrom: TracerProvider | undefined;
+
+  constructor(system: string, options: TracingOptions = {}) {
+    if (typeof system !== 'string' || system === '') throw new TypeError('tracebus: MessagingTracer needs a messaging.system name such as "kafka"');
+    const { tracerProvider, propagator, semconv = semconvModeFromEnv(), maxLinks = 128 } = options;
+    if (semconv !== 'current' && semconv !== 'legacy' && semconv !== 'both') {
+      throw new TypeError(`tracebus: semconv must be 'current', 'legacy' or 'both'; got ${JSON.stringify(semconv)}`);
+    }
+    if (!Number.isInteger(maxLinks) || maxLinks < 0) throw new TypeError(`tracebus: maxLinks must be a non-negative integer; got ${maxLinks}`);
+    this.system = system;
+    this.semconv = semconv;
+    this.maxLinks = maxLinks;
+    this.#propagator = propagator;
+    this.#tracerProvider = tracerProvider;
+  }
+
+  /**
+   * The tracer to use now. Without a configured provider it follows the global one,
+   * which `trace.disable()` replaces (tests and hot reloads do), so it is looked up
+   * again whenever the global provider object changes.
+   */
+  get tracer(): Tracer {
+    const provider = this.#tracerProvider ?? trace.getTracerProvider();
+    if (provider !== this.#tracerFrom || this.#tracer === undefined) {
+      this.#tracer = provider.getTracer(TRACER_NAME, TRACER_VERSION);
+      this.#tracerFrom = provider;
+    }
+    return this.#tracer;
+  }
+
+  /** Attributes of an operation, under the names `semconv` selects. */
+  attributes(info: OperationInfo): Attributes {
+    const attributes: Attributes = {
+      [ATTR_MESSAGING_SYSTEM]: this.system,
+      [ATTR_MESSAGING_OPERATION_TYPE]: info.type,
+      [ATTR_MESSAGING_OPERATION_NAME]: info.name ?? info.type,
+    };
+    if (info.destination !== undefined) attributes[ATTR_MESSAGING_DESTINATION_NAME] = info.destination;
+    if (info.attributes !== undefined) Object.assign(attributes, info.attributes);
+    return this.semconv === 'current' ? attributes : renameLegacy(attributes, this.semconv);
+  }
+
+  /** Starts a span for `info`: `{operation name} {destination}`. */
+  startSpan(info: OperationInfo, kind: SpanKind, parent: Context, links?: Link[]): Span {
+    const name = info.destination === undefined ? (info.name ?? info.type) : `${info.name ?? info.type} ${info.destination}`;
+    return this.tracer.startSpan(name, { kind, attributes: this.attributes(info), links }, parent);
+  }
+
+  /** A copy of `headers` with the context of `ctx` injected; `headers` is not touched. */
+  inject(ctx: Context, headers: MessageHeaders | undefined | null): WritableHeaders {
+    const carrier = copyWithoutTraceHeaders(headers);
+    try {
+      if (this.#propagator) this.#propagator.inject(ctx, carrier, headerSetter);
+      else propagation.inject(ctx, carrier, headerSetter);
+    } catch (error) {
+      diag.error('tracebus: the propagator threw while injecting; the message is sent without trace headers', error);
+    }
+    return carrier;
+  }
+
+  /** The context carried by `headers`, on top of the empty root context. Never throws. */
+  extract(headers: MessageHeaders | undefined | null): Context {
+    try {
+      return this.#propagator ? this.#propagator.extract(ROOT_CONTEXT, headers, headerGetter) : propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+    } catch (error) {
+      diag.warn('tracebus: the propagator threw while extracting; the message starts a new trace', error);
+      return ROOT_CONTEXT;
+    }
+  }
+
+  /**
+   * Runs `send` with headers that carry a new PRODUCER span's context, inside that span.
+   * The span ends when `send` returns or settles; an error is recorded and rethrown.
+   */
+  tracePublish<M, R>(info: OperationInfo, headers: MessageHeaders | undefined | null, message: M, hook: SpanHook<M> | undefined, send: (headers: WritableHeaders, span: Span) => R): R {
+    const parent = context.active();
+    const span = this.startSpan(info, SpanKind.PRODUCER, parent);
+    if (hook !== undefined) runHook(hook, span, message, 'producerHook');
+    const ctx = trace.setSpan(parent, span);
+    return this.runInSpan(span, ctx, () => send(this.inject(ctx, headers), span));
+  }
+
+  /**
+   * Runs `handle` for one received message inside a new span (CONSUMER for `process`),
+   * placed in the trace according to `policy`. The span lasts as long as the handler;
+   * a handler error is recorded on it and rethrown unchanged.
+   */
+  traceProcess<M, R>(
+    info: OperationInfo,
+    headers: MessageHeaders | undefined | null,
+    message: M,
+    policy: PolicyOption<M> | undefined,
+    hook: SpanHook<M> | undefined,
+    handle: (trace: TraceContext) => R,
+  ): R {
+    const { parent, links } = this.placement(headers, message, policy);
+    const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links);
+    if (hook !== undefined) runHook(hook, span, message, 'consumerHook');
+    const ctx = trace.setSpan(parent, span);
+    return this.runInSpan(span, ctx, () => handle(traceContextOf(span, ctx)));
+  }
+
+  /** Parent context and links for a received message under `policy`. */
+  placement<M>(headers: MessageHeaders | undefined | null, message: M, policy: PolicyOption<M> | undefined): { parent: Context; links: Link[] | undefined } {
+    const chosen = resolvePolicy(policy, message);
+    if (chosen === 'root') return { parent: ROOT_CONTEXT, links: undefined };
+    const extracted = this.extract(headers);
+    if (chosen === 'parent') return { parent: extracted, links: undefined };
+    const remote = trace.getSpanContext(extracted);
+    // A new trace that keeps the message's baggage (contrib#2772 lost it) and is not a
+    // child of whatever span happens to be ambient (contrib#3008).
+    return { parent: trace.deleteSpan(extracted), links: remote && trace.isSpanContextValid(remote) ? [{ context: remote }] : undefined };
+  }
+
+  /**
+   * At most `maxLinks` links to the valid contexts among `contexts`, and how many were dropped.
+   */
+  links(contexts: Iterable<SpanContext | undefined>, attributesOf?: (index: number) => Attributes | undefined): { links: Link[]; dropped: number } {
+    const links: Link[] = [];
+    let dropped = 0;
+    let index = 0;
+    for (const spanContext of contexts) {
+      if (spanContext !== undefined && trace.isSpanContextValid(spanContext)) {
+        if (links.length < this.maxLinks) links.push({ context: spanContext, attributes: attributesOf?.(index) });
+        else dropped++;
+      }
+      index++;
+    }
+    return { links, dropped };
+  }
+
+  /** Runs `work` with `ctx` active and ends `span` when it returns, throws or settles. */
+  runInSpan<R>(span: Span, ctx: Context, work: () => R): R {
+    let result: R;
+    try {
+      result = context.with(ctx, work);
+    } catch (error) {
+      recordError(span, error);
+      span.end();
+      throw error;
+    }
+    if (isPromiseLike(result)) {
+      return result.then(
+        (value) => {
+          span.end();
+          return value;
+        },
+        (error: unknown) => {
+          recordError(span, error);
+          span.end();
+          throw error;
+        },
+      ) as R;
+    }
+    span.end();
+    return result;
+  }
+}
+
+/** Records `error` on `span`: exception event, status ERROR and `error.type`. */
+export function recordError(span: Span, error: unknown): void {
+  try {
+    span.recordException(error instanceof Error ? error : String(error));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
+  } catch (problem) {
+    diag.error('tracebus: could not record an error on a span', problem);
+  }
+}
+
+/** A low-cardinality name for `error`: its class name, else `_OTHER`. */
+export function errorType(error: unknown): string {
+  if (error instanceof Error) {
+    const name = error.constructor?.name;
+    return name && name !== 'Object' ? name : error.name || '_OTHER';
+  }
+  return '_OTHER';
+}
+
+/** Runs a user hook; a hook that throws goes to `diag` and never to the caller. */
+export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: string): void {
+  try {
+    hook(span, message);
+  } catch (error) {
+    diag.error(`tracebus: ${which} threw; the span goes on without its attributes`, error);
+  }
+}
+
+function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M): IncomingContextPolicy {
+  if (policy === undefined) return 'parent';
+  if (typeof policy !== 'function') return policy;
+  try {
+    const chosen = policy(message);
+    if (chosen === 'parent' || chosen === 'link' || chosen === 'root') return chosen;
+    diag.error(`tracebus: the policy function returned ${JSON.stringify(chosen)}; using 'parent'`);
+  } catch (error) {
+    diag.error("tracebus: the policy function threw; using 'parent'", error);
+  }
+  return 'parent';
+}
+
+export { assertPolicyOption };
+
+function renameLegacy(attributes: Attributes, mode: SemconvMode): Attributes {
+  const renamed: Attributes = {};
+  for (const name in attributes) {
+    const legacy = LEGACY_NAMES[name];
+    if (legacy === undefined) renamed[name] = attributes[name];
+    else {
+      renamed[legacy] = attributes[name];
+      if (mode === 'both') renamed[name] = attributes[name];
+    }
+  }
+  return renamed;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}

@@ -1,0 +1,22 @@
+/**
+ * What a consumer does with the trace context that arrives in a message:
+ * - `parent` (default): the consumer span is a child of the producer's span;
+ * - `link`: the consumer span starts a new trace with a link to the producer's span;
+ *   the message's baggage is kept;
+ * - `root`: the incoming context is ignored entirely (no parent, no link, no baggage),
+ *   for producers you do not trust.
+ */
+export type IncomingContextPolicy = 'parent' | 'link' | 'root';
+
+/** A fixed policy, or one chosen per message. */
+export type PolicyOption<M> = IncomingContextPolicy | ((message: M) => IncomingContextPolicy);
+
+const POLICIES: ReadonlySet<string> = new Set(['parent', 'link', 'root']);
+
+/** Throws when a configured policy is not one of the three, naming the fix. */
+export function assertPolicyOption(policy: unknown): void {
+  if (policy === undefined || typeof policy === 'function') return;
+  if (typeof policy !== 'string' || !POLICIES.has(policy)) {
+    throw new TypeError(`tracebus: policy must be 'parent', 'link', 'root' or a function (message) => policy; got ${JSON.stringify(policy)}`);
+  }
+}

@@ -1,0 +1,12 @@
+export { compose } from './core/compose.ts';
+export type { Handler, HandlerMiddleware, PublisherDecorator } from './core/compose.ts';
+export { copyWithoutTraceHeaders, headerGetter, headerSetter } from './core/headers.ts';
+export type { HeaderValue, MessageHeaders, WritableHeaders } from './core/headers.ts';
+export { ATTR_LINKS_DROPPED, errorType, MessagingTracer, recordError } from './core/messaging-tracer.ts';
+export type { OperationInfo, SpanHook, TracingOptions } from './core/messaging-tracer.ts';
+export { assertPolicyOption } from './core/policy.ts';
+export type { IncomingContextPolicy, PolicyOption } from './core/policy.ts';
+export { LEGACY_NAMES, semconvModeFromEnv } from './core/semconv.ts';
+export type { OperationType, SemconvMode } from './core/semconv.ts';
+export { activeTraceContext, traceContextOf } from './core/trace-context.ts';
+export type { TraceContext } from './core/trace-context.ts';

@@ -1,0 +1,89 @@
+import { context, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { AlwaysOnSampler, InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type Sampler, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace';
+
+export interface SpanRecorderOptions {
+  /** Sampler of the provider. Default: always on. */
+  sampler?: Sampler;
+  /**
+   * Register the provider, an AsyncLocalStorage context manager and the W3C trace-context
+   * and baggage propagators globally. Default `true`; with `false`, pass
+   * `recorder.provider` to tracebus as `tracerProvider`.
+   */
+  global?: boolean;
+}
+
+/** Spans recorded in memory, for assertions in tests. */
+export interface SpanRecorder {
+  readonly provider: TracerProvider;
+  /** Every span that has ended, in the order they ended. */
+  spans(): ReadableSpan[];
+  /** Spans that started and have not ended yet. */
+  openSpans(): ReadableSpan[];
+  /** Forgets the spans recorded so far. */
+  reset(): void;
+  /** Shuts the provider down and removes what `global` registered. */
+  shutdown(): Promise<void>;
+}
+
+class OpenSpanTracker implements SpanProcessor {
+  readonly open = new Set<ReadableSpan>();
+  onStart(span: Span, _parent: Context): void {
+    this.open.add(span as unknown as ReadableSpan);
+  }
+  onEnd(span: ReadableSpan): void {
+    this.open.delete(span);
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Sets up an in-memory span recorder in one call.
+ *
+ * @example
+ * const recorder = recordSpans();
+ * // ... publish and consume ...
+ * assertOneTrace(recorder.spans(), ['send orders', 'process orders']);
+ * await recorder.shutdown();
+ */
+export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
+  const { sampler = new AlwaysOnSampler(), global = true } = options;
+  const exporter = new InMemorySpanExporter();
+  const tracker = new OpenSpanTracker();
+  const provider = new TracerProvider({ sampler, spanProcessors: [tracker, new SimpleSpanProcessor({ exporter })] });
+  let contextManager: AsyncLocalStorageContextManager | undefined;
+  if (global) {
+    trace.disable();
+    context.disable();
+    propagation.disable();
+    contextManager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(contextManager);
+    trace.setGlobalTracerProvider(provider);
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  }
+  return {
+    provider,
+    spans: () => exporter.getFinishedSpans().slice(),
+    openSpans: () => [...tracker.open],
+    reset: () => exporter.reset(),
+    async shutdown() {
+      await provider.shutdown();
+      if (global) {
+        trace.disable();
+        context.disable();
+        propagation.disable();
+      }
+    },
+  };
+}
+
+/** Whether a span ended with status ERROR. */
+export function isError(span: ReadableSpan): boolean {
+  return span.status.code === SpanStatusCode.ERROR;
+}
