@@ -228,13 +228,14 @@ export class MemoryBus implements MemoryPublisher {
   }
 
   /**
-   * Stops accepting publishes and resolves once every delivery in flight or queued for a
-   * subscription has finished. Messages queued for a group with no subscription left are
-   * discarded.
+   * Drains, then closes: resolves once every delivery in flight or queued for a
+   * subscription has finished, including messages those handlers publish while the bus
+   * drains (a pipeline runs to its end). After that, `publish` and `subscribe` throw.
+   * Messages queued for a group with no subscription left are discarded.
    */
   async close(): Promise<void> {
-    this.#closed = true;
     await this.drained();
+    this.#closed = true;
   }
 
   #enqueue(topic: string, message: OutgoingMessage<unknown>, internal = false): boolean {

@@ -52,6 +52,7 @@ export function formatTraceTree(spans: readonly ReadableSpan[], options: TreeOpt
     const scale = barWidth / Math.max(end - start, 1e-3);
     out.push(`trace ${traceId}  (${list.length} spans, ${(end - start).toFixed(1)} ms)`);
     const byStart = (a: ReadableSpan, b: ReadableSpan) => toMillis(a.startTime) - toMillis(b.startTime);
+    const rows: Array<[label: string, rest: string]> = [];
     const walk = (span: ReadableSpan, depth: number) => {
       const from = Math.min(barWidth - 1, Math.floor((toMillis(span.startTime) - start) * scale));
       const length = Math.max(1, Math.min(barWidth - from, Math.round(toMillis(span.duration) * scale)));
@@ -60,10 +61,12 @@ export function formatTraceTree(spans: readonly ReadableSpan[], options: TreeOpt
       const error = span.status.code === SpanStatusCode.ERROR ? `  ✗ ${span.status.message ?? 'error'}` : '';
       const links = span.links.length > 0 ? `  ↪ ${span.links.length} link${span.links.length > 1 ? 's' : ''}` : '';
       const label = `${'  '.repeat(depth)}${service ? `[${service}] ` : ''}${span.name} (${KIND[span.kind] ?? span.kind})`;
-      out.push(`  ${label.padEnd(52)} |${bar}| ${toMillis(span.duration).toFixed(2).padStart(8)} ms${error}${links}`);
+      rows.push([label, `|${bar}| ${toMillis(span.duration).toFixed(2).padStart(8)} ms${error}${links}`]);
       for (const child of (children.get(span.spanContext().spanId) ?? []).sort(byStart)) walk(child, depth + 1);
     };
     for (const root of roots.sort(byStart)) walk(root, 0);
+    const width = Math.max(...rows.map(([label]) => label.length));
+    for (const [label, rest] of rows) out.push(`  ${label.padEnd(width)}  ${rest}`);
   }
   return out.join('\n');
 }

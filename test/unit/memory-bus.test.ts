@@ -1,0 +1,185 @@
+import { context, trace } from '@opentelemetry/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBus, type DeadLetter, type MemoryMessage } from '../../src/memory/index.ts';
+import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+
+let recorder: SpanRecorder;
+beforeEach(() => {
+  recorder = recordSpans();
+});
+afterEach(async () => {
+  await recorder.shutdown();
+});
+
+const deferred = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+};
+
+describe('MemoryBus', () => {
+  it('delivers asynchronously: publish resolves before any handler runs', async () => {
+    const bus = new MemoryBus();
+    const seen: string[] = [];
+    bus.subscribe<string>('t', (message) => void seen.push(message.payload));
+    await bus.publish('t', { payload: 'a' });
+    expect(seen).toEqual([]);
+    await bus.close();
+    expect(seen).toEqual(['a']);
+  });
+
+  it('fans out to every subscription and shares a group between competing consumers', async () => {
+    const bus = new MemoryBus();
+    const seen: Record<string, number[]> = { audit: [], w1: [], w2: [] };
+    bus.subscribe<number>('jobs', (message) => void seen.audit!.push(message.payload));
+    bus.subscribe<number>('jobs', (message) => void seen.w1!.push(message.payload), { group: 'workers' });
+    bus.subscribe<number>('jobs', (message) => void seen.w2!.push(message.payload), { group: 'workers' });
+    for (let index = 0; index < 10; index++) await bus.publish('jobs', { payload: index });
+    await bus.close();
+    expect(seen.audit).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect([...seen.w1!, ...seen.w2!].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(seen.w1!.length).toBeGreaterThan(0);
+    expect(seen.w2!.length).toBeGreaterThan(0);
+  });
+
+  it('keeps publish order per subscription, retries included, and runs up to `concurrency` at once', async () => {
+    const bus = new MemoryBus({ maxAttempts: 2 });
+    const ordered: string[] = [];
+    let failedOnce = false;
+    bus.subscribe<number>('t', async (message) => {
+      await new Promise((resolve) => setTimeout(resolve, 5 - message.payload));
+      if (message.payload === 1 && !failedOnce) {
+        failedOnce = true;
+        throw new Error('once');
+      }
+      ordered.push(`${message.payload}@${message.attempt}`);
+    });
+    let running = 0;
+    let most = 0;
+    bus.subscribe('t', async () => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+    }, { concurrency: 3 });
+    for (let index = 0; index < 5; index++) await bus.publish('t', { payload: index });
+    await bus.close();
+    expect(ordered).toEqual(['0@1', '1@2', '2@1', '3@1', '4@1']);
+    expect(most).toBe(3);
+  });
+
+  it('copies payload and headers on publish and per subscription', async () => {
+    const bus = new MemoryBus();
+    const payload = { items: ['a'] };
+    const headers = { id: Buffer.from('x') };
+    const received: MemoryMessage<{ items: string[] }>[] = [];
+    bus.subscribe<{ items: string[] }>('t', (message) => {
+      message.payload.items.push('mutated');
+      (message.headers.id as Buffer)[0] = 0x79;
+      received.push(message);
+    });
+    bus.subscribe<{ items: string[] }>('t', (message) => void received.push(message));
+    await bus.publish('t', { payload, headers });
+    payload.items.push('late');
+    headers.id[0] = 0x7a;
+    await bus.close();
+    expect(received[1]!.payload).toEqual({ items: ['a'] });
+    expect(received[1]!.headers.id).toEqual(Buffer.from('x'));
+  });
+
+  it('does not carry the publisher’s async context to handlers: only headers connect them', async () => {
+    const bus = new MemoryBus();
+    const active: unknown[] = [];
+    bus.subscribe('t', () => void active.push(trace.getActiveSpan()));
+    const span = trace.getTracer('test').startSpan('publisher');
+    await context.with(trace.setSpan(context.active(), span), () => bus.publish('t', { payload: 1 }));
+    span.end();
+    await bus.close();
+    expect(active).toEqual([undefined]);
+  });
+
+  it('redelivers a failing message, then dead-letters it, while other subscriptions go on', async () => {
+    const deadLetters: DeadLetter[] = [];
+    const bus = new MemoryBus({ maxAttempts: 3, onDeadLetter: (deadLetter) => deadLetters.push(deadLetter) });
+    const attempts: number[] = [];
+    const healthy: number[] = [];
+    const parked: MemoryMessage[] = [];
+    bus.subscribe<number>('t', (message) => {
+      attempts.push(message.attempt);
+      throw new TypeError(`bad ${message.payload}`);
+    }, { group: 'broken' });
+    bus.subscribe<number>('t', (message) => void healthy.push(message.payload), { group: 'healthy' });
+    bus.subscribe('t.dead-letter', (message) => void parked.push(message));
+    await bus.publish('t', { payload: 7, headers: { traceparent: 'kept' } });
+    await bus.close();
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(healthy).toEqual([7]);
+    expect(deadLetters).toHaveLength(1);
+    expect(deadLetters[0]).toMatchObject({ deadLetterTopic: 't.dead-letter', delivered: true });
+    expect((deadLetters[0]!.error as Error).message).toBe('bad 7');
+    expect(parked[0]!.payload).toBe(7);
+    expect(parked[0]!.headers).toEqual({ traceparent: 'kept', 'x-original-topic': 't', 'x-attempts': '3', 'x-error': 'bad 7' });
+  });
+
+  it('warns by default when a message is dead-lettered, so a failure is never silent', async () => {
+    const warnings: Error[] = [];
+    const listen = (warning: Error) => warnings.push(warning);
+    process.on('warning', listen);
+    try {
+      const bus = new MemoryBus({ maxAttempts: 1 });
+      bus.subscribe('orders', () => {
+        throw new Error('nope');
+      });
+      await bus.publish('orders', { payload: 1, id: 'm-1' });
+      await bus.close();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listen);
+    }
+    expect(warnings.map((warning) => [warning.name, warning.message])).toEqual([
+      ['TracebusDeadLetterWarning', "message m-1 on 'orders' failed 1 deliveries to group 'orders#1' and was dropped: 'orders.dead-letter' has no subscription: nope"],
+    ]);
+  });
+
+  it('close() waits for deliveries in flight and for what they publish, then refuses more', async () => {
+    const bus = new MemoryBus();
+    const gate = deferred();
+    const done: string[] = [];
+    bus.subscribe('a', async () => {
+      await gate.promise;
+      await bus.publish('b', { payload: 'next' });
+      done.push('a');
+    });
+    bus.subscribe('b', () => void done.push('b'));
+    await bus.publish('a', { payload: 1 });
+    const closing = bus.close();
+    setTimeout(gate.resolve, 10);
+    await closing;
+    expect(done).toEqual(['a', 'b']);
+    await expect(bus.publish('a', { payload: 2 })).rejects.toThrow("publish('a') on a closed MemoryBus");
+    expect(() => bus.subscribe('a', () => {})).toThrow('subscribe() on a closed MemoryBus');
+  });
+
+  it('a closed subscription stops receiving and waits for its own deliveries', async () => {
+    const bus = new MemoryBus();
+    const seen: number[] = [];
+    const subscription = bus.subscribe<number>('t', async (message) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      seen.push(message.payload);
+    });
+    await bus.publish('t', { payload: 1 });
+    await new Promise((resolve) => setImmediate(resolve));
+    await subscription.close();
+    expect(seen).toEqual([1]);
+    await bus.publish('t', { payload: 2 });
+    await bus.close();
+    expect(seen).toEqual([1]);
+  });
+
+  it('rejects misuse with a sentence that names the fix', () => {
+    expect(() => new MemoryBus({ maxAttempts: 0 })).toThrow('maxAttempts must be an integer >= 1');
+    const bus = new MemoryBus();
+    expect(() => bus.subscribe('t', 'handler' as never)).toThrow("subscribe('t', handler) needs a function");
+    expect(() => bus.subscribe('t', () => {}, { concurrency: 0 })).toThrow('concurrency must be an integer >= 1');
+    return expect(bus.publish('t', 'payload' as never)).rejects.toThrow("publish('t', message) needs a message object such as { payload }");
+  });
+});

@@ -1,0 +1,177 @@
+import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { compose, MessagingTracer, semconvModeFromEnv, ATTR_LINKS_DROPPED } from '../../src/index.ts';
+import { traceMemoryHandler } from '../../src/memory/index.ts';
+import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const TP = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
+
+let recorder: SpanRecorder;
+let logged: unknown[][];
+beforeEach(() => {
+  recorder = recordSpans();
+  logged = [];
+  const logger: DiagLogger = { error: (...args) => logged.push(args), warn: (...args) => logged.push(args), info: () => {}, debug: () => {}, verbose: () => {} };
+  diag.setLogger(logger, DiagLogLevel.WARN);
+});
+afterEach(async () => {
+  diag.disable();
+  await recorder.shutdown();
+});
+
+describe('MessagingTracer', () => {
+  it('publishes with a PRODUCER span whose context is the one injected, into a copy of the headers', async () => {
+    const tracer = new MessagingTracer('kafka');
+    const headers = { existing: 'yes' };
+    const sent = await tracer.tracePublish({ type: 'send', destination: 'orders' }, headers, undefined, undefined, async (written) => written);
+    const [span] = recorder.spans();
+    expect(span!.name).toBe('send orders');
+    expect(span!.kind).toBe(SpanKind.PRODUCER);
+    expect(sent).toEqual({ existing: 'yes', traceparent: `00-${span!.spanContext().traceId}-${span!.spanContext().spanId}-01` });
+    expect(headers).toEqual({ existing: 'yes' });
+    expect(span!.attributes).toEqual({
+      'messaging.system.name': 'kafka',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': 'orders',
+    });
+  });
+
+  it('ends the span and rethrows the same error when a handler throws synchronously', () => {
+    const tracer = new MessagingTracer('kafka');
+    const failure = new RangeError('boom');
+    expect(() =>
+      tracer.traceProcess({ type: 'process', destination: 'q' }, { traceparent: TP }, {}, undefined, undefined, () => {
+        throw failure;
+      }),
+    ).toThrow(failure);
+    const [span] = recorder.spans();
+    expect(recorder.openSpans()).toEqual([]);
+    expect(span!.status).toEqual({ code: SpanStatusCode.ERROR, message: 'boom' });
+    expect(span!.attributes['error.type']).toBe('RangeError');
+    expect(span!.parentSpanContext?.traceId).toBe(TRACE_ID);
+  });
+
+  it('records a non-Error rejection with error.type _OTHER and rejects with the same value', async () => {
+    const tracer = new MessagingTracer('kafka');
+    await expect(tracer.traceProcess({ type: 'process', destination: 'q' }, {}, {}, undefined, undefined, () => Promise.reject('plain string'))).rejects.toBe('plain string');
+    expect(recorder.spans()[0]!.attributes['error.type']).toBe('_OTHER');
+  });
+
+  it('reports a throwing hook to diag and goes on', async () => {
+    const tracer = new MessagingTracer('kafka');
+    const result = tracer.traceProcess({ type: 'process', destination: 'q' }, {}, {}, undefined, () => {
+      throw new Error('bad hook');
+    }, () => 'handled');
+    expect(result).toBe('handled');
+    expect(recorder.spans()).toHaveLength(1);
+    expect(String(logged[0]?.[0])).toContain('consumerHook threw');
+  });
+
+  it('never throws from a propagator that throws, and reports it', () => {
+    const broken = { inject: () => { throw new Error('inject'); }, extract: () => { throw new Error('extract'); }, fields: () => [] };
+    const tracer = new MessagingTracer('kafka', { propagator: broken });
+    expect(tracer.extract({ traceparent: TP })).toBe(ROOT_CONTEXT);
+    expect(tracer.inject(ROOT_CONTEXT, { a: '1' })).toEqual({ a: '1' });
+    expect(logged).toHaveLength(2);
+  });
+
+  it('uses a propagator passed in instead of the global one', () => {
+    propagation.disable();
+    const tracer = new MessagingTracer('kafka', { propagator: new W3CTraceContextPropagator() });
+    expect(trace.getSpanContext(tracer.extract({ traceparent: TP }))?.traceId).toBe(TRACE_ID);
+  });
+
+  it('emits legacy names, or both, when asked', () => {
+    const info = { type: 'process' as const, destination: 't', attributes: { 'kafka.offset': 7, 'messaging.consumer.group.name': 'g' } };
+    expect(new MessagingTracer('kafka', { semconv: 'legacy' }).attributes(info)).toEqual({
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': 't',
+      'messaging.kafka.offset': 7,
+      'messaging.consumer.group.name': 'g',
+    });
+    const both = new MessagingTracer('kafka', { semconv: 'both' }).attributes(info);
+    expect(both['messaging.system']).toBe('kafka');
+    expect(both['messaging.system.name']).toBe('kafka');
+    expect(both['kafka.offset']).toBe(7);
+    expect(both['messaging.kafka.offset']).toBe(7);
+  });
+
+  it('caps links and counts the dropped ones', () => {
+    const tracer = new MessagingTracer('kafka', { maxLinks: 2 });
+    const contexts = ['1', '2', '3', '4'].map((digit) => ({ traceId: digit.repeat(32), spanId: digit.repeat(16), traceFlags: 1 }));
+    const { links, dropped } = tracer.links([...contexts, undefined, { traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 }]);
+    expect(links.map((link) => link.context.traceId)).toEqual(['1'.repeat(32), '2'.repeat(32)]);
+    expect(dropped).toBe(2);
+    expect(ATTR_LINKS_DROPPED).toBe('tracebus.links.dropped_count');
+  });
+
+  it('rejects misuse early with a sentence that names the fix', () => {
+    expect(() => new MessagingTracer('')).toThrow(/messaging.system name/);
+    expect(() => new MessagingTracer('kafka', { semconv: 'new' as never })).toThrow("semconv must be 'current', 'legacy' or 'both'");
+    expect(() => traceMemoryHandler({ policy: 'child' as never })).toThrow("policy must be 'parent', 'link', 'root' or a function");
+    expect(() => compose(traceMemoryHandler() as never, traceMemoryHandler()({} as never) as never)).toThrow();
+    expect(() => compose(undefined as never)).toThrow('compose() argument 0 is undefined, not a function');
+  });
+
+  it('falls back to parent when a policy function throws or returns nonsense', () => {
+    const tracer = new MessagingTracer('kafka');
+    const seen = [() => { throw new Error('x'); }, () => 'sideways'].map((policy) =>
+      tracer.traceProcess({ type: 'process', destination: 'q' }, { traceparent: TP }, {}, policy as never, undefined, (traced) => traced.traceId),
+    );
+    expect(seen).toEqual([TRACE_ID, TRACE_ID]);
+    expect(logged).toHaveLength(2);
+  });
+
+  it('follows a global provider registered after the tracer was made', async () => {
+    const tracer = new MessagingTracer('kafka');
+    await recorder.shutdown();
+    recorder = recordSpans();
+    tracer.traceProcess({ type: 'process', destination: 'late' }, {}, {}, undefined, undefined, () => undefined);
+    expect(recorder.spans().map((span) => span.name)).toEqual(['process late']);
+  });
+
+  it('runs the handler with the consumer span active', () => {
+    const tracer = new MessagingTracer('kafka');
+    const active = tracer.traceProcess({ type: 'process', destination: 'q' }, {}, {}, undefined, undefined, (traced) => [trace.getActiveSpan(), traced.span]);
+    expect(active[0]).toBe(active[1]);
+    expect(trace.getActiveSpan()).toBeUndefined();
+    expect(context.active()).toBe(ROOT_CONTEXT);
+  });
+});
+
+describe('compose', () => {
+  it('makes the first argument the outermost wrapper', () => {
+    const calls: string[] = [];
+    const wrap = (name: string) => (next: (value: string) => string) => (value: string) => {
+      calls.push(`${name}>`);
+      const result = next(`${value}${name}`);
+      calls.push(`<${name}`);
+      return result;
+    };
+    expect(compose(wrap('a'), wrap('b'), wrap('c'))((value: string) => value)('')).toBe('abc');
+    expect(calls).toEqual(['a>', 'b>', 'c>', '<c', '<b', '<a']);
+  });
+});
+
+describe('semconvModeFromEnv', () => {
+  it('reads OTEL_SEMCONV_STABILITY_OPT_IN', () => {
+    expect(semconvModeFromEnv(undefined)).toBe('current');
+    expect(semconvModeFromEnv('http, messaging')).toBe('current');
+    expect(semconvModeFromEnv('http,messaging/dup')).toBe('both');
+    expect(semconvModeFromEnv(' messaging/legacy ')).toBe('legacy');
+  });
+
+  it('is the default of every tracer', () => {
+    vi.stubEnv('OTEL_SEMCONV_STABILITY_OPT_IN', 'messaging/dup');
+    try {
+      expect(new MessagingTracer('kafka').semconv).toBe('both');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
