@@ -31,7 +31,8 @@ LOG=$RUN/kafka.log
 CLUSTER_ID=5L6g3nShT-eMCtK--X86sw
 READY="Kafka Server started"
 
-java_opts=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+read -ra heap_opts <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+java_opts=("${heap_opts[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true
   "-Dlog4j.configuration=file:$HERE/log4j.properties" "-Dkafka.logs.dir=$RUN")
 
@@ -71,6 +72,7 @@ start() {
   java "${java_opts[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
     -t "$CLUSTER_ID" -c "$RUN/server.properties" >"$LOG" 2>&1 || fail "formatting $RUN/data failed"
   # New session + nohup: the broker outlives the calling shell; $$ becomes the java pid via exec.
+  # shellcheck disable=SC2016
   nohup setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PIDFILE" \
     java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
     >>"$LOG" 2>&1 </dev/null &
