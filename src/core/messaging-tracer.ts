@@ -154,12 +154,21 @@ export class MessagingTracer {
    * Runs `send` with headers that carry a new PRODUCER span's context, inside that span.
    * The span ends when `send` returns or settles; an error is recorded and rethrown.
    */
-  tracePublish<M, R>(info: OperationInfo, headers: MessageHeaders | undefined | null, message: M, hook: SpanHook<M> | undefined, send: (headers: WritableHeaders, span: Span) => R): R {
+  tracePublish<M, R>(
+    info: OperationInfo,
+    headers: MessageHeaders | undefined | null,
+    message: M,
+    hook: SpanHook<M> | undefined,
+    send: (headers: WritableHeaders, span: Span) => R,
+    activate = true,
+  ): R {
     const parent = context.active();
     const span = this.startSpan(info, SpanKind.PRODUCER, parent);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
-    return this.runInSpan(span, ctx, () => send(this.inject(ctx, headers), span));
+    // `activate: false` skips making the span active during `send`, for transports with
+    // nothing underneath that could start child spans (the in-process bus).
+    return runActive(span, activate ? ctx : undefined, send, this.inject(ctx, headers), span);
   }
 
   /**
@@ -179,7 +188,7 @@ export class MessagingTracer {
     const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links);
     if (hook !== undefined) runHook(hook, span, message, 'consumerHook');
     const ctx = trace.setSpan(parent, span);
-    return this.runInSpan(span, ctx, () => handle(traceContextOf(span, ctx)));
+    return runActive(span, ctx, handle, traceContextOf(span, ctx), undefined);
   }
 
   /** Parent context and links for a received message under `policy`. */
@@ -211,32 +220,49 @@ export class MessagingTracer {
     return { links, dropped };
   }
 
-  /** Runs `work` with `ctx` active and ends `span` when it returns, throws or settles. */
-  runInSpan<R>(span: Span, ctx: Context, work: () => R): R {
-    let result: R;
-    try {
-      result = context.with(ctx, work);
-    } catch (error) {
-      recordError(span, error);
-      span.end();
-      throw error;
-    }
-    if (isPromiseLike(result)) {
-      return result.then(
-        (value) => {
-          span.end();
-          return value;
-        },
-        (error: unknown) => {
-          recordError(span, error);
-          span.end();
-          throw error;
-        },
-      ) as R;
-    }
+  /**
+   * Runs `work` with `ctx` active (or in the current context when `ctx` is undefined) and
+   * ends `span` when it returns, throws or settles.
+   */
+  runInSpan<R>(span: Span, ctx: Context | undefined, work: () => R): R {
+    return runActive(span, ctx, work, undefined, undefined);
+  }
+}
+
+/**
+ * Calls `fn(a, b)` with `ctx` active (or in the current context when `ctx` is undefined)
+ * and ends `span` when it returns, throws or settles. Arguments are passed through rather
+ * than captured in a closure: this runs twice per message.
+ */
+function runActive<A, B, R>(span: Span, ctx: Context | undefined, fn: (a: A, b: B) => R, a: A, b: B): R {
+  let result: R;
+  try {
+    result = ctx === undefined ? fn(a, b) : context.with(ctx, fn, undefined, a, b);
+  } catch (error) {
+    recordError(span, error);
+    span.end();
+    throw error;
+  }
+  return endWhenSettled(span, result);
+}
+
+/** Ends `span` now, or when `result` settles if it is a promise (recording a rejection). */
+function endWhenSettled<R>(span: Span, result: R): R {
+  if (!isPromiseLike(result)) {
     span.end();
     return result;
   }
+  return result.then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (error: unknown) => {
+      recordError(span, error);
+      span.end();
+      throw error;
+    },
+  ) as R;
 }
 
 /** Records `error` on `span`: exception event, status ERROR and `error.type`. */

@@ -169,7 +169,9 @@ export class MemoryBus implements MemoryPublisher {
   readonly #retryDelayMs: number;
   readonly #deadLetterTopic: false | ((topic: string) => string);
   readonly #onDeadLetter: (deadLetter: DeadLetter) => void;
-  readonly #scope = new AsyncResource('tracebus.MemoryBus');
+  // Deliveries run in the async context the bus was created in, never the publisher's:
+  // context must travel through the headers only, as on a broker.
+  readonly #deliverInScope = AsyncResource.bind((group: Group, member: Member, envelope: Envelope) => void this.#deliver(group, member, envelope));
   readonly #idle = new Set<() => void>();
   #inFlight = 0;
   #closed = false;
@@ -266,9 +268,7 @@ export class MemoryBus implements MemoryPublisher {
       const envelope = group.take();
       member.active++;
       this.#inFlight++;
-      // Deliveries run in the async context the bus was created in, never the
-      // publisher's: context must travel through the headers only, as on a broker.
-      setImmediate(this.#scope.bind(() => void this.#deliver(group, member, envelope)));
+      setImmediate(this.#deliverInScope, group, member, envelope);
     }
   }
 

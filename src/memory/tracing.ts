@@ -7,7 +7,7 @@ import type { MemoryMessage, MemoryPublisher, OutgoingMessage } from './bus.ts';
 
 /** `messaging.system.name` of the in-process bus. */
 export const MEMORY_SYSTEM = 'tracebus.memory';
-/** Delivery attempt of a bus message (1 on first delivery). */
+/** Delivery attempt of a redelivered bus message (2 on the first redelivery); absent on the first delivery. */
 export const ATTR_MEMORY_ATTEMPT = 'tracebus.memory.attempt';
 
 /** What a producer hook receives. */
@@ -48,6 +48,7 @@ export function traceMemoryPublisher(options: MemoryPublisherTracingOptions = {}
         const attributes: Attributes | undefined = message?.id === undefined ? undefined : { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
         return tracer.tracePublish({ type: 'send', destination: topic, attributes }, message?.headers, { topic, message }, producerHook, (headers) =>
           publisher.publish(topic, { ...message, headers }),
+          false,
         );
       },
     };
@@ -71,7 +72,8 @@ export function traceMemoryHandler(options: MemoryHandlerTracingOptions = {}): H
   return function traceHandler(next) {
     if (typeof next !== 'function') throw new TypeError('tracebus: traceMemoryHandler()(handler) needs a handler function');
     return function tracedHandler(message) {
-      const attributes: Attributes = { [ATTR_MESSAGING_MESSAGE_ID]: message.id, [ATTR_MEMORY_ATTEMPT]: message.attempt };
+      const attributes: Attributes = { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
+      if (message.redelivered) attributes[ATTR_MEMORY_ATTEMPT] = message.attempt;
       if (!message.group.startsWith(`${message.topic}#`)) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = message.group;
       return tracer.traceProcess({ type: 'process', destination: message.topic, attributes }, message.headers, message, policy, consumerHook, (trace) => next(message, trace));
     };
