@@ -9,6 +9,7 @@ import {
   type Attributes,
   type Context,
   type Link,
+  type MeterProvider,
   type Span,
   type SpanContext,
   type TextMapPropagator,
@@ -16,19 +17,26 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { copyWithoutTraceHeaders, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
+import { classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
 import { assertPolicyOption, type IncomingContextPolicy, type PolicyOption } from './policy.ts';
 import {
   ATTR_ERROR_TYPE,
+  ATTR_MESSAGING_BATCH_MESSAGE_COUNT,
+  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
   ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
   ATTR_MESSAGING_OPERATION_NAME,
   ATTR_MESSAGING_OPERATION_TYPE,
   ATTR_MESSAGING_SYSTEM,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
   LEGACY_NAMES,
   semconvModeFromEnv,
   type OperationType,
   type SemconvMode,
 } from './semconv.ts';
 import { traceContextOf, type TraceContext } from './trace-context.ts';
+import { ATTR_PROPAGATION_OUTCOME } from './metrics.ts';
 
 export const TRACER_NAME = 'tracebus';
 export const TRACER_VERSION = '0.1.0';
@@ -49,6 +57,16 @@ export interface TracingOptions {
   semconv?: SemconvMode;
   /** Most links one span gets (batch spans link every message). Default 128. */
   maxLinks?: number;
+  /**
+   * Where messaging metrics go. Default: the global provider; while none is registered,
+   * metrics are off and cost nothing.
+   */
+  meterProvider?: MeterProvider;
+  /**
+   * Report received messages without a usable trace context (none, malformed, or another
+   * tracing system's headers) to `diag`, at most once a minute per destination. Default true.
+   */
+  reportMissingContext?: boolean;
 }
 
 /** What an adapter knows about one messaging operation. */
@@ -61,6 +79,8 @@ export interface OperationInfo {
   destination?: string;
   /** More attributes, under their semconv 1.45 names. */
   attributes?: Attributes;
+  /** When the message was produced (ms since the epoch), for the time-in-queue metric. */
+  publishedAt?: number;
 }
 
 /** The attribute recorded on a span whose links were capped by `maxLinks`. */
@@ -79,12 +99,14 @@ export class MessagingTracer {
   readonly maxLinks: number;
   readonly #propagator: TextMapPropagator | undefined;
   readonly #tracerProvider: TracerProvider | undefined;
+  readonly #metrics: MessagingMetrics;
+  readonly #reporter: PropagationReporter | undefined;
   #tracer: Tracer | undefined;
   #tracerFrom: TracerProvider | undefined;
 
   constructor(system: string, options: TracingOptions = {}) {
     if (typeof system !== 'string' || system === '') throw new TypeError('tracebus: MessagingTracer needs a messaging.system name such as "kafka"');
-    const { tracerProvider, propagator, semconv = semconvModeFromEnv(), maxLinks = 128 } = options;
+    const { tracerProvider, propagator, semconv = semconvModeFromEnv(), maxLinks = 128, meterProvider, reportMissingContext = true } = options;
     if (semconv !== 'current' && semconv !== 'legacy' && semconv !== 'both') {
       throw new TypeError(`tracebus: semconv must be 'current', 'legacy' or 'both'; got ${JSON.stringify(semconv)}`);
     }
@@ -94,6 +116,8 @@ export class MessagingTracer {
     this.maxLinks = maxLinks;
     this.#propagator = propagator;
     this.#tracerProvider = tracerProvider;
+    this.#metrics = new MessagingMetrics(meterProvider);
+    this.#reporter = reportMissingContext ? new PropagationReporter() : undefined;
   }
 
   /**
@@ -123,9 +147,14 @@ export class MessagingTracer {
   }
 
   /** Starts a span for `info`: `{operation name} {destination}`. */
-  startSpan(info: OperationInfo, kind: SpanKind, parent: Context, links?: Link[]): Span {
+  startSpan(info: OperationInfo, kind: SpanKind, parent: Context, links?: Link[], attributes: Attributes = this.attributes(info)): Span {
     const name = info.destination === undefined ? (info.name ?? info.type) : `${info.name ?? info.type} ${info.destination}`;
-    return this.tracer.startSpan(name, { kind, attributes: this.attributes(info), links }, parent);
+    return this.tracer.startSpan(name, { kind, attributes, links }, parent);
+  }
+
+  /** The metric instruments, or `undefined` while no MeterProvider is registered. */
+  instruments(): Instruments | undefined {
+    return this.#metrics.instruments();
   }
 
   /** A copy of `headers` with the context of `ctx` injected; `headers` is not touched. */
@@ -163,12 +192,14 @@ export class MessagingTracer {
     activate = true,
   ): R {
     const parent = context.active();
-    const span = this.startSpan(info, SpanKind.PRODUCER, parent);
+    const attributes = this.attributes(info);
+    const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
+    const instruments = this.#metrics.instruments();
     // `activate: false` skips making the span active during `send`, for transports with
     // nothing underneath that could start child spans (the in-process bus).
-    return runActive(span, activate ? ctx : undefined, send, this.inject(ctx, headers), span);
+    return runActive(span, activate ? ctx : undefined, send, this.inject(ctx, headers), span, instruments && measureSend(instruments, attributes));
   }
 
   /**
@@ -184,23 +215,37 @@ export class MessagingTracer {
     hook: SpanHook<M> | undefined,
     handle: (trace: TraceContext) => R,
   ): R {
-    const { parent, links } = this.placement(headers, message, policy);
-    const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links);
+    const attributes = this.attributes(info);
+    const { parent, links } = this.placement(headers, message, policy, info.destination, attributes);
+    const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links, attributes);
     if (hook !== undefined) runHook(hook, span, message, 'consumerHook');
     const ctx = trace.setSpan(parent, span);
-    return runActive(span, ctx, handle, traceContextOf(span, ctx), undefined);
+    const instruments = this.#metrics.instruments();
+    return runActive(span, ctx, handle, traceContextOf(span, ctx), undefined, instruments && measureReceive(instruments, attributes, info));
   }
 
   /** Parent context and links for a received message under `policy`. */
-  placement<M>(headers: MessageHeaders | undefined | null, message: M, policy: PolicyOption<M> | undefined): { parent: Context; links: Link[] | undefined } {
+  placement<M>(
+    headers: MessageHeaders | undefined | null,
+    message: M,
+    policy: PolicyOption<M> | undefined,
+    destination?: string,
+    attributes?: Attributes,
+  ): { parent: Context; links: Link[] | undefined } {
     const chosen = resolvePolicy(policy, message);
     if (chosen === 'root') return { parent: ROOT_CONTEXT, links: undefined };
     const extracted = this.extract(headers);
-    if (chosen === 'parent') return { parent: extracted, links: undefined };
     const remote = trace.getSpanContext(extracted);
+    const valid = remote !== undefined && trace.isSpanContextValid(remote);
+    // Classifying costs a header scan, so it runs only for messages without a context.
+    const outcome: PropagationOutcome = valid ? 'valid' : classifyMissingContext(headerGetter.get(headers, 'traceparent'), headerGetter.keys(headers));
+    if (outcome !== 'valid') this.#reporter?.report(this.system, destination, outcome);
+    const instruments = this.#metrics.instruments();
+    if (instruments !== undefined) instruments.propagation.add(1, { ...metricAttributes(attributes ?? this.attributes({ type: 'process', destination }), METRIC_KEEP), [ATTR_PROPAGATION_OUTCOME]: outcome });
+    if (chosen === 'parent') return { parent: extracted, links: undefined };
     // A new trace that keeps the message's baggage (contrib#2772 lost it) and is not a
     // child of whatever span happens to be ambient (contrib#3008).
-    return { parent: trace.deleteSpan(extracted), links: remote && trace.isSpanContextValid(remote) ? [{ context: remote }] : undefined };
+    return { parent: trace.deleteSpan(extracted), links: valid ? [{ context: remote }] : undefined };
   }
 
   /**
@@ -225,8 +270,47 @@ export class MessagingTracer {
    * ends `span` when it returns, throws or settles.
    */
   runInSpan<R>(span: Span, ctx: Context | undefined, work: () => R): R {
-    return runActive(span, ctx, work, undefined, undefined);
+    return runActive(span, ctx, work, undefined, undefined, undefined);
   }
+}
+
+/** Called once an operation has ended, with its error if it failed. */
+type OnEnd = (error: unknown, failed: boolean) => void;
+
+// Span attributes that metrics keep: the low-cardinality ones semconv lists for metrics.
+const METRIC_KEEP = [
+  'messaging.system.name',
+  'messaging.system',
+  'messaging.operation.name',
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
+  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+];
+
+function measureSend(instruments: Instruments, spanAttributes: Attributes): OnEnd {
+  const started = performance.now();
+  return function recordSend(error, failed) {
+    const attributes = metricAttributes(spanAttributes, METRIC_KEEP);
+    attributes[ATTR_MESSAGING_OPERATION_TYPE] = spanAttributes[ATTR_MESSAGING_OPERATION_TYPE];
+    if (failed) attributes[ATTR_ERROR_TYPE] = errorType(error);
+    instruments.operationDuration.record((performance.now() - started) / 1e3, attributes);
+    if (!failed) instruments.sent.add(Number(spanAttributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] ?? 1), metricAttributes(spanAttributes, METRIC_KEEP));
+  };
+}
+
+function measureReceive(instruments: Instruments, spanAttributes: Attributes, info: OperationInfo): OnEnd {
+  const started = performance.now();
+  const attributes = metricAttributes(spanAttributes, METRIC_KEEP);
+  instruments.consumed.add(Number(spanAttributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] ?? 1), attributes);
+  if (info.publishedAt !== undefined) instruments.timeInQueue.record(Math.max(0, Date.now() - info.publishedAt) / 1e3, attributes);
+  return function recordReceive(error, failed) {
+    const ended = failed ? { ...attributes, [ATTR_ERROR_TYPE]: errorType(error) } : attributes;
+    const seconds = (performance.now() - started) / 1e3;
+    if (info.type === 'process') instruments.processDuration.record(seconds, ended);
+    else instruments.operationDuration.record(seconds, { ...ended, [ATTR_MESSAGING_OPERATION_TYPE]: info.type });
+  };
 }
 
 /**
@@ -234,32 +318,36 @@ export class MessagingTracer {
  * and ends `span` when it returns, throws or settles. Arguments are passed through rather
  * than captured in a closure: this runs twice per message.
  */
-function runActive<A, B, R>(span: Span, ctx: Context | undefined, fn: (a: A, b: B) => R, a: A, b: B): R {
+function runActive<A, B, R>(span: Span, ctx: Context | undefined, fn: (a: A, b: B) => R, a: A, b: B, onEnd: OnEnd | undefined): R {
   let result: R;
   try {
     result = ctx === undefined ? fn(a, b) : context.with(ctx, fn, undefined, a, b);
   } catch (error) {
     recordError(span, error);
     span.end();
+    onEnd?.(error, true);
     throw error;
   }
-  return endWhenSettled(span, result);
+  return endWhenSettled(span, result, onEnd);
 }
 
 /** Ends `span` now, or when `result` settles if it is a promise (recording a rejection). */
-function endWhenSettled<R>(span: Span, result: R): R {
+function endWhenSettled<R>(span: Span, result: R, onEnd: OnEnd | undefined): R {
   if (!isPromiseLike(result)) {
     span.end();
+    onEnd?.(undefined, false);
     return result;
   }
   return result.then(
     (value) => {
       span.end();
+      onEnd?.(undefined, false);
       return value;
     },
     (error: unknown) => {
       recordError(span, error);
       span.end();
+      onEnd?.(error, true);
       throw error;
     },
   ) as R;

@@ -75,7 +75,7 @@ export function traceMemoryHandler(options: MemoryHandlerTracingOptions = {}): H
       const attributes: Attributes = { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
       if (message.redelivered) attributes[ATTR_MEMORY_ATTEMPT] = message.attempt;
       if (!message.group.startsWith(`${message.topic}#`)) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = message.group;
-      return tracer.traceProcess({ type: 'process', destination: message.topic, attributes }, message.headers, message, policy, consumerHook, (trace) => next(message, trace));
+      return tracer.traceProcess({ type: 'process', destination: message.topic, attributes, publishedAt: message.publishedAt }, message.headers, message, policy, consumerHook, (trace) => next(message, trace));
     };
   };
 }
