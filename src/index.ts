@@ -10,3 +10,14 @@ export { LEGACY_NAMES, semconvModeFromEnv } from './core/semconv.ts';
 export type { OperationType, SemconvMode } from './core/semconv.ts';
 export { activeTraceContext, traceContextOf } from './core/trace-context.ts';
 export type { TraceContext } from './core/trace-context.ts';
+export {
+  ATTR_PROPAGATION_OUTCOME,
+  DURATION_BUCKETS,
+  METRIC_CONSUMED_MESSAGES,
+  METRIC_OPERATION_DURATION,
+  METRIC_PROCESS_DURATION,
+  METRIC_PROPAGATION,
+  METRIC_SENT_MESSAGES,
+  METRIC_TIME_IN_QUEUE,
+} from './core/metrics.ts';
+export type { PropagationOutcome } from './core/metrics.ts';
