@@ -1,0 +1,289 @@
+import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
+import type { Message, Options } from 'amqplib';
+import { assertPolicyOption, MessagingTracer, recordError, runHook, type SpanHook } from '../core/messaging-tracer.ts';
+import type { WritableHeaders } from '../core/headers.ts';
+import { ATTR_ERROR_TYPE, ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
+import { addDestination, addServer, ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, idOf, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
+import { assertOnErrorOption, consumerCallback, ConsumerTracer, isPromiseLike, isTracedConsumer, type AmqpChannel, type AmqpHandler, type ConsumerTracingOptions } from './consume.ts';
+import { fitTraceHeaders, headerBudget } from './header-budget.ts';
+import { isTracedChannel, registerTracedChannel } from './settlement.ts';
+
+/** What a producer hook receives: the arguments of one `publish` or `sendToQueue`. */
+export interface AmqpPublish {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly content: Buffer;
+  readonly options: Options.Publish | undefined;
+}
+
+/** Options of {@link traceChannel}: publishing, plus the consumers started through the channel. */
+export interface ChannelTracingOptions extends ConsumerTracingOptions<Message> {
+  /** Adds attributes to each `send` span. A hook that throws is reported to `diag`. */
+  producerHook?: SpanHook<AmqpPublish>;
+}
+
+/**
+ * Decorates a channel and returns an object of the same type: a `Channel` stays a
+ * `Channel`, a `ConfirmChannel` a `ConfirmChannel` (callback-API channels too). Assignable
+ * to `PublisherDecorator<Channel>` and `PublisherDecorator<ConfirmChannel>`.
+ */
+export type ChannelDecorator = <C extends AmqpChannel>(channel: C) => C;
+
+type ConfirmCallback = (error: unknown, ok?: unknown) => void;
+type Loose = Record<PropertyKey, any>;
+
+/**
+ * Traces an amqplib channel. The returned channel behaves like the one passed in (it
+ * delegates every method to it and shares its events), and:
+ *
+ * - `publish(exchange, routingKey, content, options)` and `sendToQueue(queue, content, options)`
+ *   record a PRODUCER span `send <destination>` (`{exchange}:{routing key}`, whichever is
+ *   not empty, or `amq.default`), with the routing key, `messaging.message.id` from
+ *   `messageId`, `messaging.message.conversation_id` from `correlationId`, the body size
+ *   (opt-in `bodySize`) and `server.address`/`server.port`. The span's context is written
+ *   into a copy of `options.headers`; the caller's `options` are never modified. The
+ *   return value (amqplib's back-pressure signal) is unchanged.
+ * - On a `ConfirmChannel` the span ends when the broker confirms the message (whether
+ *   you pass a callback, call `waitForConfirms()`, or neither); a broker nack, or the
+ *   channel closing first, marks it ERROR. On a plain channel it ends when the message is
+ *   written to the socket buffer.
+ * - Headers that would exceed RabbitMQ's limits because of trace headers lose `baggage`,
+ *   then `tracestate` (recorded in `tracebus.rabbitmq.dropped_headers` and `diag.warn`);
+ *   the publish never fails because of tracing.
+ * - `consume(queue, onMessage, options)` traces `onMessage` as {@link traceConsume} does,
+ *   with this channel's options (a callback already made by `traceConsume` is used as is).
+ *   `onMessage` receives the trace as a second argument.
+ * - `get(queue, options)` records a CLIENT span `receive <destination>` linked to the
+ *   message's context; settle the message through this channel to have it recorded.
+ * - `ack`, `nack`, `reject`, `ackAll` and `nackAll` record the settlement of traced
+ *   deliveries (see {@link traceConsume}).
+ * - `assertQueue` remembers a queue's dead-letter exchange, so that a settlement without
+ *   requeue names where the message goes.
+ *
+ * @example
+ * const channel = traceChannel()(await connection.createChannel());
+ * channel.publish('orders', 'order.created', Buffer.from(JSON.stringify(order)), { messageId: order.id });
+ * await channel.consume('billing', async (message) => {
+ *   await bill(message);
+ *   channel.ack(message);
+ * });
+ */
+export function traceChannel(options: ChannelTracingOptions = {}): ChannelDecorator {
+  if (options === null || typeof options !== 'object') throw new TypeError('tracebus: traceChannel(options) takes an options object (or nothing)');
+  assertPolicyOption(options.policy);
+  assertOnErrorOption(options.onError);
+  if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: producerHook must be a function (span, publish) => void');
+  const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
+  return function decorateChannel<C extends AmqpChannel>(channel: C): C {
+    if (channel === null || typeof channel !== 'object' || typeof (channel as Loose).publish !== 'function' || typeof (channel as Loose).consume !== 'function') {
+      throw new TypeError('tracebus: traceChannel()(channel) needs an amqplib channel, e.g. traceChannel()(await connection.createChannel())');
+    }
+    if (isTracedChannel(channel)) throw new TypeError('tracebus: this channel is traced already; call traceChannel() once per channel');
+    return tracedChannel(channel as unknown as Loose, tracer, options) as unknown as C;
+  };
+}
+
+function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTracingOptions): Loose {
+  const traced: Loose = Object.create(raw);
+  const ledger = registerTracedChannel(traced, raw);
+  const server = serverOf(raw, options.serverAddress, options.serverPort);
+  const budget = headerBudget(raw.connection?.frameMax);
+  const confirms = typeof raw.waitForConfirms === 'function';
+  const { producerHook, bodySize = false } = options;
+  const memo = new DestinationMemo();
+  const same = (result: unknown) => (result === raw ? traced : result);
+
+  delegateMethods(raw, traced, same);
+
+  function publish(exchange: string, routingKey: string, content: Buffer, publishOptions?: Options.Publish, callback?: ConfirmCallback): boolean {
+    const destination = memo.publish(exchange, routingKey);
+    const attributes: Attributes = {};
+    if (routingKey !== '') attributes[ATTR_RABBITMQ_ROUTING_KEY] = routingKey;
+    addDestination(attributes, destination);
+    if (publishOptions != null) {
+      const messageId = idOf(publishOptions.messageId);
+      if (messageId !== undefined) attributes[ATTR_MESSAGING_MESSAGE_ID] = messageId;
+      const conversationId = idOf(publishOptions.correlationId);
+      if (conversationId !== undefined) attributes[ATTR_MESSAGING_MESSAGE_CONVERSATION_ID] = conversationId;
+    }
+    if (bodySize && typeof content?.length === 'number') attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = content.length;
+    addServer(attributes, server);
+    const parent = context.active();
+    const span = tracer.startSpan({ type: 'send', destination: destination.template ?? destination.name, attributes }, SpanKind.PRODUCER, parent);
+    if (producerHook !== undefined) runHook(producerHook, span, { exchange, routingKey, content, options: publishOptions }, 'producerHook');
+    const headers = traceHeaders(tracer.inject(trace.setSpan(parent, span), publishOptions?.headers), budget, span);
+    try {
+      return send(span, exchange, routingKey, content, { ...publishOptions, headers }, callback);
+    } catch (error) {
+      if (!(error instanceof RangeError)) return failed(span, error);
+      // amqplib refused the headers table before writing anything: send the message as the
+      // caller gave it, without trace headers, rather than fail it because of tracing.
+      diag.warn('tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
+      span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
+      try {
+        return send(span, exchange, routingKey, content, publishOptions, callback);
+      } catch (second) {
+        return failed(span, second);
+      }
+    }
+  }
+
+  function send(span: Span, exchange: string, routingKey: string, content: Buffer, publishOptions: Options.Publish | undefined, callback: ConfirmCallback | undefined): boolean {
+    if (confirms) return raw.publish(exchange, routingKey, content, publishOptions, confirmation(span, callback));
+    const sent: boolean = raw.publish(exchange, routingKey, content, publishOptions);
+    span.end();
+    return sent;
+  }
+
+  function sendToQueue(queue: string, content: Buffer, publishOptions?: Options.Publish, callback?: ConfirmCallback): boolean {
+    return publish('', queue, content, publishOptions, callback);
+  }
+
+  function consume(queue: string, onMessage: unknown, consumeOptions?: Options.Consume, callback?: unknown): unknown {
+    if (typeof onMessage !== 'function' || isTracedConsumer(onMessage)) return same(raw.consume(queue, onMessage, consumeOptions, callback));
+    const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, consumeOptions?.noAck === true, server);
+    const handler = onMessage as AmqpHandler<Message> & ((message: null) => unknown);
+    const tracedOnMessage = consumerCallback(consumer, handler, function consumerCancelled() {
+      handler(null);
+    });
+    return same(raw.consume(queue, tracedOnMessage, consumeOptions, callback));
+  }
+
+  function get(queue: string, getOptions?: Options.Get, callback?: (error: unknown, message: unknown) => void): unknown {
+    const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, getOptions?.noAck === true, server);
+    const span = consumer.startReceive();
+    let result: unknown;
+    try {
+      if (typeof callback === 'function') {
+        raw.get(queue, getOptions, function messageReceived(error: unknown, message: Message | false) {
+          consumer.received(span, error, message);
+          callback(error, message);
+        });
+        return traced;
+      }
+      result = raw.get(queue, getOptions);
+    } catch (error) {
+      consumer.received(span, error, undefined);
+      throw error;
+    }
+    if (!isPromiseLike(result)) {
+      span.end();
+      return same(result);
+    }
+    return Promise.resolve(result).then(
+      (message) => {
+        consumer.received(span, null, message as Message | false);
+        return message;
+      },
+      (error: unknown) => {
+        consumer.received(span, error, undefined);
+        throw error;
+      },
+    );
+  }
+
+  function assertQueue(queue: string, queueOptions?: Options.AssertQueue, callback?: unknown): unknown {
+    const result = raw.assertQueue(queue, queueOptions, callback);
+    const deadLetterExchange = queueOptions?.deadLetterExchange ?? queueOptions?.arguments?.['x-dead-letter-exchange'];
+    if (typeof deadLetterExchange !== 'string') return same(result);
+    if (typeof queue === 'string' && queue !== '') {
+      ledger.rememberDeadLetterExchange(queue, deadLetterExchange);
+      return same(result);
+    }
+    if (!isPromiseLike(result)) return same(result);
+    return Promise.resolve(result).then((reply) => {
+      const name = (reply as { queue?: unknown } | undefined)?.queue;
+      if (typeof name === 'string') ledger.rememberDeadLetterExchange(name, deadLetterExchange);
+      return reply;
+    });
+  }
+
+  define(traced, {
+    publish,
+    sendToQueue,
+    consume,
+    get,
+    assertQueue,
+    ack: function ack(message: Message, allUpTo?: boolean) {
+      const result = raw.ack(message, allUpTo);
+      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'ack', false);
+      return same(result);
+    },
+    ackAll: function ackAll() {
+      const result = raw.ackAll();
+      ledger.settled(0, true, 'ack', false);
+      return same(result);
+    },
+    nack: function nack(message: Message, allUpTo?: boolean, requeue?: boolean) {
+      const result = raw.nack(message, allUpTo, requeue);
+      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'nack', requeue !== false);
+      return same(result);
+    },
+    nackAll: function nackAll(requeue?: boolean) {
+      const result = raw.nackAll(requeue);
+      ledger.settled(0, true, 'nack', requeue !== false);
+      return same(result);
+    },
+    reject: function reject(message: Message, requeue?: boolean) {
+      const result = raw.reject(message, requeue);
+      ledger.settled(message.fields.deliveryTag, false, 'reject', requeue !== false);
+      return same(result);
+    },
+  });
+  return traced;
+}
+
+/** Fits the injected headers to the channel's budget; tracing problems never stop a publish. */
+function traceHeaders(headers: WritableHeaders, budget: number, span: Span): WritableHeaders {
+  try {
+    return fitTraceHeaders(headers, budget, span);
+  } catch (problem) {
+    diag.error('tracebus: could not measure the headers of a message; it is sent as is', problem);
+    return headers;
+  }
+}
+
+/** The confirm callback that ends `span` when the broker acks or nacks, then calls the caller's. */
+function confirmation(span: Span, callback: ConfirmCallback | undefined): ConfirmCallback {
+  return function confirmed(error: unknown, ok?: unknown) {
+    if (error != null) {
+      recordError(span, error);
+      // amqplib reports a broker nack as a plain Error('message nacked').
+      if (error instanceof Error && error.message === 'message nacked') span.setAttribute(ATTR_ERROR_TYPE, 'nack');
+    }
+    span.end();
+    if (typeof callback === 'function') callback(error, ok);
+  };
+}
+
+function failed(span: Span, error: unknown): never {
+  recordError(span, error);
+  span.end();
+  throw error;
+}
+
+/**
+ * Gives `traced` every method of `raw`'s classes, calling it on `raw` (amqplib's methods
+ * call each other through `this`, which must stay the real channel) and answering
+ * `traced` where the method answers `raw` (the callback API's chaining).
+ */
+function delegateMethods(raw: Loose, traced: Loose, same: (result: unknown) => unknown): void {
+  for (let proto = Object.getPrototypeOf(raw); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Reflect.ownKeys(proto)) {
+      if (key === 'constructor' || Object.hasOwn(traced, key)) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(proto, key);
+      if (typeof descriptor?.value !== 'function') continue;
+      const delegate = function delegate(...args: unknown[]): unknown {
+        return same(raw[key](...args));
+      };
+      Object.defineProperty(delegate, 'name', { value: typeof key === 'string' ? key : key.description ?? '' });
+      Object.defineProperty(traced, key, { value: delegate, writable: true, configurable: true, enumerable: false });
+    }
+  }
+}
+
+function define(target: Loose, methods: Record<string, (...args: any[]) => unknown>): void {
+  for (const [name, method] of Object.entries(methods)) {
+    Object.defineProperty(target, name, { value: method, writable: true, configurable: true, enumerable: false });
+  }
+}

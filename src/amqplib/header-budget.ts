@@ -1,0 +1,128 @@
+import { diag, type Span } from '@opentelemetry/api';
+import type { WritableHeaders } from '../core/headers.ts';
+import { ATTR_RABBITMQ_DROPPED_HEADERS } from './attributes.ts';
+
+/** amqplib encodes a headers table into a 64 KiB scratch buffer and throws RangeError past it. */
+const SCRATCH_BYTES = 65_536;
+/** Frame header and end (8) plus the content header's fixed fields (14). */
+const FRAME_FIXED_BYTES = 22;
+/** Room left for the other properties (each a short string of at most 255 bytes). */
+const PROPERTY_RESERVE_BYTES = 1_024;
+/**
+ * Trace headers are measured only when `tracestate` and `baggage` together exceed this
+ * many characters: below it they cannot be what breaks a limit that ordinary headers
+ * do not already break.
+ */
+export const MEASURE_ABOVE_CHARS = 1_024;
+
+/**
+ * The most bytes a message's encoded headers table may take on a connection with
+ * `frameMax`: RabbitMQ cannot split a content header across frames and closes the whole
+ * connection on an oversized one (`frame_too_large`), and amqplib refuses tables over
+ * 64 KiB. The other properties get a fixed reserve, so this is a safe approximation.
+ */
+export function headerBudget(frameMax: unknown): number {
+  if (typeof frameMax !== 'number' || !(frameMax > 0) || frameMax >= 0xffffffff) return SCRATCH_BYTES;
+  return Math.max(0, Math.min(SCRATCH_BYTES, frameMax - FRAME_FIXED_BYTES - PROPERTY_RESERVE_BYTES));
+}
+
+/**
+ * The size of `table` once amqplib encodes it as an AMQP field table (`lib/codec.js`):
+ * a 4-byte length, then per entry a short-string key and a tagged value.
+ */
+export function encodedTableSize(table: Readonly<Record<string, unknown>>): number {
+  let size = 4;
+  for (const key in table) {
+    const value = table[key];
+    if (value !== undefined) size += 1 + Buffer.byteLength(key) + encodedValueSize(value);
+  }
+  return size;
+}
+
+function encodedValueSize(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return 5 + Buffer.byteLength(value);
+    case 'boolean':
+      return 2;
+    case 'number':
+      return encodedNumberSize(value);
+    case 'bigint':
+      return 9;
+    case 'object': {
+      if (value === null) return 1;
+      if (Array.isArray(value)) {
+        let size = 5;
+        for (const item of value) size += encodedValueSize(item);
+        return size;
+      }
+      if (Buffer.isBuffer(value)) return 5 + value.length;
+      if (Object.hasOwn(value, '!')) return encodedTypedSize(String((value as Record<string, unknown>)['!']), (value as Record<string, unknown>).value);
+      return 1 + encodedTableSize(value as Record<string, unknown>);
+    }
+    default:
+      return 0;
+  }
+}
+
+// amqplib's choice for a plain JS number: double for fractions, else the smallest signed integer.
+function encodedNumberSize(value: number): number {
+  if (value >= 0x8000000000000000 || (Math.abs(value) < 0x4000000000000 && Math.floor(value) !== value)) return 9;
+  if (value < 128 && value >= -128) return 2;
+  if (value >= -0x8000 && value < 0x8000) return 3;
+  if (value >= -0x80000000 && value < 0x80000000) return 5;
+  return 9;
+}
+
+function encodedTypedSize(type: string, value: unknown): number {
+  switch (type) {
+    case 'byte':
+    case 'int8':
+    case 'unsignedbyte':
+    case 'uint8':
+      return 2;
+    case 'short':
+    case 'int16':
+    case 'unsignedshort':
+    case 'uint16':
+      return 3;
+    case 'int':
+    case 'int32':
+    case 'unsignedint':
+    case 'uint32':
+    case 'float':
+      return 5;
+    case 'decimal':
+      return 6;
+    default:
+      return type === 'string' || type === 'object' ? encodedValueSize(value) : 9;
+  }
+}
+
+/**
+ * Makes `headers` (a copy tracebus owns) fit `budget` by dropping `baggage`, then
+ * `tracestate`, and records what it dropped on `span` and with `diag.warn`. Only
+ * measures when those two headers are large, so the common case costs two property reads.
+ * `traceparent` is never dropped here: 55 bytes cannot be what breaks the limit.
+ */
+export function fitTraceHeaders(headers: WritableHeaders, budget: number, span: Span): WritableHeaders {
+  const tracestate = headers.tracestate;
+  const baggage = headers.baggage;
+  const large = (typeof tracestate === 'string' ? tracestate.length : 0) + (typeof baggage === 'string' ? baggage.length : 0);
+  if (large <= MEASURE_ABOVE_CHARS) return headers;
+  let size = encodedTableSize(headers);
+  if (size <= budget) return headers;
+  const dropped: string[] = [];
+  for (const name of ['baggage', 'tracestate'] as const) {
+    if (headers[name] === undefined) continue;
+    delete headers[name];
+    dropped.push(name);
+    size = encodedTableSize(headers);
+    if (size <= budget) break;
+  }
+  if (dropped.length > 0) {
+    span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, dropped);
+    diag.warn(`tracebus: left ${dropped.join(' and ')} off a message so that its headers fit RabbitMQ's limit of ${budget} bytes (now ${size} bytes)`);
+  }
+  return headers;
+}

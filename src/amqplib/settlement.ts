@@ -1,0 +1,189 @@
+import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
+import type { MessagingTracer } from '../core/messaging-tracer.ts';
+import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_RABBITMQ_DELIVERY_TAG } from '../core/semconv.ts';
+import {
+  addDestination,
+  addServer,
+  ATTR_RABBITMQ_DEAD_LETTER_EXCHANGE,
+  ATTR_RABBITMQ_SETTLEMENT,
+  ATTR_RABBITMQ_SETTLEMENT_MULTIPLE,
+  ATTR_RABBITMQ_SETTLEMENT_ON_ERROR,
+  ATTR_RABBITMQ_SETTLEMENT_REQUEUE,
+  type Destination,
+  type Server,
+} from './attributes.ts';
+
+/** The AMQP method that settled a delivery. */
+export type SettleMethod = 'ack' | 'nack' | 'reject';
+
+/** What a settlement span needs to know about the consumer that received the message. */
+export interface DeliverySource {
+  readonly tracer: MessagingTracer;
+  readonly server: Server;
+}
+
+/**
+ * One delivery whose settlement tracebus watches for: the span that covers it (the
+ * `process` span, or the `receive` span of a `channel.get`) and whether that span is
+ * still open.
+ */
+export class Delivery {
+  readonly source: DeliverySource;
+  readonly span: Span;
+  readonly tag: number;
+  readonly queue: string;
+  readonly destination: Destination;
+  open = true;
+
+  constructor(source: DeliverySource, span: Span, tag: number, queue: string, destination: Destination) {
+    this.source = source;
+    this.span = span;
+    this.tag = tag;
+    this.queue = queue;
+    this.destination = destination;
+  }
+}
+
+/**
+ * The deliveries of one channel that are not settled yet, by delivery tag (tags are per
+ * channel), and the dead-letter exchanges of the queues declared through it.
+ *
+ * A settlement while the delivery's span is open becomes attributes of that span. One
+ * that comes after the span ended (the handler returned first) becomes a short CLIENT
+ * span `ack|nack|reject <destination>`, a child of the delivery's span; several at once
+ * (`allUpTo`, `ackAll`) become one such span with a link to each delivery's span.
+ */
+export class Ledger {
+  readonly #open = new Map<number, Delivery>();
+  readonly #deadLetterExchanges = new Map<string, string>();
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  track(delivery: Delivery): void {
+    this.#open.set(delivery.tag, delivery);
+  }
+
+  /** Removes and returns the delivery with `tag`, or `undefined` if it was settled already. */
+  take(tag: number): Delivery | undefined {
+    const delivery = this.#open.get(tag);
+    if (delivery !== undefined) this.#open.delete(tag);
+    return delivery;
+  }
+
+  clear(): void {
+    this.#open.clear();
+  }
+
+  rememberDeadLetterExchange(queue: string, exchange: string): void {
+    this.#deadLetterExchanges.set(queue, exchange === '' ? 'amq.default' : exchange);
+  }
+
+  deadLetterExchange(queue: string): string | undefined {
+    return this.#deadLetterExchanges.size === 0 ? undefined : this.#deadLetterExchanges.get(queue);
+  }
+
+  /**
+   * Records that the application settled `tag` (`0` with `multiple` for `ackAll` and
+   * `nackAll`). Never throws: this runs inside the application's `ack`.
+   */
+  settled(tag: number, multiple: boolean, method: SettleMethod, requeue: boolean): void {
+    if (this.#open.size === 0) return;
+    try {
+      if (!multiple) {
+        const delivery = this.take(tag);
+        if (delivery !== undefined) this.record(delivery, method, requeue, false, false);
+        return;
+      }
+      let ended: Delivery[] | undefined;
+      for (const [openTag, delivery] of this.#open) {
+        if (tag !== 0 && openTag > tag) continue;
+        this.#open.delete(openTag);
+        if (delivery.open) delivery.span.setAttributes(this.#attributes(delivery, method, requeue, true, false));
+        else (ended ??= []).push(delivery);
+      }
+      if (ended !== undefined) this.#settleSpan(ended, method, requeue, true);
+    } catch (error) {
+      diag.error('tracebus: could not record a settlement', error);
+    }
+  }
+
+  /** Records one delivery's settlement, on its span while open, else on a settle span. */
+  record(delivery: Delivery, method: SettleMethod, requeue: boolean, multiple: boolean, onError: boolean): void {
+    if (delivery.open) delivery.span.setAttributes(this.#attributes(delivery, method, requeue, multiple, onError));
+    else this.#settleSpan([delivery], method, requeue, multiple);
+  }
+
+  #attributes(delivery: Delivery, method: SettleMethod, requeue: boolean, multiple: boolean, onError: boolean): Attributes {
+    return settlementAttributes(method, requeue, multiple, onError, requeue ? undefined : this.deadLetterExchange(delivery.queue));
+  }
+
+  #settleSpan(deliveries: Delivery[], method: SettleMethod, requeue: boolean, multiple: boolean): void {
+    const first = deliveries[0]!;
+    const { tracer, server } = first.source;
+    const attributes = this.#attributes(first, method, requeue, multiple, false);
+    addServer(attributes, server);
+    let span: Span;
+    if (deliveries.length === 1) {
+      attributes[ATTR_RABBITMQ_DELIVERY_TAG] = first.tag;
+      addDestination(attributes, first.destination);
+      const destination = first.destination.template ?? first.destination.name;
+      span = tracer.startSpan({ type: 'settle', name: method, destination, attributes }, SpanKind.CLIENT, trace.setSpan(context.active(), first.span));
+    } else {
+      const sameDestination = deliveries.every((delivery) => delivery.destination.name === first.destination.name);
+      if (sameDestination) addDestination(attributes, first.destination);
+      attributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] = deliveries.length;
+      const { links } = tracer.links(
+        deliveries.map((delivery) => delivery.span.spanContext()),
+        (index) => ({ [ATTR_RABBITMQ_DELIVERY_TAG]: deliveries[index]!.tag }),
+      );
+      const destination = sameDestination ? (first.destination.template ?? first.destination.name) : undefined;
+      span = tracer.startSpan({ type: 'settle', name: method, destination, attributes }, SpanKind.CLIENT, context.active(), links);
+    }
+    span.end();
+  }
+}
+
+/** The settlement attributes tracebus records. */
+export function settlementAttributes(method: SettleMethod, requeue: boolean, multiple: boolean, onError: boolean, deadLetterExchange: string | undefined): Attributes {
+  const attributes: Attributes = { [ATTR_RABBITMQ_SETTLEMENT]: method };
+  if (method !== 'ack') attributes[ATTR_RABBITMQ_SETTLEMENT_REQUEUE] = requeue;
+  if (multiple) attributes[ATTR_RABBITMQ_SETTLEMENT_MULTIPLE] = true;
+  if (onError) attributes[ATTR_RABBITMQ_SETTLEMENT_ON_ERROR] = true;
+  if (deadLetterExchange !== undefined) attributes[ATTR_RABBITMQ_DEAD_LETTER_EXCHANGE] = deadLetterExchange;
+  return attributes;
+}
+
+const ledgers = new WeakMap<object, Ledger>();
+const rawChannels = new WeakMap<object, object>();
+
+/** Registers a traced channel and the channel it wraps; returns the raw channel's ledger. */
+export function registerTracedChannel(traced: object, raw: object): Ledger {
+  rawChannels.set(traced, raw);
+  let ledger = ledgers.get(raw);
+  if (ledger === undefined) {
+    const created = new Ledger();
+    ledgers.set(raw, (ledger = created));
+    // A closed channel's deliveries can no longer be settled: the broker requeues them.
+    const emitter = raw as { once?: (event: string, listener: () => void) => unknown };
+    if (typeof emitter.once === 'function') emitter.once('close', () => created.clear());
+  }
+  return ledger;
+}
+
+/** Whether `channel` is a channel returned by `traceChannel`. */
+export function isTracedChannel(channel: unknown): boolean {
+  return typeof channel === 'object' && channel !== null && rawChannels.has(channel);
+}
+
+/** The channel a traced channel wraps, or `channel` itself. */
+export function rawChannelOf<C>(channel: C): C {
+  return typeof channel === 'object' && channel !== null ? ((rawChannels.get(channel) as C | undefined) ?? channel) : channel;
+}
+
+/** The ledger of `channel` (traced or raw), if it was ever traced. */
+export function ledgerOf(channel: unknown): Ledger | undefined {
+  if (typeof channel !== 'object' || channel === null) return undefined;
+  return ledgers.get(rawChannels.get(channel) ?? channel);
+}
