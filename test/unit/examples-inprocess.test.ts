@@ -28,3 +28,21 @@ describe('examples/log-correlation/pino.ts', () => {
     expect(lines[2]).toMatchObject({ orderId: 'o-42', trace_flags: '01' });
   });
 });
+
+describe('examples/node-sdk/sampling.ts', () => {
+  it('a consumer follows its producer’s sampling decision, and unsampled messages keep their headers', async () => {
+    const { main: samplingExample } = await import('../../examples/node-sdk/sampling.ts');
+    const { spans, received } = await samplingExample(40, 0.5);
+    expect(received).toHaveLength(40);
+    for (const traceparent of received) expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    const sampledTraces = new Set(received.filter((traceparent) => traceparent.endsWith('-01')).map((traceparent) => traceparent.slice(3, 35)));
+    const unsampledTraces = received.filter((traceparent) => traceparent.endsWith('-00')).map((traceparent) => traceparent.slice(3, 35));
+    // A ratio of 0.5 over 40 random trace ids: both decisions occur (fails with odds 2^-39).
+    expect(sampledTraces.size).toBeGreaterThan(0);
+    expect(unsampledTraces.length).toBeGreaterThan(0);
+    const consumerTraces = spans.filter((span) => span.name === 'process orders.placed').map((span) => span.spanContext().traceId);
+    expect(new Set(consumerTraces)).toEqual(sampledTraces);
+    expect(consumerTraces).toHaveLength(sampledTraces.size);
+    for (const traceId of unsampledTraces) expect(spans.some((span) => span.spanContext().traceId === traceId)).toBe(false);
+  });
+});
