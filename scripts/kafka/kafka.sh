@@ -2,12 +2,14 @@
 # Single-node Apache Kafka (KRaft) broker for local tests, without Docker.
 # The broker jars come from Maven Central (pom.xml) and are cached outside the repo.
 #
-# Usage: scripts/kafka/kafka.sh fetch|start|stop|status
+# Usage: scripts/kafka/kafka.sh fetch|start|stop|status|crash|resume
 #   fetch   download the jars (once per Kafka version) into the cache
 #   start   fetch, wipe the data dir, format it, start the broker in the background
 #           and wait until it is ready (no-op if this script's broker is already up)
 #   stop    stop the broker started by this script and wait for it to exit
 #   status  exit 0 if the broker is running and ready, 1 otherwise
+#   crash   SIGKILL the broker, keeping its data (for fault tests)
+#   resume  start the broker again on the data it had, and wait until it is ready
 #
 # Environment:
 #   KAFKA_PORT           client port, 127.0.0.1 (default 9092); controller uses KAFKA_PORT+1
@@ -71,18 +73,38 @@ start() {
     -e "s|__CONTROLLER_PORT__|$CONTROLLER_PORT|g" "$HERE/server.properties" >"$RUN/server.properties"
   java "${java_opts[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
     -t "$CLUSTER_ID" -c "$RUN/server.properties" >"$LOG" 2>&1 || fail "formatting $RUN/data failed"
+  launch
+}
+
+launch() {  # runs the broker on the formatted $RUN and waits until it is ready
+  local from; from=$(wc -l <"$LOG")
+  rm -f "$PIDFILE"
   # New session + nohup: the broker outlives the calling shell; $$ becomes the java pid via exec.
   # shellcheck disable=SC2016
   nohup setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PIDFILE" \
     java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
     >>"$LOG" 2>&1 </dev/null &
   local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-120}))
-  until grep -q "$READY" "$LOG"; do
+  until tail -n +"$((from + 1))" "$LOG" | grep -q "$READY"; do
     ((SECONDS < deadline)) || fail "not ready after ${KAFKA_START_TIMEOUT:-120}s"
     [[ ! -s $PIDFILE ]] || kill -0 "$(cat "$PIDFILE")" 2>/dev/null || fail "broker exited during start-up"
     sleep 0.25
   done
   echo "kafka: Apache Kafka $VERSION ready on 127.0.0.1:$PORT (pid $(pid)), log $LOG"
+}
+
+crash() {  # SIGKILL, as a crashed host would; the data directory stays for `resume`
+  local p; p=$(pid) || { echo "kafka: not running" >&2; return 1; }
+  kill -9 "$p"
+  for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
+  rm -f "$PIDFILE"
+  echo "kafka: killed (pid $p)"
+}
+
+resume() {  # starts the broker again on the data a `crash` or `stop` left
+  if ready; then echo "kafka: already running on 127.0.0.1:$PORT (pid $(pid))"; return 0; fi
+  [[ -f $RUN/server.properties ]] || { echo "kafka: nothing to resume in $RUN; use start" >&2; exit 1; }
+  launch
 }
 
 stop() {
@@ -100,6 +122,6 @@ status() {
 }
 
 case "${1:-}" in
-  fetch | start | stop | status) "$1" ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  fetch | start | stop | status | crash | resume) "$1" ;;
+  *) echo "usage: $0 fetch|start|stop|status|crash|resume" >&2; exit 2 ;;
 esac
