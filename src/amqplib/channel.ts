@@ -1,11 +1,13 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Message, Options } from 'amqplib';
-import { assertPolicyOption, MessagingTracer, recordError, runHook, type SpanHook } from '../core/messaging-tracer.ts';
+import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook } from '../core/messaging-tracer.ts';
+import type { Instruments } from '../core/metrics.ts';
 import type { WritableHeaders } from '../core/headers.ts';
 import { ATTR_ERROR_TYPE, ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
 import { addDestination, addServer, ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, idOf, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
 import { assertOnErrorOption, consumerCallback, ConsumerTracer, isPromiseLike, isTracedConsumer, type AmqpChannel, type AmqpHandler, type ConsumerTracingOptions } from './consume.ts';
 import { fitTraceHeaders, headerBudget } from './header-budget.ts';
+import { recordOperation } from './metrics.ts';
 import { isTracedChannel, registerTracedChannel } from './settlement.ts';
 
 /** What a producer hook receives: the arguments of one `publish` or `sendToQueue`. */
@@ -108,30 +110,34 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
     }
     if (bodySize && typeof content?.length === 'number') attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = content.length;
     addServer(attributes, server);
+    const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
+    const spanAttributes = tracer.attributes(info);
     const parent = context.active();
-    const span = tracer.startSpan({ type: 'send', destination: destination.template ?? destination.name, attributes }, SpanKind.PRODUCER, parent);
+    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, undefined, spanAttributes);
+    const instruments = tracer.instruments();
+    const sending: Sending = { span, instruments, attributes: spanAttributes, started: instruments === undefined ? 0 : performance.now() };
     if (producerHook !== undefined) runHook(producerHook, span, { exchange, routingKey, content, options: publishOptions }, 'producerHook');
     const headers = traceHeaders(tracer.inject(trace.setSpan(parent, span), publishOptions?.headers), budget, span);
     try {
-      return send(span, exchange, routingKey, content, { ...publishOptions, headers }, callback);
+      return send(sending, exchange, routingKey, content, { ...publishOptions, headers }, callback);
     } catch (error) {
-      if (!(error instanceof RangeError)) return failed(span, error);
+      if (!(error instanceof RangeError)) return failed(sending, error);
       // amqplib refused the headers table before writing anything: send the message as the
       // caller gave it, without trace headers, rather than fail it because of tracing.
       diag.warn('tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
       span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
       try {
-        return send(span, exchange, routingKey, content, publishOptions, callback);
+        return send(sending, exchange, routingKey, content, publishOptions, callback);
       } catch (second) {
-        return failed(span, second);
+        return failed(sending, second);
       }
     }
   }
 
-  function send(span: Span, exchange: string, routingKey: string, content: Buffer, publishOptions: Options.Publish | undefined, callback: ConfirmCallback | undefined): boolean {
-    if (confirms) return raw.publish(exchange, routingKey, content, publishOptions, confirmation(span, callback));
+  function send(sending: Sending, exchange: string, routingKey: string, content: Buffer, publishOptions: Options.Publish | undefined, callback: ConfirmCallback | undefined): boolean {
+    if (confirms) return raw.publish(exchange, routingKey, content, publishOptions, confirmation(sending, callback));
     const sent: boolean = raw.publish(exchange, routingKey, content, publishOptions);
-    span.end();
+    endSend(sending, undefined, false);
     return sent;
   }
 
@@ -151,32 +157,33 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
 
   function get(queue: string, getOptions?: Options.Get, callback?: (error: unknown, message: unknown) => void): unknown {
     const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, getOptions?.noAck === true, server);
-    const span = consumer.startReceive();
+    const receipt = consumer.startReceive();
     let result: unknown;
     try {
       if (typeof callback === 'function') {
         raw.get(queue, getOptions, function messageReceived(error: unknown, message: Message | false) {
-          consumer.received(span, error, message);
+          consumer.received(receipt, error, message);
           callback(error, message);
         });
         return traced;
       }
       result = raw.get(queue, getOptions);
     } catch (error) {
-      consumer.received(span, error, undefined);
+      consumer.received(receipt, error, undefined);
       throw error;
     }
+    // The callback API without a callback: nobody can see the message, so there is nothing to wait for.
     if (!isPromiseLike(result)) {
-      span.end();
+      receipt.span.end();
       return same(result);
     }
     return Promise.resolve(result).then(
       (message) => {
-        consumer.received(span, null, message as Message | false);
+        consumer.received(receipt, null, message as Message | false);
         return message;
       },
       (error: unknown) => {
-        consumer.received(span, error, undefined);
+        consumer.received(receipt, error, undefined);
         throw error;
       },
     );
@@ -243,22 +250,38 @@ function traceHeaders(headers: WritableHeaders, budget: number, span: Span): Wri
   }
 }
 
-/** The confirm callback that ends `span` when the broker acks or nacks, then calls the caller's. */
-function confirmation(span: Span, callback: ConfirmCallback | undefined): ConfirmCallback {
+/** A send span in progress, with what its metrics need. */
+interface Sending {
+  readonly span: Span;
+  readonly instruments: Instruments | undefined;
+  readonly attributes: Attributes;
+  readonly started: number;
+}
+
+/** Ends a send span (recording `error` when it failed) and its metrics. */
+function endSend(sending: Sending, error: unknown, failed: boolean): void {
+  const { span, instruments } = sending;
+  let failure: string | undefined;
+  if (failed) {
+    recordError(span, error);
+    // amqplib reports a broker nack as a plain Error('message nacked').
+    failure = error instanceof Error && error.message === 'message nacked' ? 'nack' : errorType(error);
+    if (failure === 'nack') span.setAttribute(ATTR_ERROR_TYPE, failure);
+  }
+  span.end();
+  if (instruments !== undefined) recordOperation(instruments, sending.attributes, sending.started, failure);
+}
+
+/** The confirm callback that ends the send span when the broker acks or nacks, then calls the caller's. */
+function confirmation(sending: Sending, callback: ConfirmCallback | undefined): ConfirmCallback {
   return function confirmed(error: unknown, ok?: unknown) {
-    if (error != null) {
-      recordError(span, error);
-      // amqplib reports a broker nack as a plain Error('message nacked').
-      if (error instanceof Error && error.message === 'message nacked') span.setAttribute(ATTR_ERROR_TYPE, 'nack');
-    }
-    span.end();
+    endSend(sending, error, error != null);
     if (typeof callback === 'function') callback(error, ok);
   };
 }
 
-function failed(span: Span, error: unknown): never {
-  recordError(span, error);
-  span.end();
+function failed(sending: Sending, error: unknown): never {
+  endSend(sending, error, true);
   throw error;
 }
 

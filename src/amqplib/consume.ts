@@ -1,7 +1,8 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Channel as CallbackChannel } from 'amqplib/callback_api';
 import type { Channel, ConsumeMessage, Message } from 'amqplib';
-import { assertPolicyOption, MessagingTracer, recordError, runHook, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
+import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
+import type { Instruments } from '../core/metrics.ts';
 import type { PolicyOption } from '../core/policy.ts';
 import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
 import { traceContextOf, type TraceContext } from '../core/trace-context.ts';
@@ -20,6 +21,7 @@ import {
   type Destination,
   type Server,
 } from './attributes.ts';
+import { lowCardinality, metricAttributesOf, recordDelivered, recordOperation, recordProcessed } from './metrics.ts';
 import { Delivery, ledgerOf, rawChannelOf, settlementAttributes, type DeliverySource, type Ledger } from './settlement.ts';
 
 /** Any amqplib channel: promise API (`amqplib`) or callback API (`amqplib/callback_api`). */
@@ -176,12 +178,15 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
    */
   process(message: M, handler: AmqpHandler<M>): void | Promise<void> {
     const destination = this.#destination(message);
-    const attributes = this.#attributes(message, destination);
-    const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy);
-    const span = this.tracer.startSpan({ type: 'process', destination: destination.template ?? destination.name, attributes }, SpanKind.CONSUMER, parent, links);
+    const info: OperationInfo = { type: 'process', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
+    const attributes = this.tracer.attributes(info);
+    const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, lowCardinality(attributes));
+    const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links, attributes);
     if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
     const ctx = trace.setSpan(parent, span);
     const delivery = new Delivery(this, span, message.fields.deliveryTag, this.queue, destination);
+    const instruments = this.tracer.instruments();
+    if (instruments !== undefined) delivery.measure(instruments, recordDelivered(instruments, attributes, message.properties.timestamp));
     if (!this.noAck) this.#ledgerNow?.track(delivery);
     let result: unknown;
     try {
@@ -191,8 +196,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
       return;
     }
     if (isPromiseLike(result)) return this.#finish(delivery, message, result);
-    delivery.open = false;
-    span.end();
+    this.#end(delivery, undefined, false);
   }
 
   async #finish(delivery: Delivery, message: M, result: PromiseLike<unknown>): Promise<void> {
@@ -202,19 +206,22 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
       if (this.#failed(delivery, message, error)) throw error;
       return;
     }
-    delivery.open = false;
-    delivery.span.end();
+    this.#end(delivery, undefined, false);
   }
 
   /** Records the failure, settles per `onError`, ends the span; true when the error must propagate. */
   #failed(delivery: Delivery, message: M, error: unknown): boolean {
-    const { span } = delivery;
-    recordError(span, error);
+    recordError(delivery.span, error);
     const settlement = this.#settlementFor(error, message);
     if (settlement !== 'rethrow' && !this.noAck) this.#settle(delivery, message, settlement);
-    delivery.open = false;
-    span.end();
+    this.#end(delivery, error, true);
     return settlement === 'rethrow';
+  }
+
+  #end(delivery: Delivery, error: unknown, failed: boolean): void {
+    delivery.open = false;
+    delivery.span.end();
+    if (delivery.instruments !== undefined) recordProcessed(delivery.instruments, delivery.metricAttributes!, delivery.started, error, failed);
   }
 
   #settlementFor(error: unknown, message: M): ErrorSettlement {
@@ -254,12 +261,14 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
   /**
    * Starts the CLIENT span `receive <queue>` of a `channel.get`; {@link received} ends it.
    */
-  startReceive(): Span {
+  startReceive(): Receipt {
     const attributes: Attributes = {};
     addServer(attributes, this.server);
     const destination = consumeDestination('', '', this.queue);
     addDestination(attributes, destination);
-    return this.tracer.startSpan({ type: 'receive', destination: destination.template ?? destination.name, attributes }, SpanKind.CLIENT, context.active());
+    const span = this.tracer.startSpan({ type: 'receive', destination: destination.template ?? destination.name, attributes }, SpanKind.CLIENT, context.active());
+    const instruments = this.tracer.instruments();
+    return { span, instruments, started: instruments === undefined ? 0 : performance.now() };
   }
 
   /**
@@ -267,7 +276,9 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
    * attributes, and a link to the context it carries (a receive span starts before the
    * message exists, so the context can only be a link; policy `root` adds none).
    */
-  received(span: Span, error: unknown, message: M | false | undefined | null): void {
+  received(receipt: Receipt, error: unknown, message: M | false | undefined | null): void {
+    const { span, instruments } = receipt;
+    let attributes: Attributes | undefined;
     try {
       if (error != null) {
         recordError(span, error);
@@ -275,11 +286,11 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
         span.setAttribute(ATTR_RABBITMQ_EMPTY, true);
       } else {
         const destination = this.#destination(message);
-        const attributes = this.#attributes(message, destination);
-        span.updateName(`receive ${destination.template ?? destination.name}`);
-        if (destination.template === undefined) attributes[ATTR_MESSAGING_DESTINATION_NAME] = destination.name;
+        const info: OperationInfo = { type: 'receive', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
+        attributes = this.tracer.attributes(info);
+        span.updateName(`receive ${info.destination}`);
         span.setAttributes(attributes);
-        const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy);
+        const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, lowCardinality(attributes));
         const remote = links?.[0]?.context ?? trace.getSpanContext(parent);
         if (remote !== undefined && trace.isSpanContextValid(remote)) span.addLink({ context: remote });
         if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
@@ -293,7 +304,19 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
       diag.error('tracebus: could not record a received message', problem);
     }
     span.end();
+    if (instruments !== undefined) {
+      const spanAttributes = attributes ?? this.tracer.attributes({ type: 'receive', destination: consumeDestination('', '', this.queue).name });
+      if (attributes !== undefined) instruments.consumed.add(1, metricAttributesOf(attributes));
+      recordOperation(instruments, spanAttributes, receipt.started, error == null ? undefined : errorType(error));
+    }
   }
+}
+
+/** A `receive` span in progress, with what its metrics need. */
+export interface Receipt {
+  readonly span: Span;
+  readonly instruments: Instruments | undefined;
+  readonly started: number;
 }
 
 /**

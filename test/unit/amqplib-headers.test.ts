@@ -1,0 +1,139 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { diag, DiagLogLevel, trace, type DiagLogger } from '@opentelemetry/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { consumeDestination, encodedTableSize, headerBudget, publishDestination } from '../../src/amqplib/index.ts';
+import { fitTraceHeaders } from '../../src/amqplib/header-budget.ts';
+import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+
+// amqplib's own encoder, which its package exports do not expose: the sizes must match it.
+const codec = createRequire(import.meta.url)(join(process.cwd(), 'node_modules/amqplib/lib/codec.js')) as {
+  encodeTable(buffer: Buffer, table: unknown, offset: number): number;
+};
+const amqplibSize = (table: Record<string, unknown>) => codec.encodeTable(Buffer.alloc(1 << 20), table, 0);
+
+describe('destination names (semconv rabbitmq.md)', () => {
+  it.each([
+    ['orders', 'order.created', 'orders:order.created'],
+    ['', 'billing', 'billing'],
+    ['logs', '', 'logs'],
+    ['', '', 'amq.default'],
+  ])('publish to exchange %j with routing key %j: %s', (exchange, routingKey, name) => {
+    expect(publishDestination(exchange, routingKey)).toEqual({ name, template: undefined });
+  });
+
+  it.each([
+    ['orders', 'order.created', 'billing', 'orders:order.created:billing'],
+    ['', 'billing', 'billing', 'billing'],
+    ['logs', '', 'audit', 'logs:audit'],
+    ['', 'key', 'queue', 'key:queue'],
+    ['orders', 'billing', 'billing', 'orders:billing'],
+    ['', '', '', 'amq.default'],
+  ])('consume from exchange %j, routing key %j, queue %j: %s', (exchange, routingKey, queue, name) => {
+    expect(consumeDestination(exchange, routingKey, queue)).toEqual({ name, template: undefined });
+  });
+
+  it('gives server-generated names a template for the span name', () => {
+    expect(publishDestination('', 'amq.rabbitmq.reply-to.g1h2AA5yZXBseUAxMjM0NTY3OA')).toEqual({
+      name: 'amq.rabbitmq.reply-to.g1h2AA5yZXBseUAxMjM0NTY3OA',
+      template: 'amq.rabbitmq.reply-to',
+    });
+    expect(consumeDestination('', 'amq.rabbitmq.reply-to.g1h2AA5y', 'amq.rabbitmq.reply-to')).toEqual({
+      name: 'amq.rabbitmq.reply-to.g1h2AA5y:amq.rabbitmq.reply-to',
+      template: 'amq.rabbitmq.reply-to',
+    });
+    expect(consumeDestination('logs', '', 'amq.gen-JzTY20BRgKO')).toEqual({ name: 'logs:amq.gen-JzTY20BRgKO', template: 'logs:amq.gen-{id}' });
+    expect(consumeDestination('', 'amq.gen-JzTY20BRgKO', 'amq.gen-JzTY20BRgKO')).toEqual({ name: 'amq.gen-JzTY20BRgKO', template: 'amq.gen-{id}' });
+    expect(publishDestination('amq.topic', 'amq.other')).toEqual({ name: 'amq.topic:amq.other', template: undefined });
+  });
+});
+
+describe('encodedTableSize', () => {
+  const tables: Array<[string, Record<string, unknown>]> = [
+    ['empty', {}],
+    ['strings, including multi-byte ones', { traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`, 'ключ': 'значение ✓', emoji: '🐇' }],
+    ['Buffers and arrays', { raw: Buffer.from([1, 2, 3]), list: ['a', Buffer.from('b'), 3, [true, null]] }],
+    ['every integer width and floats', { b: 5, bn: -128, s: 300, sn: -32768, i: 70_000, l: 2 ** 40, ln: -(2 ** 40), f: 1.5, big: 2 ** 63, tiny: -0.25 }],
+    ['booleans, null and skipped undefined', { yes: true, no: false, none: null, skipped: undefined }],
+    ['nested tables', { 'x-death': [{ count: 1, reason: 'rejected', queue: 'work', exchange: '', 'routing-keys': ['work'] }] }],
+    [
+      'explicitly typed values',
+      {
+        t: { '!': 'timestamp', value: 1_700_000_000 },
+        d: { '!': 'decimal', value: { places: 2, digits: 1234 } },
+        f: { '!': 'float', value: 1.5 },
+        u8: { '!': 'uint8', value: 200 },
+        i16: { '!': 'int16', value: 2 },
+        u32: { '!': 'uint32', value: 7 },
+        i64: { '!': 'int64', value: 7 },
+        f64: { '!': 'float64', value: 7 },
+      },
+    ],
+  ];
+  it.each(tables)('matches amqplib for %s', (_label, table) => {
+    expect(encodedTableSize(table)).toBe(amqplibSize(table));
+  });
+});
+
+describe('headerBudget', () => {
+  it.each([
+    [undefined, 65_536],
+    [131_072, 65_536],
+    [0xffffffff, 65_536],
+    [0, 65_536],
+    [8_192, 8_192 - 22 - 1_024],
+  ])('frameMax %j leaves %i bytes for the headers table', (frameMax, budget) => {
+    expect(headerBudget(frameMax)).toBe(budget);
+  });
+});
+
+describe('fitTraceHeaders', () => {
+  let recorder: SpanRecorder;
+  let warnings: string[];
+  beforeEach(() => {
+    recorder = recordSpans();
+    warnings = [];
+    const logger: DiagLogger = { error: () => {}, warn: (message) => warnings.push(String(message)), info: () => {}, debug: () => {}, verbose: () => {} };
+    diag.setLogger(logger, DiagLogLevel.WARN);
+  });
+  afterEach(async () => {
+    diag.disable();
+    await recorder.shutdown();
+  });
+
+  const traceparent = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+  const fit = (headers: Record<string, unknown>, budget: number) => {
+    const span = trace.getTracer('t').startSpan('send');
+    const result = fitTraceHeaders(headers, budget, span);
+    span.end();
+    return { result, attributes: recorder.spans()[0]!.attributes };
+  };
+
+  it('leaves small trace headers alone without measuring, even over the budget', () => {
+    const headers = { traceparent, tracestate: 'v=1', 'x-app': 'x'.repeat(500) };
+    const { result, attributes } = fit(headers, 10);
+    expect(result).toBe(headers);
+    expect(result).toEqual({ traceparent, tracestate: 'v=1', 'x-app': 'x'.repeat(500) });
+    expect(attributes).toEqual({});
+  });
+
+  it('keeps large trace headers that fit', () => {
+    const headers = { traceparent, baggage: `k=${'v'.repeat(5_000)}` };
+    expect(fit({ ...headers }, 65_536).result).toEqual(headers);
+    expect(warnings).toEqual([]);
+  });
+
+  it('drops baggage first, then tracestate, and says so', () => {
+    const tracestate = `vendor=${'s'.repeat(2_000)}`;
+    const baggage = `k=${'v'.repeat(3_000)}`;
+    const onlyBaggage = fit({ traceparent, tracestate, baggage }, encodedTableSize({ traceparent, tracestate }));
+    expect(onlyBaggage.result).toEqual({ traceparent, tracestate });
+    expect(onlyBaggage.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage']);
+    recorder.reset();
+    const both = fit({ traceparent, tracestate, baggage }, 200);
+    expect(both.result).toEqual({ traceparent });
+    expect(both.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage', 'tracestate']);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]).toContain('left baggage and tracestate off a message');
+  });
+});

@@ -1,0 +1,627 @@
+import { EventEmitter } from 'node:events';
+import { diag, DiagLogLevel, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage, Message } from 'amqplib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
+import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_ID = '00f067aa0ba902b7';
+const SAMPLED = `00-${TRACE_ID}-${PARENT_ID}-01`;
+
+interface Published {
+  exchange: string;
+  routingKey: string;
+  content: Buffer;
+  options: Record<string, any> | undefined;
+  callback?: (error: unknown, ok?: unknown) => void;
+}
+
+/** Records what amqplib would have sent; behaves like amqplib's promise-API channel. */
+class FakeChannel extends EventEmitter {
+  connection = { stream: { remoteAddress: '10.0.0.7', remotePort: 5673 }, frameMax: 131_072 };
+  published: Published[] = [];
+  settled: unknown[][] = [];
+  consumers = new Map<string, (message: ConsumeMessage | null) => unknown>();
+  writable = true;
+  prefetchedBy: unknown;
+  nextGet: GetMessage | false = false;
+  publishError: ((options: Published['options']) => Error | undefined) | undefined;
+  closed = false;
+
+  publish(exchange: string, routingKey: string, content: Buffer, options?: Record<string, any>): boolean {
+    const error = this.publishError?.(options);
+    if (error !== undefined) throw error;
+    this.published.push({ exchange, routingKey, content, options });
+    return this.writable;
+  }
+  sendToQueue(queue: string, content: Buffer, options?: Record<string, any>): boolean {
+    return this.publish('', queue, content, options);
+  }
+  async consume(queue: string, callback: (message: ConsumeMessage | null) => unknown) {
+    this.consumers.set(queue, callback);
+    return { consumerTag: `ctag.${queue}` };
+  }
+  async get() {
+    return this.nextGet;
+  }
+  async assertQueue(queue: string) {
+    return { queue: queue === '' ? 'amq.gen-server' : queue, messageCount: 0, consumerCount: 0 };
+  }
+  async prefetch(count: number) {
+    this.prefetchedBy = this;
+    return { count };
+  }
+  #settle(...entry: unknown[]) {
+    if (this.closed) throw new Error('Channel closed');
+    this.settled.push(entry);
+  }
+  ack(message: Message, allUpTo?: boolean) {
+    this.#settle('ack', message.fields.deliveryTag, allUpTo);
+  }
+  ackAll() {
+    this.#settle('ackAll');
+  }
+  nack(message: Message, allUpTo?: boolean, requeue?: boolean) {
+    this.#settle('nack', message.fields.deliveryTag, allUpTo, requeue);
+  }
+  nackAll(requeue?: boolean) {
+    this.#settle('nackAll', requeue);
+  }
+  reject(message: Message, requeue?: boolean) {
+    this.#settle('reject', message.fields.deliveryTag, requeue);
+  }
+}
+
+class FakeConfirmChannel extends FakeChannel {
+  override publish(exchange: string, routingKey: string, content: Buffer, options?: Record<string, any>, callback?: Published['callback']): boolean {
+    const result = super.publish(exchange, routingKey, content, options);
+    this.published.at(-1)!.callback = callback;
+    return result;
+  }
+  async waitForConfirms() {}
+}
+
+const asChannel = (fake: FakeChannel) => fake as unknown as Channel;
+const asConfirmChannel = (fake: FakeConfirmChannel) => fake as unknown as ConfirmChannel;
+
+let nextTag = 0;
+function delivery(headers?: Record<string, unknown>, fields: Partial<ConsumeMessage['fields']> = {}, properties: Partial<ConsumeMessage['properties']> = {}): ConsumeMessage {
+  return {
+    content: Buffer.from('body'),
+    fields: { deliveryTag: ++nextTag, redelivered: false, exchange: 'orders', routingKey: 'order.created', consumerTag: 'ctag', ...fields },
+    properties: { headers, contentType: undefined, contentEncoding: undefined, deliveryMode: undefined, priority: undefined, correlationId: undefined, replyTo: undefined, expiration: undefined, messageId: undefined, timestamp: undefined, type: undefined, userId: undefined, appId: undefined, clusterId: undefined, ...properties },
+  };
+}
+
+let recorder: SpanRecorder;
+let logged: string[];
+beforeEach(() => {
+  recorder = recordSpans();
+  logged = [];
+  const logger: DiagLogger = { error: (message) => logged.push(`error: ${message}`), warn: (message) => logged.push(`warn: ${message}`), info: () => {}, debug: () => {}, verbose: () => {} };
+  diag.setLogger(logger, DiagLogLevel.WARN);
+});
+afterEach(async () => {
+  diag.disable();
+  await recorder.shutdown();
+});
+
+/** What went to diag, without the reports of messages that arrived without trace headers. */
+const problems = () => logged.filter((line) => !line.includes(' arrived with '));
+
+const wire = (spanName: string) => {
+  const span = findSpan(recorder.spans(), spanName);
+  return `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`;
+};
+
+describe('traceChannel: publishing', () => {
+  it('records a send span, injects into a copy of the headers and returns what amqplib returned', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const options = Object.freeze({ messageId: 'm-1', correlationId: 'c-1', headers: Object.freeze({ 'x-app': 'kept', TraceParent: SAMPLED, tracestate: 'old=1' }) });
+    fake.writable = false;
+    expect(channel.publish('orders', 'order.created', Buffer.from('{}'), options)).toBe(false);
+    const [sent] = fake.published;
+    expect(sent!.options).toEqual({ messageId: 'm-1', correlationId: 'c-1', headers: { 'x-app': 'kept', traceparent: wire('send orders:order.created') } });
+    expect(options.headers).toEqual({ 'x-app': 'kept', TraceParent: SAMPLED, tracestate: 'old=1' });
+    const span = findSpan(recorder.spans(), 'send orders:order.created');
+    expect(span.kind).toBe(SpanKind.PRODUCER);
+    expect(span.parentSpanContext).toBeUndefined();
+    expect(span.attributes).toEqual({
+      'messaging.system.name': 'rabbitmq',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': 'orders:order.created',
+      'rabbitmq.destination.routing_key': 'order.created',
+      'messaging.message.id': 'm-1',
+      'messaging.message.conversation_id': 'c-1',
+      'server.address': '10.0.0.7',
+      'server.port': 5673,
+    });
+  });
+
+  it('sendToQueue publishes to the default exchange; body size, server and legacy names are options', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel({ bodySize: true, serverAddress: 'rabbit.internal', serverPort: 5672, semconv: 'legacy' })(asChannel(fake));
+    expect(channel.sendToQueue('billing', Buffer.from('12345'))).toBe(true);
+    expect(fake.published[0]).toMatchObject({ exchange: '', routingKey: 'billing', options: { headers: { traceparent: wire('send billing') } } });
+    expect(findSpan(recorder.spans(), 'send billing').attributes).toEqual({
+      'messaging.system': 'rabbitmq',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': 'billing',
+      'messaging.rabbitmq.destination.routing_key': 'billing',
+      'messaging.message.body.size': 5,
+      'server.address': 'rabbit.internal',
+      'server.port': 5672,
+    });
+  });
+
+  it('is a child of the active span and calls the producer hook with the publish arguments', () => {
+    const fake = new FakeChannel();
+    const seen: unknown[] = [];
+    const channel = traceChannel({
+      producerHook: (span, publish) => {
+        seen.push(publish);
+        span.setAttribute('app.tenant', 'acme');
+        throw new Error('hook bug');
+      },
+    })(asChannel(fake));
+    const content = Buffer.from('x');
+    trace.getTracer('t').startActiveSpan('request', (parent) => {
+      channel.publish('ex', 'rk', content);
+      parent.end();
+    });
+    const spans = recorder.spans();
+    assertChildOf(findSpan(spans, 'send ex:rk'), findSpan(spans, 'request'), spans);
+    expect(seen).toEqual([{ exchange: 'ex', routingKey: 'rk', content, options: undefined }]);
+    expect(findSpan(spans, 'send ex:rk').attributes['app.tenant']).toBe('acme');
+    expect(logged).toEqual(['error: tracebus: producerHook threw; the span goes on without its attributes']);
+  });
+
+  it('records and rethrows what amqplib throws', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const closed = new Error('Channel closed');
+    fake.publishError = () => closed;
+    expect(() => channel.sendToQueue('q', Buffer.from('x'))).toThrow(closed);
+    const span = findSpan(recorder.spans(), 'send q');
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'Channel closed' });
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('sends without trace headers when amqplib cannot encode them (RangeError), instead of failing', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    fake.publishError = (options) => (options?.headers?.traceparent === undefined ? undefined : new RangeError('Encoded field table exceeds the 65536 byte encoding buffer'));
+    const options = { headers: { 'x-big': 'z' } };
+    expect(channel.sendToQueue('q', Buffer.from('x'), options)).toBe(true);
+    expect(fake.published[0]!.options).toBe(options);
+    const span = findSpan(recorder.spans(), 'send q');
+    expect(span.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['traceparent']);
+    expect(span.status.code).toBe(SpanStatusCode.UNSET);
+    expect(logged[0]).toMatch(/^warn: tracebus: amqplib could not encode the headers/);
+  });
+});
+
+describe('traceChannel: a ConfirmChannel', () => {
+  it('ends the send span on the broker confirm and passes the confirm on', () => {
+    const fake = new FakeConfirmChannel();
+    const channel = traceChannel()(asConfirmChannel(fake));
+    const confirmed: unknown[][] = [];
+    channel.publish('ex', 'rk', Buffer.from('a'), {}, (...args) => confirmed.push(args));
+    channel.sendToQueue('q', Buffer.from('b'));
+    expect(recorder.openSpans().map((span) => span.name).sort()).toEqual(['send ex:rk', 'send q']);
+    fake.published[0]!.callback!(null);
+    fake.published[1]!.callback!(null);
+    expect(confirmed).toEqual([[null, undefined]]);
+    expect(recorder.openSpans()).toEqual([]);
+    expect(recorder.spans().map((span) => span.status.code)).toEqual([SpanStatusCode.UNSET, SpanStatusCode.UNSET]);
+  });
+
+  it('marks a nacked message ERROR and hands the caller the same error', () => {
+    const fake = new FakeConfirmChannel();
+    const channel = traceChannel()(asConfirmChannel(fake));
+    const outcomes: unknown[] = [];
+    channel.sendToQueue('q', Buffer.from('a'), undefined, (error) => outcomes.push(error));
+    const nacked = new Error('message nacked');
+    fake.published[0]!.callback!(nacked);
+    expect(outcomes).toEqual([nacked]);
+    const span = findSpan(recorder.spans(), 'send q');
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'message nacked' });
+    expect(span.attributes['error.type']).toBe('nack');
+  });
+});
+
+describe('traceChannel: the rest of the channel', () => {
+  it('delegates every other method to the channel itself, keeps events, chaining and instanceof', async () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    await channel.prefetch(10);
+    expect(fake.prefetchedBy).toBe(fake);
+    expect(channel).toBeInstanceOf(FakeChannel);
+    expect(channel.connection).toBe(fake.connection);
+    const heard: unknown[] = [];
+    expect(channel.on('drain', () => heard.push('drain'))).toBe(channel);
+    fake.emit('drain');
+    expect(heard).toEqual(['drain']);
+    expect(fake.listenerCount('drain')).toBe(1);
+  });
+
+  it('catches misuse early with a sentence that names the fix', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    expect(() => traceChannel()(channel)).toThrow(/traced already; call traceChannel\(\) once per channel/);
+    expect(() => traceChannel()(null as unknown as Channel)).toThrow(/needs an amqplib channel/);
+    expect(() => traceChannel({ policy: 'child' as never })).toThrow(/policy must be 'parent', 'link', 'root'/);
+    expect(() => traceChannel({ onError: 'drop' as never })).toThrow(/onError must be 'nack-requeue', 'nack', 'reject', 'rethrow'/);
+    expect(() => traceConsume({ queue: 'q' } as never)).toThrow(/needs the consuming channel to settle failed messages/);
+    expect(() => traceConsume({ channel, queue: undefined } as never)).toThrow(/needs the queue name/);
+    expect(() => traceConsume({ channel, queue: 'q' })('nope' as never)).toThrow(/needs a handler function/);
+  });
+});
+
+describe('consuming', () => {
+  function consumer(options: Parameters<typeof traceChannel>[0] = {}) {
+    const fake = new FakeChannel();
+    const channel = traceChannel(options)(asChannel(fake));
+    return { fake, channel };
+  }
+
+  it('runs the handler in a process span that continues the message trace', async () => {
+    const { fake, channel } = consumer();
+    const active: Array<string | undefined> = [];
+    await channel.consume('billing', (message) => {
+      active.push(trace.getActiveSpan()?.spanContext().spanId);
+      channel.ack(message!);
+    });
+    const result = fake.consumers.get('billing')!(delivery({ traceparent: Buffer.from(SAMPLED) }, {}, { messageId: 'm-9', correlationId: 'c-9' }));
+    expect(result).toBeUndefined();
+    const span = findSpan(recorder.spans(), 'process orders:order.created:billing');
+    expect(span.kind).toBe(SpanKind.CONSUMER);
+    expect(span.parentSpanContext).toMatchObject({ traceId: TRACE_ID, spanId: PARENT_ID });
+    expect(active).toEqual([span.spanContext().spanId]);
+    expect(span.attributes).toEqual({
+      'messaging.system.name': 'rabbitmq',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': 'orders:order.created:billing',
+      'rabbitmq.destination.routing_key': 'order.created',
+      'rabbitmq.message.delivery_tag': nextTag,
+      'messaging.message.id': 'm-9',
+      'messaging.message.conversation_id': 'c-9',
+      'tracebus.rabbitmq.settlement': 'ack',
+      'server.address': '10.0.0.7',
+      'server.port': 5673,
+    });
+    expect(fake.settled).toEqual([['ack', nextTag, undefined]]);
+  });
+
+  it('gives the handler its trace, keeps the span open while an async handler runs', async () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    let release!: () => void;
+    const traces: string[] = [];
+    const callback = traceConsume({ channel, queue: 'q' })(async (message, traced) => {
+      traces.push(traced.spanId);
+      await new Promise<void>((resolve) => (release = resolve));
+      channel.ack(message);
+    });
+    const pending = callback(delivery(undefined, { exchange: '', routingKey: 'q' }));
+    expect(pending).toBeInstanceOf(Promise);
+    await Promise.resolve();
+    expect(recorder.openSpans().map((span) => span.name)).toEqual(['process q']);
+    release();
+    await pending;
+    const span = findSpan(recorder.spans(), 'process q');
+    expect(traces).toEqual([span.spanContext().spanId]);
+    expect(span.attributes['tracebus.rabbitmq.settlement']).toBe('ack');
+  });
+
+  describe('a failing handler', () => {
+    class Declined extends Error {}
+    const fail = () => {
+      throw new Declined('declined');
+    };
+
+    it.each([
+      [undefined, ['nack', 1, false, true], 'nack', true],
+      ['nack-requeue', ['nack', 1, false, true], 'nack', true],
+      ['nack', ['nack', 1, false, false], 'nack', false],
+      ['reject', ['reject', 1, false], 'reject', false],
+    ] as const)('onError %j: recorded, settled, not thrown to amqplib', async (onError, settled, method, requeue) => {
+      const fake = new FakeChannel();
+      const channel = traceChannel()(asChannel(fake));
+      const callback = traceConsume({ channel, queue: 'q', onError })(fail);
+      expect(callback(delivery(undefined, { deliveryTag: 1 }))).toBeUndefined();
+      expect(fake.settled).toEqual([settled]);
+      const span = findSpan(recorder.spans(), 'process orders:order.created:q');
+      expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'declined' });
+      expect(span.attributes).toMatchObject({
+        'error.type': 'Declined',
+        'tracebus.rabbitmq.settlement': method,
+        'tracebus.rabbitmq.settlement.requeue': requeue,
+        'tracebus.rabbitmq.settlement.on_error': true,
+      });
+      expect(span.events.map((event) => event.name)).toEqual(['exception']);
+    });
+
+    it("onError 'rethrow' leaves the message alone and rethrows the same error, sync or async", async () => {
+      const fake = new FakeChannel();
+      const failure = new Declined('declined');
+      const sync = traceConsume({ channel: asChannel(fake), queue: 'q', onError: 'rethrow' })(() => {
+        throw failure;
+      });
+      expect(() => sync(delivery())).toThrow(failure);
+      const async = traceConsume({ channel: asChannel(fake), queue: 'q', onError: 'rethrow' })(async () => {
+        throw failure;
+      });
+      await expect(async(delivery())).rejects.toBe(failure);
+      expect(fake.settled).toEqual([]);
+      expect(recorder.spans().map((span) => span.status.code)).toEqual([SpanStatusCode.ERROR, SpanStatusCode.ERROR]);
+      expect(recorder.openSpans()).toEqual([]);
+    });
+
+    it('an onError function decides per message; one that throws falls back to nack-requeue', async () => {
+      const fake = new FakeChannel();
+      const channel = traceChannel()(asChannel(fake));
+      const decided: unknown[] = [];
+      const callback = traceConsume({
+        channel,
+        queue: 'q',
+        onError: (error, message) => {
+          decided.push(error);
+          return message.fields.redelivered ? 'nack' : 'nack-requeue';
+        },
+      })(async () => fail());
+      await callback(delivery(undefined, { deliveryTag: 1 }));
+      await callback(delivery(undefined, { deliveryTag: 2, redelivered: true }));
+      expect(fake.settled).toEqual([
+        ['nack', 1, false, true],
+        ['nack', 2, false, false],
+      ]);
+      expect(decided).toHaveLength(2);
+      const broken = traceConsume({
+        channel,
+        queue: 'q',
+        onError: () => {
+          throw new Error('bug');
+        },
+      })(fail);
+      broken(delivery(undefined, { deliveryTag: 3 }));
+      expect(fake.settled.at(-1)).toEqual(['nack', 3, false, true]);
+      expect(problems()).toEqual(["error: tracebus: onError threw; using 'nack-requeue'"]);
+    });
+
+    it('a message the handler settled before throwing is not settled again', () => {
+      const fake = new FakeChannel();
+      const channel = traceChannel()(asChannel(fake));
+      traceConsume({ channel, queue: 'q' })((message) => {
+        channel.ack(message);
+        fail();
+      })(delivery(undefined, { deliveryTag: 1 }));
+      expect(fake.settled).toEqual([['ack', 1, undefined]]);
+      const span = recorder.spans()[0]!;
+      expect(span.attributes['tracebus.rabbitmq.settlement']).toBe('ack');
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    });
+
+    it('a noAck consumer is never settled: settlement auto, the error recorded', () => {
+      const fake = new FakeChannel();
+      traceConsume({ queue: 'q', noAck: true })(fail)(delivery());
+      expect(fake.settled).toEqual([]);
+      const span = recorder.spans()[0]!;
+      expect(span.attributes['tracebus.rabbitmq.settlement']).toBe('auto');
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    });
+
+    it('a closed channel cannot settle: reported to diag, never thrown', () => {
+      const fake = new FakeChannel();
+      const channel = traceChannel()(asChannel(fake));
+      fake.closed = true;
+      expect(() => traceConsume({ channel, queue: 'q' })(fail)(delivery())).not.toThrow();
+      expect(problems()).toEqual(['warn: tracebus: could not nack a failed message; the channel is closed, so the broker requeues it']);
+      expect(recorder.spans()[0]!.attributes['tracebus.rabbitmq.settlement']).toBeUndefined();
+    });
+  });
+
+  describe('settlement after the handler', () => {
+    it('is a settle span under the process span; a multiple one is one span linking every delivery', async () => {
+      const { fake, channel } = consumer();
+      const held: ConsumeMessage[] = [];
+      await channel.consume('q', (message) => void held.push(message!));
+      for (let index = 0; index < 4; index++) fake.consumers.get('q')!(delivery(undefined, { exchange: '', routingKey: 'q' }));
+      channel.reject(held[0]!, false);
+      channel.ack(held[2]!, true);
+      channel.ack(held[3]!);
+      const spans = recorder.spans();
+      const processes = spans.filter((span) => span.name === 'process q');
+      const reject = findSpan(spans, 'reject q');
+      expect(reject.kind).toBe(SpanKind.CLIENT);
+      assertChildOf(reject, processes[0]!, spans);
+      expect(reject.attributes).toMatchObject({
+        'messaging.operation.type': 'settle',
+        'messaging.operation.name': 'reject',
+        'rabbitmq.message.delivery_tag': held[0]!.fields.deliveryTag,
+        'tracebus.rabbitmq.settlement': 'reject',
+        'tracebus.rabbitmq.settlement.requeue': false,
+      });
+      const [multiple, single] = spans.filter((span) => span.name === 'ack q');
+      expect(multiple!.attributes).toMatchObject({ 'messaging.batch.message_count': 2, 'tracebus.rabbitmq.settlement.multiple': true });
+      expect(multiple!.links.map((link) => link.context.spanId)).toEqual([processes[1]!.spanContext().spanId, processes[2]!.spanContext().spanId]);
+      expect(multiple!.links.map((link) => link.attributes)).toEqual([{ 'rabbitmq.message.delivery_tag': held[1]!.fields.deliveryTag }, { 'rabbitmq.message.delivery_tag': held[2]!.fields.deliveryTag }]);
+      assertChildOf(single!, processes[3]!, spans);
+      channel.ack(held[3]!);
+      expect(recorder.spans()).toHaveLength(spans.length);
+    });
+
+    it('ackAll and nackAll settle every open delivery; a closed channel forgets them', async () => {
+      const { fake, channel } = consumer();
+      await channel.assertQueue('q', { deadLetterExchange: 'parking' });
+      const [first, second] = [delivery(undefined, { exchange: '', routingKey: 'q' }), delivery(undefined, { exchange: '', routingKey: 'q' })];
+      await channel.consume('q', (message) => {
+        if (message === second) channel.nackAll(false);
+      });
+      fake.consumers.get('q')!(first);
+      fake.consumers.get('q')!(second);
+      const [earlier, last] = recorder.spans().filter((span) => span.name === 'process q');
+      expect(last!.attributes).toMatchObject({
+        'tracebus.rabbitmq.settlement': 'nack',
+        'tracebus.rabbitmq.settlement.requeue': false,
+        'tracebus.rabbitmq.settlement.multiple': true,
+        'tracebus.rabbitmq.settlement.dead_letter_exchange': 'parking',
+      });
+      expect(earlier!.attributes['tracebus.rabbitmq.settlement']).toBeUndefined();
+      expect(findSpan(recorder.spans(), 'nack q').attributes['tracebus.rabbitmq.settlement.dead_letter_exchange']).toBe('parking');
+      fake.consumers.get('q')!(delivery(undefined, { exchange: '', routingKey: 'q' }));
+      fake.emit('close');
+      const count = recorder.spans().length;
+      channel.ackAll();
+      expect(recorder.spans()).toHaveLength(count);
+    });
+  });
+
+  it('records redelivery and dead-letter history', async () => {
+    const { fake, channel } = consumer({ bodySize: true });
+    await channel.consume('parked', () => undefined);
+    const deaths = [{ count: 2, reason: 'rejected', queue: 'work', exchange: '', 'routing-keys': ['work'], time: { '!': 'timestamp', value: 1 } }];
+    fake.consumers.get('parked')!(delivery({ 'x-death': deaths }, { exchange: 'dlx', routingKey: 'work', redelivered: true }));
+    expect(findSpan(recorder.spans(), 'process dlx:work:parked').attributes).toMatchObject({
+      'tracebus.rabbitmq.redelivered': true,
+      'tracebus.rabbitmq.death.reason': 'rejected',
+      'tracebus.rabbitmq.death.queue': 'work',
+      'tracebus.rabbitmq.death.exchange': 'amq.default',
+      'tracebus.rabbitmq.death.count': 2,
+      'messaging.message.body.size': 4,
+    });
+  });
+
+  it('passes a broker cancel (null) on, and does not trace a traceConsume callback twice', async () => {
+    const { fake, channel } = consumer();
+    const got: unknown[] = [];
+    await channel.consume('plain', (message) => void got.push(message));
+    fake.consumers.get('plain')!(null);
+    expect(got).toEqual([null]);
+    let cancelled = 0;
+    const callback = traceConsume({ channel, queue: 'explicit', onCancel: () => cancelled++ })(() => undefined);
+    await channel.consume('explicit', callback);
+    expect(fake.consumers.get('explicit')).toBe(callback);
+    callback(null);
+    fake.consumers.get('explicit')!(delivery(undefined, { exchange: '', routingKey: 'explicit' }));
+    expect(cancelled).toBe(1);
+    expect(recorder.spans().map((span) => span.name)).toEqual(['process explicit']);
+  });
+
+  it.each([
+    ['link', 'link'],
+    ['root', 'none'],
+  ] as const)("policy '%s'", async (policy, relation) => {
+    const { fake, channel } = consumer({ policy });
+    await channel.consume('q', () => undefined);
+    fake.consumers.get('q')!(delivery({ traceparent: SAMPLED, baggage: 'tenant=acme' }, { exchange: '', routingKey: 'q' }));
+    const span = findSpan(recorder.spans(), 'process q');
+    expect(span.parentSpanContext).toBeUndefined();
+    expect(span.spanContext().traceId).not.toBe(TRACE_ID);
+    expect(span.links.map((link) => link.context.spanId)).toEqual(relation === 'link' ? [PARENT_ID] : []);
+  });
+});
+
+describe('pull: channel.get', () => {
+  it('records a receive span linked to the message context; the ack later is a settle span under it', async () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const message = { ...delivery({ traceparent: SAMPLED }, { exchange: '', routingKey: 'jobs' }), fields: { deliveryTag: 77, redelivered: false, exchange: '', routingKey: 'jobs', messageCount: 3 } };
+    fake.nextGet = message;
+    await expect(channel.get('jobs')).resolves.toBe(message);
+    channel.ack(message);
+    const spans = recorder.spans();
+    const receive = findSpan(spans, 'receive jobs');
+    expect(receive.kind).toBe(SpanKind.CLIENT);
+    expect(receive.parentSpanContext).toBeUndefined();
+    expect(receive.links.map((link) => link.context.spanId)).toEqual([PARENT_ID]);
+    expect(receive.attributes).toMatchObject({ 'messaging.operation.type': 'receive', 'messaging.destination.name': 'jobs', 'rabbitmq.message.delivery_tag': 77 });
+    assertChildOf(findSpan(spans, 'ack jobs'), receive, spans);
+  });
+
+  it('records an empty queue, and a failed get as an error', async () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    await expect(channel.get('jobs', { noAck: true })).resolves.toBe(false);
+    const refused = new Error('Channel closed');
+    fake.get = () => Promise.reject(refused);
+    await expect(channel.get('jobs')).rejects.toBe(refused);
+    const [empty, failed] = recorder.spans();
+    expect(empty!.attributes['tracebus.rabbitmq.empty']).toBe(true);
+    expect(failed!.status).toEqual({ code: SpanStatusCode.ERROR, message: 'Channel closed' });
+  });
+
+  it('supports the callback API', async () => {
+    const fake = new FakeChannel();
+    const message = delivery({ traceparent: SAMPLED }, { exchange: '', routingKey: 'jobs' });
+    (fake as unknown as { get: unknown }).get = (_queue: string, _options: unknown, callback: (error: unknown, message: unknown) => void) => {
+      setImmediate(() => callback(null, message));
+      return fake;
+    };
+    const channel = traceChannel()(asChannel(fake)) as unknown as { get(queue: string, options: unknown, callback: (error: unknown, message: unknown) => void): unknown };
+    const received = await new Promise((resolve) => expect(channel.get('jobs', {}, (_error, got) => resolve(got))).toBe(channel));
+    expect(received).toBe(message);
+    const receive = findSpan(recorder.spans(), 'receive jobs');
+    assertLinkedTo(receive, { spanContext: () => ({ traceId: TRACE_ID, spanId: PARENT_ID, traceFlags: 1 }), name: 'remote' } as never, recorder.spans());
+  });
+});
+
+describe('metrics and propagation diagnostics', () => {
+  class CollectingReader extends MetricReader {
+    protected onForceFlush(): Promise<void> {
+      return Promise.resolve();
+    }
+    protected onShutdown(): Promise<void> {
+      return Promise.resolve();
+    }
+    async points(name: string): Promise<Array<{ attributes: Record<string, unknown>; value: unknown }>> {
+      const { resourceMetrics } = await this.collect();
+      const metric = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).find((candidate) => candidate.descriptor.name === name);
+      return (metric?.dataPoints ?? []).map((point) => ({ attributes: { ...point.attributes }, value: point.value }));
+    }
+  }
+
+  it('records sends, confirms, deliveries and handler durations with low-cardinality attributes', async () => {
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const fake = new FakeConfirmChannel();
+    const channel = traceChannel({ meterProvider })(asConfirmChannel(fake));
+    channel.sendToQueue('orders', Buffer.from('a'));
+    channel.sendToQueue('amq.rabbitmq.reply-to.g1h2AA5y', Buffer.from('b'));
+    fake.published[0]!.callback!(null);
+    fake.published[1]!.callback!(new Error('message nacked'));
+    await channel.consume('orders', async () => {
+      throw new Error('no');
+    });
+    await fake.consumers.get('orders')!(delivery({ traceparent: SAMPLED }, { exchange: '', routingKey: 'orders' }, { timestamp: Math.floor(Date.now() / 1e3) - 2 }));
+
+    const system = { 'messaging.system.name': 'rabbitmq', 'server.address': '10.0.0.7', 'server.port': 5673 };
+    expect(await reader.points('messaging.client.sent.messages')).toEqual([{ attributes: { ...system, 'messaging.operation.name': 'send', 'messaging.destination.name': 'orders' }, value: 1 }]);
+    const durations = await reader.points('messaging.client.operation.duration');
+    expect(durations.map((point) => point.attributes)).toEqual([
+      { ...system, 'messaging.operation.name': 'send', 'messaging.destination.name': 'orders', 'messaging.operation.type': 'send' },
+      { ...system, 'messaging.operation.name': 'send', 'messaging.destination.template': 'amq.rabbitmq.reply-to', 'messaging.operation.type': 'send', 'error.type': 'nack' },
+    ]);
+    const consumed = { ...system, 'messaging.operation.name': 'process', 'messaging.destination.name': 'orders' };
+    expect(await reader.points('messaging.client.consumed.messages')).toEqual([{ attributes: consumed, value: 1 }]);
+    expect((await reader.points('messaging.process.duration')).map((point) => point.attributes)).toEqual([{ ...consumed, 'error.type': 'Error' }]);
+    const [inQueue] = await reader.points('tracebus.messaging.time_in_queue');
+    expect((inQueue!.value as { min: number }).min).toBeGreaterThanOrEqual(1);
+    expect(await reader.points('tracebus.propagation.messages')).toEqual([{ attributes: { ...consumed, 'tracebus.propagation.outcome': 'valid' }, value: 1 }]);
+    await meterProvider.shutdown();
+  });
+
+  it('reports messages without trace headers by their destination', async () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    await channel.consume('billing', () => undefined);
+    fake.consumers.get('billing')!(delivery({ b3: '80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1' }));
+    expect(logged).toEqual(["warn: tracebus: 1 message(s) on rabbitmq 'orders:order.created:billing' arrived with trace headers of another format and no traceparent; each started a new trace"]);
+  });
+});
