@@ -1,8 +1,9 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
-import type { Message, Options } from 'amqplib';
+import type { Channel, ConsumeMessage, Message, Options, Replies } from 'amqplib';
 import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
 import type { WritableHeaders } from '../core/headers.ts';
+import { activeTraceContext, type TraceContext } from '../core/trace-context.ts';
 import { ATTR_ERROR_TYPE, ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
 import { addDestination, addServer, ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, idOf, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
 import { assertOnErrorOption, consumerCallback, ConsumerTracer, isPromiseLike, isTracedConsumer, type AmqpChannel, type AmqpHandler, type ConsumerTracingOptions } from './consume.ts';
@@ -24,12 +25,24 @@ export interface ChannelTracingOptions extends ConsumerTracingOptions<Message> {
   producerHook?: SpanHook<AmqpPublish>;
 }
 
+/** A consume callback on a traced channel: the message (`null` when the broker cancels) and its trace. */
+export type TracedOnMessage = (message: ConsumeMessage | null, trace: TraceContext) => unknown;
+
+/**
+ * The channel `traceChannel()` returns: the same type as the channel passed in, whose
+ * `consume` also accepts a callback that takes the trace as a second argument.
+ */
+export type TracedChannel<C extends AmqpChannel> = Omit<C, 'consume'> &
+  (C extends Channel
+    ? { consume(queue: string, onMessage: TracedOnMessage, options?: Options.Consume): Promise<Replies.Consume> }
+    : { consume(queue: string, onMessage: TracedOnMessage, options?: Options.Consume, callback?: (error: Error, ok: Replies.Consume) => void): void });
+
 /**
  * Decorates a channel and returns an object of the same type: a `Channel` stays a
  * `Channel`, a `ConfirmChannel` a `ConfirmChannel` (callback-API channels too). Assignable
  * to `PublisherDecorator<Channel>` and `PublisherDecorator<ConfirmChannel>`.
  */
-export type ChannelDecorator = <C extends AmqpChannel>(channel: C) => C;
+export type ChannelDecorator = <C extends AmqpChannel>(channel: C) => TracedChannel<C>;
 
 type ConfirmCallback = (error: unknown, ok?: unknown) => void;
 type Loose = Record<PropertyKey, any>;
@@ -76,12 +89,12 @@ export function traceChannel(options: ChannelTracingOptions = {}): ChannelDecora
   assertOnErrorOption(options.onError);
   if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: producerHook must be a function (span, publish) => void');
   const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
-  return function decorateChannel<C extends AmqpChannel>(channel: C): C {
+  return function decorateChannel<C extends AmqpChannel>(channel: C): TracedChannel<C> {
     if (channel === null || typeof channel !== 'object' || typeof (channel as Loose).publish !== 'function' || typeof (channel as Loose).consume !== 'function') {
       throw new TypeError('tracebus: traceChannel()(channel) needs an amqplib channel, e.g. traceChannel()(await connection.createChannel())');
     }
     if (isTracedChannel(channel)) throw new TypeError('tracebus: this channel is traced already; call traceChannel() once per channel');
-    return tracedChannel(channel as unknown as Loose, tracer, options) as unknown as C;
+    return tracedChannel(channel as unknown as Loose, tracer, options) as unknown as TracedChannel<C>;
   };
 }
 
@@ -115,29 +128,30 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
     const parent = context.active();
     const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, undefined, spanAttributes);
     const instruments = tracer.instruments();
-    const sending: Sending = { span, instruments, attributes: spanAttributes, started: instruments === undefined ? 0 : performance.now() };
+    // Only allocated while metrics are on.
+    const meter: SendMeter | undefined = instruments === undefined ? undefined : { instruments, attributes: spanAttributes, started: performance.now() };
     if (producerHook !== undefined) runHook(producerHook, span, { exchange, routingKey, content, options: publishOptions }, 'producerHook');
     const headers = traceHeaders(tracer.inject(trace.setSpan(parent, span), publishOptions?.headers), budget, span);
     try {
-      return send(sending, exchange, routingKey, content, { ...publishOptions, headers }, callback);
+      return send(span, meter, exchange, routingKey, content, { ...publishOptions, headers }, callback);
     } catch (error) {
-      if (!(error instanceof RangeError)) return failed(sending, error);
+      if (!(error instanceof RangeError)) return failed(span, meter, error);
       // amqplib refused the headers table before writing anything: send the message as the
       // caller gave it, without trace headers, rather than fail it because of tracing.
       diag.warn('tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
       span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
       try {
-        return send(sending, exchange, routingKey, content, publishOptions, callback);
+        return send(span, meter, exchange, routingKey, content, publishOptions, callback);
       } catch (second) {
-        return failed(sending, second);
+        return failed(span, meter, second);
       }
     }
   }
 
-  function send(sending: Sending, exchange: string, routingKey: string, content: Buffer, publishOptions: Options.Publish | undefined, callback: ConfirmCallback | undefined): boolean {
-    if (confirms) return raw.publish(exchange, routingKey, content, publishOptions, confirmation(sending, callback));
+  function send(span: Span, meter: SendMeter | undefined, exchange: string, routingKey: string, content: Buffer, publishOptions: Options.Publish | undefined, callback: ConfirmCallback | undefined): boolean {
+    if (confirms) return raw.publish(exchange, routingKey, content, publishOptions, confirmation(span, meter, callback));
     const sent: boolean = raw.publish(exchange, routingKey, content, publishOptions);
-    endSend(sending, undefined, false);
+    endSend(span, meter, undefined, false);
     return sent;
   }
 
@@ -148,9 +162,9 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
   function consume(queue: string, onMessage: unknown, consumeOptions?: Options.Consume, callback?: unknown): unknown {
     if (typeof onMessage !== 'function' || isTracedConsumer(onMessage)) return same(raw.consume(queue, onMessage, consumeOptions, callback));
     const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, consumeOptions?.noAck === true, server);
-    const handler = onMessage as AmqpHandler<Message> & ((message: null) => unknown);
+    const handler = onMessage as AmqpHandler<Message> & TracedOnMessage;
     const tracedOnMessage = consumerCallback(consumer, handler, function consumerCancelled() {
-      handler(null);
+      handler(null, activeTraceContext(context.active()));
     });
     return same(raw.consume(queue, tracedOnMessage, consumeOptions, callback));
   }
@@ -250,17 +264,15 @@ function traceHeaders(headers: WritableHeaders, budget: number, span: Span): Wri
   }
 }
 
-/** A send span in progress, with what its metrics need. */
-interface Sending {
-  readonly span: Span;
-  readonly instruments: Instruments | undefined;
+/** What the metrics of a send need, while metrics are on. */
+interface SendMeter {
+  readonly instruments: Instruments;
   readonly attributes: Attributes;
   readonly started: number;
 }
 
 /** Ends a send span (recording `error` when it failed) and its metrics. */
-function endSend(sending: Sending, error: unknown, failed: boolean): void {
-  const { span, instruments } = sending;
+function endSend(span: Span, meter: SendMeter | undefined, error: unknown, failed: boolean): void {
   let failure: string | undefined;
   if (failed) {
     recordError(span, error);
@@ -269,19 +281,19 @@ function endSend(sending: Sending, error: unknown, failed: boolean): void {
     if (failure === 'nack') span.setAttribute(ATTR_ERROR_TYPE, failure);
   }
   span.end();
-  if (instruments !== undefined) recordOperation(instruments, sending.attributes, sending.started, failure);
+  if (meter !== undefined) recordOperation(meter.instruments, meter.attributes, meter.started, failure);
 }
 
 /** The confirm callback that ends the send span when the broker acks or nacks, then calls the caller's. */
-function confirmation(sending: Sending, callback: ConfirmCallback | undefined): ConfirmCallback {
+function confirmation(span: Span, meter: SendMeter | undefined, callback: ConfirmCallback | undefined): ConfirmCallback {
   return function confirmed(error: unknown, ok?: unknown) {
-    endSend(sending, error, error != null);
+    endSend(span, meter, error, error != null);
     if (typeof callback === 'function') callback(error, ok);
   };
 }
 
-function failed(sending: Sending, error: unknown): never {
-  endSend(sending, error, true);
+function failed(span: Span, meter: SendMeter | undefined, error: unknown): never {
+  endSend(span, meter, error, true);
   throw error;
 }
 

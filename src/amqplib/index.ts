@@ -19,7 +19,7 @@ export {
 } from './attributes.ts';
 export type { Destination } from './attributes.ts';
 export { traceChannel } from './channel.ts';
-export type { AmqpPublish, ChannelDecorator, ChannelTracingOptions } from './channel.ts';
+export type { AmqpPublish, ChannelDecorator, ChannelTracingOptions, TracedChannel, TracedOnMessage } from './channel.ts';
 export { traceConsume } from './consume.ts';
 export type { AmqpChannel, AmqpHandler, ConsumerTracingOptions, ConsumeTracingOptions, ErrorSettlement, OnErrorOption, TracedConsumer } from './consume.ts';
 export { encodedTableSize, headerBudget } from './header-budget.ts';

@@ -3,6 +3,7 @@ import { diag, DiagLogLevel, SpanKind, SpanStatusCode, trace, type DiagLogger } 
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage, Message } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PublisherDecorator } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
@@ -496,6 +497,23 @@ describe('consuming', () => {
       'tracebus.rabbitmq.death.count': 2,
       'messaging.message.body.size': 4,
     });
+  });
+
+  it('keeps the channel type; a consume callback may take the trace as its second argument', async () => {
+    const confirming: PublisherDecorator<ConfirmChannel> = traceChannel();
+    const plain: PublisherDecorator<Channel> = traceChannel();
+    expect(typeof confirming(asConfirmChannel(new FakeConfirmChannel())).waitForConfirms).toBe('function');
+    expect(plain(asChannel(new FakeChannel())).sendToQueue('q', Buffer.from('x'))).toBe(true);
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const seen: Array<[string | undefined, string]> = [];
+    await channel.consume('q', (message, traced) => void seen.push([message?.content.toString(), traced.traceId]));
+    fake.consumers.get('q')!(delivery({ traceparent: SAMPLED }, { exchange: '', routingKey: 'q' }));
+    fake.consumers.get('q')!(null);
+    expect(seen).toEqual([
+      ['body', TRACE_ID],
+      [undefined, '00000000000000000000000000000000'],
+    ]);
   });
 
   it('passes a broker cancel (null) on, and does not trace a traceConsume callback twice', async () => {
