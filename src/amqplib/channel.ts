@@ -78,7 +78,9 @@ type Loose = Record<PropertyKey, any>;
  * @example
  * const channel = traceChannel()(await connection.createChannel());
  * channel.publish('orders', 'order.created', Buffer.from(JSON.stringify(order)), { messageId: order.id });
- * await channel.consume('billing', async (message) => {
+ * await channel.consume('billing', async (message, trace) => {
+ *   if (message === null) return; // the broker cancelled the consumer
+ *   logger.info({ trace_id: trace.traceId }, 'billing');
  *   await bill(message);
  *   channel.ack(message);
  * });

@@ -4,7 +4,7 @@ import type { Channel, ConsumeMessage, Message } from 'amqplib';
 import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
 import type { PolicyOption } from '../core/policy.ts';
-import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
+import { ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
 import { traceContextOf, type TraceContext } from '../core/trace-context.ts';
 import {
   addDeath,
@@ -266,9 +266,11 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
     addServer(attributes, this.server);
     const destination = consumeDestination('', '', this.queue);
     addDestination(attributes, destination);
-    const span = this.tracer.startSpan({ type: 'receive', destination: destination.template ?? destination.name, attributes }, SpanKind.CLIENT, context.active());
+    const info: OperationInfo = { type: 'receive', destination: destination.template ?? destination.name, attributes };
+    const spanAttributes = this.tracer.attributes(info);
+    const span = this.tracer.startSpan(info, SpanKind.CLIENT, context.active(), undefined, spanAttributes);
     const instruments = this.tracer.instruments();
-    return { span, instruments, started: instruments === undefined ? 0 : performance.now() };
+    return { span, attributes: spanAttributes, instruments, started: instruments === undefined ? 0 : performance.now() };
   }
 
   /**
@@ -305,9 +307,8 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
     }
     span.end();
     if (instruments !== undefined) {
-      const spanAttributes = attributes ?? this.tracer.attributes({ type: 'receive', destination: consumeDestination('', '', this.queue).name });
       if (attributes !== undefined) instruments.consumed.add(1, metricAttributesOf(attributes));
-      recordOperation(instruments, spanAttributes, receipt.started, error == null ? undefined : errorType(error));
+      recordOperation(instruments, attributes ?? receipt.attributes, receipt.started, error == null ? undefined : errorType(error));
     }
   }
 }
@@ -315,6 +316,8 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
 /** A `receive` span in progress, with what its metrics need. */
 export interface Receipt {
   readonly span: Span;
+  /** The span's attributes at its start, before the message was known. */
+  readonly attributes: Attributes;
   readonly instruments: Instruments | undefined;
   readonly started: number;
 }

@@ -635,6 +635,20 @@ describe('metrics and propagation diagnostics', () => {
     await meterProvider.shutdown();
   });
 
+  it('records channel.get as a receive operation, and a delivered message as consumed', async () => {
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const fake = new FakeChannel();
+    const channel = traceChannel({ meterProvider, serverAddress: 'rabbit', serverPort: 5672 })(asChannel(fake));
+    await channel.get('jobs');
+    fake.nextGet = { ...delivery({ traceparent: SAMPLED }, { exchange: '', routingKey: 'jobs' }), fields: { deliveryTag: 5, redelivered: false, exchange: '', routingKey: 'jobs', messageCount: 0 } };
+    await channel.get('jobs');
+    const receive = { 'messaging.system.name': 'rabbitmq', 'messaging.operation.name': 'receive', 'messaging.destination.name': 'jobs', 'server.address': 'rabbit', 'server.port': 5672 };
+    expect((await reader.points('messaging.client.operation.duration')).map((point) => [point.attributes, (point.value as { count: number }).count])).toEqual([[{ ...receive, 'messaging.operation.type': 'receive' }, 2]]);
+    expect(await reader.points('messaging.client.consumed.messages')).toEqual([{ attributes: receive, value: 1 }]);
+    await meterProvider.shutdown();
+  });
+
   it('reports messages without trace headers by their destination', async () => {
     const fake = new FakeChannel();
     const channel = traceChannel()(asChannel(fake));
