@@ -1,0 +1,42 @@
+type Method = (...args: any[]) => unknown;
+
+/**
+ * An object that behaves like `raw` and has `overrides` as its own methods. Every other
+ * method of `raw` (own or inherited, up to `Object.prototype`) is bound to `raw`, so
+ * clients that keep state in closures (kafkajs) or in private class fields work alike;
+ * other properties (`producer.events`) are read from `raw` through the prototype chain,
+ * live. A method keeps the enumerability it has on `raw`.
+ */
+export function delegateTo<T extends object>(raw: T, overrides: Readonly<Record<string, Method>>, traced: WeakSet<object>): T {
+  const wrapper = Object.create(raw) as Record<PropertyKey, unknown>;
+  for (const [name, method] of Object.entries(overrides)) {
+    Object.defineProperty(wrapper, name, { value: method, writable: true, configurable: true, enumerable: isEnumerable(raw, name) });
+  }
+  for (let source: object | null = raw; source !== null && source !== Object.prototype; source = Object.getPrototypeOf(source)) {
+    for (const key of Reflect.ownKeys(source)) {
+      if (key === 'constructor' || Object.hasOwn(wrapper, key)) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(source, key)!;
+      if (typeof descriptor.value === 'function') {
+        Object.defineProperty(wrapper, key, { value: (descriptor.value as Method).bind(raw), writable: true, configurable: true, enumerable: descriptor.enumerable === true });
+      } else if (descriptor.get !== undefined) {
+        // Accessors read from `raw` itself: `this` must be the real object.
+        Object.defineProperty(wrapper, key, {
+          get: () => (raw as Record<PropertyKey, unknown>)[key],
+          set: descriptor.set === undefined ? undefined : (value: unknown) => void ((raw as Record<PropertyKey, unknown>)[key] = value),
+          configurable: true,
+          enumerable: descriptor.enumerable === true,
+        });
+      }
+    }
+  }
+  traced.add(wrapper);
+  return wrapper as T;
+}
+
+function isEnumerable(object: object, key: string): boolean {
+  for (let source: object | null = object; source !== null; source = Object.getPrototypeOf(source)) {
+    const descriptor = Object.getOwnPropertyDescriptor(source, key);
+    if (descriptor !== undefined) return descriptor.enumerable === true;
+  }
+  return false;
+}

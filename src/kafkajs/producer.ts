@@ -1,0 +1,358 @@
+import { context, SpanKind, trace, type Attributes, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
+import type { Message, Offsets, Producer, ProducerBatch, ProducerRecord, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
+import type { PublisherDecorator } from '../core/compose.ts';
+import { copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
+import { ATTR_LINKS_DROPPED, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
+import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_MESSAGING_CONSUMER_GROUP_NAME } from '../core/semconv.ts';
+import { addClient, ATTR_KAFKA_TRANSACTION_OUTCOME, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
+import { kafkaHeaders } from './carrier.ts';
+import { delegateTo } from './delegate.ts';
+import { measureSend, runInSpan } from './lifecycle.ts';
+
+/** What a producer hook receives: one message and the topic it goes to. */
+export interface ProducedMessage {
+  readonly topic: string;
+  readonly message: Message;
+}
+
+/** Options of {@link traceProducer}. */
+export interface ProducerTracingOptions extends TracingOptions, KafkaClientOptions {
+  /**
+   * Give each message of a multi-message `send` or a `sendBatch` its own `create <topic>`
+   * PRODUCER span, whose context goes into that message (semconv's recommendation for
+   * batch APIs). Default `true`. With `false`, bulk senders get one span per call: the
+   * `send` span (then PRODUCER) and its context goes into every message of the call.
+   */
+  createSpans?: boolean;
+  /**
+   * Adds attributes to each span that stands for one message: the `send` span of a
+   * single-message `send`, and each `create` span. A hook that throws is reported to `diag`.
+   */
+  producerHook?: SpanHook<ProducedMessage>;
+}
+
+/** How a transaction's span ended; see {@link ATTR_KAFKA_TRANSACTION_OUTCOME}. */
+type TransactionOutcome = 'committed' | 'aborted' | 'abandoned';
+
+type Sender = Pick<Producer, 'send' | 'sendBatch'>;
+
+const tracedProducers = new WeakSet<object>();
+const tracedTransactions = new WeakSet<object>();
+
+/**
+ * A producer decorator: `traceProducer(options)(producer)` returns an object of the same
+ * `Producer` type that delegates every method to `producer` (`connect`, `disconnect`,
+ * `on`, `events`, `logger`, …) and traces what it sends. The messages, arrays and headers
+ * you pass are never modified: tracebus sends copies.
+ *
+ * - `send({ topic, messages: [one] })`: one PRODUCER span `send <topic>`; its context goes
+ *   into the message's headers.
+ * - `send` with several messages, and `sendBatch`: one `send` span for the call, named
+ *   `send <topic>` (just `send` when a `sendBatch` spans topics), with
+ *   `messaging.batch.message_count`; plus, unless `createSpans: false`, a PRODUCER span
+ *   `create <topic>` per message whose context goes into that message. The `send` span is
+ *   then CLIENT and links to every `create` span, at most `maxLinks` of them
+ *   (`tracebus.links.dropped_count` counts the rest).
+ * - `transaction()` resolves to a traced `Transaction`: its `send` and `sendBatch` are
+ *   traced the same way, and the transaction itself is an INTERNAL span `transaction`
+ *   that ends on `commit()` or `abort()` (`tracebus.kafka.transaction.outcome`), or as
+ *   `abandoned` when the producer disconnects first. Sends made in the context the
+ *   transaction began in are its children; sends made elsewhere (say, in each message's
+ *   context inside a batch handler) stay in their own trace and link to it.
+ *
+ * Spans carry `messaging.system.name` `kafka`, the topic, the partition when the message
+ * names one, `kafka.message.key` (not for `null` keys), `kafka.message.tombstone` for a
+ * `null` value, and `server.*` / `messaging.client.id` from the `brokers` and `clientId`
+ * options. A failed send is recorded on its span (exception, status ERROR, `error.type`)
+ * and rejects exactly as it would untraced.
+ *
+ * Trace headers already on a message (a consumed message sent on) are replaced, never
+ * repeated. Header values kafkajs cannot encode are made encodable (numbers become text,
+ * `null` values are left out), so tracing never makes a send fail.
+ *
+ * @example
+ * const kafka = new Kafka({ clientId: 'checkout', brokers: ['127.0.0.1:9092'] });
+ * const producer = traceProducer({ clientId: 'checkout', brokers: ['127.0.0.1:9092'] })(kafka.producer());
+ * await producer.connect();
+ * await producer.send({ topic: 'orders', messages: [{ key: order.id, value: JSON.stringify(order) }] });
+ */
+export function traceProducer(options: ProducerTracingOptions = {}): PublisherDecorator<Producer> {
+  if (options === null || typeof options !== 'object') throw new TypeError('tracebus: traceProducer(options) takes an options object (or nothing)');
+  const { createSpans = true, producerHook } = options;
+  if (typeof createSpans !== 'boolean') throw new TypeError('tracebus: traceProducer({ createSpans }) must be true or false');
+  if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError('tracebus: traceProducer({ producerHook }) must be a function (span, { topic, message }) => void');
+  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options, 'traceProducer'), createSpans, producerHook);
+  return function decorateProducer(producer) {
+    if (producer === null || typeof producer !== 'object' || typeof producer.send !== 'function' || typeof producer.sendBatch !== 'function') {
+      throw new TypeError('tracebus: traceProducer()(producer) needs a kafkajs producer, e.g. traceProducer()(kafka.producer())');
+    }
+    if (tracedProducers.has(producer)) throw new TypeError('tracebus: this producer is traced already; call traceProducer() once per producer');
+    return tracedProducer(producer, sends);
+  };
+}
+
+function tracedProducer(raw: Producer, sends: SendTracer): Producer {
+  let open: TransactionSpan | undefined;
+  const overrides: Record<string, (...args: any[]) => unknown> = {
+    send: function send(record: ProducerRecord) {
+      return sends.send(raw, record, undefined);
+    },
+    sendBatch: function sendBatch(batch: ProducerBatch) {
+      return sends.sendBatch(raw, batch, undefined);
+    },
+  };
+  if (typeof raw.transaction === 'function') {
+    overrides.transaction = function transaction(): Promise<Transaction> {
+      const begun = sends.beginTransaction();
+      let pending: Promise<Transaction>;
+      try {
+        pending = raw.transaction();
+      } catch (error) {
+        begun.failed(error);
+        throw error;
+      }
+      return Promise.resolve(pending).then(
+        function transactionBegun(transaction) {
+          // kafkajs allows one transaction at a time: one still open here was ended behind
+          // the traced object's back.
+          open?.end('abandoned');
+          open = begun;
+          return tracedTransaction(transaction, begun, sends);
+        },
+        function transactionRefused(error: unknown) {
+          begun.failed(error);
+          throw error;
+        },
+      );
+    };
+  }
+  if (typeof raw.disconnect === 'function') {
+    overrides.disconnect = function disconnect() {
+      open?.end('abandoned');
+      open = undefined;
+      return raw.disconnect();
+    };
+  }
+  return delegateTo(raw, overrides, tracedProducers);
+}
+
+function tracedTransaction(raw: Transaction, begun: TransactionSpan, sends: SendTracer): Transaction {
+  if (raw === null || typeof raw !== 'object' || tracedTransactions.has(raw)) return raw;
+  return delegateTo(
+    raw,
+    {
+      send: function send(record: ProducerRecord) {
+        return sends.send(raw, record, begun);
+      },
+      sendBatch: function sendBatch(batch: ProducerBatch) {
+        return sends.sendBatch(raw, batch, begun);
+      },
+      commit: function commit() {
+        return begun.settle(raw, 'commit', 'committed');
+      },
+      abort: function abort() {
+        return begun.settle(raw, 'abort', 'aborted');
+      },
+      sendOffsets: function sendOffsets(offsets: Offsets & { consumerGroupId: string }) {
+        const groupId = offsets?.consumerGroupId;
+        begun.span.addEvent('kafka.transaction.send_offsets', typeof groupId === 'string' ? { [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId } : undefined);
+        return raw.sendOffsets(offsets);
+      },
+    },
+    tracedTransactions,
+  );
+}
+
+/** The span of one producer transaction, from `transaction()` to `commit()` or `abort()`. */
+class TransactionSpan {
+  readonly span: Span;
+  /** The span that was active when the transaction began (`undefined` for none). */
+  readonly ambient: Span | undefined;
+  #ended = false;
+
+  constructor(span: Span, ambient: Span | undefined) {
+    this.span = span;
+    this.ambient = ambient;
+  }
+
+  /** Parent of a send made in `active`: the transaction when the send runs where it began. */
+  parentFor(active: Context): Context {
+    return trace.getSpan(active) === this.ambient ? trace.setSpan(active, this.span) : active;
+  }
+
+  /** Links of a send made in `active`: to the transaction when it is not the parent. */
+  linksFor(active: Context): Link[] | undefined {
+    return trace.getSpan(active) === this.ambient ? undefined : [{ context: this.span.spanContext() }];
+  }
+
+  end(outcome: TransactionOutcome): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.span.setAttribute(ATTR_KAFKA_TRANSACTION_OUTCOME, outcome);
+    this.span.end();
+  }
+
+  failed(error: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    recordError(this.span, error);
+    this.span.end();
+  }
+
+  /**
+   * Calls `commit` or `abort` and ends the span with `outcome` when it succeeds. A failure
+   * is recorded; the span stays open while the transaction is still active (it can still
+   * be aborted), else it ends.
+   */
+  async settle(transaction: Transaction, method: 'commit' | 'abort', outcome: TransactionOutcome): Promise<void> {
+    try {
+      await transaction[method]();
+    } catch (error) {
+      recordError(this.span, error);
+      let active = false;
+      try {
+        active = typeof transaction.isActive === 'function' && transaction.isActive();
+      } catch {
+        active = false;
+      }
+      if (!active) this.end(outcome);
+      throw error;
+    }
+    this.end(outcome);
+  }
+}
+
+/** Traces `send` and `sendBatch` calls; one per `traceProducer()`, shared by its producers. */
+class SendTracer {
+  readonly #tracer: MessagingTracer;
+  readonly #client: ClientAttributes;
+  readonly #createSpans: boolean;
+  readonly #hook: SpanHook<ProducedMessage> | undefined;
+
+  constructor(tracer: MessagingTracer, client: ClientAttributes, createSpans: boolean, hook: SpanHook<ProducedMessage> | undefined) {
+    this.#tracer = tracer;
+    this.#client = client;
+    this.#createSpans = createSpans;
+    this.#hook = hook;
+  }
+
+  beginTransaction(): TransactionSpan {
+    const active = context.active();
+    const attributes = systemAttributes(this.#tracer);
+    addClient(attributes, this.#client);
+    const span = this.#tracer.tracer.startSpan('transaction', { kind: SpanKind.INTERNAL, attributes }, active);
+    return new TransactionSpan(span, trace.getSpan(active));
+  }
+
+  send(sink: Sender, record: ProducerRecord, transaction: TransactionSpan | undefined): Promise<RecordMetadata[]> {
+    const messages = record?.messages;
+    // Malformed calls go to kafkajs untouched, for its own error.
+    if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return sink.send(record);
+    if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction);
+    return this.#sendMany(sink, record, undefined, [record], record.topic, transaction);
+  }
+
+  sendBatch(sink: Sender, batch: ProducerBatch, transaction: TransactionSpan | undefined): Promise<RecordMetadata[]> {
+    const topicMessages = batch?.topicMessages ?? [];
+    if (!Array.isArray(topicMessages)) return sink.sendBatch(batch);
+    let destination: string | undefined;
+    for (let index = 0; index < topicMessages.length; index++) {
+      const group = topicMessages[index];
+      if (group === null || typeof group !== 'object' || typeof group.topic !== 'string' || !Array.isArray(group.messages)) return sink.sendBatch(batch);
+      if (index === 0) destination = group.topic;
+      else if (group.topic !== destination) destination = undefined;
+    }
+    return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction);
+  }
+
+  #sendOne(sink: Sender, record: ProducerRecord, message: Message, transaction: TransactionSpan | undefined): Promise<RecordMetadata[]> {
+    const tracer = this.#tracer;
+    const active = context.active();
+    const parent = transaction === undefined ? active : transaction.parentFor(active);
+    const info: OperationInfo = { type: 'send', destination: record.topic, attributes: producedAttributes(message, this.#client, true) };
+    const attributes = tracer.attributes(info);
+    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active), attributes);
+    if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
+    const ctx = trace.setSpan(parent, span);
+    const sent: ProducerRecord = { ...record, messages: [{ ...message, headers: kafkaHeaders(tracer.inject(ctx, message.headers as MessageHeaders | undefined)) }] };
+    return runInSpan(span, ctx, sink.send, sink, sent, undefined, measureSend(tracer, attributes, 1));
+  }
+
+  /** A multi-message `send` (`record` set) or a `sendBatch` (`batch` set), whose messages are in `groups`. */
+  #sendMany(
+    sink: Sender,
+    record: ProducerRecord | undefined,
+    batch: ProducerBatch | undefined,
+    groups: readonly TopicMessages[],
+    destination: string | undefined,
+    transaction: TransactionSpan | undefined,
+  ): Promise<RecordMetadata[]> {
+    const tracer = this.#tracer;
+    const active = context.active();
+    const parent = transaction === undefined ? active : transaction.parentFor(active);
+    let count = 0;
+    for (const group of groups) count += group.messages.length;
+    const sendAttributes: Attributes = { [ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: count };
+    addClient(sendAttributes, this.#client);
+    const info: OperationInfo = { type: 'send', destination, attributes: sendAttributes };
+    const sentGroups: TopicMessages[] = new Array(groups.length);
+    let span: Span;
+    let ctx: Context;
+    let attributes: Attributes;
+    if (this.#createSpans) {
+      const created: SpanContext[] = [];
+      for (let index = 0; index < groups.length; index++) {
+        const group = groups[index]!;
+        const messages: Message[] = new Array(group.messages.length);
+        for (let at = 0; at < messages.length; at++) messages[at] = this.#create(parent, group.topic, group.messages[at]!, created);
+        sentGroups[index] = { ...group, messages };
+      }
+      const { links, dropped } = tracer.links(created);
+      if (dropped > 0) sendAttributes[ATTR_LINKS_DROPPED] = dropped;
+      const linkToTransaction = transaction?.linksFor(active);
+      if (linkToTransaction !== undefined) links.push(...linkToTransaction);
+      attributes = tracer.attributes(info);
+      // Semconv: a send span whose context is not the one injected is CLIENT.
+      span = tracer.startSpan(info, SpanKind.CLIENT, parent, links, attributes);
+      ctx = trace.setSpan(parent, span);
+    } else {
+      attributes = tracer.attributes(info);
+      span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active), attributes);
+      ctx = trace.setSpan(parent, span);
+      const traceHeaders = tracer.inject(ctx, undefined);
+      for (let index = 0; index < groups.length; index++) {
+        const group = groups[index]!;
+        const messages: Message[] = new Array(group.messages.length);
+        for (let at = 0; at < messages.length; at++) messages[at] = withTraceHeaders(group.messages[at]!, traceHeaders);
+        sentGroups[index] = { ...group, messages };
+      }
+    }
+    const onEnd = measureSend(tracer, attributes, count);
+    if (record !== undefined) return runInSpan(span, ctx, sink.send, sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
+    return runInSpan(span, ctx, sink.sendBatch, sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
+  }
+
+  /** Records the `create` span of one message and returns a copy carrying its context. */
+  #create(parent: Context, topic: string, message: Message, created: SpanContext[]): Message {
+    if (!isMessage(message)) return message;
+    const tracer = this.#tracer;
+    const info: OperationInfo = { type: 'create', destination: topic, attributes: producedAttributes(message, this.#client, false) };
+    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent);
+    if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
+    span.end();
+    created.push(span.spanContext());
+    return { ...message, headers: kafkaHeaders(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined)) };
+  }
+}
+
+/** A copy of `message` whose headers carry `traceHeaders` instead of any trace headers it had. */
+function withTraceHeaders(message: Message, traceHeaders: WritableHeaders): Message {
+  if (!isMessage(message)) return message;
+  const headers = copyWithoutTraceHeaders(message.headers as MessageHeaders | undefined);
+  for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
+  return { ...message, headers: kafkaHeaders(headers) };
+}
+
+function isMessage(message: unknown): message is Message {
+  return message !== null && typeof message === 'object';
+}
