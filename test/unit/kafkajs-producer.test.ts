@@ -1,0 +1,510 @@
+import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { MeterProvider, MetricReader, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { Offsets, Producer, ProducerBatch, ProducerRecord, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { headerGetter } from '../../src/index.ts';
+import { traceProducer } from '../../src/kafkajs/index.ts';
+import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_ID = '00f067aa0ba902b7';
+const SAMPLED = `00-${TRACE_ID}-${PARENT_ID}-01`;
+const STALE = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+
+const wire = (span: ReadableSpan) => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`;
+
+interface Sent {
+  method: 'send' | 'sendBatch';
+  arg: ProducerRecord & ProducerBatch;
+  /** The span active while kafkajs was called. */
+  active: string | undefined;
+}
+
+/** A kafkajs-like transaction; its state is private, so methods only work when called on it. */
+class FakeTransaction {
+  readonly #producer: FakeProducer;
+  #active = true;
+  commitError: Error | undefined;
+  stayActiveOnError = false;
+  offsets: unknown[] = [];
+  constructor(producer: FakeProducer) {
+    this.#producer = producer;
+  }
+  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    return this.#producer.send(record);
+  }
+  async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
+    return this.#producer.sendBatch(batch);
+  }
+  async sendOffsets(offsets: Offsets & { consumerGroupId: string }): Promise<void> {
+    this.offsets.push(offsets);
+  }
+  async commit(): Promise<void> {
+    if (this.commitError !== undefined) {
+      this.#active = this.stayActiveOnError;
+      throw this.commitError;
+    }
+    this.#active = false;
+  }
+  async abort(): Promise<void> {
+    this.#active = false;
+  }
+  isActive(): boolean {
+    return this.#active;
+  }
+}
+
+/** Records what kafkajs would have sent; private state, like a class-based client. */
+class FakeProducer {
+  readonly #sent: Sent[] = [];
+  #connected = false;
+  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect' };
+  listeners: Array<[string, unknown]> = [];
+  failWith: Error | undefined;
+  throwWith: Error | undefined;
+  transactionError: Error | undefined;
+  transactions: FakeTransaction[] = [];
+
+  get sent(): Sent[] {
+    return this.#sent;
+  }
+  get connected(): boolean {
+    return this.#connected;
+  }
+  async connect(): Promise<void> {
+    this.#connected = true;
+  }
+  async disconnect(): Promise<void> {
+    this.#connected = false;
+  }
+  isIdempotent(): boolean {
+    return false;
+  }
+  on(event: string, listener: unknown) {
+    this.listeners.push([event, listener]);
+    return () => undefined;
+  }
+  logger() {
+    return 'logger';
+  }
+  send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    return this.#record('send', record, record.topic);
+  }
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
+    return this.#record('sendBatch', batch, batch.topicMessages?.[0]?.topic ?? '');
+  }
+  async transaction(): Promise<Transaction> {
+    if (this.transactionError !== undefined) throw this.transactionError;
+    const transaction = new FakeTransaction(this);
+    this.transactions.push(transaction);
+    return transaction as unknown as Transaction;
+  }
+  #record(method: Sent['method'], arg: object, topicName: string): Promise<RecordMetadata[]> {
+    if (this.throwWith !== undefined) throw this.throwWith;
+    this.#sent.push({ method, arg: arg as Sent['arg'], active: trace.getActiveSpan()?.spanContext().spanId });
+    if (this.failWith !== undefined) return Promise.reject(this.failWith);
+    return Promise.resolve([{ topicName, partition: 0, errorCode: 0 }]);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+const asProducer = (fake: FakeProducer) => fake as unknown as Producer;
+const messagesOf = (sent: Sent) => (sent.method === 'send' ? sent.arg.messages : sent.arg.topicMessages!.flatMap((group) => group.messages));
+const app = () => trace.getTracer('app');
+
+let recorder: SpanRecorder;
+let raw: FakeProducer;
+beforeEach(() => {
+  recorder = recordSpans();
+  raw = new FakeProducer();
+});
+afterEach(async () => {
+  await recorder.shutdown();
+});
+
+describe('traceProducer: send', () => {
+  it('a single-message send is one PRODUCER span whose context goes into a copy of the headers', async () => {
+    const producer = traceProducer({ brokers: ['kafka-1.internal:9093', 'kafka-2.internal:9093'], clientId: 'checkout' })(asProducer(raw));
+    const record = deepFreeze({
+      topic: 'orders',
+      acks: -1,
+      timeout: 1000,
+      messages: [{ key: Buffer.from('order-7'), value: '{"id":7}', partition: 2, timestamp: '1700000000000', headers: { 'x-app': 'kept', 'x-bytes': Buffer.from('raw') } }],
+    });
+    const snapshot = JSON.stringify(record);
+    const result = await app().startActiveSpan('POST /orders', async (request) => {
+      const metadata = await producer.send(record);
+      request.end();
+      return metadata;
+    });
+
+    expect(result).toEqual([{ topicName: 'orders', partition: 0, errorCode: 0 }]);
+    const spans = recorder.spans();
+    const send = findSpan(spans, 'send orders');
+    assertChildOf(send, findSpan(spans, 'POST /orders'), spans);
+    expect(send.kind).toBe(SpanKind.PRODUCER);
+    expect(send.links).toEqual([]);
+    expect(send.attributes).toEqual({
+      'messaging.system.name': 'kafka',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': 'orders',
+      'messaging.destination.partition.id': '2',
+      'kafka.message.key': 'order-7',
+      'messaging.client.id': 'checkout',
+      'server.address': 'kafka-1.internal',
+      'server.port': 9093,
+    });
+    const [sent] = raw.sent as [Sent];
+    expect(sent.active).toBe(send.spanContext().spanId);
+    expect(sent.arg).not.toBe(record);
+    expect(sent.arg.messages).not.toBe(record.messages);
+    expect(sent.arg).toMatchObject({ topic: 'orders', acks: -1, timeout: 1000 });
+    const message = sent.arg.messages[0]!;
+    expect(message).toMatchObject({ key: Buffer.from('order-7'), value: '{"id":7}', partition: 2, timestamp: '1700000000000' });
+    expect(message.headers).toEqual({ 'x-app': 'kept', 'x-bytes': Buffer.from('raw'), traceparent: wire(send) });
+    expect(JSON.stringify(record)).toBe(snapshot);
+  });
+
+  it('replaces the trace headers a consumed message brought, whatever their case or type, instead of repeating them', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const consumed = deepFreeze({ key: null, value: Buffer.from('x'), headers: { TraceParent: Buffer.from(STALE), tracestate: [Buffer.from('a=1'), Buffer.from('b=2')], 'x-app': Buffer.from('kept') } });
+    await producer.send({ topic: 'onward', messages: [consumed] });
+    const send = findSpan(recorder.spans(), 'send onward');
+    const headers = raw.sent[0]!.arg.messages[0]!.headers!;
+    expect(Object.keys(headers).sort()).toEqual(['traceparent', 'x-app']);
+    expect(headers.traceparent).toBe(wire(send));
+    expect(consumed.headers.TraceParent).toEqual(Buffer.from(STALE));
+  });
+
+  it('header values kafkajs cannot encode become encodable, so tracing never makes a send throw', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const headers = { count: 42, flag: true, big: 10n, gone: null, absent: undefined, object: { a: 1 }, list: ['a', 1, null, Buffer.from('b')], empty: [null], bytes: new Uint8Array([104, 105]) };
+    await producer.send({ topic: 't', messages: [{ value: 'v', headers: headers as never }] });
+    const sent = raw.sent[0]!.arg.messages[0]!.headers!;
+    expect(sent).toEqual({ count: '42', flag: 'true', big: '10', list: ['a', '1', Buffer.from('b')], bytes: Buffer.from('hi'), traceparent: expect.any(String) });
+    for (const value of Object.values(sent).flat()) expect(typeof value === 'string' || Buffer.isBuffer(value)).toBe(true);
+    expect(headers.gone).toBeNull();
+    expect(headers.count).toBe(42);
+  });
+
+  it('a tombstone (null value) is marked; a null key is left out; body size is opt-in', async () => {
+    await traceProducer()(asProducer(raw)).send({ topic: 'compacted', messages: [{ key: null, value: null }] });
+    await traceProducer({ bodySize: true })(asProducer(new FakeProducer())).send({ topic: 'sized', messages: [{ key: 'k', value: 'héllo' }] });
+    const tombstone = findSpan(recorder.spans(), 'send compacted');
+    expect(tombstone.attributes['kafka.message.tombstone']).toBe(true);
+    expect(tombstone.attributes).not.toHaveProperty('kafka.message.key');
+    expect(tombstone.attributes).not.toHaveProperty('messaging.message.body.size');
+    expect(findSpan(recorder.spans(), 'send sized').attributes['messaging.message.body.size']).toBe(6);
+  });
+
+  it('several messages in one send: a create span per message, carried by that message, linked from a CLIENT send span', async () => {
+    const producer = traceProducer({ clientId: 'bulk' })(asProducer(raw));
+    const record = deepFreeze({ topic: 'events', messages: [{ key: 'a', value: '1' }, { key: 'b', value: '2', headers: { traceparent: STALE } }, { key: 'c', value: '3', partition: 1 }] });
+    await app().startActiveSpan('import', async (job) => {
+      await producer.send(record);
+      job.end();
+    });
+
+    const spans = recorder.spans();
+    const job = findSpan(spans, 'import');
+    const creates = spans.filter((span) => span.name === 'create events');
+    expect(creates.map((span) => span.attributes['kafka.message.key'])).toEqual(['a', 'b', 'c']);
+    for (const create of creates) {
+      expect(create.kind).toBe(SpanKind.PRODUCER);
+      assertChildOf(create, job, spans);
+      expect(create.attributes['messaging.operation.type']).toBe('create');
+      expect(create.attributes).not.toHaveProperty('messaging.client.id');
+      expect(create.attributes).not.toHaveProperty('messaging.batch.message_count');
+    }
+    expect(creates[2]!.attributes['messaging.destination.partition.id']).toBe('1');
+    const send = findSpan(spans, 'send events');
+    expect(send.kind).toBe(SpanKind.CLIENT);
+    assertChildOf(send, job, spans);
+    expect(send.attributes).toMatchObject({ 'messaging.batch.message_count': 3, 'messaging.destination.name': 'events', 'messaging.client.id': 'bulk', 'messaging.operation.type': 'send' });
+    expect(send.attributes).not.toHaveProperty('kafka.message.key');
+    expect(send.links.map((link) => link.context.spanId)).toEqual(creates.map((span) => span.spanContext().spanId));
+    expect(raw.sent[0]!.active).toBe(send.spanContext().spanId);
+    expect(raw.sent[0]!.arg.messages.map((message) => message.headers?.traceparent)).toEqual(creates.map(wire));
+    expect(record.messages[1]!.headers!.traceparent).toBe(STALE);
+  });
+
+  it('createSpans: false gives bulk senders one PRODUCER send span, whose context every message carries', async () => {
+    const producer = traceProducer({ createSpans: false })(asProducer(raw));
+    await producer.send({ topic: 'bulk', messages: [{ value: '1' }, { value: '2', headers: { TraceParent: STALE, baggage: 'old=1' } }] });
+    const spans = recorder.spans();
+    const send = findSpan(spans, 'send bulk');
+    expect(spans.map((span) => span.name)).toEqual(['send bulk']);
+    expect(send.kind).toBe(SpanKind.PRODUCER);
+    expect(send.attributes['messaging.batch.message_count']).toBe(2);
+    expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual([{ traceparent: wire(send) }, { traceparent: wire(send), baggage: 'old=1' }]);
+  });
+
+  it('maxLinks caps the send span’s links and records how many were dropped', async () => {
+    const producer = traceProducer({ maxLinks: 2 })(asProducer(raw));
+    await producer.send({ topic: 'many', messages: Array.from({ length: 5 }, (_, index) => ({ value: String(index) })) });
+    const send = findSpan(recorder.spans(), 'send many');
+    expect(send.links).toHaveLength(2);
+    expect(send.attributes['tracebus.links.dropped_count']).toBe(3);
+    // Every message still carries its own create span's context.
+    expect(new Set(raw.sent[0]!.arg.messages.map((message) => message.headers?.traceparent)).size).toBe(5);
+  });
+
+  it('sendBatch: one send span for the call, named without a destination when it spans topics', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const batch = deepFreeze({ acks: 1, topicMessages: [{ topic: 'left', messages: [{ value: 'l1' }, { value: 'l2' }] }, { topic: 'right', messages: [{ value: 'r1' }] }] });
+    await producer.sendBatch(batch);
+    await producer.sendBatch({ topicMessages: [{ topic: 'single', messages: [{ value: 's1' }] }] });
+
+    const spans = recorder.spans();
+    const send = findSpan(spans, 'send');
+    expect(send.kind).toBe(SpanKind.CLIENT);
+    expect(send.attributes['messaging.batch.message_count']).toBe(3);
+    expect(send.attributes).not.toHaveProperty('messaging.destination.name');
+    const creates = [...spans.filter((span) => span.name === 'create left'), findSpan(spans, 'create right')];
+    expect(creates).toHaveLength(3);
+    for (const create of creates) assertLinkedTo(send, create, spans);
+    const sent = raw.sent[0]!;
+    expect(sent.method).toBe('sendBatch');
+    expect(sent.arg.acks).toBe(1);
+    expect(sent.arg.topicMessages!.map((group) => group.topic)).toEqual(['left', 'right']);
+    expect(messagesOf(sent).map((message) => message.headers?.traceparent)).toEqual(creates.map(wire));
+    // sendBatch is a batch API even with one message: a send span and a create span.
+    const single = findSpan(spans, 'send single');
+    expect(single.attributes['messaging.batch.message_count']).toBe(1);
+    assertLinkedTo(single, findSpan(spans, 'create single'), spans);
+  });
+
+  it('a failed send is recorded on its span and rejects with the very same error', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    class KafkaJSNumberOfRetriesExceeded extends Error {}
+    const failure = new KafkaJSNumberOfRetriesExceeded('broker down');
+    raw.failWith = failure;
+    await expect(producer.send({ topic: 'down', messages: [{ value: 'x' }] })).rejects.toBe(failure);
+    await expect(producer.sendBatch({ topicMessages: [{ topic: 'down', messages: [{ value: 'x' }, { value: 'y' }] }] })).rejects.toBe(failure);
+    raw.failWith = undefined;
+    const thrown = new TypeError('synchronous');
+    raw.throwWith = thrown;
+    expect(() => producer.send({ topic: 'sync', messages: [{ value: 'x' }] })).toThrow(thrown);
+
+    const sends = recorder.spans().filter((span) => span.name.startsWith('send'));
+    expect(sends.map((span) => [span.name, span.status.code, span.attributes['error.type']])).toEqual([
+      ['send down', SpanStatusCode.ERROR, 'KafkaJSNumberOfRetriesExceeded'],
+      ['send down', SpanStatusCode.ERROR, 'KafkaJSNumberOfRetriesExceeded'],
+      ['send sync', SpanStatusCode.ERROR, 'TypeError'],
+    ]);
+    expect(sends[0]!.events.map((event) => event.attributes?.['exception.message'])).toEqual(['broker down']);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('malformed calls reach kafkajs untouched, for its own error', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const record = { topic: 'odd', messages: 'not an array' } as unknown as ProducerRecord;
+    await producer.send(record);
+    await producer.sendBatch({ topicMessages: [{ topic: 'odd' } as TopicMessages] } as ProducerBatch);
+    expect(raw.sent[0]!.arg).toBe(record);
+    expect(recorder.spans()).toEqual([]);
+  });
+
+  it('delegates everything else to the producer, bound to it', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    await producer.connect();
+    expect(raw.connected).toBe(true);
+    expect(producer.events).toBe(raw.events);
+    expect(producer.isIdempotent()).toBe(false);
+    expect(producer.logger()).toBe('logger');
+    const { connect } = producer;
+    await connect();
+    producer.on(producer.events.CONNECT, () => undefined);
+    expect(raw.listeners.map(([event]) => event)).toEqual(['producer.connect']);
+    await producer.disconnect();
+    expect(raw.connected).toBe(false);
+  });
+
+  it('misuse fails at once with a sentence that names the fix', () => {
+    expect(() => traceProducer(null as never)).toThrow(/traceProducer\(options\) takes an options object/);
+    expect(() => traceProducer({ createSpans: 'no' as never })).toThrow(/createSpans\b.*true or false/);
+    expect(() => traceProducer({ producerHook: 'hook' as never })).toThrow(/producerHook.*function/);
+    expect(() => traceProducer({ brokers: (() => ['a:1']) as never })).toThrow(/brokers.*as strings.*not a function/);
+    expect(() => traceProducer({ maxLinks: -1 })).toThrow(/maxLinks/);
+    expect(() => traceProducer()({} as Producer)).toThrow(/needs a kafkajs producer, e\.g\. traceProducer\(\)\(kafka\.producer\(\)\)/);
+    const traced = traceProducer()(asProducer(raw));
+    expect(() => traceProducer()(traced)).toThrow(/traced already/);
+  });
+
+  it('producerHook adds attributes to each span about one message; a hook that throws does not stop the send', async () => {
+    const seen: string[] = [];
+    const producer = traceProducer({
+      producerHook(span, { topic, message }) {
+        seen.push(`${topic}:${message.value}`);
+        span.setAttribute('app.value', String(message.value));
+        if (message.value === 'boom') throw new Error('hook failed');
+      },
+    })(asProducer(raw));
+    await producer.send({ topic: 'one', messages: [{ value: 'boom' }] });
+    await producer.send({ topic: 'two', messages: [{ value: 'a' }, { value: 'b' }] });
+    expect(seen).toEqual(['one:boom', 'two:a', 'two:b']);
+    expect(raw.sent).toHaveLength(2);
+    expect(findSpan(recorder.spans(), 'send one').attributes['app.value']).toBe('boom');
+    expect(recorder.spans().filter((span) => span.name === 'create two').map((span) => span.attributes['app.value'])).toEqual(['a', 'b']);
+  });
+
+  it("semconv 'legacy' and 'both' use the names of semconv 1.27–1.44 for the renamed attributes", async () => {
+    await traceProducer({ semconv: 'legacy' })(asProducer(raw)).send({ topic: 'legacy', messages: [{ key: 'k', value: null }] });
+    await traceProducer({ semconv: 'both' })(asProducer(raw)).send({ topic: 'both', messages: [{ key: 'k', value: 'v' }] });
+    const legacy = findSpan(recorder.spans(), 'send legacy').attributes;
+    expect(legacy).toMatchObject({ 'messaging.system': 'kafka', 'messaging.kafka.message.key': 'k', 'messaging.kafka.message.tombstone': true });
+    expect(legacy).not.toHaveProperty('messaging.system.name');
+    expect(findSpan(recorder.spans(), 'send both').attributes).toMatchObject({ 'messaging.system': 'kafka', 'messaging.system.name': 'kafka', 'kafka.message.key': 'k', 'messaging.kafka.message.key': 'k' });
+  });
+
+  it('with no SDK registered, the active context still goes into every message', async () => {
+    await recorder.shutdown();
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    try {
+      const producer = traceProducer()(asProducer(raw));
+      const incoming = propagation.extract(ROOT_CONTEXT, { traceparent: SAMPLED });
+      await context.with(incoming, async () => {
+        await producer.send({ topic: 'a', messages: [{ value: '1' }] });
+        await producer.send({ topic: 'b', messages: [{ value: '1' }, { value: '2' }] });
+        await traceProducer({ createSpans: false })(asProducer(new FakeProducer())).send({ topic: 'c', messages: [{ value: '1' }] });
+      });
+      expect(raw.sent.flatMap(messagesOf).map((message) => message.headers?.traceparent)).toEqual([SAMPLED, SAMPLED, SAMPLED]);
+    } finally {
+      recorder = recordSpans();
+    }
+  });
+});
+
+describe('traceProducer: transactions', () => {
+  it('a transaction is a span from transaction() to commit(); sends made where it began are its children', async () => {
+    const producer = traceProducer({ clientId: 'payments' })(asProducer(raw));
+    await app().startActiveSpan('settle', async (job) => {
+      const transaction = await producer.transaction();
+      await transaction.send({ topic: 'ledger', messages: [{ value: 'debit' }] });
+      await transaction.sendBatch({ topicMessages: [{ topic: 'ledger', messages: [{ value: 'credit' }, { value: 'fee' }] }] });
+      expect(transaction.isActive()).toBe(true);
+      await transaction.commit();
+      expect(transaction.isActive()).toBe(false);
+      job.end();
+    });
+    const spans = recorder.spans();
+    const span = findSpan(spans, 'transaction');
+    assertChildOf(span, findSpan(spans, 'settle'), spans);
+    expect(span.kind).toBe(SpanKind.INTERNAL);
+    expect(span.attributes).toEqual({ 'messaging.system.name': 'kafka', 'messaging.client.id': 'payments', 'tracebus.kafka.transaction.outcome': 'committed' });
+    const sends = spans.filter((candidate) => candidate.name === 'send ledger');
+    expect(sends).toHaveLength(2);
+    for (const send of sends) assertChildOf(send, span, spans);
+    for (const create of spans.filter((candidate) => candidate.name === 'create ledger')) assertChildOf(create, span, spans);
+    expect(raw.sent.flatMap(messagesOf).map((message) => headerGetter.get(message.headers, 'traceparent'))).toHaveLength(3);
+  });
+
+  it('abort() ends it as aborted; sendOffsets is an event on it', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const transaction = await producer.transaction();
+    await transaction.sendOffsets({ consumerGroupId: 'copier', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '5' }] }] });
+    await transaction.abort();
+    const span = findSpan(recorder.spans(), 'transaction');
+    expect(span.attributes['tracebus.kafka.transaction.outcome']).toBe('aborted');
+    expect(span.events.map((event) => [event.name, event.attributes])).toEqual([['kafka.transaction.send_offsets', { 'messaging.consumer.group.name': 'copier' }]]);
+    expect(raw.transactions[0]!.offsets).toHaveLength(1);
+  });
+
+  it('a send made in another context stays in that trace and links to the transaction', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const transaction = await producer.transaction();
+    await app().startActiveSpan('message work', async (work) => {
+      await transaction.send({ topic: 'derived', messages: [{ value: 'x' }] });
+      work.end();
+    });
+    await transaction.commit();
+    const spans = recorder.spans();
+    const send = findSpan(spans, 'send derived');
+    assertChildOf(send, findSpan(spans, 'message work'), spans);
+    assertLinkedTo(send, findSpan(spans, 'transaction'), spans);
+  });
+
+  it('a failed commit is recorded; the span stays open while the transaction can still be aborted', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const transaction = await producer.transaction();
+    const failure = new Error('coordinator moved');
+    raw.transactions[0]!.commitError = failure;
+    raw.transactions[0]!.stayActiveOnError = true;
+    await expect(transaction.commit()).rejects.toBe(failure);
+    expect(recorder.spans()).toEqual([]);
+    await transaction.abort();
+    const span = findSpan(recorder.spans(), 'transaction');
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span.attributes['tracebus.kafka.transaction.outcome']).toBe('aborted');
+
+    const second = await producer.transaction();
+    raw.transactions[1]!.commitError = failure;
+    await expect(second.commit()).rejects.toBe(failure);
+    expect(recorder.spans().filter((candidate) => candidate.name === 'transaction')).toHaveLength(2);
+  });
+
+  it('disconnecting with a transaction open ends its span as abandoned; a refused transaction() is recorded', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    await producer.transaction();
+    await producer.disconnect();
+    expect(findSpan(recorder.spans(), 'transaction').attributes['tracebus.kafka.transaction.outcome']).toBe('abandoned');
+    recorder.reset();
+    const refusal = new Error('Must provide transactional id for transactional producer');
+    raw.transactionError = refusal;
+    await expect(producer.transaction()).rejects.toBe(refusal);
+    const refused = findSpan(recorder.spans(), 'transaction');
+    expect(refused.status).toEqual({ code: SpanStatusCode.ERROR, message: refusal.message });
+    expect(recorder.openSpans()).toEqual([]);
+  });
+});
+
+describe('traceProducer: metrics', () => {
+  class CollectingReader extends MetricReader {
+    protected onForceFlush(): Promise<void> {
+      return Promise.resolve();
+    }
+    protected onShutdown(): Promise<void> {
+      return Promise.resolve();
+    }
+    async byName(): Promise<Map<string, MetricData>> {
+      const { resourceMetrics } = await this.collect();
+      return new Map(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).map((metric) => [metric.descriptor.name, metric]));
+    }
+  }
+
+  it('count every message sent, batch or not, and time each send', async () => {
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    try {
+      const producer = traceProducer({ meterProvider })(asProducer(raw));
+      await producer.send({ topic: 'm', messages: [{ value: '1' }] });
+      await producer.send({ topic: 'm', messages: [{ value: '1' }, { value: '2' }, { value: '3' }] });
+      raw.failWith = new Error('down');
+      await producer.send({ topic: 'm', messages: [{ value: '1' }] }).catch(() => undefined);
+      const collected = await reader.byName();
+      const sent = collected.get('messaging.client.sent.messages') as SumMetricData;
+      expect(sent.dataPoints.reduce((sum, point) => sum + (point.value as number), 0)).toBe(4);
+      expect(sent.dataPoints[0]!.attributes).toEqual({ 'messaging.system.name': 'kafka', 'messaging.operation.name': 'send', 'messaging.destination.name': 'm' });
+      const durations = (collected.get('messaging.client.operation.duration') as HistogramMetricData).dataPoints;
+      expect(durations.map((point) => [point.attributes['error.type'], point.value.count])).toEqual([
+        [undefined, 2],
+        ['Error', 1],
+      ]);
+    } finally {
+      metrics.disable();
+      await meterProvider.shutdown();
+    }
+  });
+});
