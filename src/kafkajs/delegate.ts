@@ -4,8 +4,8 @@ type Method = (...args: any[]) => unknown;
  * An object that behaves like `raw` and has `overrides` as its own methods. Every other
  * method of `raw` (own or inherited, up to `Object.prototype`) is bound to `raw`, so
  * clients that keep state in closures (kafkajs) or in private class fields work alike;
- * other properties (`producer.events`) are read from `raw` through the prototype chain,
- * live. A method keeps the enumerability it has on `raw`.
+ * other properties (`producer.events`) read from `raw`, live. Each keeps the
+ * enumerability it has on `raw`.
  */
 export function delegateTo<T extends object>(raw: T, overrides: Readonly<Record<string, Method>>, traced: WeakSet<object>): T {
   const wrapper = Object.create(raw) as Record<PropertyKey, unknown>;
@@ -18,11 +18,12 @@ export function delegateTo<T extends object>(raw: T, overrides: Readonly<Record<
       const descriptor = Object.getOwnPropertyDescriptor(source, key)!;
       if (typeof descriptor.value === 'function') {
         Object.defineProperty(wrapper, key, { value: (descriptor.value as Method).bind(raw), writable: true, configurable: true, enumerable: descriptor.enumerable === true });
-      } else if (descriptor.get !== undefined) {
-        // Accessors read from `raw` itself: `this` must be the real object.
+      } else {
+        // Other properties read from (and write to) `raw` itself, live: `this` must be the
+        // real object for accessors, and `{ ...wrapper }` should see what `{ ...raw }` sees.
         Object.defineProperty(wrapper, key, {
           get: () => (raw as Record<PropertyKey, unknown>)[key],
-          set: descriptor.set === undefined ? undefined : (value: unknown) => void ((raw as Record<PropertyKey, unknown>)[key] = value),
+          set: descriptor.set === undefined && descriptor.writable !== true ? undefined : (value: unknown) => void ((raw as Record<PropertyKey, unknown>)[key] = value),
           configurable: true,
           enumerable: descriptor.enumerable === true,
         });

@@ -321,6 +321,7 @@ describe('traceProducer: send', () => {
     await producer.connect();
     expect(raw.connected).toBe(true);
     expect(producer.events).toBe(raw.events);
+    expect({ ...producer }.events).toBe(raw.events);
     expect(producer.isIdempotent()).toBe(false);
     expect(producer.logger()).toBe('logger');
     const { connect } = producer;
