@@ -129,8 +129,9 @@ export class ConsumerSpans {
   /** Parent and links of one message's span under the policy. */
   place(topic: string, partition: number, message: KafkaMessage, attributes: Attributes | undefined): Placement {
     const policy = this.#policy;
-    const record: ConsumedRecord | KafkaMessage = typeof policy === 'function' ? { topic, partition, message } : message;
-    return this.tracer.placement(message.headers as MessageHeaders | undefined, record as ConsumedRecord, policy, topic, attributes);
+    // Only a policy function reads the record: one is built for it alone.
+    const record = typeof policy === 'function' ? { topic, partition, message } : (message as unknown as ConsumedRecord);
+    return this.tracer.placement(message.headers as MessageHeaders | undefined, record, policy, topic, attributes);
   }
 
   /** Runs `work` for one message of a batch inside its own `process` span. */

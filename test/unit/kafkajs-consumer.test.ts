@@ -380,6 +380,9 @@ describe('traceConsumer', () => {
   it('run() traces eachMessage and eachBatch as given and passes the rest of the configuration on', async () => {
     const raw = new FakeConsumer();
     const consumer = traceConsumer(raw as unknown as Consumer, { groupId: 'explicit' });
+    // Usable wherever a kafkajs Consumer is expected.
+    const asConsumer: Consumer = consumer;
+    expect(asConsumer.run).toBe(consumer.run);
     const handled: Array<[string, string]> = [];
     await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 2, eachMessage: async ({ message }, handlerTrace) => void handled.push([message.offset, handlerTrace.spanId]) });
     await consumer.run({ eachBatch: async (_payload, batchTrace) => batchTrace.forEachMessage((message) => void handled.push([message.offset, 'batch'])) });
