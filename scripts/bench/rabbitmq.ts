@@ -1,0 +1,155 @@
+/**
+ * One RabbitMQ benchmark variant, run in its own process by scripts/bench/run.ts:
+ *   AMQP_URL=amqp://… node scripts/bench/rabbitmq.ts <variant> <messages>
+ * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, latency, spansPerMessage, broker }.
+ *
+ * Variants:
+ *   untraced        amqplib alone, no SDK
+ *   tracebus        traceChannel() on both channels, with the SDK of sdk.ts
+ *   tracebus-nosdk  traceChannel() on both channels, no SDK registered
+ *   otel            @opentelemetry/instrumentation-amqplib with the same SDK
+ *   floor           amqplib and, with the same SDK, only the OpenTelemetry work each message
+ *                   cannot avoid: start and end a producer span and inject its context;
+ *                   extract it, start a consumer span and run the handler in its context
+ *
+ * Workload, the same for every variant: one producer connection with a ConfirmChannel,
+ * one consumer connection with a channel of prefetch 500, a fresh exclusive queue. The
+ * producer publishes `messages` messages of 256 bytes to the queue through the default
+ * exchange, waiting for the broker's confirms after every 1,000 (a bounded window, as a
+ * producer that cares about its messages does); the consumer acks each message in its
+ * handler. Throughput is end to end: from the first publish to the last message consumed.
+ *
+ * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ *
+ * Passes on the one queue: a warm-up (a tenth of the messages, at least 1,000), the
+ * throughput pass, and a latency pass of the same size with the wrapper probe on (probe.ts).
+ */
+import { createRequire } from 'node:module';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { profileIfAsked } from './cpu-profile.ts';
+import { WrapperProbe } from './probe.ts';
+import { exportedSpans, registerSdk } from './sdk.ts';
+
+const [variant = 'untraced', count = '20000'] = process.argv.slice(2);
+const messages = Number(count);
+const warmup = Math.max(1_000, Math.round(messages / 10));
+const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const CONFIRM_WINDOW = 1_000;
+const PREFETCH = 500;
+const payload = Buffer.alloc(256, 'x');
+
+const variants = ['untraced', 'tracebus', 'tracebus-nosdk', 'otel', 'floor'];
+if (!variants.includes(variant)) throw new Error(`unknown variant '${variant}': use ${variants.join(', ')}`);
+
+const provider = variant === 'tracebus' || variant === 'otel' || variant === 'floor' ? registerSdk() : undefined;
+if (variant === 'otel') {
+  // The instrumentation patches amqplib through a require hook: it must be registered
+  // before amqplib is first loaded, and amqplib must come through CommonJS require.
+  const { registerInstrumentations } = await import('@opentelemetry/instrumentation');
+  const { AmqplibInstrumentation } = await import('@opentelemetry/instrumentation-amqplib');
+  registerInstrumentations({ instrumentations: [new AmqplibInstrumentation()] });
+}
+const amqp = createRequire(import.meta.url)('amqplib') as typeof import('amqplib');
+const decorate = variant.startsWith('tracebus') ? (await import('../../src/amqplib/index.ts')).traceChannel() : undefined;
+
+const producerConnection = await amqp.connect(url);
+const consumerConnection = await amqp.connect(url);
+const rawProducer = await producerConnection.createConfirmChannel();
+const rawConsumer = await consumerConnection.createChannel();
+await rawConsumer.prefetch(PREFETCH);
+
+// The probe goes where amqplib keeps the consumer callback, so it wraps whatever amqplib
+// was handed: the handler itself, tracebus's callback, or the instrumentation's.
+const probe = new WrapperProbe(messages);
+const registerConsumer = (rawConsumer as unknown as { registerConsumer: (tag: string, callback: (message: unknown) => unknown) => void }).registerConsumer;
+Object.defineProperty(rawConsumer, 'registerConsumer', {
+  value: function probedRegister(this: unknown, tag: string, callback: (message: unknown) => unknown) {
+    return registerConsumer.call(this, tag, probe.wrapSync(callback));
+  },
+});
+
+const producer = (decorate ? decorate(rawProducer) : rawProducer) as ConfirmChannel;
+const consumer = (decorate ? decorate(rawConsumer) : rawConsumer) as Channel;
+
+const queue = `tracebus.bench.${process.pid}.${Date.now()}`;
+await consumer.assertQueue(queue, { exclusive: true, durable: false });
+
+const floorTracer = trace.getTracer('floor');
+type OnMessage = (message: ConsumeMessage | null) => void;
+
+/** The floor's consumer side: the handler inside a consumer span continuing the message's context. */
+const floorConsume = (handler: OnMessage): OnMessage =>
+  function floorConsumer(message) {
+    if (message === null) return handler(message);
+    const parent = propagation.extract(ROOT_CONTEXT, message.properties.headers ?? {});
+    const span = floorTracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent);
+    try {
+      context.with(trace.setSpan(parent, span), handler, undefined, message);
+    } finally {
+      span.end();
+    }
+  };
+
+/** One publish; the floor's producer side: a producer span whose context the message carries. */
+const publish =
+  variant === 'floor'
+    ? () => {
+        const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER });
+        const headers: Record<string, string> = {};
+        propagation.inject(trace.setSpan(context.active(), span), headers);
+        producer.sendToQueue(queue, payload, { headers });
+        span.end();
+      }
+    : () => producer.sendToQueue(queue, payload);
+
+let received = 0;
+let target = 0;
+let lastConsumed = 0n;
+let allConsumed = () => {};
+const handler: OnMessage = (message) => {
+  if (message === null) return;
+  probe.handlerStarted();
+  const done = ++received === target;
+  probe.handlerEnded();
+  consumer.ack(message);
+  if (done) {
+    lastConsumed = process.hrtime.bigint();
+    allConsumed();
+  }
+};
+await consumer.consume(queue, variant === 'floor' ? floorConsume(handler) : handler);
+
+async function pass(n: number): Promise<number> {
+  const consumed = new Promise<void>((resolve) => (allConsumed = resolve));
+  target = received + n;
+  const start = process.hrtime.bigint();
+  for (let index = 1; index <= n; index++) {
+    publish();
+    if (index % CONFIRM_WINDOW === 0) await producer.waitForConfirms();
+  }
+  await producer.waitForConfirms();
+  await consumed;
+  return Number(lastConsumed - start) / 1e9;
+}
+
+await pass(warmup);
+await provider?.forceFlush();
+const spansBefore = exportedSpans();
+const stopProfile = await profileIfAsked();
+const cpuBefore = process.cpuUsage();
+const seconds = await pass(messages);
+const cpu = process.cpuUsage(cpuBefore);
+await stopProfile();
+await provider?.forceFlush();
+const spansPerMessage = provider === undefined ? 0 : (exportedSpans() - spansBefore) / messages;
+probe.enabled = true;
+await pass(messages);
+probe.enabled = false;
+
+const serverProperties = (consumerConnection as unknown as { connection: { serverProperties?: { product?: string; version?: string } } }).connection.serverProperties;
+await consumerConnection.close();
+await producerConnection.close();
+await provider?.shutdown();
+if (provider !== undefined && spansPerMessage < 2) throw new Error(`${variant}: expected at least 2 spans per message (send and process), exported ${spansPerMessage}`);
+console.log(JSON.stringify({ variant, messages, seconds, cpuMicrosPerMessage: (cpu.user + cpu.system) / messages, latency: probe.percentiles(), spansPerMessage, broker: `${serverProperties?.product ?? 'RabbitMQ'} ${serverProperties?.version ?? '?'}` }));
