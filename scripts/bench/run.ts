@@ -106,6 +106,7 @@ function brokerSummary(name: string, official: string) {
     lines.push(
       `- the floor, only the OpenTelemetry work each message cannot avoid, reaches ${pct(untraced / floor)} of untraced throughput: an instrumentation that records a producer and a consumer span for every message cannot do better on this workload.`,
       `- client CPU added per message over untraced: tracebus ${cpuAdded('tracebus').toFixed(1)} µs, ${official} ${cpuAdded('otel').toFixed(1)} µs, the floor ${cpuAdded('floor').toFixed(1)} µs; the untraced client itself spends ${cpu('untraced').toFixed(1)} µs.`,
+      `- while the process is CPU-bound, throughput can reach at most untraced CPU ÷ traced CPU per message: ${pct(cpu('untraced') / cpu('floor'))} with the floor, ${pct(cpu('untraced') / cpu('tracebus'))} with tracebus, ${pct(cpu('untraced') / cpu('otel'))} with ${official}.`,
       '',
       'Consumer-side latency of the handler wrapper, per message (medians over the rounds of each run’s percentiles, µs):',
       '',
@@ -294,7 +295,7 @@ try {
     }
     lines.push(...section.summarize(medians, samples), '');
     if (section.broker !== undefined && process.env.BENCH_PROFILES !== '0') lines.push(...profileSection(section, env), '');
-    lines.push(`<sub>${section.rounds} round${section.rounds === 1 ? "" : "s"}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after.</sub>`, '');
+    lines.push(`<sub>${section.rounds} round${section.rounds === 1 ? '' : 's'}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after.</sub>`, '');
     results.push(...lines);
     console.log(lines.join('\n'));
   }
@@ -312,7 +313,8 @@ const header = [
   '# Benchmarks',
   '',
   'Written by `npm run bench` (scripts/bench/run.ts). Every variant runs in its own process; the',
-  `variants alternate over ${rounds} rounds (the memory section: ${Math.min(rounds, 3)}) and the tables show medians with their spread.`,
+  `variants alternate over ${rounds} round${rounds === 1 ? '' : 's'} (the memory section: ${Math.min(rounds, 3)}) and the tables show medians with`,
+  'their spread.',
   '',
   `- machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}`,
   `- Node.js ${process.version}; @opentelemetry/api ${version('@opentelemetry/api')}, sdk-trace ${version('@opentelemetry/sdk-trace')}, core ${version('@opentelemetry/core')}`,
@@ -335,15 +337,23 @@ const header = [
   '',
   'Brokers: `untraced` is the client alone, no SDK; `tracebus` wraps the client with tracebus',
   '(`traceChannel()`, `traceProducer()`/`traceConsumer()`) under the SDK above; `otel` is the official',
-  'OpenTelemetry instrumentation of the client under the same SDK; `floor` is the client with only the',
-  'OpenTelemetry work each message cannot avoid, under the same SDK (a producer span started, its',
-  'context injected, ended; the context extracted, a consumer span around the handler, no attributes);',
-  '`tracebus-nosdk` is tracebus with no SDK registered. Producer and consumer run in one process, so the table shows the cost of',
-  'tracing both sides. Each run has a fresh queue or topic, a warm-up pass, a throughput pass',
-  '(messages/s from the first send to the last message consumed) and a latency pass of the same',
-  'size. RabbitMQ: a ConfirmChannel publishes 256-byte messages to the queue, waiting for the',
-  'confirms after every 1,000; the consumer (prefetch 500) acks each message. Kafka: see the',
-  'section. The latency is the consumer-side cost of the handler wrapper: from the client invoking',
+  'OpenTelemetry instrumentation of the client under the same SDK; `floor` is the client with only',
+  'the OpenTelemetry work each message cannot avoid, under the same SDK (a producer span started,',
+  'its context injected, ended; the context extracted, a consumer span around the handler, no',
+  'attributes); `tracebus-nosdk` is tracebus with no SDK registered. Producer and consumer run in',
+  'one process, so the tables show the cost of tracing both sides, and the broker runs on the same',
+  'machine. Each run has a fresh queue or topic, a warm-up pass, a throughput pass (messages/s from',
+  'the first send to the last message consumed; the client CPU column is the process’s CPU time',
+  'over that pass) and a latency pass of the same size.',
+  '',
+  '- RabbitMQ: a ConfirmChannel publishes 256-byte messages to the queue through the default',
+  '  exchange, waiting for the confirms after every 1,000; a consumer on its own connection',
+  '  (prefetch 500) acks each message in its handler.',
+  '- Kafka: a topic of 3 partitions; 256-byte keyless messages go out in `send` calls of 100, at',
+  '  most 4 calls in flight (acks from all in-sync replicas); one consumer in its own group runs an',
+  '  `eachMessage` handler.',
+  '',
+  'The latency is the consumer-side cost of the handler wrapper: from the client invoking',
   'its callback to the user handler starting, plus from the handler’s end to the callback returning',
   '(kafkajs: to its promise settling), measured at the client’s own call site with',
   '`process.hrtime.bigint()` (scripts/bench/probe.ts). The RabbitMQ handler acks after its end mark,',
