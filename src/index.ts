@@ -10,6 +10,11 @@ export { LEGACY_NAMES, semconvModeFromEnv } from './core/semconv.ts';
 export type { OperationType, SemconvMode } from './core/semconv.ts';
 export { activeTraceContext, traceContextOf } from './core/trace-context.ts';
 export type { TraceContext } from './core/trace-context.ts';
+export { BaggagePropagator, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS } from './core/w3c/baggage.ts';
+export { w3cConformant } from './core/w3c/conformant.ts';
+export { parseTraceparent, RANDOM_TRACE_ID_KEY, TraceContextPropagator } from './core/w3c/trace-context.ts';
+export type { Traceparent } from './core/w3c/trace-context.ts';
+export { MAX_TRACESTATE_LENGTH, MAX_TRACESTATE_MEMBERS, W3CTraceState } from './core/w3c/trace-state.ts';
 export {
   ATTR_PROPAGATION_OUTCOME,
   DURATION_BUCKETS,

@@ -36,6 +36,7 @@ import {
   type SemconvMode,
 } from './semconv.ts';
 import { traceContextOf, type TraceContext } from './trace-context.ts';
+import { globalPropagator, w3cConformant } from './w3c/conformant.ts';
 import { ATTR_PROPAGATION_OUTCOME } from './metrics.ts';
 
 export const TRACER_NAME = 'tracebus';
@@ -49,10 +50,19 @@ export interface TracingOptions {
   /** Where spans go. Default: the global provider (`trace.setGlobalTracerProvider`, NodeSDK). */
   tracerProvider?: TracerProvider;
   /**
-   * How context is written to and read from headers. Default: the global propagator,
-   * so a composite the application registered (W3C, baggage, B3, …) keeps working.
+   * How context is written to and read from headers, used exactly as given. Default: the
+   * global propagator, so a composite the application registered (W3C, baggage, B3, …)
+   * keeps working, with its W3C fields handled conformantly (see `conformantW3C`).
    */
   propagator?: TextMapPropagator;
+  /**
+   * Without a `propagator` option, read and write the W3C fields the global propagator
+   * handles (`traceparent`/`tracestate`, `baggage`) with tracebus's
+   * `TraceContextPropagator` and `BaggagePropagator`, which pass the W3C test suite where
+   * `@opentelemetry/core` does not; the global propagator keeps every other field.
+   * `false` leaves all fields to the global propagator. Default true.
+   */
+  conformantW3C?: boolean;
   /** Attribute names to emit. Default: from `OTEL_SEMCONV_STABILITY_OPT_IN`, else `current`. */
   semconv?: SemconvMode;
   /** Most links one span gets (batch spans link every message). Default 128. */
@@ -98,6 +108,9 @@ export class MessagingTracer {
   readonly semconv: SemconvMode;
   readonly maxLinks: number;
   readonly #propagator: TextMapPropagator | undefined;
+  readonly #conformantW3C: boolean;
+  #globalPropagator: TextMapPropagator | undefined;
+  #globalFrom: TextMapPropagator | undefined;
   readonly #tracerProvider: TracerProvider | undefined;
   readonly #metrics: MessagingMetrics;
   readonly #reporter: PropagationReporter | undefined;
@@ -106,15 +119,20 @@ export class MessagingTracer {
 
   constructor(system: string, options: TracingOptions = {}) {
     if (typeof system !== 'string' || system === '') throw new TypeError('tracebus: MessagingTracer needs a messaging.system name such as "kafka"');
-    const { tracerProvider, propagator, semconv = semconvModeFromEnv(), maxLinks = 128, meterProvider, reportMissingContext = true } = options;
+    const { tracerProvider, propagator, semconv = semconvModeFromEnv(), maxLinks = 128, meterProvider, reportMissingContext = true, conformantW3C = true } = options;
     if (semconv !== 'current' && semconv !== 'legacy' && semconv !== 'both') {
       throw new TypeError(`tracebus: semconv must be 'current', 'legacy' or 'both'; got ${JSON.stringify(semconv)}`);
     }
     if (!Number.isInteger(maxLinks) || maxLinks < 0) throw new TypeError(`tracebus: maxLinks must be a non-negative integer; got ${maxLinks}`);
+    if (propagator !== undefined && (propagator === null || typeof propagator.inject !== 'function' || typeof propagator.extract !== 'function')) {
+      throw new TypeError('tracebus: propagator must be a TextMapPropagator with inject() and extract(), such as new W3CTraceContextPropagator(); omit it to use the global one');
+    }
+    if (typeof conformantW3C !== 'boolean') throw new TypeError(`tracebus: conformantW3C must be true or false; got ${JSON.stringify(conformantW3C)}`);
     this.system = system;
     this.semconv = semconv;
     this.maxLinks = maxLinks;
     this.#propagator = propagator;
+    this.#conformantW3C = conformantW3C;
     this.#tracerProvider = tracerProvider;
     this.#metrics = new MessagingMetrics(meterProvider);
     this.#reporter = reportMissingContext ? new PropagationReporter() : undefined;
@@ -157,12 +175,28 @@ export class MessagingTracer {
     return this.#metrics.instruments();
   }
 
+  /**
+   * The propagator for this message: the configured one, else the global one with its W3C
+   * fields made conformant. The wrapper is looked up again only when the global
+   * propagator object changes (`setGlobalPropagator`, `disable`), as for the tracer.
+   */
+  #currentPropagator(): TextMapPropagator {
+    if (this.#propagator !== undefined) return this.#propagator;
+    const global = globalPropagator();
+    // Without access to the registered object, forward to the API as before.
+    if (global === undefined) return propagation;
+    if (global !== this.#globalFrom || this.#globalPropagator === undefined) {
+      this.#globalPropagator = this.#conformantW3C ? w3cConformant(global) : global;
+      this.#globalFrom = global;
+    }
+    return this.#globalPropagator;
+  }
+
   /** A copy of `headers` with the context of `ctx` injected; `headers` is not touched. */
   inject(ctx: Context, headers: MessageHeaders | undefined | null): WritableHeaders {
     const carrier = copyWithoutTraceHeaders(headers);
     try {
-      if (this.#propagator) this.#propagator.inject(ctx, carrier, headerSetter);
-      else propagation.inject(ctx, carrier, headerSetter);
+      this.#currentPropagator().inject(ctx, carrier, headerSetter);
     } catch (error) {
       diag.error('tracebus: the propagator threw while injecting; the message is sent without trace headers', error);
     }
@@ -172,7 +206,7 @@ export class MessagingTracer {
   /** The context carried by `headers`, on top of the empty root context. Never throws. */
   extract(headers: MessageHeaders | undefined | null): Context {
     try {
-      return this.#propagator ? this.#propagator.extract(ROOT_CONTEXT, headers, headerGetter) : propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+      return this.#currentPropagator().extract(ROOT_CONTEXT, headers, headerGetter);
     } catch (error) {
       diag.warn('tracebus: the propagator threw while extracting; the message starts a new trace', error);
       return ROOT_CONTEXT;

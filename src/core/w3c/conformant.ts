@@ -1,0 +1,156 @@
+import { diag, propagation, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { BaggagePropagator } from './baggage.ts';
+import { TraceContextPropagator } from './trace-context.ts';
+
+const TRACE_CONTEXT = new TraceContextPropagator();
+const BAGGAGE = new BaggagePropagator();
+
+/** Which W3C fields a wrapper takes over from the propagator it wraps. */
+const TAKES_TRACE_CONTEXT = 1;
+const TAKES_BAGGAGE = 2;
+
+function takenOver(key: string, taken: number): boolean {
+  // Only compare when the length can match: getters and setters call this for every field.
+  const length = key.length;
+  if (length === 11 || length === 10) {
+    if (!(taken & TAKES_TRACE_CONTEXT)) return false;
+    const lower = key.toLowerCase();
+    return lower === 'traceparent' || lower === 'tracestate';
+  }
+  return length === 7 && (taken & TAKES_BAGGAGE) !== 0 && key.toLowerCase() === 'baggage';
+}
+
+/**
+ * Wraps a propagator so that the W3C fields it handles are handled by tracebus's
+ * conformant propagators instead, and everything else (B3, Jaeger, custom fields) by it.
+ * The wrapped propagator does not see the fields taken over: its getter reads them as
+ * absent and its setter drops them, so it cannot leave a half-valid context or header.
+ * When it has no other fields (the usual W3C trace context + baggage composite) it is
+ * not called at all: a propagator reads and writes only its `fields()`.
+ */
+class W3CConformantPropagator implements TextMapPropagator {
+  readonly #inner: TextMapPropagator | undefined;
+  readonly #fields: TextMapPropagator;
+  readonly #taken: number;
+  #getterFor: TextMapGetter | undefined;
+  #getter: TextMapGetter | undefined;
+  #setterFor: TextMapSetter | undefined;
+  #setter: TextMapSetter | undefined;
+
+  constructor(inner: TextMapPropagator, taken: number, onlyTaken: boolean) {
+    this.#inner = onlyTaken ? undefined : inner;
+    this.#fields = inner;
+    this.#taken = taken;
+  }
+
+  inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
+    if (this.#inner !== undefined) {
+      try {
+        this.#inner.inject(context, carrier, this.#hidingSetter(setter));
+      } catch (error) {
+        diag.error('tracebus: the global propagator threw while injecting; only the W3C headers are sent', error);
+      }
+    }
+    if (this.#taken & TAKES_TRACE_CONTEXT) TRACE_CONTEXT.inject(context, carrier, setter);
+    if (this.#taken & TAKES_BAGGAGE) BAGGAGE.inject(context, carrier, setter);
+  }
+
+  extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {
+    let extracted = context;
+    if (this.#inner !== undefined) {
+      try {
+        extracted = this.#inner.extract(context, carrier, this.#hidingGetter(getter));
+      } catch (error) {
+        diag.warn('tracebus: the global propagator threw while extracting; only the W3C headers are read', error);
+      }
+    }
+    // Run last, so a valid `traceparent` wins over other formats, as it would at the end
+    // of a CompositePropagator.
+    if (this.#taken & TAKES_TRACE_CONTEXT) extracted = TRACE_CONTEXT.extract(extracted, carrier, getter);
+    if (this.#taken & TAKES_BAGGAGE) extracted = BAGGAGE.extract(extracted, carrier, getter);
+    return extracted;
+  }
+
+  fields(): string[] {
+    return this.#fields.fields();
+  }
+
+  // Getters and setters are wrapped once per object, not per message (tracebus always
+  // passes the same pair).
+  #hidingGetter(getter: TextMapGetter): TextMapGetter {
+    if (getter !== this.#getterFor || this.#getter === undefined) {
+      const taken = this.#taken;
+      this.#getter = {
+        get: (carrier, key) => (takenOver(key, taken) ? undefined : getter.get(carrier, key)),
+        keys: (carrier) => getter.keys(carrier).filter((key) => !takenOver(key, taken)),
+      };
+      this.#getterFor = getter;
+    }
+    return this.#getter;
+  }
+
+  #hidingSetter(setter: TextMapSetter): TextMapSetter {
+    if (setter !== this.#setterFor || this.#setter === undefined) {
+      const taken = this.#taken;
+      this.#setter = {
+        set: (carrier, key, value) => {
+          if (!takenOver(key, taken)) setter.set(carrier, key, value);
+        },
+      };
+      this.#setterFor = setter;
+    }
+    return this.#setter;
+  }
+}
+
+const wrapped = new WeakMap<TextMapPropagator, TextMapPropagator>();
+
+/**
+ * `propagator`, with its W3C Trace Context part (if its `fields()` include `traceparent`)
+ * and its W3C Baggage part (if they include `baggage`) handled by
+ * {@link TraceContextPropagator} and {@link BaggagePropagator}. Other fields stay with
+ * `propagator`. A propagator with neither field (say B3 alone, or the no-op one when
+ * propagation is disabled) is returned as it is.
+ *
+ * The result is cached per propagator object, so calling this for every message is cheap.
+ * tracebus's own `MessagingTracer` does this with the global propagator by default; call
+ * it yourself to make the rest of the application (HTTP, say) conformant too.
+ *
+ * @example
+ * propagation.setGlobalPropagator(w3cConformant(new CompositePropagator({
+ *   propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), new B3Propagator()],
+ * })));
+ */
+export function w3cConformant(propagator: TextMapPropagator): TextMapPropagator {
+  if (propagator instanceof W3CConformantPropagator) return propagator;
+  const cached = wrapped.get(propagator);
+  if (cached !== undefined) return cached;
+  let fields: unknown;
+  try {
+    fields = propagator.fields();
+  } catch {
+    fields = [];
+  }
+  const names = Array.isArray(fields) ? fields.filter((field): field is string => typeof field === 'string').map((field) => field.toLowerCase()) : [];
+  let taken = 0;
+  if (names.includes('traceparent')) taken |= TAKES_TRACE_CONTEXT;
+  if (names.includes('baggage')) taken |= TAKES_BAGGAGE;
+  const onlyTaken = names.every((name) => takenOver(name, taken));
+  const result = taken === 0 ? propagator : new W3CConformantPropagator(propagator, taken, onlyTaken);
+  wrapped.set(propagator, result);
+  return result;
+}
+
+// `propagation` has no public accessor for the registered propagator object, only
+// `inject`/`extract`/`fields` that forward to it. api 1.x keeps it behind
+// `_getGlobalPropagator()`; its identity tells when `setGlobalPropagator` or `disable`
+// replaced it, as `trace.getTracerProvider()` does for providers.
+const api = propagation as unknown as { _getGlobalPropagator?: () => TextMapPropagator };
+
+/**
+ * The globally registered propagator object (the no-op one while none is registered),
+ * or `undefined` if this version of `@opentelemetry/api` does not expose it.
+ */
+export function globalPropagator(): TextMapPropagator | undefined {
+  return typeof api._getGlobalPropagator === 'function' ? api._getGlobalPropagator() : undefined;
+}

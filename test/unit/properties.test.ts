@@ -1,0 +1,178 @@
+import { baggageEntryMetadataFromString, diag, DiagLogLevel, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context, type DiagLogger } from '@opentelemetry/api';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BaggagePropagator, copyWithoutTraceHeaders, headerGetter, headerSetter, MessagingTracer, TraceContextPropagator, W3CTraceState, type WritableHeaders } from '../../src/index.ts';
+import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+
+let recorder: SpanRecorder;
+let logged: unknown[][];
+beforeEach(() => {
+  recorder = recordSpans();
+  logged = [];
+  const logger: DiagLogger = { error: (...args) => logged.push(args), warn: (...args) => logged.push(args), info: () => {}, debug: () => {}, verbose: () => {} };
+  diag.setLogger(logger, DiagLogLevel.WARN);
+});
+afterEach(async () => {
+  diag.disable();
+  await recorder.shutdown();
+});
+
+/** Baggage entries from plain records; `Object.fromEntries`, because `__proto__` is a valid key. */
+function toEntries(record: Record<string, { value: string; metadata?: string | undefined }>): Record<string, BaggageEntry> {
+  return Object.fromEntries(Object.entries(record).map(([key, { value, metadata }]) => [key, metadata === undefined ? { value } : { value, metadata: baggageEntryMetadataFromString(metadata) }]));
+}
+
+const hex = (length: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length }).filter((id) => !/^0+$/.test(id));
+
+/** A name in any mix of upper and lower case. */
+const anyCase = (name: string) => fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }).map((upper) => [...name].map((char, index) => (upper[index] ? char.toUpperCase() : char)).join(''));
+
+const nearlyValidTraceparent = fc
+  .tuple(fc.constantFrom('00', 'cc', 'ff', '0', 'A0', ''), hex(32), hex(16), fc.constantFrom('00', '01', '02', '03', 'ff', '1', '001', 'zz'), fc.constantFrom('', '-x', '.x', ' ', '\t', '\n'))
+  .map(([version, traceId, spanId, flags, tail]) => `${version}-${traceId}-${spanId}-${flags}${tail}`);
+
+const hugeText = fc.tuple(fc.constantFrom('a=1,', 'x', ',', ' ', '%', 'k=%FF;p,', '00-'), fc.integer({ min: 1_000, max: 80_000 })).map(([unit, times]) => unit.repeat(times));
+
+const headerValue: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.string({ unit: 'binary', maxLength: 80 }),
+    nearlyValidTraceparent,
+    fc.string({ unit: fc.constantFrom('a', 'b', '=', ',', ';', ' ', '\t', '%', 'F', '@', '1'), maxLength: 60 }),
+    fc.uint8Array({ maxLength: 80 }).map((bytes) => Buffer.from(bytes)),
+    fc.uint8Array({ maxLength: 40 }),
+    hugeText,
+    fc.constantFrom(null, undefined, 0, 42, -1.5, Number.NaN, true, false, { '!': 'timestamp', value: 1 }, { '!': 'decimal', value: { places: 1, digits: 5 } }),
+    fc.array(tie('value'), { maxLength: 4 }),
+  ),
+})).value;
+
+const headerName = fc.oneof(anyCase('traceparent'), anyCase('tracestate'), anyCase('baggage'), fc.string({ maxLength: 12 }), fc.constantFrom('__proto__', 'constructor', 'trace-parent'));
+
+const headerMaps = fc.oneof(
+  fc.dictionary(headerName, headerValue, { maxKeys: 8 }),
+  fc.constantFrom(undefined, null, {}),
+) as fc.Arbitrary<Record<string, unknown> | undefined | null>;
+
+describe('any header map never throws', () => {
+  it('headerGetter, headerSetter and copyWithoutTraceHeaders', () => {
+    fc.assert(
+      fc.property(headerMaps, headerName, (headers, key) => {
+        headerGetter.keys(headers);
+        for (const name of ['traceparent', 'tracestate', 'baggage', key]) {
+          const value = headerGetter.get(headers, name);
+          expect(value === undefined || typeof value === 'string' || (Array.isArray(value) && value.every((item) => typeof item === 'string'))).toBe(true);
+        }
+        const copy = copyWithoutTraceHeaders(headers);
+        headerSetter.set(copy, key, 'v');
+        // Assigning a `__proto__` key to a plain object replaces its prototype instead of
+        // adding a header, so the copy of a map holding one is not checked further.
+        if (key.toLowerCase() !== '__proto__' && !Object.hasOwn(headers ?? {}, '__proto__')) expect(copy[key.toLowerCase()]).toBe('v');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('MessagingTracer.extract and inject, by default and with the W3C propagators passed in', () => {
+    const tracers = [new MessagingTracer('kafka'), new MessagingTracer('kafka', { propagator: new TraceContextPropagator() }), new MessagingTracer('kafka', { propagator: new BaggagePropagator() })];
+    fc.assert(
+      fc.property(headerMaps, (headers) => {
+        for (const tracer of tracers) {
+          const ctx = tracer.extract(headers);
+          const written = tracer.inject(ctx, headers);
+          const traceparent = written.traceparent;
+          if (traceparent !== undefined) expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$/);
+          const tracestate = written.tracestate;
+          if (tracestate !== undefined) expect(String(tracestate).length).toBeLessThanOrEqual(512);
+        }
+        // No propagator threw on the way (MessagingTracer would have caught and reported it).
+        expect(logged).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('BaggagePropagator.inject with any entries: ASCII only, within the limits, every member readable again', () => {
+    const propagator = new BaggagePropagator();
+    const entries = fc.dictionary(
+      fc.string({ unit: 'binary', maxLength: 10 }),
+      fc.record({ value: fc.string({ unit: 'binary', maxLength: 300 }), metadata: fc.option(fc.string({ unit: 'binary', maxLength: 20 }), { nil: undefined }) }),
+      { maxKeys: 100 },
+    );
+    fc.assert(
+      fc.property(entries, (record) => {
+        const baggage = toEntries(record);
+        const carrier: WritableHeaders = {};
+        propagator.inject(propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage(baggage)), carrier, headerSetter);
+        const header = carrier.baggage as string | undefined;
+        if (header === undefined) return;
+        expect(header).toMatch(/^[\x20-\x7e]*$/);
+        expect(header.length).toBeLessThanOrEqual(8192);
+        const members = header.split(',');
+        expect(members.length).toBeLessThanOrEqual(64);
+        const back = propagation.getBaggage(propagator.extract(ROOT_CONTEXT, { baggage: header }, headerGetter));
+        expect(back?.getAllEntries().length).toBe(members.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+const traceStateKey = fc.stringMatching(/^[a-z0-9][a-z0-9_\-*/@]{0,30}$/);
+const traceStateValue = fc.stringMatching(/^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,30}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/);
+const traceStates = fc
+  .uniqueArray(fc.tuple(traceStateKey, traceStateValue), { maxLength: 32, selector: ([key]) => key })
+  .filter((entries) => entries.map(([key, value]) => `${key}=${value}`).join(',').length <= 512);
+
+const token = fc.stringMatching(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,16}$/);
+const octets = fc.stringMatching(/^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,12}$/);
+const properties = fc.array(fc.tuple(token, fc.option(octets, { nil: undefined })), { minLength: 1, maxLength: 3 }).map((list) => list.map(([key, value]) => (value === undefined ? key : `${key}=${value}`)).join(';'));
+const baggages = fc.dictionary(token, fc.record({ value: fc.string({ unit: 'grapheme', maxLength: 16 }), metadata: fc.option(properties, { nil: undefined }) }), { maxKeys: 20 });
+
+const sendable = fc.record({ traceId: hex(32), spanId: hex(16), traceFlags: fc.integer({ min: 0, max: 3 }), state: traceStates, baggage: baggages });
+
+type Sendable = typeof sendable extends fc.Arbitrary<infer T> ? T : never;
+
+function contextOf({ traceId, spanId, traceFlags, state, baggage }: Sendable): Context {
+  const entries = toEntries(baggage);
+  const withBaggage = Object.keys(entries).length === 0 ? ROOT_CONTEXT : propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage(entries));
+  return trace.setSpanContext(withBaggage, { traceId, spanId, traceFlags, traceState: state.length === 0 ? undefined : W3CTraceState.from(state) });
+}
+
+describe('valid context round-trips exactly through inject → extract', () => {
+  const toBuffers = (headers: WritableHeaders) => Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, Buffer.from(String(value))]));
+
+  it.each([
+    ['as strings', (headers: WritableHeaders): Record<string, unknown> => headers],
+    ['as Buffers (Kafka)', toBuffers],
+    ['with upper-case names', (headers: WritableHeaders) => Object.fromEntries(Object.entries(headers).map(([key, value]) => [key.toUpperCase(), value]))],
+  ])('%s', (_how, deliver) => {
+    const tracer = new MessagingTracer('kafka');
+    fc.assert(
+      fc.property(sendable, (sent) => {
+        const headers = tracer.inject(contextOf(sent), {});
+        const serializedState = sent.state.map(([key, value]) => `${key}=${value}`).join(',');
+        expect(headers.traceparent).toBe(`00-${sent.traceId}-${sent.spanId}-0${sent.traceFlags}`);
+        expect(headers.tracestate).toBe(serializedState === '' ? undefined : serializedState);
+
+        const extracted = tracer.extract(deliver(headers));
+        const spanContext = trace.getSpanContext(extracted)!;
+        expect({ traceId: spanContext.traceId, spanId: spanContext.spanId, traceFlags: spanContext.traceFlags, isRemote: spanContext.isRemote }).toEqual({
+          traceId: sent.traceId,
+          spanId: sent.spanId,
+          traceFlags: sent.traceFlags,
+          isRemote: true,
+        });
+        expect(spanContext.traceState?.serialize() ?? '').toBe(serializedState);
+        for (const [key, value] of sent.state) expect(spanContext.traceState?.get(key)).toBe(value);
+
+        const received = Object.fromEntries((propagation.getBaggage(extracted)?.getAllEntries() ?? []).map(([key, entry]) => [key, { value: entry.value, metadata: entry.metadata?.toString() }]));
+        expect(received).toEqual(Object.fromEntries(Object.entries(sent.baggage).map(([key, entry]) => [key, { value: entry.value, metadata: entry.metadata }])));
+
+        // And a second hop sends the same headers again.
+        expect(tracer.inject(extracted, {})).toEqual(headers);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
