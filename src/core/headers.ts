@@ -1,4 +1,5 @@
 import type { TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import { trimOws } from './w3c/ows.ts';
 
 /**
  * One header value as transports hand it over: a string (amqplib `S`), a Buffer
@@ -29,23 +30,14 @@ function decode(value: unknown): string | undefined {
   return undefined;
 }
 
-// HTTP's optional whitespace (space and tab) around a field value is not part of it
-// (RFC 9110 §5.5). `@opentelemetry/core` tolerates one space only, so
-// "\t 00-…-01 \t" would restart the trace, against the W3C test suite.
-function trimOws(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
-  while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
-}
-
 function collect(value: unknown, into: string[]): void {
   if (Array.isArray(value)) {
     for (const item of value) collect(item, into);
     return;
   }
   const text = decode(value);
+  // HTTP's optional whitespace around a field value is not part of it (RFC 9110 §5.5);
+  // `@opentelemetry/core` tolerates one space only, so "\t 00-…-01 \t" would restart the trace.
   if (text !== undefined) into.push(trimOws(text));
 }
 
@@ -92,9 +84,16 @@ export const headerSetter: TextMapSetter<WritableHeaders> = {
     for (const name in carrier) {
       if (name !== wanted && name.length === wanted.length && name.toLowerCase() === wanted) delete carrier[name];
     }
-    carrier[wanted] = value;
+    define(carrier, wanted, value);
   },
 };
+
+// A header may be named `__proto__` (legal in Kafka and AMQP); plain assignment would set
+// the copy's prototype instead of adding the header.
+function define(target: WritableHeaders, name: string, value: unknown): void {
+  if (name === '__proto__') Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+  else target[name] = value;
+}
 
 /**
  * A shallow copy of `headers` without `traceparent` and `tracestate` (in any case).
@@ -105,7 +104,7 @@ export function copyWithoutTraceHeaders(headers: MessageHeaders | undefined | nu
   const copy: WritableHeaders = {};
   if (headers == null) return copy;
   for (const name in headers) {
-    if (!isTraceHeaderName(name)) copy[name] = headers[name];
+    if (!isTraceHeaderName(name)) define(copy, name, headers[name]);
   }
   return copy;
 }
