@@ -26,3 +26,5 @@ export {
   METRIC_TIME_IN_QUEUE,
 } from './core/metrics.ts';
 export type { PropagationOutcome } from './core/metrics.ts';
+export { isPromiseLike, measureReceive, measureSend, METRIC_ATTRIBUTES, runInSpan } from './core/lifecycle.ts';
+export type { OnEnd } from './core/lifecycle.ts';

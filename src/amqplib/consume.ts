@@ -1,6 +1,7 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Channel as CallbackChannel } from 'amqplib/callback_api';
 import type { Channel, ConsumeMessage, Message } from 'amqplib';
+import { isPromiseLike } from '../core/lifecycle.ts';
 import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
 import type { PolicyOption } from '../core/policy.ts';
@@ -383,8 +384,4 @@ export function consumerCallback<M extends Message>(consumer: ConsumerTracer<M>,
   };
   tracedConsumers.add(traced);
   return traced;
-}
-
-export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 }

@@ -1,19 +1,16 @@
 import type { Attributes } from '@opentelemetry/api';
-import { errorType } from '../core/messaging-tracer.ts';
+import { errorType, METRIC_ATTRIBUTES } from '../core/lifecycle.ts';
 import { metricAttributes, type Instruments } from '../core/metrics.ts';
-import { ATTR_ERROR_TYPE, ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '../core/semconv.ts';
+import { ATTR_ERROR_TYPE, ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_TYPE } from '../core/semconv.ts';
 import { ATTR_MESSAGING_DESTINATION_TEMPLATE } from './attributes.ts';
 
-// The low-cardinality span attributes semconv lists for messaging metrics (both system names,
-// for the legacy and dual semconv modes).
-const KEEP = ['messaging.system.name', 'messaging.system', ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_DESTINATION_NAME, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT];
 
 /**
  * Metric attributes of a span. A temporary destination (a reply queue) is named by its
  * template: its name is per-client and would make a new time series per client.
  */
 export function metricAttributesOf(spanAttributes: Attributes): Attributes {
-  const attributes = metricAttributes(spanAttributes, KEEP);
+  const attributes = metricAttributes(spanAttributes, METRIC_ATTRIBUTES);
   const template = spanAttributes[ATTR_MESSAGING_DESTINATION_TEMPLATE];
   if (template !== undefined) {
     delete attributes[ATTR_MESSAGING_DESTINATION_NAME];

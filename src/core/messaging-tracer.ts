@@ -4,7 +4,6 @@ import {
   propagation,
   ROOT_CONTEXT,
   SpanKind,
-  SpanStatusCode,
   trace,
   type Attributes,
   type Context,
@@ -17,27 +16,21 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { copyWithoutTraceHeaders, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
-import { classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
+import { ATTR_PROPAGATION_OUTCOME, classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
 import { assertPolicyOption, type IncomingContextPolicy, type PolicyOption } from './policy.ts';
 import {
-  ATTR_ERROR_TYPE,
-  ATTR_MESSAGING_BATCH_MESSAGE_COUNT,
-  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
   ATTR_MESSAGING_DESTINATION_NAME,
-  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
   ATTR_MESSAGING_OPERATION_NAME,
   ATTR_MESSAGING_OPERATION_TYPE,
   ATTR_MESSAGING_SYSTEM,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
   LEGACY_NAMES,
   semconvModeFromEnv,
   type OperationType,
   type SemconvMode,
 } from './semconv.ts';
+import { errorType, measureReceive, measureSend, METRIC_ATTRIBUTES, recordError, runInSpan } from './lifecycle.ts';
 import { traceContextOf, type TraceContext } from './trace-context.ts';
 import { globalPropagator, w3cConformant } from './w3c/conformant.ts';
-import { ATTR_PROPAGATION_OUTCOME } from './metrics.ts';
 
 export const TRACER_NAME = 'tracebus';
 export const TRACER_VERSION = '0.1.0';
@@ -233,7 +226,7 @@ export class MessagingTracer {
     const instruments = this.#metrics.instruments();
     // `activate: false` skips making the span active during `send`, for transports with
     // nothing underneath that could start child spans (the in-process bus).
-    return runActive(span, activate ? ctx : undefined, send, this.inject(ctx, headers), span, instruments && measureSend(instruments, attributes));
+    return runInSpan(span, activate ? ctx : undefined, send, undefined, this.inject(ctx, headers), span, measureSend(instruments, attributes));
   }
 
   /**
@@ -255,7 +248,7 @@ export class MessagingTracer {
     if (hook !== undefined) runHook(hook, span, message, 'consumerHook');
     const ctx = trace.setSpan(parent, span);
     const instruments = this.#metrics.instruments();
-    return runActive(span, ctx, handle, traceContextOf(span, ctx), undefined, instruments && measureReceive(instruments, attributes, info));
+    return runInSpan(span, ctx, handle, undefined, traceContextOf(span, ctx), undefined, measureReceive(instruments, attributes, info));
   }
 
   /** Parent context and links for a received message under `policy`. */
@@ -275,7 +268,7 @@ export class MessagingTracer {
     const outcome: PropagationOutcome = valid ? 'valid' : classifyMissingContext(headerGetter.get(headers, 'traceparent'), headerGetter.keys(headers));
     if (outcome !== 'valid') this.#reporter?.report(this.system, destination, outcome);
     const instruments = this.#metrics.instruments();
-    if (instruments !== undefined) instruments.propagation.add(1, { ...metricAttributes(attributes ?? this.attributes({ type: 'process', destination }), METRIC_KEEP), [ATTR_PROPAGATION_OUTCOME]: outcome });
+    if (instruments !== undefined) instruments.propagation.add(1, { ...metricAttributes(attributes ?? this.attributes({ type: 'process', destination }), METRIC_ATTRIBUTES), [ATTR_PROPAGATION_OUTCOME]: outcome });
     if (chosen === 'parent') return { parent: extracted, links: undefined };
     // A new trace that keeps the message's baggage (contrib#2772 lost it) and is not a
     // child of whatever span happens to be ambient (contrib#3008).
@@ -304,107 +297,8 @@ export class MessagingTracer {
    * ends `span` when it returns, throws or settles.
    */
   runInSpan<R>(span: Span, ctx: Context | undefined, work: () => R): R {
-    return runActive(span, ctx, work, undefined, undefined, undefined);
+    return runInSpan(span, ctx, work, undefined, undefined, undefined, undefined);
   }
-}
-
-/** Called once an operation has ended, with its error if it failed. */
-type OnEnd = (error: unknown, failed: boolean) => void;
-
-// Span attributes that metrics keep: the low-cardinality ones semconv lists for metrics.
-const METRIC_KEEP = [
-  'messaging.system.name',
-  'messaging.system',
-  'messaging.operation.name',
-  ATTR_MESSAGING_DESTINATION_NAME,
-  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
-  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-];
-
-function measureSend(instruments: Instruments, spanAttributes: Attributes): OnEnd {
-  const started = performance.now();
-  return function recordSend(error, failed) {
-    const attributes = metricAttributes(spanAttributes, METRIC_KEEP);
-    attributes[ATTR_MESSAGING_OPERATION_TYPE] = spanAttributes[ATTR_MESSAGING_OPERATION_TYPE];
-    if (failed) attributes[ATTR_ERROR_TYPE] = errorType(error);
-    instruments.operationDuration.record((performance.now() - started) / 1e3, attributes);
-    if (!failed) instruments.sent.add(Number(spanAttributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] ?? 1), metricAttributes(spanAttributes, METRIC_KEEP));
-  };
-}
-
-function measureReceive(instruments: Instruments, spanAttributes: Attributes, info: OperationInfo): OnEnd {
-  const started = performance.now();
-  const attributes = metricAttributes(spanAttributes, METRIC_KEEP);
-  instruments.consumed.add(Number(spanAttributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] ?? 1), attributes);
-  if (info.publishedAt !== undefined) instruments.timeInQueue.record(Math.max(0, Date.now() - info.publishedAt) / 1e3, attributes);
-  return function recordReceive(error, failed) {
-    const ended = failed ? { ...attributes, [ATTR_ERROR_TYPE]: errorType(error) } : attributes;
-    const seconds = (performance.now() - started) / 1e3;
-    if (info.type === 'process') instruments.processDuration.record(seconds, ended);
-    else instruments.operationDuration.record(seconds, { ...ended, [ATTR_MESSAGING_OPERATION_TYPE]: info.type });
-  };
-}
-
-/**
- * Calls `fn(a, b)` with `ctx` active (or in the current context when `ctx` is undefined)
- * and ends `span` when it returns, throws or settles. Arguments are passed through rather
- * than captured in a closure: this runs twice per message.
- */
-function runActive<A, B, R>(span: Span, ctx: Context | undefined, fn: (a: A, b: B) => R, a: A, b: B, onEnd: OnEnd | undefined): R {
-  let result: R;
-  try {
-    result = ctx === undefined ? fn(a, b) : context.with(ctx, fn, undefined, a, b);
-  } catch (error) {
-    recordError(span, error);
-    span.end();
-    onEnd?.(error, true);
-    throw error;
-  }
-  return endWhenSettled(span, result, onEnd);
-}
-
-/** Ends `span` now, or when `result` settles if it is a promise (recording a rejection). */
-function endWhenSettled<R>(span: Span, result: R, onEnd: OnEnd | undefined): R {
-  if (!isPromiseLike(result)) {
-    span.end();
-    onEnd?.(undefined, false);
-    return result;
-  }
-  return result.then(
-    (value) => {
-      span.end();
-      onEnd?.(undefined, false);
-      return value;
-    },
-    (error: unknown) => {
-      recordError(span, error);
-      span.end();
-      onEnd?.(error, true);
-      throw error;
-    },
-  ) as R;
-}
-
-/** Records `error` on `span`: exception event, status ERROR and `error.type`. */
-export function recordError(span: Span, error: unknown): void {
-  try {
-    span.recordException(error instanceof Error ? error : String(error));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-    span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
-  } catch (problem) {
-    diag.error('tracebus: could not record an error on a span', problem);
-  }
-}
-
-/** A low-cardinality name for `error`: its class name, else `_OTHER`. */
-export function errorType(error: unknown): string {
-  if (error instanceof Error) {
-    const name = error.constructor?.name;
-    return name && name !== 'Object' ? name : error.name || '_OTHER';
-  }
-  return '_OTHER';
 }
 
 /** Runs a user hook; a hook that throws goes to `diag` and never to the caller. */
@@ -444,6 +338,4 @@ function renameLegacy(attributes: Attributes, mode: SemconvMode): Attributes {
   return renamed;
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
-}
+export { errorType, recordError };

@@ -4,7 +4,7 @@ import { assertPolicyOption, MessagingTracer } from '../core/messaging-tracer.ts
 import type { TraceContext } from '../core/trace-context.ts';
 import { clientAttributes, KAFKA_SYSTEM } from './attributes.ts';
 import { delegateTo } from './delegate.ts';
-import { isPromiseLike } from './lifecycle.ts';
+import { isPromiseLike } from '../core/lifecycle.ts';
 import { Attempts, ConsumerSpans, type BatchTraceContext, type ConsumerTracingOptions } from './process.ts';
 
 /** An `eachMessage` handler that also receives the trace of its `process` span. Plain kafkajs handlers fit. */

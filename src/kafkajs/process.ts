@@ -1,11 +1,14 @@
 import { context, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
 import type { EachBatchPayload, EachMessagePayload, KafkaMessage } from 'kafkajs';
 import type { MessageHeaders } from '../core/headers.ts';
+import { measureReceive, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, runHook, type MessagingTracer, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
 import type { PolicyOption } from '../core/policy.ts';
 import { activeTraceContext, traceContextOf, type TraceContext } from '../core/trace-context.ts';
 import { ATTR_KAFKA_ATTEMPT, batchAttributes, consumedAttributes, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
-import { measureBatch, runInSpan } from './lifecycle.ts';
+
+// A batch is processed as one `process` operation (for its metrics).
+const PROCESS = { type: 'process' } as const;
 
 /** One consumed message with where it came from: what policy functions and consumer hooks receive. */
 export interface ConsumedRecord {
@@ -123,7 +126,7 @@ export class ConsumerSpans {
     const span = tracer.startSpan(info, SpanKind.CONSUMER, ROOT_CONTEXT, links, attributes);
     const ctx = trace.setSpan(ROOT_CONTEXT, span);
     const batchTrace = new BatchMessages(this, span, payload, placements).attachTo(traceContextOf(span, ctx));
-    return runInSpan(span, ctx, handler, undefined, payload, batchTrace, measureBatch(tracer, attributes));
+    return runInSpan(span, ctx, handler, undefined, payload, batchTrace, measureReceive(tracer.instruments(), attributes, PROCESS));
   }
 
   /** Parent and links of one message's span under the policy. */

@@ -7,7 +7,7 @@ import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_MESSAGING_CONSUMER_GROUP_NAME 
 import { addClient, ATTR_KAFKA_TRANSACTION_OUTCOME, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
 import { kafkaHeaders } from './carrier.ts';
 import { delegateTo } from './delegate.ts';
-import { measureSend, runInSpan } from './lifecycle.ts';
+import { measureSend, runInSpan } from '../core/lifecycle.ts';
 
 /** What a producer hook receives: one message and the topic it goes to. */
 export interface ProducedMessage {
@@ -275,7 +275,7 @@ class SendTracer {
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const sent: ProducerRecord = { ...record, messages: [{ ...message, headers: kafkaHeaders(tracer.inject(ctx, message.headers as MessageHeaders | undefined)) }] };
-    return runInSpan(span, ctx, sink.send, sink, sent, undefined, measureSend(tracer, attributes, 1));
+    return runInSpan(span, ctx, sink.send, sink, sent, undefined, measureSend(tracer.instruments(), attributes, 1));
   }
 
   /** A multi-message `send` (`record` set) or a `sendBatch` (`batch` set), whose messages are in `groups`. */
@@ -327,7 +327,7 @@ class SendTracer {
         sentGroups[index] = { ...group, messages };
       }
     }
-    const onEnd = measureSend(tracer, attributes, count);
+    const onEnd = measureSend(tracer.instruments(), attributes, count);
     if (record !== undefined) return runInSpan(span, ctx, sink.send, sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
     return runInSpan(span, ctx, sink.sendBatch, sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
   }
