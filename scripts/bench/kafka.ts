@@ -23,18 +23,18 @@
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
  *
  * Passes on the one topic and consumer: a warm-up (a tenth of the messages, at least 1,000),
- * the throughput pass, and a latency pass of the same size with the wrapper probe on (probe.ts).
+ * the throughput pass, and a latency pass of the same size with the wrapper probe on
+ * (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from '@opentelemetry/api';
 import type { Consumer, EachMessagePayload, Kafka as KafkaClient, Message, Producer } from 'kafkajs';
-import { profileIfAsked } from './cpu-profile.ts';
+import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
-import { exportedSpans, registerSdk } from './sdk.ts';
+import { registerSdk } from './sdk.ts';
 
 const [variant = 'untraced', count = '50000'] = process.argv.slice(2);
 const messages = Number(count);
-const warmup = Math.max(1_000, Math.round(messages / 10));
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const PARTITIONS = 3;
 const BATCH = 100;
@@ -159,23 +159,10 @@ async function pass(n: number): Promise<number> {
   return Number(lastConsumed - start) / 1e9;
 }
 
-await pass(warmup);
-await provider?.forceFlush();
-const spansBefore = exportedSpans();
-const stopProfile = await profileIfAsked();
-const cpuBefore = process.cpuUsage();
-const seconds = await pass(messages);
-const cpu = process.cpuUsage(cpuBefore);
-await stopProfile();
-await provider?.forceFlush();
-const spansPerMessage = provider === undefined ? 0 : (exportedSpans() - spansBefore) / messages;
-probe.enabled = true;
-await pass(messages);
-probe.enabled = false;
+const measured = await measurePasses({ pass, messages, provider, probe, spansExpected: 2 });
 
 await Promise.all([consumer.disconnect(), producer.disconnect()]);
 await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
 await admin.disconnect();
 await provider?.shutdown();
-if (provider !== undefined && spansPerMessage < 2) throw new Error(`${variant}: expected at least 2 spans per message (send or create, and process), exported ${spansPerMessage}`);
-console.log(JSON.stringify({ variant, messages, seconds, cpuMicrosPerMessage: (cpu.user + cpu.system) / messages, latency: probe.percentiles(), spansPerMessage }));
+console.log(JSON.stringify({ variant, messages, ...measured }));

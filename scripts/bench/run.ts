@@ -127,6 +127,19 @@ function brokerSummary(name: string, official: string) {
   };
 }
 
+/** A broker section: its child script is scripts/bench/<name>.ts. */
+function brokerSection(name: 'rabbitmq' | 'kafka', title: string, count: number, official: string): Section {
+  return {
+    name,
+    title: `${title}: ${count.toLocaleString('en')} messages per run`,
+    variants: ['untraced', 'tracebus', 'otel', 'floor', 'tracebus-nosdk'],
+    rounds,
+    broker: name,
+    command: (variant) => [`scripts/bench/${name}.ts`, variant, String(count)],
+    summarize: brokerSummary(name, official),
+  };
+}
+
 const sections: Section[] = [
   {
     name: 'inprocess',
@@ -162,24 +175,8 @@ const sections: Section[] = [
       ];
     },
   },
-  {
-    name: 'rabbitmq',
-    title: `RabbitMQ (amqplib): ${rabbitmqMessages.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'tracebus', 'otel', 'floor', 'tracebus-nosdk'],
-    rounds,
-    broker: 'rabbitmq',
-    command: (variant) => ['scripts/bench/rabbitmq.ts', variant, String(rabbitmqMessages)],
-    summarize: brokerSummary('rabbitmq', '@opentelemetry/instrumentation-amqplib'),
-  },
-  {
-    name: 'kafka',
-    title: `Kafka (kafkajs): ${kafkaMessages.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'tracebus', 'otel', 'floor', 'tracebus-nosdk'],
-    rounds,
-    broker: 'kafka',
-    command: (variant) => ['scripts/bench/kafka.ts', variant, String(kafkaMessages)],
-    summarize: brokerSummary('kafka', '@opentelemetry/instrumentation-kafkajs'),
-  },
+  brokerSection('rabbitmq', 'RabbitMQ (amqplib)', rabbitmqMessages, '@opentelemetry/instrumentation-amqplib'),
+  brokerSection('kafka', 'Kafka (kafkajs)', kafkaMessages, '@opentelemetry/instrumentation-kafkajs'),
 ];
 
 const brokers = new Map<string, { provided?: ProvidedBroker; problem?: string; version?: string }>();
