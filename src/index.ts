@@ -1,6 +1,6 @@
 export { compose } from './core/compose.ts';
 export type { Handler, HandlerMiddleware, PublisherDecorator } from './core/compose.ts';
-export { copyWithoutTraceHeaders, headerGetter, headerSetter } from './core/headers.ts';
+export { copyWithoutFields, copyWithoutTraceHeaders, headerGetter, headerSetter } from './core/headers.ts';
 export type { HeaderValue, MessageHeaders, WritableHeaders } from './core/headers.ts';
 export { ATTR_LINKS_DROPPED, errorType, MessagingTracer, recordError } from './core/messaging-tracer.ts';
 export type { OperationInfo, SpanHook, TracingOptions } from './core/messaging-tracer.ts';

@@ -108,3 +108,19 @@ export function copyWithoutTraceHeaders(headers: MessageHeaders | undefined | nu
   }
   return copy;
 }
+
+/**
+ * A shallow copy of `headers` without `traceparent`, `tracestate` and every header named
+ * in `fields` (lowercase; compared case-insensitively): the fields a propagator is about to
+ * write. What it writes then describes the publisher's context alone — a message sent on
+ * from a context without baggage does not keep the baggage it arrived with.
+ */
+export function copyWithoutFields(headers: MessageHeaders | undefined | null, fields: ReadonlySet<string>): WritableHeaders {
+  const copy: WritableHeaders = {};
+  if (headers == null) return copy;
+  for (const name in headers) {
+    if (isTraceHeaderName(name) || fields.has(name) || fields.has(name.toLowerCase())) continue;
+    define(copy, name, headers[name]);
+  }
+  return copy;
+}

@@ -15,7 +15,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { copyWithoutTraceHeaders, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
+import { copyWithoutFields, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
 import { ATTR_PROPAGATION_OUTCOME, classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
 import { assertPolicyOption, type IncomingContextPolicy, type PolicyOption } from './policy.ts';
 import {
@@ -102,6 +102,8 @@ export class MessagingTracer {
   readonly maxLinks: number;
   readonly #propagator: TextMapPropagator | undefined;
   readonly #conformantW3C: boolean;
+  #fields: ReadonlySet<string> = new Set();
+  #fieldsFrom: TextMapPropagator | undefined;
   #globalPropagator: TextMapPropagator | undefined;
   #globalFrom: TextMapPropagator | undefined;
   readonly #tracerProvider: TracerProvider | undefined;
@@ -185,11 +187,31 @@ export class MessagingTracer {
     return this.#globalPropagator;
   }
 
-  /** A copy of `headers` with the context of `ctx` injected; `headers` is not touched. */
+  /** The header names `propagator` writes, lowercase; looked up again only when it changes. */
+  #fieldsOf(propagator: TextMapPropagator): ReadonlySet<string> {
+    if (propagator !== this.#fieldsFrom) {
+      let fields: string[] = [];
+      try {
+        fields = propagator.fields();
+      } catch (error) {
+        diag.error('tracebus: the propagator threw from fields(); only traceparent and tracestate are replaced on publish', error);
+      }
+      this.#fields = new Set(fields.map((field) => field.toLowerCase()));
+      this.#fieldsFrom = propagator;
+    }
+    return this.#fields;
+  }
+
+  /**
+   * A copy of `headers` with the context of `ctx` injected; `headers` is not touched. Every
+   * field the propagator writes (and `traceparent`/`tracestate` always) is replaced, never
+   * repeated, and not carried over from `headers` when the context has no value for it.
+   */
   inject(ctx: Context, headers: MessageHeaders | undefined | null): WritableHeaders {
-    const carrier = copyWithoutTraceHeaders(headers);
+    const propagator = this.#currentPropagator();
+    const carrier = copyWithoutFields(headers, this.#fieldsOf(propagator));
     try {
-      this.#currentPropagator().inject(ctx, carrier, headerSetter);
+      propagator.inject(ctx, carrier, headerSetter);
     } catch (error) {
       diag.error('tracebus: the propagator threw while injecting; the message is sent without trace headers', error);
     }

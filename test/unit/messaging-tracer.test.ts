@@ -39,6 +39,18 @@ describe('MessagingTracer', () => {
     });
   });
 
+  it('replaces every field the propagator writes: stale baggage does not outlive its context', () => {
+    const tracer = new MessagingTracer('kafka');
+    const stale = { traceparent: TP, TraceState: 'old=1', Baggage: 'stale=1', 'x-app': 'kept' };
+    expect(tracer.inject(ROOT_CONTEXT, stale)).toEqual({ 'x-app': 'kept' });
+    const withBaggage = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ fresh: { value: '2' } }));
+    expect(tracer.inject(withBaggage, stale)).toEqual({ 'x-app': 'kept', baggage: 'fresh=2' });
+    expect(stale).toEqual({ traceparent: TP, TraceState: 'old=1', Baggage: 'stale=1', 'x-app': 'kept' });
+    // A propagator passed in decides which fields are its own: here baggage is not.
+    const w3cOnly = new MessagingTracer('kafka', { propagator: new W3CTraceContextPropagator() });
+    expect(w3cOnly.inject(ROOT_CONTEXT, stale)).toEqual({ Baggage: 'stale=1', 'x-app': 'kept' });
+  });
+
   it('ends the span and rethrows the same error when a handler throws synchronously', () => {
     const tracer = new MessagingTracer('kafka');
     const failure = new RangeError('boom');
