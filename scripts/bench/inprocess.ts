@@ -12,6 +12,7 @@
  *   floor     no bus: per message only the OpenTelemetry work tracing cannot avoid —
  *             start/end a producer span, inject, extract, start/end a consumer span and
  *             run the handler in its context — with the same SDK
+ *   floor+attributes  the floor, with the semconv attributes tracebus records on each span
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryPublisher } from '../../src/memory/index.ts';
@@ -39,17 +40,21 @@ async function throughBus(traced: boolean, n: number): Promise<number> {
   return seconds;
 }
 
-function floor(n: number): number {
+// The messaging attributes tracebus records on this bus's spans, for the `floor+attributes` variant.
+const SEND_ATTRIBUTES = { 'messaging.system.name': 'tracebus.memory', 'messaging.operation.type': 'send', 'messaging.operation.name': 'send', 'messaging.destination.name': 'bench' };
+const PROCESS_ATTRIBUTES = { 'messaging.system.name': 'tracebus.memory', 'messaging.operation.type': 'process', 'messaging.operation.name': 'process', 'messaging.destination.name': 'bench' };
+
+function floor(n: number, withAttributes = false): number {
   const tracer = trace.getTracer('floor');
   const handler = () => undefined;
   const start = process.hrtime.bigint();
   for (let index = 0; index < n; index++) {
-    const producer = tracer.startSpan('send bench', { kind: SpanKind.PRODUCER }, ROOT_CONTEXT);
+    const producer = tracer.startSpan('send bench', { kind: SpanKind.PRODUCER, attributes: withAttributes ? { ...SEND_ATTRIBUTES } : undefined }, ROOT_CONTEXT);
     const headers: Record<string, string> = {};
     propagation.inject(trace.setSpan(ROOT_CONTEXT, producer), headers);
     producer.end();
     const parent = propagation.extract(ROOT_CONTEXT, headers);
-    const consumer = tracer.startSpan('process bench', { kind: SpanKind.CONSUMER }, parent);
+    const consumer = tracer.startSpan('process bench', { kind: SpanKind.CONSUMER, attributes: withAttributes ? { ...PROCESS_ATTRIBUTES, 'messaging.message.id': `m-${index}` } : undefined }, parent);
     context.with(trace.setSpan(parent, consumer), handler);
     consumer.end();
   }
@@ -70,10 +75,10 @@ if (variant === 'untraced' || variant === 'nosdk') {
   await throughBus(true, warmup);
   seconds = await throughBus(true, messages);
   await provider.shutdown();
-} else if (variant === 'floor') {
+} else if (variant === 'floor' || variant === 'floor+attributes') {
   const provider = registerSdk();
-  floor(warmup);
-  seconds = floor(messages);
+  floor(warmup, variant === 'floor+attributes');
+  seconds = floor(messages, variant === 'floor+attributes');
   await provider.shutdown();
 } else {
   throw new Error(`unknown variant '${variant}': use untraced, nosdk, sdk or floor`);
