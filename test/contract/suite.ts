@@ -73,7 +73,9 @@ export function contractSuite(options: { name: string; features: ContractFeature
       });
       const finalHop = await collect(second);
       await transport.publish(first, 'order-1');
-      await waitFor(() => finalHop.length === 1 && spansNamed(`process ${second}`).length === 1, 'the second hop');
+      // The first hop's span ends when its handler's send resolves, which may be after the
+      // second hop has already consumed the message.
+      await waitFor(() => finalHop.length === 1 && spansNamed(`process ${second}`).length === 1 && spansNamed(`process ${first}`).length === 1, 'both hops');
 
       const spans = recorder.spans();
       const send1 = findSpan(spans, `send ${first}`);
@@ -103,7 +105,7 @@ export function contractSuite(options: { name: string; features: ContractFeature
       const received = await collect(destination, { policy: 'link' });
       const withBaggage = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
       await context.with(withBaggage, () => transport.publish(destination, 'linked'));
-      await waitFor(() => spansNamed(`process ${destination}`).length === 1, 'the linked message');
+      await waitFor(() => spansNamed(`process ${destination}`).length === 1 && spansNamed(`send ${destination}`).length === 1, 'the linked message');
 
       const spans = recorder.spans();
       const send = findSpan(spans, `send ${destination}`);
@@ -177,7 +179,7 @@ export function contractSuite(options: { name: string; features: ContractFeature
           if (flags === '00') {
             expect(recorder.spans()).toEqual([]);
           } else {
-            await waitFor(() => spansNamed(`process ${second}`).length === 1, 'the sampled spans');
+            await waitFor(() => spansNamed(`process ${second}`).length === 1 && spansNamed(`process ${first}`).length === 1, 'the sampled spans');
             const processFirst = findSpan(recorder.spans(), `process ${first}`);
             expect(processFirst.parentSpanContext?.spanId).toBe(PARENT_ID);
           }
@@ -228,7 +230,7 @@ export function contractSuite(options: { name: string; features: ContractFeature
       });
       await transport.publish(destination, 'pay');
       // The transport redelivers only because the error reached it.
-      await waitFor(() => received.length === 2 && spansNamed(`process ${destination}`).length === 2, 'the redelivery');
+      await waitFor(() => received.length === 2 && spansNamed(`process ${destination}`).length === 2 && spansNamed(`send ${destination}`).length === 1, 'the redelivery');
 
       const spans = recorder.spans();
       const send = findSpan(spans, `send ${destination}`);
@@ -249,7 +251,7 @@ export function contractSuite(options: { name: string; features: ContractFeature
       const headers = Object.freeze({ 'x-app': 'kept', TraceParent: stale, tracestate: 'old=1' });
       const snapshot = JSON.stringify(headers);
       await transport.publish(destination, 'copy', headers);
-      await waitFor(() => received.length === 1, 'the message');
+      await waitFor(() => received.length === 1 && spansNamed(`send ${destination}`).length === 1, 'the message and its send span');
       expect(JSON.stringify(headers)).toBe(snapshot);
       const wire = received[0]!.message.headers;
       const traceHeaderNames = Object.keys(wire).filter((name) => ['traceparent', 'tracestate'].includes(name.toLowerCase()));
