@@ -287,6 +287,39 @@ export function contractSuite(options: { name: string; features: ContractFeature
       }
     }, timeoutMs);
 
+    it('a handler that fails on a share of deliveries: every message is processed, every failure is on a span, no span stays open', async () => {
+      const destination = await transport.destination('share');
+      const count = 30;
+      // Not a RangeError or TypeError: kafkajs treats those as bugs and crashes the consumer
+      // instead of retrying.
+      class Declined extends Error {}
+      const failedOnce = new Set<string>();
+      const succeeded = new Set<string>();
+      await collect(destination, undefined, ({ message }) => {
+        const index = Number(message.payload.slice(1));
+        // Every third message fails on its first delivery; the transport must deliver it again.
+        if (index % 3 === 0 && !failedOnce.has(message.payload)) {
+          failedOnce.add(message.payload);
+          throw new Declined(`declined ${message.payload}`);
+        }
+        succeeded.add(message.payload);
+      });
+      for (let index = 0; index < count; index++) await transport.publish(destination, `s${index}`);
+      await waitFor(() => succeeded.size === count && spansNamed(`process ${destination}`).length >= count + count / 3, `${count} messages processed`, timeoutMs).catch((error: Error) => {
+        throw new Error(`${error.message}: ${succeeded.size} succeeded, ${failedOnce.size} failed once, ${spansNamed(`process ${destination}`).length} process spans`);
+      });
+      expect([...succeeded].sort()).toEqual(Array.from({ length: count }, (_, index) => `s${index}`).sort());
+      const failures = spansNamed(`process ${destination}`).filter((span) => span.status.code === SpanStatusCode.ERROR);
+      expect(failures).toHaveLength(count / 3);
+      for (const span of failures) {
+        expect(span.attributes['error.type']).toBe('Declined');
+        expect(span.events.map((event) => event.name)).toEqual(['exception']);
+      }
+      const sends = new Map(spansNamed(`send ${destination}`).map((span) => [span.spanContext().spanId, span]));
+      for (const processed of spansNamed(`process ${destination}`)) expect(sends.has(processed.parentSpanContext!.spanId)).toBe(true);
+      await waitFor(() => recorder.openSpans().length === 0, 'every span to end');
+    }, timeoutMs * 2);
+
     it('leaves no span open after many messages', async () => {
       const destination = await transport.destination('many');
       const count = 200;
