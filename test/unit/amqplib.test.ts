@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { diag, DiagLogLevel, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage, Message } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PublisherDecorator } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { CollectingReader } from '../support/metrics.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -591,20 +592,6 @@ describe('pull: channel.get', () => {
 });
 
 describe('metrics and propagation diagnostics', () => {
-  class CollectingReader extends MetricReader {
-    protected onForceFlush(): Promise<void> {
-      return Promise.resolve();
-    }
-    protected onShutdown(): Promise<void> {
-      return Promise.resolve();
-    }
-    async points(name: string): Promise<Array<{ attributes: Record<string, unknown>; value: unknown }>> {
-      const { resourceMetrics } = await this.collect();
-      const metric = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).find((candidate) => candidate.descriptor.name === name);
-      return (metric?.dataPoints ?? []).map((point) => ({ attributes: { ...point.attributes }, value: point.value }));
-    }
-  }
-
   it('records sends, confirms, deliveries and handler durations with low-cardinality attributes', async () => {
     const reader = new CollectingReader();
     const meterProvider = new MeterProvider({ readers: [reader] });

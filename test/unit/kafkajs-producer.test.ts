@@ -1,13 +1,14 @@
 import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { MeterProvider, MetricReader, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Offsets, Producer, ProducerBatch, ProducerRecord, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/index.ts';
 import { traceProducer } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { CollectingReader } from '../support/metrics.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -472,19 +473,6 @@ describe('traceProducer: transactions', () => {
 });
 
 describe('traceProducer: metrics', () => {
-  class CollectingReader extends MetricReader {
-    protected onForceFlush(): Promise<void> {
-      return Promise.resolve();
-    }
-    protected onShutdown(): Promise<void> {
-      return Promise.resolve();
-    }
-    async byName(): Promise<Map<string, MetricData>> {
-      const { resourceMetrics } = await this.collect();
-      return new Map(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).map((metric) => [metric.descriptor.name, metric]));
-    }
-  }
-
   it('count every message sent, batch or not, and time each send', async () => {
     const reader = new CollectingReader();
     const meterProvider = new MeterProvider({ readers: [reader] });

@@ -1,23 +1,11 @@
 import { diag, DiagLogLevel, metrics } from '@opentelemetry/api';
-import { MeterProvider, MetricReader, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MessagingTracer } from '../../src/index.ts';
 import { DURATION_BUCKETS } from '../../src/core/metrics.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
-
-class CollectingReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-  async metrics(): Promise<Map<string, MetricData>> {
-    const { resourceMetrics } = await this.collect();
-    return new Map(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).map((metric) => [metric.descriptor.name, metric]));
-  }
-}
+import { CollectingReader } from '../support/metrics.ts';
 
 let recorder: SpanRecorder;
 let reader: CollectingReader;
@@ -62,7 +50,7 @@ describe('messaging metrics', () => {
     for (let index = 0; index < 3; index++) await publisher.publish('orders', { payload: index });
     await bus.close();
 
-    const collected = await reader.metrics();
+    const collected = await reader.byName();
     const base = { 'messaging.system.name': 'tracebus.memory', 'messaging.destination.name': 'orders' };
     expect(sumOf(collected.get('messaging.client.sent.messages'), { ...base, 'messaging.operation.name': 'send' })).toBe(3);
     expect(sumOf(collected.get('messaging.client.consumed.messages'), { ...base, 'messaging.consumer.group.name': 'billing' })).toBe(4);
@@ -86,7 +74,7 @@ describe('messaging metrics', () => {
     await bus.publish('inbox', { payload: 4, headers: { 'X-B3-TraceId': '80f198ee56343ba864fe8b2a57d3eff7' } });
     await bus.close();
 
-    const propagation = (await reader.metrics()).get('tracebus.propagation.messages');
+    const propagation = (await reader.byName()).get('tracebus.propagation.messages');
     expect(sumOf(propagation, { 'tracebus.propagation.outcome': 'missing' })).toBe(2);
     expect(sumOf(propagation, { 'tracebus.propagation.outcome': 'malformed' })).toBe(1);
     expect(sumOf(propagation, { 'tracebus.propagation.outcome': 'foreign' })).toBe(1);
