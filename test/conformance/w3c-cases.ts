@@ -288,6 +288,16 @@ export function headerMap(testCase: W3CCase): Record<string, string | string[]> 
   return map;
 }
 
+/**
+ * {@link headerMap} with each value (each item of a repeated header) passed through
+ * `encode`, e.g. `Buffer.from` for the byte arrays a transport sends or delivers.
+ */
+export function encodedHeaderMap<T>(testCase: W3CCase, encode: (value: string) => T): Record<string, T | T[]> {
+  const map: Record<string, T | T[]> = {};
+  for (const [name, value] of Object.entries(headerMap(testCase))) map[name] = Array.isArray(value) ? value.map((item) => encode(item)) : encode(value);
+  return map;
+}
+
 /** Whether the case repeats a header name exactly (AMQP tables cannot carry that). */
 export function repeatsHeader(testCase: W3CCase): boolean {
   return new Set(testCase.headers.map(([name]) => name)).size !== testCase.headers.length;
@@ -395,5 +405,50 @@ export function checkCase(testCase: W3CCase, outgoing: readonly Readonly<Record<
     }
   });
   if (outgoing.length > 1 && parentIds.size !== outgoing.length) problems.push(`expected ${outgoing.length} distinct parent-ids, got ${parentIds.size}`);
+  return problems;
+}
+
+/** The parts of a finished span that {@link checkHop} reads (an SDK `ReadableSpan` fits). */
+export interface HopSpan {
+  readonly name: string;
+  spanContext(): { traceId: string; spanId: string };
+  readonly parentSpanContext?: { traceId: string; spanId: string } | undefined;
+}
+
+/**
+ * What is wrong with the spans behind the onward messages of `testCase`, as sentences
+ * (empty when it passes). `processSpanId` is the id of the `process` span the traced
+ * handler ran in (its `trace.spanId`); `sendName` names the spans the traced publisher
+ * records for the onward messages; `spans` are the finished spans.
+ *
+ * - `inherit`: the `process` span is a child of the incoming parent-id in the incoming
+ *   trace; `restart`: it has no parent.
+ * - Each onward message carries exactly `00-<trace-id>-<span-id>-<flags>` of its own
+ *   `sendName` span, a child of the `process` span, where flags are `01` (sampled: the
+ *   spans come from an always-on sampler, as `recordSpans()` sets up), or `03` when the
+ *   case requires the random-trace-id flag.
+ */
+export function checkHop(testCase: W3CCase, outgoing: readonly Readonly<Record<string, unknown>>[], processSpanId: string, sendName: string, spans: readonly HopSpan[]): string[] {
+  const problems: string[] = [];
+  const processSpan = spans.find((span) => span.spanContext().spanId === processSpanId);
+  if (processSpan === undefined) return [`no finished process span ${processSpanId}`];
+  const { traceId } = processSpan.spanContext();
+  const parent = processSpan.parentSpanContext;
+  if (testCase.expect === 'inherit') {
+    if (parent?.traceId !== W3C_TRACE_ID || parent.spanId !== W3C_PARENT_ID) {
+      problems.push(`expected ${processSpan.name} to be a child of ${W3C_TRACE_ID}/${W3C_PARENT_ID}, its parent is ${parent ? `${parent.traceId}/${parent.spanId}` : 'none'}`);
+    }
+  } else if (parent !== undefined) {
+    problems.push(`expected ${processSpan.name} to start a trace, its parent is ${parent.traceId}/${parent.spanId}`);
+  }
+  const flags = testCase.random ? '03' : '01';
+  const expected = spans
+    .filter((span) => span.name === sendName && span.parentSpanContext?.spanId === processSpanId && span.parentSpanContext.traceId === traceId)
+    .map((span) => `00-${traceId}-${span.spanContext().spanId}-${flags}`)
+    .sort();
+  const sent = outgoing.flatMap((headers) => valuesOf(headers, 'traceparent')).sort();
+  if (JSON.stringify(sent) !== JSON.stringify(expected)) {
+    problems.push(`expected the onward traceparents of the ${sendName} spans under ${processSpan.name}, ${JSON.stringify(expected)}, got ${JSON.stringify(sent)}`);
+  }
   return problems;
 }
