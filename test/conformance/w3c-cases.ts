@@ -298,7 +298,7 @@ export function encodedHeaderMap<T>(testCase: W3CCase, encode: (value: string) =
   return map;
 }
 
-/** Whether the case repeats a header name exactly (AMQP tables cannot carry that). */
+/** Whether the case repeats a header name exactly (AMQP carries that as a field array). */
 export function repeatsHeader(testCase: W3CCase): boolean {
   return new Set(testCase.headers.map(([name]) => name)).size !== testCase.headers.length;
 }
