@@ -1,0 +1,68 @@
+/**
+ * Checks shared by the fault suites. Each returns a list of problems, empty when all is
+ * well, so that `expect(problems).toEqual([])` shows every offending span at once.
+ */
+import { SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+
+const describe = (span: ReadableSpan) => `'${span.name}' ${span.spanContext().traceId}/${span.spanContext().spanId}`;
+
+/**
+ * Every consumer span's parent is a producer span (same trace, parent span id) of the
+ * same message, as told by the attribute `idAttribute` that both carry (`messaging.message.id`,
+ * `kafka.message.key`).
+ */
+export function notInProducersTrace(producers: readonly ReadableSpan[], consumers: readonly ReadableSpan[], idAttribute: string): string[] {
+  const bySpanId = new Map(producers.map((span) => [span.spanContext().spanId, span]));
+  const problems: string[] = [];
+  for (const consumer of consumers) {
+    const parent = consumer.parentSpanContext;
+    const producer = parent === undefined ? undefined : bySpanId.get(parent.spanId);
+    const id: AttributeValue | undefined = consumer.attributes[idAttribute];
+    if (producer === undefined) problems.push(`${describe(consumer)} (${idAttribute} ${String(id)}) has parent ${parent === undefined ? 'none' : `${parent.traceId}/${parent.spanId}`}, no producer span`);
+    else if (producer.spanContext().traceId !== consumer.spanContext().traceId) problems.push(`${describe(consumer)} is not in the trace of its producer ${describe(producer)}`);
+    else if (producer.attributes[idAttribute] !== id) problems.push(`${describe(consumer)} (${idAttribute} ${String(id)}) is a child of the producer span of ${String(producer.attributes[idAttribute])}`);
+  }
+  return summarized(problems);
+}
+
+/** A handler failure as the test threw it. */
+export interface Thrown {
+  readonly message: string;
+  readonly type: string;
+}
+
+/**
+ * Every error in `thrown` is on exactly one of `spans`, with status ERROR and its message,
+ * an `exception` event with its type and message, and `error.type`; and no other span
+ * has status ERROR.
+ */
+export function unrecordedErrors(spans: readonly ReadableSpan[], thrown: readonly Thrown[]): string[] {
+  const problems: string[] = [];
+  const failed = spans.filter((span) => span.status.code === SpanStatusCode.ERROR);
+  const byMessage = new Map<string, ReadableSpan[]>();
+  for (const span of failed) {
+    const message = span.status.message ?? '';
+    byMessage.set(message, [...(byMessage.get(message) ?? []), span]);
+  }
+  for (const error of thrown) {
+    const found = byMessage.get(error.message) ?? [];
+    if (found.length !== 1) {
+      problems.push(`'${error.message}' is on ${found.length} spans`);
+      continue;
+    }
+    const span = found[0]!;
+    const events = span.events.filter((event) => event.name === 'exception');
+    if (events.length !== 1 || events[0]!.attributes?.['exception.message'] !== error.message || events[0]!.attributes?.['exception.type'] !== error.type) {
+      problems.push(`${describe(span)}: expected one exception event (${error.type}: ${error.message}), got ${JSON.stringify(events.map((event) => event.attributes))}`);
+    }
+    if (span.attributes['error.type'] !== error.type) problems.push(`${describe(span)}: error.type is ${String(span.attributes['error.type'])}, expected ${error.type}`);
+  }
+  if (failed.length !== thrown.length) problems.push(`${failed.length} spans have status ERROR for ${thrown.length} errors thrown`);
+  return summarized(problems);
+}
+
+/** The first ten problems, and how many more there are. */
+function summarized(problems: string[]): string[] {
+  return problems.length <= 10 ? problems : [...problems.slice(0, 10), `… and ${problems.length - 10} more`];
+}
