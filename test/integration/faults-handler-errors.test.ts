@@ -168,13 +168,6 @@ describe('a handler that fails on 35% of deliveries', () => {
       await Promise.allSettled([raw?.disconnect(), admin?.disconnect()]);
     });
 
-    /** A consumer whose failed handler is retried quickly (kafkajs seeks back to the failed offset). */
-    function flakyConsumer(groupId: string): Consumer {
-      const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { initialRetryTime: 50, maxRetryTime: 500, retries: 10 } });
-      consumers.push(consumer);
-      return consumer;
-    }
-
     /** Sends the messages in sends of 20: each message gets its own `create` span, whose context it carries. */
     async function produce(topic: string): Promise<void> {
       for (let at = 0; at < COUNT; at += 20) {
@@ -182,49 +175,48 @@ describe('a handler that fails on 35% of deliveries', () => {
       }
     }
 
-    const keyOf = (message: KafkaMessage) => message.key!.toString();
-
-    it(`eachMessage: ${COUNT} messages all processed (kafkajs retries the failed offset), ${EXPECTED_ERRORS} errors each on its span, none open`, async () => {
-      const topic = await createTopic(admin, unique('kafka.each'));
-      const flaky = new FlakyHandler();
-      const consumer = traceConsumer(flakyConsumer(`${topic}.group`));
+    /**
+     * Runs `consumer` (retrying a failed handler quickly: kafkajs seeks back to the failed
+     * offset) on a new topic with `config`, sends the messages and waits until every one
+     * has succeeded. Returns the topic.
+     */
+    async function consumeAll(label: string, trace: (consumer: Consumer) => Pick<Consumer, 'run'>, config: Parameters<Consumer['run']>[0], flaky: FlakyHandler): Promise<string> {
+      const topic = await createTopic(admin, unique(label));
+      const consumer = kafka.consumer({ groupId: `${topic}.group`, maxWaitTimeInMs: 100, retry: { initialRetryTime: 50, maxRetryTime: 500, retries: 10 } });
+      consumers.push(consumer);
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
       const joined = groupJoined(consumer);
-      await consumer.run({
-        eachMessage: async ({ message }) => {
-          await Promise.resolve();
-          flaky.handle(keyOf(message));
-        },
-      });
+      await trace(consumer).run(config);
       await joined;
       await produce(topic);
       await waitFor(() => flaky.done, `${COUNT} messages`, KAFKA_DEADLINE_MS);
       await consumer.disconnect();
+      return topic;
+    }
+
+    const keyOf = (message: KafkaMessage) => message.key!.toString();
+
+    it(`eachMessage: ${COUNT} messages all processed (kafkajs retries the failed offset), ${EXPECTED_ERRORS} errors each on its span, none open`, async () => {
+      const flaky = new FlakyHandler();
+      const eachMessage = async ({ message }: { message: KafkaMessage }) => {
+        await Promise.resolve();
+        flaky.handle(keyOf(message));
+      };
+      const topic = await consumeAll('kafka.each', (consumer) => traceConsumer(consumer) as Pick<Consumer, 'run'>, { eachMessage }, flaky);
 
       expectAllProcessedAndRecorded(recorder, flaky, spansNamed(`create ${topic}`), spansNamed(`process ${topic}`), 'kafka.message.key');
     }, KAFKA_DEADLINE_MS + 30_000);
 
     it(`eachBatch: ${COUNT} messages all processed, each error on its message's span and on the batch span it failed, none open`, async () => {
-      const topic = await createTopic(admin, unique('kafka.batch'));
       const flaky = new FlakyHandler();
-      const consumer = flakyConsumer(`${topic}.group`);
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      const joined = groupJoined(consumer);
-      await consumer.run({
-        eachBatchAutoResolve: false,
-        eachBatch: traceEachBatch()(async (_payload, batch) => {
-          await batch.forEachMessage(async (message) => {
-            await Promise.resolve();
-            flaky.handle(keyOf(message));
-          });
-        }),
+      const eachBatch = traceEachBatch()(async (_payload, batch) => {
+        await batch.forEachMessage(async (message) => {
+          await Promise.resolve();
+          flaky.handle(keyOf(message));
+        });
       });
-      await joined;
-      await produce(topic);
-      await waitFor(() => flaky.done, `${COUNT} messages`, KAFKA_DEADLINE_MS);
-      await consumer.disconnect();
+      const topic = await consumeAll('kafka.batch', (consumer) => consumer, { eachBatchAutoResolve: false, eachBatch }, flaky);
 
       const all = spansNamed(`process ${topic}`);
       const batches = all.filter((span) => span.attributes['messaging.batch.message_count'] !== undefined);
