@@ -1,7 +1,9 @@
 import {
   context,
   diag,
+  INVALID_SPAN_CONTEXT,
   propagation,
+  type ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   trace,
@@ -111,6 +113,8 @@ export class MessagingTracer {
   readonly #reporter: PropagationReporter | undefined;
   #tracer: Tracer | undefined;
   #tracerFrom: TracerProvider | undefined;
+  #sdkFrom: unknown;
+  #sdkRegistered = true;
 
   constructor(system: string, options: TracingOptions = {}) {
     if (typeof system !== 'string' || system === '') throw new TypeError('tracebus: MessagingTracer needs a messaging.system name such as "kafka"');
@@ -145,6 +149,39 @@ export class MessagingTracer {
       this.#tracerFrom = provider;
     }
     return this.#tracer;
+  }
+
+  /**
+   * Whether tracing has nothing to do for the next message: no tracer provider option and
+   * none registered globally, no propagator that reads or writes a header, and metrics off.
+   * A span would then be a non-recording copy of its parent that no propagator writes out,
+   * so `tracePublish` and `traceProcess` skip spans, hooks, policies and diagnostics and
+   * call straight through. Registering an SDK or a propagator later takes effect at once.
+   */
+  #idle(): boolean {
+    if (this.#tracerProvider !== undefined || this.#propagator !== undefined) return false;
+    const propagator = this.#currentPropagator();
+    // `propagation` itself stands in when the registered object cannot be seen: assume it writes.
+    if (propagator === propagation || this.#fieldsOf(propagator).size > 0) return false;
+    if (!this.#noTracerProvider()) return false;
+    return this.#metrics.instruments() === undefined;
+  }
+
+  /**
+   * Whether no tracer provider is registered globally. The API's global provider is a
+   * proxy that hands out no-op tracers until `setGlobalTracerProvider` gives it a
+   * delegate; its `getDelegate()` object changes identity then, so the answer is
+   * recomputed only when it does.
+   */
+  #noTracerProvider(): boolean {
+    const proxy = trace.getTracerProvider() as TracerProvider & Partial<ProxyTracerProvider>;
+    if (typeof proxy.getDelegate !== 'function' || typeof proxy.getDelegateTracer !== 'function') return false;
+    const delegate = proxy.getDelegate();
+    if (delegate !== this.#sdkFrom) {
+      this.#sdkFrom = delegate;
+      this.#sdkRegistered = proxy.getDelegateTracer(TRACER_NAME, TRACER_VERSION) !== undefined;
+    }
+    return !this.#sdkRegistered;
   }
 
   /** Attributes of an operation, under the names `semconv` selects. */
@@ -240,6 +277,7 @@ export class MessagingTracer {
     send: (headers: WritableHeaders, span: Span) => R,
     activate = true,
   ): R {
+    if (this.#idle()) return send(copyWithoutFields(headers, NO_FIELDS), IDLE_SPAN);
     const parent = context.active();
     const attributes = this.attributes(info);
     const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
@@ -264,6 +302,8 @@ export class MessagingTracer {
     hook: SpanHook<M> | undefined,
     handle: (trace: TraceContext) => R,
   ): R {
+    // As in the traced path, the handler runs in the message's context (here: the root one), never the ambient one.
+    if (this.#idle()) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_TRACE_CONTEXT);
     const attributes = this.attributes(info);
     const { parent, links } = this.placement(headers, message, policy, info.destination, attributes);
     const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links, attributes);
@@ -331,6 +371,11 @@ export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: str
     diag.error(`tracebus: ${which} threw; the span goes on without its attributes`, error);
   }
 }
+
+const NO_FIELDS: ReadonlySet<string> = new Set();
+/** What producers and handlers get while tracing is idle: what the no-op tracer would start under the root context. */
+const IDLE_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+const IDLE_TRACE_CONTEXT = traceContextOf(IDLE_SPAN, ROOT_CONTEXT);
 
 function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M): IncomingContextPolicy {
   if (policy === undefined) return 'parent';

@@ -1,0 +1,98 @@
+import { context, metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MessagingTracer } from '../../src/index.ts';
+import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryMessage } from '../../src/memory/index.ts';
+import { recordSpans } from '../../src/testing/index.ts';
+import type { TraceContext } from '../../src/core/trace-context.ts';
+
+// With nothing registered (no SDK, no propagator, no MeterProvider) tracebus calls straight
+// through; these tests pin down that this shortcut behaves as the traced path would.
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const TP = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
+const ZERO_TRACE = '00000000000000000000000000000000';
+
+function disableAll(): void {
+  trace.disable();
+  propagation.disable();
+  metrics.disable();
+  context.disable();
+}
+
+beforeEach(disableAll);
+afterEach(disableAll);
+
+describe('with nothing registered', () => {
+  it('publishes a copy of the headers without stale trace headers and leaves the caller’s headers alone', async () => {
+    const tracer = new MessagingTracer('kafka');
+    const headers = { traceparent: TP, TraceState: 'a=1', 'x-order': '42' };
+    const sent = await tracer.tracePublish({ type: 'send', destination: 'orders' }, headers, undefined, undefined, async (written) => written);
+    expect(sent).toEqual({ 'x-order': '42' });
+    expect(headers).toEqual({ traceparent: TP, TraceState: 'a=1', 'x-order': '42' });
+  });
+
+  it('hands the handler an empty trace context, runs it in the root context and rethrows its error unchanged', async () => {
+    const tracer = new MessagingTracer('kafka');
+    const seen: { trace: TraceContext; active: boolean }[] = [];
+    const result = tracer.traceProcess({ type: 'process', destination: 'orders' }, { traceparent: TP }, undefined, undefined, undefined, (handlerTrace) => {
+      seen.push({ trace: handlerTrace, active: trace.getSpan(context.active()) === undefined });
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(seen[0]!.trace.traceId).toBe(ZERO_TRACE);
+    expect(seen[0]!.trace.sampled).toBe(false);
+    expect(seen[0]!.trace.baggage).toEqual({});
+    expect(seen[0]!.trace.context).toBe(ROOT_CONTEXT);
+    const failure = new RangeError('no stock');
+    await expect(tracer.traceProcess({ type: 'process' }, undefined, undefined, undefined, undefined, async () => Promise.reject(failure))).rejects.toBe(failure);
+    expect(() => tracer.tracePublish({ type: 'send' }, undefined, undefined, undefined, () => { throw failure; })).toThrow(failure);
+  });
+
+  it('skips hooks and policy functions, which have no span to act on', async () => {
+    const bus = new MemoryBus();
+    const calls: string[] = [];
+    const received: MemoryMessage[] = [];
+    bus.subscribe('orders', traceMemoryHandler({ consumerHook: () => void calls.push('consumerHook'), policy: () => (calls.push('policy'), 'parent') })((message) => void received.push(message)));
+    await traceMemoryPublisher({ producerHook: () => void calls.push('producerHook') })(bus).publish('orders', { payload: 1, headers: { traceparent: TP } });
+    await bus.close();
+    expect(calls).toEqual([]);
+    expect(received.map((message) => message.headers)).toEqual([{}]);
+  });
+
+  it('traces at once when an SDK is registered later, and goes idle again when it is disabled', async () => {
+    const bus = new MemoryBus();
+    const publisher = traceMemoryPublisher()(bus);
+    const traceIds: string[] = [];
+    bus.subscribe('orders', traceMemoryHandler()((_message, handlerTrace) => void traceIds.push(handlerTrace.traceId)));
+
+    await publisher.publish('orders', { payload: 'before' });
+    await bus.drained();
+    const recorder = recordSpans();
+    await publisher.publish('orders', { payload: 'during' });
+    await bus.drained();
+    const spans = recorder.spans();
+    await recorder.shutdown();
+    disableAll();
+    await publisher.publish('orders', { payload: 'after' });
+    await bus.close();
+
+    expect(spans.map((span) => span.name)).toEqual(['send orders', 'process orders']);
+    const [send, processed] = spans;
+    expect(processed!.parentSpanContext?.spanId).toBe(send!.spanContext().spanId);
+    expect(traceIds).toEqual([ZERO_TRACE, send!.spanContext().traceId, ZERO_TRACE]);
+  });
+
+  it('with only a propagator and a context manager registered, context still passes through the hop', async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    const bus = new MemoryBus();
+    const onward: unknown[] = [];
+    const publisher = traceMemoryPublisher()(bus);
+    bus.subscribe('next', (message) => void onward.push(message.headers));
+    bus.subscribe('orders', traceMemoryHandler()((_message, handlerTrace) => publisher.publish('next', { payload: handlerTrace.traceId })));
+    await bus.publish('orders', { payload: 1, headers: { traceparent: TP } });
+    await bus.close();
+    expect(onward).toEqual([{ traceparent: TP }]);
+  });
+});
