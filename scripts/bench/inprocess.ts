@@ -1,7 +1,7 @@
 /**
  * One in-process benchmark variant, run in its own process by scripts/bench/run.ts:
  *   node scripts/bench/inprocess.ts <variant> <messages>
- * Prints one JSON line: { variant, messages, seconds }.
+ * Prints one JSON line: { variant, messages, seconds[, spansPerMessage] }.
  *
  * Variants:
  *   untraced  the bus alone
@@ -13,25 +13,43 @@
  *             start/end a producer span, inject, extract, start/end a consumer span and
  *             run the handler in its context — with the same SDK
  *   floor+attributes  the floor, with the semconv attributes tracebus records on each span
+ *   bus+floor the floor's work written by hand around the untraced bus: a publisher that
+ *             starts the producer span, injects into the message's headers and ends the
+ *             span when the bus has taken the message; a handler that extracts and runs
+ *             inside the consumer span. What the same OpenTelemetry work costs once it is
+ *             spread over a real publish and an asynchronous delivery.
+ *   bus+floor+attributes  bus+floor, with the attributes tracebus records
+ *
+ * Every SDK variant checks that it exported two spans per message: a variant whose spans
+ * were dropped would be measured doing less than tracing does.
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
-import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryPublisher } from '../../src/memory/index.ts';
-import { registerSdk } from './sdk.ts';
+import type { TracerProvider } from '@opentelemetry/sdk-trace';
+import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryPublisher } from '../../src/memory/index.ts';
+import { exportedSpans, registerSdk } from './sdk.ts';
 
 const [variant = 'untraced', count = '100000'] = process.argv.slice(2);
 const messages = Number(count);
 const warmup = Math.min(20_000, messages);
+// A service returns to the event loop between messages. A loop that never did would keep
+// the BatchSpanProcessor from finishing an export: its queue would fill up and it would
+// drop spans, which costs less than recording them.
+const YIELD_EVERY = 1_000;
 
-async function throughBus(traced: boolean, n: number): Promise<number> {
+type Wrapping = 'none' | 'tracebus' | 'by hand' | 'by hand with attributes';
+
+async function throughBus(wrapping: Wrapping, n: number): Promise<number> {
   const bus = new MemoryBus();
-  const publisher: MemoryPublisher = traced ? traceMemoryPublisher()(bus) : bus;
+  const byHand = wrapping === 'by hand' || wrapping === 'by hand with attributes';
+  const withAttributes = wrapping === 'by hand with attributes';
+  const publisher: MemoryPublisher = wrapping === 'tracebus' ? traceMemoryPublisher()(bus) : byHand ? floorPublisher(bus, withAttributes) : bus;
   let received = 0;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const handler = () => {
     if (++received === n) done();
   };
-  bus.subscribe('bench', traced ? traceMemoryHandler()(handler) : handler);
+  bus.subscribe('bench', wrapping === 'tracebus' ? traceMemoryHandler()(handler) : byHand ? floorHandler(handler, withAttributes) : handler);
   const start = process.hrtime.bigint();
   for (let index = 0; index < n; index++) await publisher.publish('bench', { payload: { index, kind: 'order' } });
   await finished;
@@ -44,7 +62,7 @@ async function throughBus(traced: boolean, n: number): Promise<number> {
 const SEND_ATTRIBUTES = { 'messaging.system.name': 'tracebus.memory', 'messaging.operation.type': 'send', 'messaging.operation.name': 'send', 'messaging.destination.name': 'bench' };
 const PROCESS_ATTRIBUTES = { 'messaging.system.name': 'tracebus.memory', 'messaging.operation.type': 'process', 'messaging.operation.name': 'process', 'messaging.destination.name': 'bench' };
 
-function floor(n: number, withAttributes = false): number {
+async function floor(n: number, withAttributes = false): Promise<number> {
   const tracer = trace.getTracer('floor');
   const handler = () => undefined;
   const start = process.hrtime.bigint();
@@ -57,30 +75,69 @@ function floor(n: number, withAttributes = false): number {
     const consumer = tracer.startSpan('process bench', { kind: SpanKind.CONSUMER, attributes: withAttributes ? { ...PROCESS_ATTRIBUTES, 'messaging.message.id': `m-${index}` } : undefined }, parent);
     context.with(trace.setSpan(parent, consumer), handler);
     consumer.end();
+    if (index % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
   }
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-let seconds: number;
+/** The floor's producer half around `bus.publish`, with no checks. */
+function floorPublisher(bus: MemoryBus, withAttributes: boolean): MemoryPublisher {
+  const tracer = trace.getTracer('floor');
+  return {
+    publish(topic, message) {
+      const producer = tracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes: withAttributes ? { ...SEND_ATTRIBUTES } : undefined }, context.active());
+      const headers: Record<string, string> = {};
+      propagation.inject(trace.setSpan(context.active(), producer), headers);
+      return bus.publish(topic, { ...message, headers }).then(() => producer.end());
+    },
+  };
+}
+
+/** The floor's consumer half around `handler`. */
+function floorHandler(handler: () => void, withAttributes: boolean): MemoryHandler {
+  const tracer = trace.getTracer('floor');
+  return (message) => {
+    const parent = propagation.extract(ROOT_CONTEXT, message.headers);
+    const attributes = withAttributes ? { ...PROCESS_ATTRIBUTES, 'messaging.message.id': message.id } : undefined;
+    const consumer = tracer.startSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+    context.with(trace.setSpan(parent, consumer), handler);
+    consumer.end();
+  };
+}
+
+/** Runs a traced pass and checks that every message produced its two spans. */
+async function traced(provider: TracerProvider, pass: () => Promise<number>): Promise<{ seconds: number; spansPerMessage: number }> {
+  await provider.forceFlush();
+  const before = exportedSpans();
+  const seconds = await pass();
+  await provider.forceFlush();
+  const spansPerMessage = (exportedSpans() - before) / messages;
+  if (spansPerMessage !== 2) throw new Error(`${variant}: expected 2 spans per message, exported ${spansPerMessage}`);
+  return { seconds, spansPerMessage };
+}
+
+let result: { seconds: number; spansPerMessage?: number };
 if (variant === 'untraced' || variant === 'nosdk') {
-  await throughBus(variant === 'nosdk', warmup);
-  seconds = await throughBus(variant === 'nosdk', messages);
+  const wrapping = variant === 'nosdk' ? 'tracebus' : 'none';
+  await throughBus(wrapping, warmup);
+  result = { seconds: await throughBus(wrapping, messages) };
 } else if (variant === 'untraced+sdk') {
   const provider = registerSdk();
-  await throughBus(false, warmup);
-  seconds = await throughBus(false, messages);
+  await throughBus('none', warmup);
+  result = { seconds: await throughBus('none', messages) };
   await provider.shutdown();
-} else if (variant === 'sdk') {
+} else if (variant === 'sdk' || variant === 'bus+floor' || variant === 'bus+floor+attributes') {
   const provider = registerSdk();
-  await throughBus(true, warmup);
-  seconds = await throughBus(true, messages);
+  const wrapping = variant === 'sdk' ? 'tracebus' : variant === 'bus+floor' ? 'by hand' : 'by hand with attributes';
+  await throughBus(wrapping, warmup);
+  result = await traced(provider, () => throughBus(wrapping, messages));
   await provider.shutdown();
 } else if (variant === 'floor' || variant === 'floor+attributes') {
   const provider = registerSdk();
-  floor(warmup, variant === 'floor+attributes');
-  seconds = floor(messages, variant === 'floor+attributes');
+  await floor(warmup, variant === 'floor+attributes');
+  result = await traced(provider, () => floor(messages, variant === 'floor+attributes'));
   await provider.shutdown();
 } else {
-  throw new Error(`unknown variant '${variant}': use untraced, nosdk, sdk or floor`);
+  throw new Error(`unknown variant '${variant}': use untraced, nosdk, sdk, untraced+sdk, floor, floor+attributes, bus+floor or bus+floor+attributes`);
 }
-console.log(JSON.stringify({ variant, messages, seconds }));
+console.log(JSON.stringify({ variant, messages, ...result }));

@@ -60,14 +60,23 @@ export const headerGetter: TextMapGetter<MessageHeaders | undefined | null> = {
   },
   get(carrier, key) {
     if (carrier == null) return undefined;
-    const values: string[] = [];
     const wanted = key.toLowerCase();
+    // Most headers occur once: an array is made only when there is more to collect.
+    let first: string | undefined;
+    let values: string[] | undefined;
     for (const name in carrier) {
       if (name.length !== wanted.length) continue;
       if (name !== wanted && name.toLowerCase() !== wanted) continue;
-      collect(carrier[name], values);
+      const value = carrier[name];
+      if (values === undefined && first === undefined && !Array.isArray(value)) {
+        const text = decode(value);
+        if (text !== undefined) first = trimOws(text);
+        continue;
+      }
+      values ??= first === undefined ? [] : [first];
+      collect(value, values);
     }
-    if (values.length === 0) return undefined;
+    if (values === undefined || values.length === 0) return first;
     if (values.length === 1) return values[0];
     return wanted === TRACEPARENT ? values.join(',') : values;
   },

@@ -74,8 +74,13 @@ export function traceMemoryHandler(options: MemoryHandlerTracingOptions = {}): H
     return function tracedHandler(message) {
       const attributes: Attributes = { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
       if (message.redelivered) attributes[ATTR_MEMORY_ATTEMPT] = message.attempt;
-      if (!message.group.startsWith(`${message.topic}#`)) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = message.group;
+      if (!isAnonymousGroup(message.group, message.topic)) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = message.group;
       return tracer.traceProcess({ type: 'process', destination: message.topic, attributes, publishedAt: message.publishedAt }, message.headers, message, policy, consumerHook, (trace) => next(message, trace));
     };
   };
+}
+
+/** Whether `group` is the bus's name for a subscription without a group: `<topic>#<n>`. */
+function isAnonymousGroup(group: string, topic: string): boolean {
+  return group.length > topic.length && group.charCodeAt(topic.length) === 0x23 && group.startsWith(topic);
 }

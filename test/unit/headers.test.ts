@@ -13,6 +13,11 @@ describe('headerGetter', () => {
   it('returns repeated headers as an array in wire order, across arrays and case variants', () => {
     expect(headerGetter.get({ tracestate: ['a=1', Buffer.from('b=2')] }, 'tracestate')).toEqual(['a=1', 'b=2']);
     expect(headerGetter.get({ baggage: 'a=1', BAGGAGE: 'b=2' }, 'baggage')).toEqual(['a=1', 'b=2']);
+    expect(headerGetter.get({ tracestate: 'a=1', TraceState: ['b=2', 'c=3'] }, 'tracestate')).toEqual(['a=1', 'b=2', 'c=3']);
+    expect(headerGetter.get({ tracestate: 'a=1', TraceState: [], TRACESTATE: 7 }, 'tracestate')).toBe('a=1');
+    expect(headerGetter.get({ tracestate: null, TraceState: 'b=2', TRACESTATE: Buffer.from('c=3') }, 'tracestate')).toEqual(['b=2', 'c=3']);
+    expect(headerGetter.get({ tracestate: ['a=1'], TraceState: 'b=2' }, 'tracestate')).toEqual(['a=1', 'b=2']);
+    expect(headerGetter.get({ tracestate: [7] }, 'tracestate')).toBeUndefined();
   });
 
   it('joins a repeated traceparent so that no propagator accepts it', () => {
