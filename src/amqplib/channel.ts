@@ -2,7 +2,7 @@ import { context, diag, SpanKind, trace, type Attributes, type Span } from '@ope
 import type { Channel, ConsumeMessage, Message, Options, Replies } from 'amqplib';
 import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
-import type { WritableHeaders } from '../core/headers.ts';
+import { copyWithoutTraceHeaders, type WritableHeaders } from '../core/headers.ts';
 import { activeTraceContext, type TraceContext } from '../core/trace-context.ts';
 import { ATTR_ERROR_TYPE, ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
 import { addDestination, addServer, ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, idOf, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
@@ -114,6 +114,11 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
   delegateMethods(raw, traced, same);
 
   function publish(exchange: string, routingKey: string, content: Buffer, publishOptions?: Options.Publish, callback?: ConfirmCallback): boolean {
+    if (tracer.idle()) {
+      // Nothing to record or write; trace headers the message carried from elsewhere still go.
+      const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutTraceHeaders(publishOptions.headers) };
+      return confirms ? raw.publish(exchange, routingKey, content, sent, callback) : raw.publish(exchange, routingKey, content, sent);
+    }
     const destination = memo.publish(exchange, routingKey);
     const attributes: Attributes = {};
     if (routingKey !== '') attributes[ATTR_RABBITMQ_ROUTING_KEY] = routingKey;

@@ -1,8 +1,8 @@
-import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, diag, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import type { Channel as CallbackChannel } from 'amqplib/callback_api';
 import type { Channel, ConsumeMessage, Message } from 'amqplib';
 import { isPromiseLike } from '../core/lifecycle.ts';
-import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
+import { assertPolicyOption, errorType, IDLE_SPAN, IDLE_TRACE_CONTEXT, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
 import type { PolicyOption } from '../core/policy.ts';
 import { ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
@@ -179,19 +179,30 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
    */
   process(message: M, handler: AmqpHandler<M>): void | Promise<void> {
     const destination = this.#destination(message);
-    const info: OperationInfo = { type: 'process', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
-    const attributes = this.tracer.attributes(info);
-    const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, lowCardinality(attributes));
-    const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links, attributes);
-    if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
-    const ctx = trace.setSpan(parent, span);
-    const delivery = new Delivery(this, span, message.fields.deliveryTag, this.queue, destination);
-    const instruments = this.tracer.instruments();
-    if (instruments !== undefined) delivery.measure(instruments, recordDelivered(instruments, attributes, message.properties.timestamp));
+    let delivery: Delivery;
+    let ctx: Context;
+    let handlerTrace: TraceContext;
+    if (this.tracer.idle()) {
+      // Nothing to record; the delivery is still tracked, so that `onError` settles it once.
+      delivery = new Delivery(this, IDLE_SPAN, message.fields.deliveryTag, this.queue, destination);
+      ctx = ROOT_CONTEXT;
+      handlerTrace = IDLE_TRACE_CONTEXT;
+    } else {
+      const info: OperationInfo = { type: 'process', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
+      const attributes = this.tracer.attributes(info);
+      const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, lowCardinality(attributes));
+      const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links, attributes);
+      if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
+      ctx = trace.setSpan(parent, span);
+      handlerTrace = traceContextOf(span, ctx);
+      delivery = new Delivery(this, span, message.fields.deliveryTag, this.queue, destination);
+      const instruments = this.tracer.instruments();
+      if (instruments !== undefined) delivery.measure(instruments, recordDelivered(instruments, attributes, message.properties.timestamp));
+    }
     if (!this.noAck) this.#ledgerNow?.track(delivery);
     let result: unknown;
     try {
-      result = context.with(ctx, handler, undefined, message, traceContextOf(span, ctx));
+      result = context.with(ctx, handler, undefined, message, handlerTrace);
     } catch (error) {
       if (this.#failed(delivery, message, error)) throw error;
       return;

@@ -111,8 +111,8 @@ export class Ledger {
       for (const [openTag, delivery] of this.#open) {
         if (tag !== 0 && openTag > tag) continue;
         this.#open.delete(openTag);
-        if (delivery.open) delivery.span.setAttributes(this.#attributes(delivery, method, requeue, true, false));
-        else (ended ??= []).push(delivery);
+        if (!delivery.open) (ended ??= []).push(delivery);
+        else if (delivery.span.isRecording()) delivery.span.setAttributes(this.#attributes(delivery, method, requeue, true, false));
       }
       if (ended !== undefined) this.#settleSpan(ended, method, requeue, true);
     } catch (error) {
@@ -122,8 +122,9 @@ export class Ledger {
 
   /** Records one delivery's settlement, on its span while open, else on a settle span. */
   record(delivery: Delivery, method: SettleMethod, requeue: boolean, multiple: boolean, onError: boolean): void {
-    if (delivery.open) delivery.span.setAttributes(this.#attributes(delivery, method, requeue, multiple, onError));
-    else this.#settleSpan([delivery], method, requeue, multiple);
+    // A span that records nothing (no SDK, or sampled out) is not given attributes to drop.
+    if (!delivery.open) this.#settleSpan([delivery], method, requeue, multiple);
+    else if (delivery.span.isRecording()) delivery.span.setAttributes(this.#attributes(delivery, method, requeue, multiple, onError));
   }
 
   #attributes(delivery: Delivery, method: SettleMethod, requeue: boolean, multiple: boolean, onError: boolean): Attributes {

@@ -155,16 +155,22 @@ export class MessagingTracer {
    * Whether tracing has nothing to do for the next message: no tracer provider option and
    * none registered globally, no propagator that reads or writes a header, and metrics off.
    * A span would then be a non-recording copy of its parent that no propagator writes out,
-   * so `tracePublish` and `traceProcess` skip spans, hooks, policies and diagnostics and
-   * call straight through. Registering an SDK or a propagator later takes effect at once.
+   * so `tracePublish` and `traceProcess` (and the adapters, through this) skip spans, hooks,
+   * policies and diagnostics and call straight through. Registering an SDK or a propagator
+   * later takes effect at once.
    */
-  #idle(): boolean {
-    if (this.#tracerProvider !== undefined || this.#propagator !== undefined) return false;
-    const propagator = this.#currentPropagator();
-    // `propagation` itself stands in when the registered object cannot be seen: assume it writes.
-    if (propagator === propagation || this.#fieldsOf(propagator).size > 0) return false;
+  idle(): boolean {
+    if (this.#tracerProvider !== undefined || !this.#propagatesNothing()) return false;
     if (!this.#noTracerProvider()) return false;
     return this.#metrics.instruments() === undefined;
+  }
+
+  /** Whether the propagator in use reads and writes no header at all (none is registered). */
+  #propagatesNothing(): boolean {
+    if (this.#propagator !== undefined) return false;
+    const propagator = this.#currentPropagator();
+    // `propagation` itself stands in when the registered object cannot be seen: assume it reads.
+    return propagator !== propagation && this.#fieldsOf(propagator).size === 0;
   }
 
   /**
@@ -277,7 +283,7 @@ export class MessagingTracer {
     send: (headers: WritableHeaders, span: Span) => R,
     activate = true,
   ): R {
-    if (this.#idle()) return send(copyWithoutFields(headers, NO_FIELDS), IDLE_SPAN);
+    if (this.idle()) return send(copyWithoutFields(headers, NO_FIELDS), IDLE_SPAN);
     const parent = context.active();
     const attributes = this.attributes(info);
     const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
@@ -303,7 +309,7 @@ export class MessagingTracer {
     handle: (trace: TraceContext) => R,
   ): R {
     // As in the traced path, the handler runs in the message's context (here: the root one), never the ambient one.
-    if (this.#idle()) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_TRACE_CONTEXT);
+    if (this.idle()) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_TRACE_CONTEXT);
     const attributes = this.attributes(info);
     const { parent, links } = this.placement(headers, message, policy, info.destination, attributes);
     const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links, attributes);
@@ -328,7 +334,8 @@ export class MessagingTracer {
     const valid = remote !== undefined && trace.isSpanContextValid(remote);
     // Classifying costs a header scan, so it runs only for messages without a context.
     const outcome: PropagationOutcome = valid ? 'valid' : classifyMissingContext(headerGetter.get(headers, 'traceparent'), headerGetter.keys(headers));
-    if (outcome !== 'valid') this.#reporter?.report(this.system, destination, outcome);
+    // With no propagator registered nothing could have been read: there is nothing to report.
+    if (outcome !== 'valid' && this.#reporter !== undefined && !this.#propagatesNothing()) this.#reporter.report(this.system, destination, outcome);
     const instruments = this.#metrics.instruments();
     if (instruments !== undefined) instruments.propagation.add(1, { ...metricAttributes(attributes ?? this.attributes({ type: 'process', destination }), METRIC_ATTRIBUTES), [ATTR_PROPAGATION_OUTCOME]: outcome });
     if (chosen === 'parent') return { parent: extracted, links: undefined };
@@ -373,9 +380,10 @@ export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: str
 }
 
 const NO_FIELDS: ReadonlySet<string> = new Set();
-/** What producers and handlers get while tracing is idle: what the no-op tracer would start under the root context. */
-const IDLE_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-const IDLE_TRACE_CONTEXT = traceContextOf(IDLE_SPAN, ROOT_CONTEXT);
+/** The span producers and handlers get while tracing is idle: what the no-op tracer starts under the root context. */
+export const IDLE_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+/** The trace context handlers get while tracing is idle. */
+export const IDLE_TRACE_CONTEXT: TraceContext = traceContextOf(IDLE_SPAN, ROOT_CONTEXT);
 
 function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M): IncomingContextPolicy {
   if (policy === undefined) return 'parent';

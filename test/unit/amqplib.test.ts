@@ -644,3 +644,44 @@ describe('metrics and propagation diagnostics', () => {
     expect(logged).toEqual(["warn: tracebus: 1 message(s) on rabbitmq 'orders:order.created:billing' arrived with trace headers of another format and no traceparent; each started a new trace"]);
   });
 });
+
+describe('with nothing registered (no SDK, no propagator, no metrics)', () => {
+  beforeEach(async () => {
+    await recorder.shutdown();
+  });
+
+  it('publishes without trace headers, dropping stale ones, and hands confirms straight to the caller', () => {
+    const fake = new FakeConfirmChannel();
+    const channel = traceChannel()(asConfirmChannel(fake));
+    const confirmed: unknown[] = [];
+    const options = { messageId: 'm-1', headers: { traceparent: SAMPLED, 'x-app': 'kept' } };
+    expect(channel.publish('orders', 'order.created', Buffer.from('{}'), options, (error) => confirmed.push(error))).toBe(true);
+    expect(channel.sendToQueue('jobs', Buffer.from('{}'))).toBe(true);
+    expect(fake.published.map((sent) => sent.options)).toEqual([{ messageId: 'm-1', headers: { 'x-app': 'kept' } }, undefined]);
+    fake.published[0]!.callback!(null);
+    expect(confirmed).toEqual([null]);
+    expect(options.headers).toEqual({ traceparent: SAMPLED, 'x-app': 'kept' });
+  });
+
+  it('still settles a failed message per onError, once, and reports no missing trace headers', async () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const failure = new TypeError('bad order');
+    const seen: string[] = [];
+    await channel.consume('q', (message, handlerTrace) => {
+      seen.push(handlerTrace.traceId);
+      if (message!.fields.deliveryTag === 2) channel.ack(message!);
+      throw failure;
+    });
+    const onMessage = fake.consumers.get('q')!;
+    onMessage(delivery({ traceparent: SAMPLED }, { deliveryTag: 1 }));
+    onMessage(delivery(undefined, { deliveryTag: 2 }));
+    expect(fake.settled).toEqual([
+      ['nack', 1, false, true],
+      ['ack', 2, undefined],
+    ]);
+    expect(seen).toEqual(['00000000000000000000000000000000', '00000000000000000000000000000000']);
+    expect(logged).toEqual([]);
+    await expect(Promise.resolve(traceConsume({ channel, queue: 'q', onError: 'rethrow' })(async () => Promise.reject(failure))(delivery(undefined, { deliveryTag: 3 })))).rejects.toBe(failure);
+  });
+});

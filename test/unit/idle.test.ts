@@ -1,4 +1,5 @@
-import { context, metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ function disableAll(): void {
 beforeEach(disableAll);
 afterEach(disableAll);
 
-describe('with nothing registered', () => {
+describe('when tracing is not (fully) set up', () => {
   it('publishes a copy of the headers without stale trace headers and leaves the caller’s headers alone', async () => {
     const tracer = new MessagingTracer('kafka');
     const headers = { traceparent: TP, TraceState: 'a=1', 'x-order': '42' };
@@ -94,5 +95,25 @@ describe('with nothing registered', () => {
     await bus.publish('orders', { payload: 1, headers: { traceparent: TP } });
     await bus.close();
     expect(onward).toEqual([{ traceparent: TP }]);
+  });
+
+  it('with an SDK but no propagator, messages are traced and not reported as arriving without trace headers', async () => {
+    const warnings: string[] = [];
+    diag.setLogger({ error: (message) => warnings.push(message), warn: (message) => warnings.push(message), info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+    const exporter = new InMemorySpanExporter();
+    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    trace.setGlobalTracerProvider(provider);
+    try {
+      const bus = new MemoryBus();
+      bus.subscribe('orders', traceMemoryHandler()(() => undefined));
+      await bus.publish('orders', { payload: 1, headers: { traceparent: TP } });
+      await bus.publish('orders', { payload: 2 });
+      await bus.close();
+      await provider.forceFlush();
+      expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(['process orders', 'process orders']);
+      expect(warnings).toEqual([]);
+    } finally {
+      diag.disable();
+    }
   });
 });
