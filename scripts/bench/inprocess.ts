@@ -22,10 +22,13 @@
  *
  * Every SDK variant checks that it exported two spans per message: a variant whose spans
  * were dropped would be measured doing less than tracing does.
+ *
+ * With BENCH_PROFILE=<file>, the measured pass is CPU-profiled into that file (cpu-profile.ts).
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryPublisher } from '../../src/memory/index.ts';
+import { profileIfAsked } from './cpu-profile.ts';
 import { exportedSpans, registerSdk } from './sdk.ts';
 
 const [variant = 'untraced', count = '100000'] = process.argv.slice(2);
@@ -109,22 +112,40 @@ function floorHandler(handler: () => void, withAttributes: boolean): MemoryHandl
 async function traced(provider: TracerProvider, pass: () => Promise<number>): Promise<{ seconds: number; spansPerMessage: number }> {
   await provider.forceFlush();
   const before = exportedSpans();
-  const seconds = await pass();
+  const seconds = await measured(pass);
   await provider.forceFlush();
   const spansPerMessage = (exportedSpans() - before) / messages;
   if (spansPerMessage !== 2) throw new Error(`${variant}: expected 2 spans per message, exported ${spansPerMessage}`);
   return { seconds, spansPerMessage };
 }
 
+let busy: number | undefined;
+
+/**
+ * The measured pass, profiled when BENCH_PROFILE asks. Its event-loop utilization is kept:
+ * a profile labels part of the time Node spends running setImmediate callbacks, which deliver
+ * every bus message, as idle, and this shows that the loop never waited.
+ */
+async function measured<T>(pass: () => Promise<T>): Promise<T> {
+  const stop = await profileIfAsked();
+  const before = performance.eventLoopUtilization();
+  try {
+    return await pass();
+  } finally {
+    busy = performance.eventLoopUtilization(before).utilization;
+    await stop();
+  }
+}
+
 let result: { seconds: number; spansPerMessage?: number };
 if (variant === 'untraced' || variant === 'nosdk') {
   const wrapping = variant === 'nosdk' ? 'tracebus' : 'none';
   await throughBus(wrapping, warmup);
-  result = { seconds: await throughBus(wrapping, messages) };
+  result = { seconds: await measured(() => throughBus(wrapping, messages)) };
 } else if (variant === 'untraced+sdk') {
   const provider = registerSdk();
   await throughBus('none', warmup);
-  result = { seconds: await throughBus('none', messages) };
+  result = { seconds: await measured(() => throughBus('none', messages)) };
   await provider.shutdown();
 } else if (variant === 'sdk' || variant === 'bus+floor' || variant === 'bus+floor+attributes') {
   const provider = registerSdk();
@@ -140,4 +161,4 @@ if (variant === 'untraced' || variant === 'nosdk') {
 } else {
   throw new Error(`unknown variant '${variant}': use untraced, nosdk, sdk, untraced+sdk, floor, floor+attributes, bus+floor or bus+floor+attributes`);
 }
-console.log(JSON.stringify({ variant, messages, ...result }));
+console.log(JSON.stringify({ variant, messages, ...result, eventLoopUtilization: busy }));

@@ -37,6 +37,8 @@ function originOf(url: string): string {
   if (packaged) return packaged[1]!;
   if (url.startsWith('node:')) return '(node core)';
   if (url.startsWith('wasm://')) return '(node core)';
+  // The in-process bus is the messaging client of the in-process benchmark, not tracing.
+  if (url.endsWith('/src/memory/bus.ts')) return 'tracebus src/memory/bus.ts';
   const local = /\/(src|scripts)\/(.*)$/.exec(url);
   return local ? `tracebus ${local[1]}/${local[2]!.split('/')[0]}` : url;
 }
@@ -69,7 +71,7 @@ export type StackPart = (typeof STACK_PARTS)[number] | 'idle';
 export function stackPartOf(origin: string): StackPart {
   if (origin === '(idle)') return 'idle';
   if (origin === '(garbage collector)') return 'garbage collector';
-  if (origin === 'amqplib' || origin === 'kafkajs') return 'messaging client';
+  if (origin === 'amqplib' || origin === 'kafkajs' || origin === 'tracebus src/memory/bus.ts') return 'messaging client';
   if (origin.startsWith('tracebus src/')) return 'tracebus';
   if (origin.startsWith('tracebus scripts/')) return 'benchmark harness';
   if (origin.startsWith('@opentelemetry/instrumentation') || ['require-in-the-middle', 'import-in-the-middle', 'module-details-from-path'].includes(origin)) return 'official instrumentation';

@@ -10,7 +10,7 @@
  *                                 100000, RabbitMQ 20000, Kafka 50000)
  *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for one broker section
  *   BENCH_KAFKA_PORT (default 29092)  port of a Kafka started from the local jars
- *   BENCH_PROFILES (default 1)    0 skips the CPU profiles of the broker sections
+ *   BENCH_PROFILES (default 1)    0 skips the CPU profiles of the in-process and broker sections
  *
  * The brokers are found or started as the integration tests do (test/support/provision.ts):
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine.
@@ -42,6 +42,10 @@ interface Section {
   broker?: 'rabbitmq' | 'kafka';
   command: (variant: string) => string[];
   summarize: (medians: Map<string, number>, samples: Samples) => string[];
+  /** Variants run once more with their measured pass CPU-profiled, to explain a gap. */
+  profiled?: string[];
+  /** What to know about reading this section's profile, from the profiled samples. */
+  profileNote?: (samples: Sample[]) => string;
 }
 
 interface Target {
@@ -135,6 +139,7 @@ function brokerSection(name: 'rabbitmq' | 'kafka', title: string, count: number,
     variants: ['untraced', 'tracebus', 'otel', 'floor', 'tracebus-nosdk'],
     rounds,
     broker: name,
+    profiled: ['untraced', 'floor', 'tracebus', 'otel'],
     command: (variant) => [`scripts/bench/${name}.ts`, variant, String(count)],
     summarize: brokerSummary(name, official),
   };
@@ -146,6 +151,11 @@ const sections: Section[] = [
     title: `In-process bus: ${messages.toLocaleString('en')} messages per run`,
     variants: ['untraced', 'nosdk', 'sdk', 'floor', 'floor+attributes', 'bus+floor', 'bus+floor+attributes', 'untraced+sdk'],
     rounds,
+    profiled: ['untraced', 'floor', 'bus+floor+attributes', 'sdk'],
+    profileNote(samples) {
+      const busy = samples.map((sample) => Number(sample.eventLoopUtilization));
+      return `The \`idle\` row is not waiting: the event loop was busy ${pct(Math.min(...busy))}–${pct(Math.max(...busy))} of each profiled pass (\`performance.eventLoopUtilization()\`), but V8 counts part of the time Node spends running setImmediate callbacks, where the bus delivers every message, as idle, without a stack. The consumer side's work is partly in that row; compare the variants by their total (busy and idle).`;
+    },
     command: (variant) => ['scripts/bench/inprocess.ts', variant, String(messages)],
     summarize(medians) {
       const untraced = medians.get('untraced')!;
@@ -205,8 +215,6 @@ async function brokerEnv(kind: 'rabbitmq' | 'kafka'): Promise<NodeJS.ProcessEnv 
   return kind === 'rabbitmq' ? { ...process.env, AMQP_URL: entry.provided.address } : { ...process.env, KAFKA_BROKERS: entry.provided.address };
 }
 
-const PROFILED = ['untraced', 'floor', 'tracebus', 'otel'];
-
 /**
  * Where the time of one throughput pass goes, per variant: one more run of each with the
  * pass CPU-profiled (BENCH_PROFILE), its self time split by part of the stack, per message.
@@ -217,10 +225,12 @@ function profileSection(section: Section, env: NodeJS.ProcessEnv): string[] {
   try {
     const parts = new Map<string, Map<string, number>>();
     const top = new Map<string, string>();
-    const variants = PROFILED.filter((variant) => section.variants.includes(variant));
+    const variants = section.profiled ?? [];
+    const profiledSamples: Sample[] = [];
     for (const variant of variants) {
       const file = join(directory, `${variant}.cpuprofile`);
       const sample = runChild(section.command(variant), { ...env, BENCH_PROFILE: file });
+      profiledSamples.push(sample);
       const summary = summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
       const perMessage = new Map([...stackParts(summary)].map(([part, time]) => [part, time / sample.messages]));
       parts.set(variant, perMessage);
@@ -241,6 +251,7 @@ function profileSection(section: Section, env: NodeJS.ProcessEnv): string[] {
       ...STACK_PARTS.map((part) => `| ${part} | ${variants.map((variant) => cell(variant, part)).join(' | ')} |`),
       `| **busy, all parts** | ${variants.map((variant) => `**${[...parts.get(variant)!].filter(([part]) => part !== 'idle').reduce((sum, [, time]) => sum + time, 0).toFixed(2)}**`).join(' | ')} |`,
       `| idle | ${variants.map((variant) => cell(variant, 'idle')).join(' | ')} |`,
+      ...(section.profileNote === undefined ? [] : ['', section.profileNote(profiledSamples)]),
       '',
       ...[...top].map(([variant, functions]) => `- heaviest tracing functions in the ${variant} run (µs per message): ${functions}.`),
     ];
@@ -300,7 +311,7 @@ try {
       lines.push('');
     }
     lines.push(...section.summarize(medians, samples), '');
-    if (section.broker !== undefined && process.env.BENCH_PROFILES !== '0') lines.push(...profileSection(section, env), '');
+    if (section.profiled !== undefined && process.env.BENCH_PROFILES !== '0') lines.push(...profileSection(section, env), '');
     lines.push(`<sub>${section.rounds} round${section.rounds === 1 ? '' : 's'}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after.</sub>`, '');
     results.push(...lines);
     console.log(lines.join('\n'));
