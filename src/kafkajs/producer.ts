@@ -248,6 +248,7 @@ class SendTracer {
     const messages = record?.messages;
     // Malformed calls go to kafkajs untouched, for its own error.
     if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return sink.send(record);
+    if (this.#tracer.idle()) return sink.send({ ...record, messages: messages.map(withoutTraceHeaders) });
     if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction);
     return this.#sendMany(sink, record, undefined, [record], record.topic, transaction);
   }
@@ -262,6 +263,7 @@ class SendTracer {
       if (index === 0) destination = group.topic;
       else if (group.topic !== destination) destination = undefined;
     }
+    if (this.#tracer.idle()) return sink.sendBatch({ ...batch, topicMessages: topicMessages.map((group) => ({ ...group, messages: group.messages.map(withoutTraceHeaders) })) });
     return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction);
   }
 
@@ -351,6 +353,15 @@ function withTraceHeaders(message: Message, traceHeaders: WritableHeaders): Mess
   const headers = copyWithoutTraceHeaders(message.headers as MessageHeaders | undefined);
   for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
   return { ...message, headers: kafkaHeaders(headers) };
+}
+
+/**
+ * `message` as tracing leaves it while idle (nothing registered): trace headers it carried
+ * from elsewhere dropped, as a traced send would replace them.
+ */
+function withoutTraceHeaders(message: Message): Message {
+  if (!isMessage(message) || message.headers == null) return message;
+  return { ...message, headers: kafkaHeaders(copyWithoutTraceHeaders(message.headers as MessageHeaders)) };
 }
 
 function isMessage(message: unknown): message is Message {

@@ -389,6 +389,26 @@ describe('traceProducer: send', () => {
   });
 });
 
+describe('traceProducer with nothing registered (no SDK, no propagator, no metrics)', () => {
+  it('sends straight through, dropping trace headers the messages carried from elsewhere', async () => {
+    await recorder.shutdown();
+    try {
+      const producer = traceProducer()(asProducer(raw));
+      const stale = { traceparent: SAMPLED, 'x-app': 'kept' };
+      await producer.send({ topic: 'a', messages: [{ value: '1', headers: stale }, { value: '2' }] });
+      await producer.sendBatch({ topicMessages: [{ topic: 'b', messages: [{ value: '3', headers: { TraceState: 'a=1' } }] }] });
+      expect(raw.sent.flatMap(messagesOf).map((message) => [message.value, message.headers])).toEqual([
+        ['1', { 'x-app': 'kept' }],
+        ['2', undefined],
+        ['3', {}],
+      ]);
+      expect(stale).toEqual({ traceparent: SAMPLED, 'x-app': 'kept' });
+    } finally {
+      recorder = recordSpans();
+    }
+  });
+});
+
 describe('traceProducer: transactions', () => {
   it('a transaction is a span from transaction() to commit(); sends made where it began are its children', async () => {
     const producer = traceProducer({ clientId: 'payments' })(asProducer(raw));
