@@ -6,7 +6,7 @@
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import { profileIfAsked } from './cpu-profile.ts';
 import type { WrapperProbe } from './probe.ts';
-import { exportedSpans } from './sdk.ts';
+import { exportedDetail, exportedSpans } from './sdk.ts';
 
 export interface Passes {
   /** Sends `n` messages and resolves with the seconds from the first send to the last message consumed. */
@@ -23,6 +23,9 @@ export interface Measured {
   seconds: number;
   cpuMicrosPerMessage: number;
   spansPerMessage: number;
+  /** Attributes and links per message on the exported spans, all spans of the message together. */
+  attributesPerMessage: number;
+  linksPerMessage: number;
   latency: ReturnType<WrapperProbe['percentiles']>;
 }
 
@@ -30,6 +33,7 @@ export async function measurePasses({ pass, messages, provider, probe, spansExpe
   await pass(Math.max(1_000, Math.round(messages / 10)));
   await provider?.forceFlush();
   const spansBefore = exportedSpans();
+  const detailBefore = exportedDetail();
   const stopProfile = await profileIfAsked();
   const cpuBefore = process.cpuUsage();
   const seconds = await pass(messages);
@@ -37,6 +41,9 @@ export async function measurePasses({ pass, messages, provider, probe, spansExpe
   await stopProfile();
   await provider?.forceFlush();
   const spansPerMessage = provider === undefined ? 0 : (exportedSpans() - spansBefore) / messages;
+  const detail = exportedDetail();
+  const attributesPerMessage = (detail.attributes - detailBefore.attributes) / messages;
+  const linksPerMessage = (detail.links - detailBefore.links) / messages;
   // A traced variant that exported fewer spans would be measured doing less than it should.
   if (provider !== undefined && spansPerMessage < spansExpected) throw new Error(`expected at least ${spansExpected} spans per message, exported ${spansPerMessage}`);
   probe.enabled = true;
@@ -45,5 +52,5 @@ export async function measurePasses({ pass, messages, provider, probe, spansExpe
   // recorded a few microtasks later.
   await new Promise((resolve) => setImmediate(resolve));
   probe.enabled = false;
-  return { seconds, cpuMicrosPerMessage: (cpu.user + cpu.system) / messages, spansPerMessage, latency: probe.percentiles() };
+  return { seconds, cpuMicrosPerMessage: (cpu.user + cpu.system) / messages, spansPerMessage, attributesPerMessage, linksPerMessage, latency: probe.percentiles() };
 }

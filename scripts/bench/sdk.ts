@@ -4,6 +4,8 @@ import { CompositePropagator, ExportResultCode, W3CBaggagePropagator, W3CTraceCo
 import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
 
 let exported = 0;
+let attributes = 0;
+let links = 0;
 
 /**
  * An exporter that drops everything but a count: the benchmarks measure recording, not
@@ -12,6 +14,10 @@ let exported = 0;
 const noopExporter: SpanExporter = {
   export: (spans, done) => {
     exported += spans.length;
+    for (const span of spans) {
+      attributes += Object.keys(span.attributes).length;
+      links += span.links.length;
+    }
     done({ code: ExportResultCode.SUCCESS });
   },
   shutdown: () => Promise.resolve(),
@@ -32,3 +38,6 @@ export function registerSdk(): TracerProvider {
 
 /** Spans exported so far; call the provider's `forceFlush()` first to count the ones still queued. */
 export const exportedSpans = (): number => exported;
+
+/** Attributes and links on the spans exported so far (what the SDK checked and copied for each). */
+export const exportedDetail = (): { attributes: number; links: number } => ({ attributes, links });
