@@ -21,7 +21,8 @@ export interface SamplingResult {
 
 export async function main(orders = 20, ratio = 0.5): Promise<SamplingResult> {
   const memory = new InMemorySpanExporter();
-  const spanProcessors: SpanProcessor[] = [new SimpleSpanProcessor({ exporter: memory })];
+  const counted = new SimpleSpanProcessor({ exporter: memory });
+  const spanProcessors: SpanProcessor[] = [counted];
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter() }));
   // NodeSDK exports metrics over OTLP by default; with no collector to take them, its
   // shutdown would spend seconds retrying. This example is about traces.
@@ -49,6 +50,9 @@ export async function main(orders = 20, ratio = 0.5): Promise<SamplingResult> {
     });
   }
   await bus.close();
+  // A span reaches the exporter once NodeSDK's resource detectors have finished, which can
+  // be after the span ended: flush before reading (shutdown would empty the exporter).
+  await counted.forceFlush();
   const spans = memory.getFinishedSpans().slice();
   await sdk.shutdown();
   return { spans, received };

@@ -1,6 +1,7 @@
-import type { Attributes } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, type Attributes } from '@opentelemetry/api';
+import { copyWithoutTraceHeaders } from '../core/headers.ts';
 import type { HandlerMiddleware, PublisherDecorator } from '../core/compose.ts';
-import { assertPolicyOption, MessagingTracer, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
+import { assertPolicyOption, IDLE_TRACE_CONTEXT, MessagingTracer, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
 import type { PolicyOption } from '../core/policy.ts';
 import { ATTR_MESSAGING_CONSUMER_GROUP_NAME, ATTR_MESSAGING_MESSAGE_ID } from '../core/semconv.ts';
 import type { MemoryMessage, MemoryPublisher, OutgoingMessage } from './bus.ts';
@@ -45,6 +46,8 @@ export function traceMemoryPublisher(options: MemoryPublisherTracingOptions = {}
     }
     return {
       publish: function tracedPublish<P>(topic: string, message: OutgoingMessage<P>): Promise<void> {
+        // With nothing registered, skip even building the attributes (see MessagingTracer.idle).
+        if (tracer.idle()) return publisher.publish(topic, message?.headers == null ? message : { ...message, headers: copyWithoutTraceHeaders(message.headers) });
         const attributes: Attributes | undefined = message?.id === undefined ? undefined : { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
         return tracer.tracePublish({ type: 'send', destination: topic, attributes }, message?.headers, { topic, message }, producerHook, (headers) =>
           publisher.publish(topic, { ...message, headers }),
@@ -72,6 +75,7 @@ export function traceMemoryHandler(options: MemoryHandlerTracingOptions = {}): H
   return function traceHandler(next) {
     if (typeof next !== 'function') throw new TypeError('tracebus: traceMemoryHandler()(handler) needs a handler function');
     return function tracedHandler(message) {
+      if (tracer.idle()) return context.with(ROOT_CONTEXT, next, undefined, message, IDLE_TRACE_CONTEXT);
       const attributes: Attributes = { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
       if (message.redelivered) attributes[ATTR_MEMORY_ATTEMPT] = message.attempt;
       if (!isAnonymousGroup(message.group, message.topic)) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = message.group;
