@@ -2,7 +2,7 @@ import { context, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, 
 import type { EachBatchPayload, EachMessagePayload, KafkaMessage } from 'kafkajs';
 import type { MessageHeaders } from '../core/headers.ts';
 import { measureReceive, runInSpan } from '../core/lifecycle.ts';
-import { ATTR_LINKS_DROPPED, runHook, type MessagingTracer, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
+import { ATTR_LINKS_DROPPED, IDLE_TRACE_CONTEXT, runHook, type MessagingTracer, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
 import type { PolicyOption } from '../core/policy.ts';
 import { activeTraceContext, traceContextOf, type TraceContext } from '../core/trace-context.ts';
 import { ATTR_KAFKA_ATTEMPT, batchAttributes, consumedAttributes, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
@@ -94,6 +94,8 @@ export class ConsumerSpans {
   /** Runs `handler` for one `eachMessage` payload inside its `process` span. */
   processMessage(payload: EachMessagePayload, handler: (payload: EachMessagePayload, trace: TraceContext) => unknown, attempts: Attempts): unknown {
     if (payload?.message == null) return handler(payload, activeTraceContext(context.active()));
+    // With nothing registered, skip even the attributes (see MessagingTracer.idle).
+    if (this.tracer.idle()) return context.with(ROOT_CONTEXT, handler, undefined, payload, IDLE_TRACE_CONTEXT);
     const { topic, partition, message } = payload;
     const attributes = consumedAttributes(this.groupId, partition, message, this.client);
     const attempt = attempts.seen(topic, partition, message.offset);

@@ -453,6 +453,23 @@ describe('traceConsumer', () => {
     expect(recorder.spans().filter((span) => !isBatchSpan(span)).map((span) => span.attributes['app.offset'])).toEqual(['1', '2']);
   });
 
+  it('with nothing registered the handler runs in the root context with an empty trace, and its error comes back unchanged', async () => {
+    await recorder.shutdown();
+    try {
+      const seen: string[] = [];
+      const failure = new Error('retry me');
+      const handler = traceEachMessage()(async (payload, handlerTrace) => {
+        seen.push(handlerTrace.traceId);
+        if (payload.message.offset === '1') throw failure;
+      });
+      await handler(eachMessagePayload(kafkaMessage(0, { headers: { traceparent: Buffer.from(SAMPLED) } })));
+      await expect(handler(eachMessagePayload(kafkaMessage(1)))).rejects.toBe(failure);
+      expect(seen).toEqual(['00000000000000000000000000000000', '00000000000000000000000000000000']);
+    } finally {
+      recorder = recordSpans();
+    }
+  });
+
   it('with no SDK registered the handler still runs in the incoming context', async () => {
     await recorder.shutdown();
     const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
