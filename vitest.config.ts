@@ -8,7 +8,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^tracebus$/, replacement: `${src}index.ts` },
-      { find: /^tracebus\/(memory|kafkajs|amqplib|testing)$/, replacement: `${src}$1/index.ts` },
+      { find: /^tracebus\/(memory|kafkajs|amqplib|testing|adapter|w3c)$/, replacement: `${src}$1/index.ts` },
     ],
   },
   test: {

@@ -42,7 +42,7 @@ export async function main(options: OrderFlowOptions = {}): Promise<ReadableSpan
   // payments: consumes Kafka, publishes to RabbitMQ.
   const paymentsChannel = traceChannel({ tracerProvider: tracing.provider('payments') })(await connection.createChannel());
   await paymentsChannel.assertQueue(queue, { exclusive: true });
-  const payments = traceConsumer(kafka.consumer({ groupId: `payments.${run}` }), { tracerProvider: tracing.provider('payments'), brokers });
+  const payments = traceConsumer({ tracerProvider: tracing.provider('payments'), brokers })(kafka.consumer({ groupId: `payments.${run}` }));
   // notifier: consumes RabbitMQ, fans out in-process to email and sms.
   const notifierChannel = traceChannel({ tracerProvider: tracing.provider('notifier') })(await connection.createChannel());
   const notifierBus = traceMemoryPublisher({ tracerProvider: tracing.provider('notifier') })(bus);

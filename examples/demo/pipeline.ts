@@ -3,7 +3,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
-import { compose, recordError, type TraceContext } from 'tracebus';
+import { compose, type MessageTrace } from 'tracebus';
+import { recordError } from 'tracebus/adapter';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryMessage } from 'tracebus/memory';
 
 export interface Order {
@@ -51,7 +52,7 @@ export async function runOrderPipeline(extraProcessors: (service: string) => Spa
   const log: string[] = [];
   const bus = new MemoryBus({ maxAttempts: 3, retryDelayMs: 5 });
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const note = (service: string, traced: TraceContext, what: string) => log.push(`${service.padEnd(13)} trace_id=${traced.traceId} ${what}`);
+  const note = (service: string, traced: MessageTrace, what: string) => log.push(`${service.padEnd(13)} trace_id=${traced.traceId} ${what}`);
 
   /** Everything one service needs: a traced publisher and traced handlers, on its own provider. */
   const service = (name: string) => {

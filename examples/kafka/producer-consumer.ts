@@ -20,7 +20,7 @@ export async function main(brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:90
   await ensureTopic(admin, topic);
 
   const producer = traceProducer({ tracerProvider: tracing.provider('orders'), brokers, clientId: 'shop' })(kafka.producer());
-  const consumer = traceConsumer(kafka.consumer({ groupId: `billing.${topic}` }), { tracerProvider: tracing.provider('billing'), brokers });
+  const consumer = traceConsumer({ tracerProvider: tracing.provider('billing'), brokers })(kafka.consumer({ groupId: `billing.${topic}` }));
   try {
     await Promise.all([producer.connect(), consumer.connect()]);
     await consumer.subscribe({ topics: [topic], fromBeginning: true });

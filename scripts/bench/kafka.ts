@@ -87,7 +87,7 @@ await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicat
 const rawProducer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
 const rawConsumer = kafka.consumer({ groupId: `${topic}-group`, maxWaitTimeInMs: 100 });
 const producer: Producer = tracebus ? tracebus.traceProducer({ brokers, clientId })(rawProducer) : rawProducer;
-const consumer: Consumer = tracebus ? (tracebus.traceConsumer(rawConsumer, { brokers, clientId }) as unknown as Consumer) : rawConsumer;
+const consumer: Consumer = tracebus ? (tracebus.traceConsumer({ brokers, clientId })(rawConsumer) as unknown as Consumer) : rawConsumer;
 await Promise.all([producer.connect(), consumer.connect()]);
 await consumer.subscribe({ topics: [topic], fromBeginning: true });
 

@@ -1,13 +1,24 @@
 import type { Attributes } from '@opentelemetry/api';
-import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '../core/semconv.ts';
+import type { Options } from 'amqplib';
+import {
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_DESTINATION_TEMPLATE,
+  ATTR_MESSAGING_DESTINATION_TEMPORARY,
+  ATTR_MESSAGING_MESSAGE_BODY_SIZE,
+  ATTR_MESSAGING_MESSAGE_CONVERSATION_ID,
+  ATTR_MESSAGING_MESSAGE_ID,
+  ATTR_RABBITMQ_ROUTING_KEY,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+} from '../core/semconv.ts';
 
 /** `messaging.system.name` of RabbitMQ. */
 export const RABBITMQ_SYSTEM = 'rabbitmq';
 
 /** Semconv: a low-cardinality stand-in for a destination name, used in the span name. */
-export const ATTR_MESSAGING_DESTINATION_TEMPLATE = 'messaging.destination.template';
+export { ATTR_MESSAGING_DESTINATION_TEMPLATE };
 /** Semconv: the destination is temporary (a reply queue, a server-named queue). */
-export const ATTR_MESSAGING_DESTINATION_TEMPORARY = 'messaging.destination.temporary';
+export { ATTR_MESSAGING_DESTINATION_TEMPORARY };
 
 /** `true` on a consumer or receive span when the broker flagged the delivery as redelivered. */
 export const ATTR_RABBITMQ_REDELIVERED = 'tracebus.rabbitmq.redelivered';
@@ -189,4 +200,33 @@ export function idOf(value: unknown): string | undefined {
 /** The exchange name as attributes show it: `amq.default` for the default exchange. */
 export function exchangeName(exchange: string): string {
   return exchange === '' ? DEFAULT_EXCHANGE : exchange;
+}
+
+/**
+ * When a message was published, in ms since the epoch, from AMQP's `timestamp` property:
+ * read as seconds (the AMQP and RabbitMQ convention), or as milliseconds when it is too
+ * large to be seconds; `undefined` when absent.
+ */
+export function timestampOf(timestamp: unknown): number | undefined {
+  if (typeof timestamp !== 'number' || !(timestamp > 0)) return undefined;
+  return timestamp < 1e11 ? timestamp * 1e3 : timestamp;
+}
+
+/**
+ * Attributes of a `send` span beyond the core's: routing key, destination, message and
+ * conversation ids, the body size when `body` is given (opt-in), and the server.
+ */
+export function publishedAttributes(routingKey: string, destination: Destination, options: Options.Publish | undefined, body: Buffer | undefined, server: Server): Attributes {
+  const attributes: Attributes = {};
+  if (routingKey !== '') attributes[ATTR_RABBITMQ_ROUTING_KEY] = routingKey;
+  addDestination(attributes, destination);
+  if (options != null) {
+    const messageId = idOf(options.messageId);
+    if (messageId !== undefined) attributes[ATTR_MESSAGING_MESSAGE_ID] = messageId;
+    const conversationId = idOf(options.correlationId);
+    if (conversationId !== undefined) attributes[ATTR_MESSAGING_MESSAGE_CONVERSATION_ID] = conversationId;
+  }
+  if (body !== undefined && typeof body?.length === 'number') attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = body.length;
+  addServer(attributes, server);
+  return attributes;
 }

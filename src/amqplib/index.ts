@@ -13,13 +13,9 @@ export {
   ATTR_RABBITMQ_SETTLEMENT_MULTIPLE,
   ATTR_RABBITMQ_SETTLEMENT_ON_ERROR,
   ATTR_RABBITMQ_SETTLEMENT_REQUEUE,
-  consumeDestination,
-  publishDestination,
   RABBITMQ_SYSTEM,
 } from './attributes.ts';
-export type { Destination } from './attributes.ts';
-export { traceChannel } from './channel.ts';
-export type { AmqpPublish, ChannelDecorator, ChannelTracingOptions, TracedChannel, TracedOnMessage } from './channel.ts';
-export { traceConsume } from './consume.ts';
-export type { AmqpChannel, AmqpHandler, ConsumerTracingOptions, ConsumeTracingOptions, ErrorSettlement, OnErrorOption, TracedConsumer } from './consume.ts';
-export { encodedTableSize, headerBudget } from './header-budget.ts';
+export { traceChannel } from './publisher.ts';
+export type { AmqpChannelOptions, AmqpPublish, ChannelDecorator, TracedChannel, TracedOnMessage } from './publisher.ts';
+export { traceConsume } from './consumer.ts';
+export type { AmqpChannel, AmqpConsumeOptions, AmqpConsumerOptions, AmqpHandler, ErrorSettlement, OnErrorOption, TracedConsumeCallback } from './consumer.ts';

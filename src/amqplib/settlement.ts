@@ -1,6 +1,6 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { MessagingTracer } from '../core/messaging-tracer.ts';
-import type { Instruments } from '../core/metrics.ts';
+import type { OnEnd } from '../core/lifecycle.ts';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_RABBITMQ_DELIVERY_TAG } from '../core/semconv.ts';
 import {
   addDestination,
@@ -35,10 +35,8 @@ export class Delivery {
   readonly queue: string;
   readonly destination: Destination;
   open = true;
-  /** Set while metrics are on: where the process duration goes, and since when it runs. */
-  instruments: Instruments | undefined = undefined;
-  metricAttributes: Attributes | undefined = undefined;
-  started = 0;
+  /** The metrics to record when the span ends (`undefined` while metrics are off). */
+  onEnd: OnEnd | undefined = undefined;
 
   constructor(source: DeliverySource, span: Span, tag: number, queue: string, destination: Destination) {
     this.source = source;
@@ -46,12 +44,6 @@ export class Delivery {
     this.tag = tag;
     this.queue = queue;
     this.destination = destination;
-  }
-
-  measure(instruments: Instruments, metricAttributes: Attributes): void {
-    this.instruments = instruments;
-    this.metricAttributes = metricAttributes;
-    this.started = performance.now();
   }
 }
 

@@ -1,10 +1,10 @@
-import type { TraceContext } from './trace-context.ts';
+import type { MessageTrace } from './message-trace.ts';
 
 /**
  * Handles one message. `trace` describes the consumer span the handler runs in; the
  * span's context is also the active OpenTelemetry context during the call.
  */
-export type Handler<M, R = unknown> = (message: M, trace: TraceContext) => R;
+export type Handler<M, R = unknown> = (message: M, trace: MessageTrace) => R;
 
 /** Wraps a handler: `(next) => handler`. Tracing is one; retries, logging and metrics are others. */
 export type HandlerMiddleware<M, R = unknown> = (next: Handler<M, R>) => Handler<M, R>;

@@ -1,5 +1,5 @@
 import type { TextMapGetter, TextMapSetter } from '@opentelemetry/api';
-import { trimOws } from './w3c/ows.ts';
+import { trimOws } from '../w3c/ows.ts';
 
 /**
  * One header value as transports hand it over: a string (amqplib `S`), a Buffer

@@ -1,31 +1,13 @@
 import { context, diag, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
-import type { OperationInfo } from './messaging-tracer.ts';
-import { metricAttributes, type Instruments } from './metrics.ts';
-import {
-  ATTR_ERROR_TYPE,
-  ATTR_MESSAGING_BATCH_MESSAGE_COUNT,
-  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
-  ATTR_MESSAGING_DESTINATION_NAME,
-  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
-  ATTR_MESSAGING_OPERATION_TYPE,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-} from './semconv.ts';
+import { METRIC_ATTRIBUTES, metricAttributes, type Instruments } from './metrics.ts';
+import type { OperationInfo, SpanHook } from './operation.ts';
+import { ATTR_ERROR_TYPE, ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_MESSAGING_OPERATION_TYPE } from './semconv.ts';
 
-/** Called once an operation has ended, with its error if it failed. */
-export type OnEnd = (error: unknown, failed: boolean) => void;
-
-/** Span attributes that metrics keep: the low-cardinality ones semconv lists for metrics (both system names, for the legacy and dual semconv modes). */
-export const METRIC_ATTRIBUTES: readonly string[] = [
-  'messaging.system.name',
-  'messaging.system',
-  'messaging.operation.name',
-  ATTR_MESSAGING_DESTINATION_NAME,
-  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
-  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-];
+/**
+ * Called once an operation has ended, with its error if it failed. `type` names the
+ * failure for `error.type` where the error's class would not (a broker nack).
+ */
+export type OnEnd = (error: unknown, failed: boolean, type?: string) => void;
 
 /**
  * Times a send (`undefined` while metrics are off): on its end, `messaging.client.operation.duration` (with `error.type` when it
@@ -34,12 +16,12 @@ export const METRIC_ATTRIBUTES: readonly string[] = [
 export function measureSend(instruments: Instruments | undefined, spanAttributes: Attributes, count = Number(spanAttributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] ?? 1)): OnEnd | undefined {
   if (instruments === undefined) return undefined;
   const started = performance.now();
-  return function recordSend(error, failed) {
-    const attributes = metricAttributes(spanAttributes, METRIC_ATTRIBUTES);
+  return function recordSend(error, failed, type) {
+    const attributes = metricAttributes(spanAttributes);
     attributes[ATTR_MESSAGING_OPERATION_TYPE] = spanAttributes[ATTR_MESSAGING_OPERATION_TYPE];
-    if (failed) attributes[ATTR_ERROR_TYPE] = errorType(error);
+    if (failed) attributes[ATTR_ERROR_TYPE] = type ?? errorType(error);
     instruments.operationDuration.record((performance.now() - started) / 1e3, attributes);
-    if (!failed) instruments.sent.add(count, metricAttributes(spanAttributes, METRIC_ATTRIBUTES));
+    if (!failed) instruments.sent.add(count, metricAttributes(spanAttributes));
   };
 }
 
@@ -50,15 +32,28 @@ export function measureSend(instruments: Instruments | undefined, spanAttributes
 export function measureReceive(instruments: Instruments | undefined, spanAttributes: Attributes, info: Pick<OperationInfo, 'type' | 'publishedAt'>): OnEnd | undefined {
   if (instruments === undefined) return undefined;
   const started = performance.now();
-  const attributes = metricAttributes(spanAttributes, METRIC_ATTRIBUTES);
+  const attributes = metricAttributes(spanAttributes);
   instruments.consumed.add(Number(spanAttributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] ?? 1), attributes);
   if (info.publishedAt !== undefined) instruments.timeInQueue.record(Math.max(0, Date.now() - info.publishedAt) / 1e3, attributes);
-  return function recordReceive(error, failed) {
-    const ended = failed ? { ...attributes, [ATTR_ERROR_TYPE]: errorType(error) } : attributes;
+  return function recordReceive(error, failed, type) {
+    const ended = failed ? { ...attributes, [ATTR_ERROR_TYPE]: type ?? errorType(error) } : attributes;
     const seconds = (performance.now() - started) / 1e3;
     if (info.type === 'process') instruments.processDuration.record(seconds, ended);
     else instruments.operationDuration.record(seconds, { ...ended, [ATTR_MESSAGING_OPERATION_TYPE]: info.type });
   };
+}
+
+/**
+ * Records an operation whose attributes are known only at its end (a `receive` learns
+ * its message then): `messaging.client.operation.duration` since `started`, with
+ * `error.type` when `failure` names one, and, for a message received, a consumed message.
+ */
+export function recordOperation(instruments: Instruments, spanAttributes: Attributes, started: number, failure: string | undefined, received: boolean): void {
+  const attributes = metricAttributes(spanAttributes);
+  if (received) instruments.consumed.add(1, attributes);
+  const duration: Attributes = { ...attributes, [ATTR_MESSAGING_OPERATION_TYPE]: spanAttributes[ATTR_MESSAGING_OPERATION_TYPE] };
+  if (failure !== undefined) duration[ATTR_ERROR_TYPE] = failure;
+  instruments.operationDuration.record((performance.now() - started) / 1e3, duration);
 }
 
 /**
@@ -73,29 +68,30 @@ export function runInSpan<T, A, B, R>(span: Span, ctx: Context | undefined, fn: 
   try {
     result = ctx === undefined ? fn.call(thisArg, a, b) : context.with(ctx, fn, thisArg, a, b);
   } catch (error) {
-    ended(span, onEnd, error, true);
+    endSpan(span, onEnd, error, true);
     throw error;
   }
   if (!isPromiseLike(result)) {
-    ended(span, onEnd, undefined, false);
+    endSpan(span, onEnd, undefined, false);
     return result;
   }
   return result.then(
     function settled(value) {
-      ended(span, onEnd, undefined, false);
+      endSpan(span, onEnd, undefined, false);
       return value;
     },
     function failed(error: unknown) {
-      ended(span, onEnd, error, true);
+      endSpan(span, onEnd, error, true);
       throw error;
     },
   ) as R;
 }
 
-function ended(span: Span, onEnd: OnEnd | undefined, error: unknown, failed: boolean): void {
-  if (failed) recordError(span, error);
+/** Ends `span`, recording `error` on it first when `failed`, then calls `onEnd` (the operation's metrics). */
+export function endSpan(span: Span, onEnd: OnEnd | undefined, error: unknown, failed: boolean, type?: string): void {
+  if (failed) recordError(span, error, type);
   span.end();
-  onEnd?.(error, failed);
+  onEnd?.(error, failed, type);
 }
 
 /** Whether `value` is a promise or another thenable. */
@@ -103,12 +99,12 @@ export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
-/** Records `error` on `span`: exception event, status ERROR and `error.type`. */
-export function recordError(span: Span, error: unknown): void {
+/** Records `error` on `span`: exception event, status ERROR and `error.type` (`type`, else the error's class). */
+export function recordError(span: Span, error: unknown, type?: string): void {
   try {
     span.recordException(error instanceof Error ? error : String(error));
     span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-    span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
+    span.setAttribute(ATTR_ERROR_TYPE, type ?? errorType(error));
   } catch (problem) {
     diag.error('tracebus: could not record an error on a span', problem);
   }
@@ -123,3 +119,12 @@ export function errorType(error: unknown): string {
   return '_OTHER';
 }
 
+
+/** Runs a user hook; a hook that throws goes to `diag` and never to the caller. */
+export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: string): void {
+  try {
+    hook(span, message);
+  } catch (error) {
+    diag.error(`tracebus: ${which} threw; the span goes on without its attributes`, error);
+  }
+}

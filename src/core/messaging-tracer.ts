@@ -1,8 +1,6 @@
 import {
   context,
-  diag,
   INVALID_SPAN_CONTEXT,
-  propagation,
   type ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
@@ -10,104 +8,58 @@ import {
   type Attributes,
   type Context,
   type Link,
-  type MeterProvider,
   type Span,
   type SpanContext,
-  type TextMapPropagator,
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { copyWithoutFields, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
+import { copyWithoutFields, headerGetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
+import { endSpan, measureReceive, measureSend, runHook, runInSpan, type OnEnd } from './lifecycle.ts';
+import { messageTraceOf, type MessageTrace } from './message-trace.ts';
 import { ATTR_PROPAGATION_OUTCOME, classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
-import { assertPolicyOption, type IncomingContextPolicy, type PolicyOption } from './policy.ts';
-import {
-  ATTR_MESSAGING_DESTINATION_NAME,
-  ATTR_MESSAGING_OPERATION_NAME,
-  ATTR_MESSAGING_OPERATION_TYPE,
-  ATTR_MESSAGING_SYSTEM,
-  LEGACY_NAMES,
-  semconvModeFromEnv,
-  type OperationType,
-  type SemconvMode,
-} from './semconv.ts';
-import { errorType, measureReceive, measureSend, METRIC_ATTRIBUTES, recordError, runInSpan } from './lifecycle.ts';
-import { traceContextOf, type TraceContext } from './trace-context.ts';
-import { globalPropagator, w3cConformant } from './w3c/conformant.ts';
-
-export const TRACER_NAME = 'tracebus';
-export const TRACER_VERSION = '0.1.0';
-
-/** Adds attributes to a span from the message it is about. */
-export type SpanHook<M> = (span: Span, message: M) => void;
-
-/** Options every tracebus decorator and middleware accepts. */
-export interface TracingOptions {
-  /** Where spans go. Default: the global provider (`trace.setGlobalTracerProvider`, NodeSDK). */
-  tracerProvider?: TracerProvider;
-  /**
-   * How context is written to and read from headers, used exactly as given. Default: the
-   * global propagator, so a composite the application registered (W3C, baggage, B3, …)
-   * keeps working, with its W3C fields handled conformantly (see `conformantW3C`).
-   */
-  propagator?: TextMapPropagator;
-  /**
-   * Without a `propagator` option, read and write the W3C fields the global propagator
-   * handles (`traceparent`/`tracestate`, `baggage`) with tracebus's
-   * `TraceContextPropagator` and `BaggagePropagator`, which pass the W3C test suite where
-   * `@opentelemetry/core` does not; the global propagator keeps every other field.
-   * `false` leaves all fields to the global propagator. Default true.
-   */
-  conformantW3C?: boolean;
-  /** Attribute names to emit. Default: from `OTEL_SEMCONV_STABILITY_OPT_IN`, else `current`. */
-  semconv?: SemconvMode;
-  /** Most links one span gets (batch spans link every message). Default 128. */
-  maxLinks?: number;
-  /**
-   * Where messaging metrics go. Default: the global provider; while none is registered,
-   * metrics are off and cost nothing.
-   */
-  meterProvider?: MeterProvider;
-  /**
-   * Report received messages without a usable trace context (none, malformed, or another
-   * tracing system's headers) to `diag`, at most once a minute per destination. Default true.
-   */
-  reportMissingContext?: boolean;
-}
-
-/** What an adapter knows about one messaging operation. */
-export interface OperationInfo {
-  /** `messaging.operation.type`. */
-  type: OperationType;
-  /** `messaging.operation.name`, the span name's first word. Default: `type`. */
-  name?: string;
-  /** Destination for the span name and `messaging.destination.name`. Omit when anonymous. */
-  destination?: string;
-  /** More attributes, under their semconv 1.45 names. */
-  attributes?: Attributes;
-  /** When the message was produced (ms since the epoch), for the time-in-queue metric. */
-  publishedAt?: number;
-}
+import type { OperationInfo, SpanHook } from './operation.ts';
+import { resolveTracingOptions, type TracingOptions } from './options.ts';
+import { resolvePolicy, type PolicyOption } from './policy.ts';
+import { MessagePropagation, type PropagationState } from './propagation.ts';
+import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM, withSemconvNames, type SemconvMode } from './semconv.ts';
+import { INSTRUMENTATION_NAME, VERSION } from './version.ts';
 
 /** The attribute recorded on a span whose links were capped by `maxLinks`. */
 export const ATTR_LINKS_DROPPED = 'tracebus.links.dropped_count';
 
+/** Where a received message's span goes: its parent context and its links. */
+export interface Placement {
+  readonly parent: Context;
+  readonly links: Link[] | undefined;
+}
+
+/**
+ * A producer span started by {@link MessagingTracer.beginPublish} for a send that ends
+ * elsewhere (a broker confirm): the headers to send, and `end` to call exactly once.
+ */
+export interface OpenPublish {
+  readonly span: Span;
+  readonly context: Context;
+  readonly headers: WritableHeaders;
+  /** Ends the span, recording `error` when `failed` (as `type` when given), and records the send's metrics. Later calls do nothing. */
+  end(error: unknown, failed: boolean, type?: string): void;
+}
+
 /**
  * The transport-free span lifecycle every adapter is built from: producer spans with
  * injection into a copy of the headers, consumer spans with extraction and the
- * incoming-context policy, errors recorded and rethrown unchanged.
+ * incoming-context policy, errors recorded and rethrown unchanged. Propagation itself
+ * (which propagator, which fields) is {@link MessagePropagation}'s.
  *
- * Exported so that adapters for other transports can be written the same way.
+ * @example
+ * const tracer = new MessagingTracer('my-broker', options);
+ * await tracer.tracePublish({ type: 'send', destination: topic }, message.headers, message, undefined, (headers) => client.send(topic, { ...message, headers }));
  */
 export class MessagingTracer {
   readonly system: string;
   readonly semconv: SemconvMode;
   readonly maxLinks: number;
-  readonly #propagator: TextMapPropagator | undefined;
-  readonly #conformantW3C: boolean;
-  #fields: ReadonlySet<string> = new Set();
-  #fieldsFrom: TextMapPropagator | undefined;
-  #globalPropagator: TextMapPropagator | undefined;
-  #globalFrom: TextMapPropagator | undefined;
+  readonly #propagation: MessagePropagation;
   readonly #tracerProvider: TracerProvider | undefined;
   readonly #metrics: MessagingMetrics;
   readonly #reporter: PropagationReporter | undefined;
@@ -118,23 +70,14 @@ export class MessagingTracer {
 
   constructor(system: string, options: TracingOptions = {}) {
     if (typeof system !== 'string' || system === '') throw new TypeError('tracebus: MessagingTracer needs a messaging.system name such as "kafka"');
-    const { tracerProvider, propagator, semconv = semconvModeFromEnv(), maxLinks = 128, meterProvider, reportMissingContext = true, conformantW3C = true } = options;
-    if (semconv !== 'current' && semconv !== 'legacy' && semconv !== 'both') {
-      throw new TypeError(`tracebus: semconv must be 'current', 'legacy' or 'both'; got ${JSON.stringify(semconv)}`);
-    }
-    if (!Number.isInteger(maxLinks) || maxLinks < 0) throw new TypeError(`tracebus: maxLinks must be a non-negative integer; got ${maxLinks}`);
-    if (propagator !== undefined && (propagator === null || typeof propagator.inject !== 'function' || typeof propagator.extract !== 'function')) {
-      throw new TypeError('tracebus: propagator must be a TextMapPropagator with inject() and extract(), such as new W3CTraceContextPropagator(); omit it to use the global one');
-    }
-    if (typeof conformantW3C !== 'boolean') throw new TypeError(`tracebus: conformantW3C must be true or false; got ${JSON.stringify(conformantW3C)}`);
+    const resolved = resolveTracingOptions(options);
     this.system = system;
-    this.semconv = semconv;
-    this.maxLinks = maxLinks;
-    this.#propagator = propagator;
-    this.#conformantW3C = conformantW3C;
-    this.#tracerProvider = tracerProvider;
-    this.#metrics = new MessagingMetrics(meterProvider);
-    this.#reporter = reportMissingContext ? new PropagationReporter() : undefined;
+    this.semconv = resolved.semconv;
+    this.maxLinks = resolved.maxLinks;
+    this.#propagation = new MessagePropagation(resolved.propagator, resolved.conformantW3C);
+    this.#tracerProvider = resolved.tracerProvider;
+    this.#metrics = new MessagingMetrics(resolved.meterProvider);
+    this.#reporter = resolved.reportMissingContext ? new PropagationReporter() : undefined;
   }
 
   /**
@@ -145,7 +88,7 @@ export class MessagingTracer {
   get tracer(): Tracer {
     const provider = this.#tracerProvider ?? trace.getTracerProvider();
     if (provider !== this.#tracerFrom || this.#tracer === undefined) {
-      this.#tracer = provider.getTracer(TRACER_NAME, TRACER_VERSION);
+      this.#tracer = provider.getTracer(INSTRUMENTATION_NAME, VERSION);
       this.#tracerFrom = provider;
     }
     return this.#tracer;
@@ -160,17 +103,13 @@ export class MessagingTracer {
    * later takes effect at once.
    */
   idle(): boolean {
-    if (this.#tracerProvider !== undefined || !this.#propagatesNothing()) return false;
-    if (!this.#noTracerProvider()) return false;
-    return this.#metrics.instruments() === undefined;
+    return this.#idle(this.#propagation.now());
   }
 
-  /** Whether the propagator in use reads and writes no header at all (none is registered). */
-  #propagatesNothing(): boolean {
-    if (this.#propagator !== undefined) return false;
-    const propagator = this.#currentPropagator();
-    // `propagation` itself stands in when the registered object cannot be seen: assume it reads.
-    return propagator !== propagation && this.#fieldsOf(propagator).size === 0;
+  #idle(state: PropagationState): boolean {
+    if (this.#tracerProvider !== undefined || !state.nothing) return false;
+    if (!this.#noTracerProvider()) return false;
+    return this.#metrics.instruments() === undefined;
   }
 
   /**
@@ -185,7 +124,7 @@ export class MessagingTracer {
     const delegate = proxy.getDelegate();
     if (delegate !== this.#sdkFrom) {
       this.#sdkFrom = delegate;
-      this.#sdkRegistered = proxy.getDelegateTracer(TRACER_NAME, TRACER_VERSION) !== undefined;
+      this.#sdkRegistered = proxy.getDelegateTracer(INSTRUMENTATION_NAME, VERSION) !== undefined;
     }
     return !this.#sdkRegistered;
   }
@@ -199,7 +138,7 @@ export class MessagingTracer {
     };
     if (info.destination !== undefined) attributes[ATTR_MESSAGING_DESTINATION_NAME] = info.destination;
     if (info.attributes !== undefined) Object.assign(attributes, info.attributes);
-    return this.semconv === 'current' ? attributes : renameLegacy(attributes, this.semconv);
+    return withSemconvNames(attributes, this.semconv);
   }
 
   /** Starts a span for `info`: `{operation name} {destination}`. */
@@ -214,66 +153,24 @@ export class MessagingTracer {
   }
 
   /**
-   * The propagator for this message: the configured one, else the global one with its W3C
-   * fields made conformant. The wrapper is looked up again only when the global
-   * propagator object changes (`setGlobalPropagator`, `disable`), as for the tracer.
-   */
-  #currentPropagator(): TextMapPropagator {
-    if (this.#propagator !== undefined) return this.#propagator;
-    const global = globalPropagator();
-    // Without access to the registered object, forward to the API as before.
-    if (global === undefined) return propagation;
-    if (global !== this.#globalFrom || this.#globalPropagator === undefined) {
-      this.#globalPropagator = this.#conformantW3C ? w3cConformant(global) : global;
-      this.#globalFrom = global;
-    }
-    return this.#globalPropagator;
-  }
-
-  /** The header names `propagator` writes, lowercase; looked up again only when it changes. */
-  #fieldsOf(propagator: TextMapPropagator): ReadonlySet<string> {
-    if (propagator !== this.#fieldsFrom) {
-      let fields: string[] = [];
-      try {
-        fields = propagator.fields();
-      } catch (error) {
-        diag.error('tracebus: the propagator threw from fields(); only traceparent and tracestate are replaced on publish', error);
-      }
-      this.#fields = new Set(fields.map((field) => field.toLowerCase()));
-      this.#fieldsFrom = propagator;
-    }
-    return this.#fields;
-  }
-
-  /**
    * A copy of `headers` with the context of `ctx` injected; `headers` is not touched. Every
    * field the propagator writes (and `traceparent`/`tracestate` always) is replaced, never
    * repeated, and not carried over from `headers` when the context has no value for it.
    */
   inject(ctx: Context, headers: MessageHeaders | undefined | null): WritableHeaders {
-    const propagator = this.#currentPropagator();
-    const carrier = copyWithoutFields(headers, this.#fieldsOf(propagator));
-    try {
-      propagator.inject(ctx, carrier, headerSetter);
-    } catch (error) {
-      diag.error('tracebus: the propagator threw while injecting; the message is sent without trace headers', error);
-    }
-    return carrier;
+    return this.#propagation.inject(ctx, headers);
   }
 
   /** The context carried by `headers`, on top of the empty root context. Never throws. */
   extract(headers: MessageHeaders | undefined | null): Context {
-    try {
-      return this.#currentPropagator().extract(ROOT_CONTEXT, headers, headerGetter);
-    } catch (error) {
-      diag.warn('tracebus: the propagator threw while extracting; the message starts a new trace', error);
-      return ROOT_CONTEXT;
-    }
+    return this.#propagation.extract(headers);
   }
 
   /**
    * Runs `send` with headers that carry a new PRODUCER span's context, inside that span.
    * The span ends when `send` returns or settles; an error is recorded and rethrown.
+   * `activate: false` skips making the span active during `send`, for transports with
+   * nothing underneath that could start child spans (the in-process bus).
    */
   tracePublish<M, R>(
     info: OperationInfo,
@@ -283,16 +180,29 @@ export class MessagingTracer {
     send: (headers: WritableHeaders, span: Span) => R,
     activate = true,
   ): R {
-    if (this.idle()) return send(copyWithoutFields(headers, NO_FIELDS), IDLE_SPAN);
+    const state = this.#propagation.now();
+    if (this.#idle(state)) return send(copyWithoutFields(headers, NO_FIELDS), IDLE_SPAN);
     const parent = context.active();
     const attributes = this.attributes(info);
     const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
-    const instruments = this.#metrics.instruments();
-    // `activate: false` skips making the span active during `send`, for transports with
-    // nothing underneath that could start child spans (the in-process bus).
-    return runInSpan(span, activate ? ctx : undefined, send, undefined, this.inject(ctx, headers), span, measureSend(instruments, attributes));
+    const onEnd = measureSend(this.#metrics.instruments(), attributes);
+    return runInSpan(span, activate ? ctx : undefined, send, undefined, this.#propagation.inject(ctx, headers, state), span, onEnd);
+  }
+
+  /**
+   * Starts a PRODUCER span for a send whose end the transport reports later (a broker
+   * confirm), and injects its context into a copy of `headers`. The caller sends with
+   * `headers` and calls `end` exactly once. `parent` defaults to the active context.
+   */
+  beginPublish<M>(info: OperationInfo, headers: MessageHeaders | undefined | null, message: M, hook: SpanHook<M> | undefined, parent: Context = context.active()): OpenPublish {
+    const attributes = this.attributes(info);
+    const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
+    if (hook !== undefined) runHook(hook, span, message, 'producerHook');
+    const ctx = trace.setSpan(parent, span);
+    const onEnd = measureSend(this.#metrics.instruments(), attributes);
+    return { span, context: ctx, headers: this.#propagation.inject(ctx, headers), end: spanEnder(span, onEnd) };
   }
 
   /**
@@ -306,38 +216,36 @@ export class MessagingTracer {
     message: M,
     policy: PolicyOption<M> | undefined,
     hook: SpanHook<M> | undefined,
-    handle: (trace: TraceContext) => R,
+    handle: (trace: MessageTrace) => R,
   ): R {
+    const state = this.#propagation.now();
     // As in the traced path, the handler runs in the message's context (here: the root one), never the ambient one.
-    if (this.idle()) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_TRACE_CONTEXT);
+    if (this.#idle(state)) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_MESSAGE_TRACE);
     const attributes = this.attributes(info);
-    const { parent, links } = this.placement(headers, message, policy, info.destination, attributes);
+    const { parent, links } = this.#place(state, headers, message, policy, info.destination, attributes);
     const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links, attributes);
     if (hook !== undefined) runHook(hook, span, message, 'consumerHook');
     const ctx = trace.setSpan(parent, span);
-    const instruments = this.#metrics.instruments();
-    return runInSpan(span, ctx, handle, undefined, traceContextOf(span, ctx), undefined, measureReceive(instruments, attributes, info));
+    return runInSpan(span, ctx, handle, undefined, messageTraceOf(span, ctx), undefined, measureReceive(this.#metrics.instruments(), attributes, info));
   }
 
   /** Parent context and links for a received message under `policy`. */
-  placement<M>(
-    headers: MessageHeaders | undefined | null,
-    message: M,
-    policy: PolicyOption<M> | undefined,
-    destination?: string,
-    attributes?: Attributes,
-  ): { parent: Context; links: Link[] | undefined } {
+  placement<M>(headers: MessageHeaders | undefined | null, message: M, policy: PolicyOption<M> | undefined, destination?: string, attributes?: Attributes): Placement {
+    return this.#place(this.#propagation.now(), headers, message, policy, destination, attributes);
+  }
+
+  #place<M>(state: PropagationState, headers: MessageHeaders | undefined | null, message: M, policy: PolicyOption<M> | undefined, destination: string | undefined, attributes: Attributes | undefined): Placement {
     const chosen = resolvePolicy(policy, message);
     if (chosen === 'root') return { parent: ROOT_CONTEXT, links: undefined };
-    const extracted = this.extract(headers);
+    const extracted = this.#propagation.extract(headers, state);
     const remote = trace.getSpanContext(extracted);
     const valid = remote !== undefined && trace.isSpanContextValid(remote);
     // Classifying costs a header scan, so it runs only for messages without a context.
     const outcome: PropagationOutcome = valid ? 'valid' : classifyMissingContext(headerGetter.get(headers, 'traceparent'), headerGetter.keys(headers));
     // With no propagator registered nothing could have been read: there is nothing to report.
-    if (outcome !== 'valid' && this.#reporter !== undefined && !this.#propagatesNothing()) this.#reporter.report(this.system, destination, outcome);
+    if (outcome !== 'valid' && this.#reporter !== undefined && !state.nothing) this.#reporter.report(this.system, destination, outcome);
     const instruments = this.#metrics.instruments();
-    if (instruments !== undefined) instruments.propagation.add(1, { ...metricAttributes(attributes ?? this.attributes({ type: 'process', destination }), METRIC_ATTRIBUTES), [ATTR_PROPAGATION_OUTCOME]: outcome });
+    if (instruments !== undefined) instruments.propagation.add(1, { ...metricAttributes(attributes ?? this.attributes({ type: 'process', destination })), [ATTR_PROPAGATION_OUTCOME]: outcome });
     if (chosen === 'parent') return { parent: extracted, links: undefined };
     // A new trace that keeps the message's baggage (contrib#2772 lost it) and is not a
     // child of whatever span happens to be ambient (contrib#3008).
@@ -370,47 +278,18 @@ export class MessagingTracer {
   }
 }
 
-/** Runs a user hook; a hook that throws goes to `diag` and never to the caller. */
-export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: string): void {
-  try {
-    hook(span, message);
-  } catch (error) {
-    diag.error(`tracebus: ${which} threw; the span goes on without its attributes`, error);
-  }
+/** `end(error, failed)` for `span`, which ends it once and ignores later calls. */
+function spanEnder(span: Span, onEnd: OnEnd | undefined): OpenPublish['end'] {
+  let open = true;
+  return function end(error, failed, type) {
+    if (!open) return;
+    open = false;
+    endSpan(span, onEnd, error, failed, type);
+  };
 }
 
 const NO_FIELDS: ReadonlySet<string> = new Set();
 /** The span producers and handlers get while tracing is idle: what the no-op tracer starts under the root context. */
 export const IDLE_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-/** The trace context handlers get while tracing is idle. */
-export const IDLE_TRACE_CONTEXT: TraceContext = traceContextOf(IDLE_SPAN, ROOT_CONTEXT);
-
-function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M): IncomingContextPolicy {
-  if (policy === undefined) return 'parent';
-  if (typeof policy !== 'function') return policy;
-  try {
-    const chosen = policy(message);
-    if (chosen === 'parent' || chosen === 'link' || chosen === 'root') return chosen;
-    diag.error(`tracebus: the policy function returned ${JSON.stringify(chosen)}; using 'parent'`);
-  } catch (error) {
-    diag.error("tracebus: the policy function threw; using 'parent'", error);
-  }
-  return 'parent';
-}
-
-export { assertPolicyOption };
-
-function renameLegacy(attributes: Attributes, mode: SemconvMode): Attributes {
-  const renamed: Attributes = {};
-  for (const name in attributes) {
-    const legacy = LEGACY_NAMES[name];
-    if (legacy === undefined) renamed[name] = attributes[name];
-    else {
-      renamed[legacy] = attributes[name];
-      if (mode === 'both') renamed[name] = attributes[name];
-    }
-  }
-  return renamed;
-}
-
-export { errorType, recordError };
+/** The trace handlers get while tracing is idle. */
+export const IDLE_MESSAGE_TRACE: MessageTrace = messageTraceOf(IDLE_SPAN, ROOT_CONTEXT);

@@ -1,4 +1,13 @@
 import { createNoopMeter, diag, metrics, type Attributes, type Counter, type Histogram, type MeterProvider } from '@opentelemetry/api';
+import {
+  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
+  ATTR_MESSAGING_DESTINATION_TEMPLATE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+} from './semconv.ts';
+import { INSTRUMENTATION_NAME, VERSION } from './version.ts';
 
 /** Bucket boundaries (seconds) the messaging semantic conventions give for durations. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -46,7 +55,7 @@ export class MessagingMetrics {
     const provider = this.#meterProvider ?? metrics.getMeterProvider();
     if (provider === this.#from) return this.#instruments;
     this.#from = provider;
-    const meter = provider.getMeter('tracebus', '0.1.0');
+    const meter = provider.getMeter(INSTRUMENTATION_NAME, VERSION);
     // The API hands out one shared no-op meter while no MeterProvider is registered.
     if (meter === NOOP_METER) return (this.#instruments = undefined);
     const advice = { explicitBucketBoundaries: DURATION_BUCKETS };
@@ -101,12 +110,33 @@ export class PropagationReporter {
   }
 }
 
-/** Metric attributes of an operation: the low-cardinality subset of its span attributes. */
-export function metricAttributes(spanAttributes: Attributes, keep: readonly string[]): Attributes {
+/** Span attributes that metrics keep: the low-cardinality ones semconv lists for metrics (both system names, for the legacy and dual semconv modes). */
+export const METRIC_ATTRIBUTES: readonly string[] = [
+  'messaging.system.name',
+  'messaging.system',
+  'messaging.operation.name',
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
+  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+];
+
+/**
+ * Metric attributes of an operation: the low-cardinality subset of its span attributes.
+ * A temporary destination (a reply queue) is named by its template, as semconv asks: its
+ * name is per client and would make a new time series per client.
+ */
+export function metricAttributes(spanAttributes: Attributes, keep: readonly string[] = METRIC_ATTRIBUTES): Attributes {
   const attributes: Attributes = {};
   for (const name of keep) {
     const value = spanAttributes[name];
     if (value !== undefined) attributes[name] = value;
+  }
+  const template = spanAttributes[ATTR_MESSAGING_DESTINATION_TEMPLATE];
+  if (template !== undefined) {
+    delete attributes[ATTR_MESSAGING_DESTINATION_NAME];
+    attributes[ATTR_MESSAGING_DESTINATION_TEMPLATE] = template;
   }
   return attributes;
 }

@@ -1,3 +1,5 @@
+import { diag } from '@opentelemetry/api';
+
 /**
  * What a consumer does with the trace context that arrives in a message:
  * - `parent` (default): the consumer span is a child of the producer's span;
@@ -19,4 +21,18 @@ export function assertPolicyOption(policy: unknown): void {
   if (typeof policy !== 'string' || !POLICIES.has(policy)) {
     throw new TypeError(`tracebus: policy must be 'parent', 'link', 'root' or a function (message) => policy; got ${JSON.stringify(policy)}`);
   }
+}
+
+/** The policy for `message`: a policy function's answer, or `parent` when it throws or answers nonsense (reported to `diag`). */
+export function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M): IncomingContextPolicy {
+  if (policy === undefined) return 'parent';
+  if (typeof policy !== 'function') return policy;
+  try {
+    const chosen = policy(message);
+    if (chosen === 'parent' || chosen === 'link' || chosen === 'root') return chosen;
+    diag.error(`tracebus: the policy function returned ${JSON.stringify(chosen)}; using 'parent'`);
+  } catch (error) {
+    diag.error("tracebus: the policy function threw; using 'parent'", error);
+  }
+  return 'parent';
 }

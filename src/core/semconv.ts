@@ -1,3 +1,5 @@
+import type { Attributes } from '@opentelemetry/api';
+
 /**
  * Messaging semantic-convention names, copied from `@opentelemetry/semantic-conventions`
  * 1.45 rather than imported from its `/incubating` entry, which its README says not to
@@ -8,6 +10,7 @@ export const ATTR_MESSAGING_OPERATION_NAME = 'messaging.operation.name';
 export const ATTR_MESSAGING_OPERATION_TYPE = 'messaging.operation.type';
 export const ATTR_MESSAGING_DESTINATION_NAME = 'messaging.destination.name';
 export const ATTR_MESSAGING_DESTINATION_TEMPORARY = 'messaging.destination.temporary';
+export const ATTR_MESSAGING_DESTINATION_TEMPLATE = 'messaging.destination.template';
 export const ATTR_MESSAGING_DESTINATION_PARTITION_ID = 'messaging.destination.partition.id';
 export const ATTR_MESSAGING_DESTINATION_SUBSCRIPTION_NAME = 'messaging.destination.subscription.name';
 export const ATTR_MESSAGING_CONSUMER_GROUP_NAME = 'messaging.consumer.group.name';
@@ -67,4 +70,19 @@ export function semconvModeFromEnv(value: string | undefined = globalThis.proces
   if (entries.includes('messaging/dup')) return 'both';
   if (entries.includes('messaging/legacy')) return 'legacy';
   return 'current';
+}
+
+/** `attributes` under the names `mode` selects (see {@link SemconvMode}); `current` returns them as they are. */
+export function withSemconvNames(attributes: Attributes, mode: SemconvMode): Attributes {
+  if (mode === 'current') return attributes;
+  const renamed: Attributes = {};
+  for (const name in attributes) {
+    const legacy = LEGACY_NAMES[name];
+    if (legacy === undefined) renamed[name] = attributes[name];
+    else {
+      renamed[legacy] = attributes[name];
+      if (mode === 'both') renamed[name] = attributes[name];
+    }
+  }
+  return renamed;
 }

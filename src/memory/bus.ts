@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { context } from '@opentelemetry/api';
 import type { Handler } from '../core/compose.ts';
 import type { HeaderValue, MessageHeaders } from '../core/headers.ts';
-import { activeTraceContext } from '../core/trace-context.ts';
+import { activeMessageTrace } from '../core/message-trace.ts';
 
 /** A message as a publisher hands it to the bus. */
 export interface OutgoingMessage<P = unknown> {
@@ -277,7 +277,7 @@ export class MemoryBus implements MemoryPublisher {
       for (let attempt = 1; ; attempt++) {
         const message = materialize(envelope, group.name, attempt);
         try {
-          await member.handler(message, activeTraceContext(context.active()));
+          await member.handler(message, activeMessageTrace(context.active()));
           return;
         } catch (error) {
           if (attempt >= this.#maxAttempts) {

@@ -1,7 +1,8 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, ROOT_CONTEXT } from '@opentelemetry/api';
 import { ParentBasedSampler, AlwaysOnSampler, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter, type TraceContext } from '../../src/index.ts';
+import { headerGetter } from '../../src/adapter/index.ts';
+import { type MessageTrace } from '../../src/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { waitFor } from '../support/wait.ts';
 import type { ContractFeatures, ContractMessage, ContractSubscription, ContractTransport } from './transport.ts';
@@ -14,7 +15,7 @@ const INVALID_TRACE_ID = '00000000000000000000000000000000';
 
 interface Received {
   message: ContractMessage;
-  trace: TraceContext;
+  trace: MessageTrace;
 }
 
 /** The header as a string, however the transport delivered it. */

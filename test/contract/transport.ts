@@ -1,4 +1,4 @@
-import type { TraceContext } from '../../src/index.ts';
+import type { MessageTrace } from '../../src/index.ts';
 
 /** A received message as the contract suite sees it: payload text and the raw wire headers. */
 export interface ContractMessage {
@@ -8,7 +8,7 @@ export interface ContractMessage {
   readonly attempt?: number;
 }
 
-export type ContractHandler = (message: ContractMessage, trace: TraceContext) => Promise<void> | void;
+export type ContractHandler = (message: ContractMessage, trace: MessageTrace) => Promise<void> | void;
 
 export interface ContractSubscription {
   close(): Promise<void>;

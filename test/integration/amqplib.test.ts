@@ -4,7 +4,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type GetMessage } from 'amqplib';
 import callbackApi from 'amqplib/callback_api';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter, type TraceContext } from '../../src/index.ts';
+import { headerGetter } from '../../src/adapter/index.ts';
+import { type MessageTrace } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { assertChildOf, assertLinkedTo, assertOneTrace, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { amqpUrl } from '../support/integration.ts';
@@ -88,7 +89,7 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
       await channel.bindQueue(europe, topic, 'order.*.created');
       await channel.bindQueue(audit, fanout, '');
       await channel.bindQueue(mail, fanout, '');
-      const leaves: Array<{ queue: string; message: ConsumeMessage; trace: TraceContext }> = [];
+      const leaves: Array<{ queue: string; message: ConsumeMessage; trace: MessageTrace }> = [];
 
       await channel.consume(orders, (message) => {
         if (message === null) return;
@@ -443,7 +444,7 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
         });
         // The pseudo-queue, or a server-named exclusive queue (amq.gen-…).
         const replyTo = mode === 'direct reply-to' ? 'amq.rabbitmq.reply-to' : (await client.assertQueue('', { exclusive: true })).queue;
-        const replies: Array<{ message: ConsumeMessage; trace: TraceContext }> = [];
+        const replies: Array<{ message: ConsumeMessage; trace: MessageTrace }> = [];
         await client.consume(
           replyTo,
           traceConsume({ channel: client, queue: replyTo, noAck: true })((message, traced) => void replies.push({ message, trace: traced })),

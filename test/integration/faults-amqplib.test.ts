@@ -9,7 +9,7 @@
 import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, type DiagLogger } from '@opentelemetry/api';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter } from '../../src/index.ts';
+import { headerGetter } from '../../src/adapter/index.ts';
 import { traceChannel, type TracedChannel } from '../../src/amqplib/index.ts';
 import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { notInProducersTrace } from '../support/fault-checks.ts';

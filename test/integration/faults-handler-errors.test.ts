@@ -203,7 +203,7 @@ describe('a handler that fails on 35% of deliveries', () => {
         await Promise.resolve();
         flaky.handle(keyOf(message));
       };
-      const topic = await consumeAll('kafka.each', (consumer) => traceConsumer(consumer) as Pick<Consumer, 'run'>, { eachMessage }, flaky);
+      const topic = await consumeAll('kafka.each', (consumer) => traceConsumer()(consumer) as Pick<Consumer, 'run'>, { eachMessage }, flaky);
 
       expectAllProcessedAndRecorded(recorder, flaky, spansNamed(`create ${topic}`), spansNamed(`process ${topic}`), 'kafka.message.key');
     }, KAFKA_DEADLINE_MS + 30_000);

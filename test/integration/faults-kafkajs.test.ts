@@ -67,7 +67,7 @@ describe.skipIf(noBroker !== undefined)('Kafka broker killed and restarted mid-s
      * application has to start a new one, as this does.
      */
     async function startConsumer(): Promise<TracedConsumer> {
-      const consumer = traceConsumer(kafka.consumer({ groupId, maxWaitTimeInMs: 200, retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 60 } }));
+      const consumer = traceConsumer()(kafka.consumer({ groupId, maxWaitTimeInMs: 200, retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 60 } }));
       consumers.push(consumer as unknown as Consumer);
       consumerStarts++;
       consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -19,7 +19,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter, type TraceContext } from '../../src/index.ts';
+import { headerGetter } from '../../src/adapter/index.ts';
+import { type MessageTrace } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
 import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
@@ -41,7 +42,7 @@ type Policy = 'parent' | 'link' | 'root';
 
 /** What one relayed message left behind: the handler's trace and the headers of the message it sent on. */
 interface Relayed {
-  trace: TraceContext;
+  trace: MessageTrace;
   onward: Record<string, unknown>;
 }
 
@@ -192,7 +193,7 @@ describe.skipIf(amqpUrl() === undefined)('RabbitMQ', () => {
     const channel = traceChannel()(await connection.createChannel());
     const out = unique('amqp.out');
     await raw.assertQueue(out, { exclusive: true });
-    const waiting = new Map<string, { trace?: TraceContext; resolve: (relayed: Relayed) => void }>();
+    const waiting = new Map<string, { trace?: MessageTrace; resolve: (relayed: Relayed) => void }>();
     await raw.consume(out, (message: ConsumeMessage | null) => {
       if (message === null) return;
       raw.ack(message);
@@ -242,7 +243,7 @@ describe.skipIf(kafkaBrokers() === undefined)('Kafka', () => {
     const large = { configEntries: [{ name: 'max.message.bytes', value: String(8 * MiB) }] };
     const consumerOptions = { maxWaitTimeInMs: 100, maxBytesPerPartition: 8 * MiB, maxBytes: 16 * MiB };
     const out = await createTopic(admin, unique('kafka.out'), large);
-    const waiting = new Map<string, { trace?: TraceContext; resolve: (relayed: Relayed) => void }>();
+    const waiting = new Map<string, { trace?: MessageTrace; resolve: (relayed: Relayed) => void }>();
     const collector = kafka.consumer({ groupId: `${out}.group`, ...consumerOptions });
     consumers.push(collector);
     await collector.connect();
@@ -258,7 +259,7 @@ describe.skipIf(kafkaBrokers() === undefined)('Kafka', () => {
     const joined: Promise<void>[] = [collectorJoined];
     for (const policy of ['parent', 'link', 'root'] as const) {
       const topic = (topics[policy] = await createTopic(admin, unique(`kafka.${policy}`), large));
-      const consumer = traceConsumer(kafka.consumer({ groupId: `${topic}.group`, ...consumerOptions }), { policy });
+      const consumer = traceConsumer({ policy })(kafka.consumer({ groupId: `${topic}.group`, ...consumerOptions }));
       consumers.push(consumer as unknown as Consumer);
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });

@@ -8,7 +8,7 @@ import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { traceChannel } from '../../src/amqplib/index.ts';
-import { traceConsumer, traceEachBatch, traceProducer } from '../../src/kafkajs/index.ts';
+import { traceConsumer, traceEachBatch, traceProducer, type TracedConsumer } from '../../src/kafkajs/index.ts';
 import { amqpUrl, kafkaBrokers } from '../support/integration.ts';
 import { createTopic } from '../support/kafka-topics.ts';
 import { waitFor } from '../support/wait.ts';
@@ -142,12 +142,12 @@ describe.skipIf(kafkaBrokers() === undefined)('span hygiene: Kafka', () => {
    * while `consume` runs; returns the heap after each phase. `received()` counts messages
    * handled successfully.
    */
-  async function measure(label: string, createSpans: boolean, start: (consumer: ReturnType<typeof traceConsumer>, topic: string) => Promise<void>, received: () => number, warmedUp = () => {}) {
+  async function measure(label: string, createSpans: boolean, start: (consumer: TracedConsumer, topic: string) => Promise<void>, received: () => number, warmedUp = () => {}) {
     const admin = kafka.admin();
     await admin.connect();
     const topic = await createTopic(admin, `tracebus.hygiene.${label}.${run}`);
     const producer = traceProducer({ createSpans })(kafka.producer());
-    const consumer = traceConsumer(kafka.consumer({ groupId: `${topic}.group`, maxWaitTimeInMs: 100, retry: { initialRetryTime: 20, retries: 10 } }));
+    const consumer = traceConsumer()(kafka.consumer({ groupId: `${topic}.group`, maxWaitTimeInMs: 100, retry: { initialRetryTime: 20, retries: 10 } }));
     try {
       await Promise.all([producer.connect(), consumer.connect()]);
       await consumer.subscribe({ topics: [topic], fromBeginning: true });

@@ -2,8 +2,9 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } f
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type EachMessagePayload, type KafkaMessage, type Producer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter, type TraceContext } from '../../src/index.ts';
-import { traceConsumer, traceEachBatch, traceEachMessage, traceProducer, type BatchTraceContext, type ConsumerTracingOptions } from '../../src/kafkajs/index.ts';
+import { headerGetter } from '../../src/adapter/index.ts';
+import { type MessageTrace } from '../../src/index.ts';
+import { traceConsumer, traceEachBatch, traceEachMessage, traceProducer, type BatchMessageTrace, type KafkaConsumerOptions } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { contractSuite } from '../contract/suite.ts';
 import type { ContractTransport } from '../contract/transport.ts';
@@ -76,9 +77,9 @@ describe.skipIf(brokers === undefined)('Kafka (kafkajs)', () => {
         async subscribe(topic, handler, options) {
           const policy = options?.policy;
           // The suite's policy functions look at the payload as text.
-          const adapted: ConsumerTracingOptions['policy'] =
+          const adapted: KafkaConsumerOptions['policy'] =
             typeof policy === 'function' ? ({ message }) => policy({ payload: textOf(message), headers: message.headers }) : policy;
-          const consumer = traceConsumer(kafka.consumer({ groupId: `${topic}.group`, maxWaitTimeInMs: 250, retry: { initialRetryTime: 100, retries: 20 } }), { policy: adapted });
+          const consumer = traceConsumer({ policy: adapted })(kafka.consumer({ groupId: `${topic}.group`, maxWaitTimeInMs: 250, retry: { initialRetryTime: 100, retries: 20 } }));
           consumers.add(consumer as Consumer);
           await startConsumer(consumer, topic, (started) =>
             started.run({ eachMessage: ({ message }, trace) => handler({ payload: textOf(message), headers: message.headers ?? {} }, trace) }),
@@ -141,16 +142,16 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
     const first = await createTopic(admin, 'hop1');
     const second = await createTopic(admin, 'hop2');
     const groupC = group('c');
-    await startConsumer(traceConsumer(consumer('b'), { brokers, clientId: 'service-b' }), first, (b) =>
+    await startConsumer(traceConsumer({ brokers, clientId: 'service-b' })(consumer('b')), first, (b) =>
       b.run({
         // Sends the consumed message on as it came: key, value and Buffer headers, old traceparent included.
         eachMessage: async ({ message }) => void (await producer.send({ topic: second, messages: [{ key: message.key, value: message.value, headers: message.headers }] })),
       }),
     );
-    const received: Array<{ message: KafkaMessage; trace: TraceContext }> = [];
+    const received: Array<{ message: KafkaMessage; trace: MessageTrace }> = [];
     const c = kafka.consumer({ groupId: groupC, maxWaitTimeInMs: 250 });
     running.push(c);
-    await startConsumer(traceConsumer(c, { brokers, clientId: 'service-c' }), second, (started) =>
+    await startConsumer(traceConsumer({ brokers, clientId: 'service-c' })(c), second, (started) =>
       started.run({ eachMessage: async ({ message }, trace) => void received.push({ message, trace }) }),
     );
 
@@ -212,8 +213,8 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
     const topic = await createTopic(admin, 'batch');
     const onward = await createTopic(admin, 'batch.onward');
     const seen: Array<{ offset: string; text: string; traceId: string; spanId: string; active: string | undefined }> = [];
-    const batches: BatchTraceContext[] = [];
-    await startConsumer(traceConsumer(consumer('batch'), { brokers }), topic, (started) =>
+    const batches: BatchMessageTrace[] = [];
+    await startConsumer(traceConsumer({ brokers })(consumer('batch')), topic, (started) =>
       started.run({
         eachBatch: async (payload: EachBatchPayload, batchTrace) => {
           batches.push(batchTrace);
@@ -303,7 +304,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
     running.push(transactional);
     await transactional.connect();
     const received: string[] = [];
-    await startConsumer(traceConsumer(consumer('tx')), topic, (started) => started.run({ eachMessage: async ({ message }) => void received.push(textOf(message)) }));
+    await startConsumer(traceConsumer()(consumer('tx')), topic, (started) => started.run({ eachMessage: async ({ message }) => void received.push(textOf(message)) }));
 
     await app().startActiveSpan('nightly job', async (job) => {
       const aborted = await transactional.transaction();
@@ -336,8 +337,8 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
     const topic = await createTopic(admin, 'retry');
     class InventoryUnavailable extends Error {}
     let calls = 0;
-    const handled: TraceContext[] = [];
-    await startConsumer(traceConsumer(consumer('retry')), topic, (started) =>
+    const handled: MessageTrace[] = [];
+    await startConsumer(traceConsumer()(consumer('retry')), topic, (started) =>
       started.run({
         eachMessage: async (_payload, handlerTrace) => {
           handled.push(handlerTrace);
@@ -397,7 +398,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   it('messages with no, malformed or repeated trace headers are processed normally in a batch', async () => {
     const topic = await createTopic(admin, 'bad');
     const processed: Array<{ text: string; traceId: string }> = [];
-    await startConsumer(traceConsumer(consumer('bad')), topic, (started) =>
+    await startConsumer(traceConsumer()(consumer('bad')), topic, (started) =>
       started.run({
         eachBatch: async (_payload, batchTrace) =>
           batchTrace.forEachMessage(async (message, messageTrace) => void processed.push({ text: textOf(message), traceId: messageTrace.traceId })),
@@ -435,7 +436,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   it("policy 'link' in a batch: each message's span is a child of the batch span, linked to its producer, with its baggage", async () => {
     const topic = await createTopic(admin, 'batchlink');
     const baggage: Array<Readonly<Record<string, string>>> = [];
-    await startConsumer(traceConsumer(consumer('batchlink'), { policy: 'link' }), topic, (started) =>
+    await startConsumer(traceConsumer({ policy: 'link' })(consumer('batchlink')), topic, (started) =>
       started.run({ eachBatch: async (_payload, batchTrace) => batchTrace.forEachMessage((_message, messageTrace) => void baggage.push(messageTrace.baggage)) }),
     );
     const withBaggage = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));

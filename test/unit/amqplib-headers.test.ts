@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { diag, DiagLogLevel, trace, type DiagLogger } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { consumeDestination, encodedTableSize, headerBudget, publishDestination } from '../../src/amqplib/index.ts';
+import { consumeDestination, publishDestination } from '../../src/amqplib/attributes.ts';
+import { encodedTableSize, headerBudget } from '../../src/amqplib/header-budget.ts';
 import { fitTraceHeaders } from '../../src/amqplib/header-budget.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyWithoutTraceHeaders, headerGetter, headerSetter } from '../../src/index.ts';
+import { copyWithoutTraceHeaders, headerGetter, headerSetter } from '../../src/adapter/index.ts';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 

@@ -3,10 +3,10 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MessagingTracer } from '../../src/index.ts';
+import { MessagingTracer } from '../../src/adapter/index.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryMessage } from '../../src/memory/index.ts';
 import { recordSpans } from '../../src/testing/index.ts';
-import type { TraceContext } from '../../src/core/trace-context.ts';
+import type { MessageTrace } from '../../src/core/message-trace.ts';
 
 // With nothing registered (no SDK, no propagator, no MeterProvider) tracebus calls straight
 // through; these tests pin down that this shortcut behaves as the traced path would.
@@ -35,7 +35,7 @@ describe('when tracing is not (fully) set up', () => {
 
   it('hands the handler an empty trace context, runs it in the root context and rethrows its error unchanged', async () => {
     const tracer = new MessagingTracer('kafka');
-    const seen: { trace: TraceContext; active: boolean }[] = [];
+    const seen: { trace: MessageTrace; active: boolean }[] = [];
     const result = tracer.traceProcess({ type: 'process', destination: 'orders' }, { traceparent: TP }, undefined, undefined, undefined, (handlerTrace) => {
       seen.push({ trace: handlerTrace, active: trace.getSpan(context.active()) === undefined });
       return 'done';

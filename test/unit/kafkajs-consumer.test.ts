@@ -3,8 +3,9 @@ import { MeterProvider, MetricReader, type HistogramMetricData, type SumMetricDa
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, IHeaders, KafkaMessage } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { activeTraceContext, compose, type Handler, type HandlerMiddleware, type TraceContext } from '../../src/index.ts';
-import { traceConsumer, traceEachBatch, traceEachMessage, type BatchTraceContext } from '../../src/kafkajs/index.ts';
+import { activeMessageTrace } from '../../src/adapter/index.ts';
+import { compose, type Handler, type HandlerMiddleware, type MessageTrace } from '../../src/index.ts';
+import { traceConsumer, traceEachBatch, traceEachMessage, type BatchMessageTrace } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -68,7 +69,7 @@ afterEach(async () => {
 describe('traceEachMessage', () => {
   it('runs the handler in a CONSUMER span process <topic>, a child of the context in the Buffer headers', async () => {
     const payload = eachMessagePayload(kafkaMessage(42, { headers: { traceparent: Buffer.from(SAMPLED), 'x-app': Buffer.from('a') }, key: Buffer.from('order-7') }), 'orders', 3);
-    const seen: Array<{ payload: EachMessagePayload; trace: TraceContext; active: string | undefined }> = [];
+    const seen: Array<{ payload: EachMessagePayload; trace: MessageTrace; active: string | undefined }> = [];
     const eachMessage = traceEachMessage({ groupId: 'billing', brokers: '[::1]:9092', clientId: 'billing-1' })(async (received, handlerTrace) => {
       seen.push({ payload: received, trace: handlerTrace, active: trace.getActiveSpan()?.spanContext().spanId });
     });
@@ -178,7 +179,7 @@ describe('traceEachMessage', () => {
     await eachMessage!(eachMessagePayload(kafkaMessage(1)));
     // It is an ordinary HandlerMiddleware too, for compose() chains.
     const middleware: HandlerMiddleware<EachMessagePayload, Promise<void>> = traceEachMessage();
-    await middleware(plain)(eachMessagePayload(kafkaMessage(2)), activeTraceContext(ROOT_CONTEXT));
+    await middleware(plain)(eachMessagePayload(kafkaMessage(2)), activeMessageTrace(ROOT_CONTEXT));
     expect(order).toEqual(['handled 0', 'logged in the span', 'handled 1', 'handled 2']);
   });
 });
@@ -191,7 +192,7 @@ describe('traceEachBatch', () => {
       kafkaMessage(2, { headers: { traceparent: producerContext(2) } }),
     ];
     const { payload } = eachBatchPayload(messages, 'orders', 4);
-    const seen: Array<{ payload: EachBatchPayload; trace: BatchTraceContext; active: string | undefined }> = [];
+    const seen: Array<{ payload: EachBatchPayload; trace: BatchMessageTrace; active: string | undefined }> = [];
     const eachBatch = traceEachBatch({ groupId: 'indexer' })(async (received, batchTrace) => {
       seen.push({ payload: received, trace: batchTrace, active: trace.getActiveSpan()?.spanContext().spanId });
     });
@@ -379,7 +380,7 @@ class FakeConsumer {
 describe('traceConsumer', () => {
   it('run() traces eachMessage and eachBatch as given and passes the rest of the configuration on', async () => {
     const raw = new FakeConsumer();
-    const consumer = traceConsumer(raw as unknown as Consumer, { groupId: 'explicit' });
+    const consumer = traceConsumer({ groupId: 'explicit' })(raw as unknown as Consumer);
     // Usable wherever a kafkajs Consumer is expected.
     const asConsumer: Consumer = consumer;
     expect(asConsumer.run).toBe(consumer.run);
@@ -406,7 +407,7 @@ describe('traceConsumer', () => {
 
   it('learns the consumer group when the consumer joins it', async () => {
     const raw = new FakeConsumer();
-    const consumer = traceConsumer(raw as unknown as Consumer);
+    const consumer = traceConsumer()(raw as unknown as Consumer);
     await consumer.run({ eachMessage: async () => undefined });
     await raw.runs[0]!.eachMessage!(eachMessagePayload(kafkaMessage(0)));
     raw.emit(raw.events.GROUP_JOIN, { groupId: 'learnt', memberId: 'm', isLeader: true });
@@ -416,7 +417,7 @@ describe('traceConsumer', () => {
 
   it('does not trace a handler twice, and passes a run() without handlers through', async () => {
     const raw = new FakeConsumer();
-    const consumer = traceConsumer(raw as unknown as Consumer);
+    const consumer = traceConsumer()(raw as unknown as Consumer);
     const alreadyTraced = traceEachMessage()(async () => undefined);
     await consumer.run({ eachMessage: alreadyTraced });
     expect(raw.runs[0]!.eachMessage).toBe(alreadyTraced);
@@ -427,10 +428,10 @@ describe('traceConsumer', () => {
   });
 
   it('misuse fails at once with a sentence that names the fix', () => {
-    expect(() => traceConsumer(null as never)).toThrow(/needs a kafkajs consumer, e\.g\. traceConsumer\(kafka\.consumer\(\{ groupId/);
+    expect(() => traceConsumer()(null as never)).toThrow(/needs a kafkajs consumer, e\.g\. traceConsumer\(kafka\.consumer\(\{ groupId/);
     const raw = new FakeConsumer() as unknown as Consumer;
-    traceConsumer(raw);
-    expect(() => traceConsumer(traceConsumer(new FakeConsumer() as unknown as Consumer) as Consumer)).toThrow(/traced already/);
+    traceConsumer()(raw);
+    expect(() => traceConsumer()(traceConsumer()(new FakeConsumer() as unknown as Consumer) as Consumer)).toThrow(/traced already/);
     expect(() => traceEachMessage({ policy: 'child' as never })).toThrow(/policy must be 'parent', 'link', 'root'/);
     expect(() => traceEachMessage({ groupId: 7 as never })).toThrow(/groupId.*string/);
     expect(() => traceEachBatch({ consumerHook: {} as never })).toThrow(/consumerHook.*function/);

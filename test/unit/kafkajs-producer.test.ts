@@ -5,7 +5,7 @@ import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetri
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Offsets, Producer, ProducerBatch, ProducerRecord, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter } from '../../src/index.ts';
+import { headerGetter } from '../../src/adapter/index.ts';
 import { traceProducer } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { CollectingReader } from '../support/metrics.ts';

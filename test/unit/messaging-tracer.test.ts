@@ -1,7 +1,8 @@
 import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { compose, MessagingTracer, semconvModeFromEnv, ATTR_LINKS_DROPPED } from '../../src/index.ts';
+import { compose } from '../../src/index.ts';
+import { MessagingTracer, semconvModeFromEnv, ATTR_LINKS_DROPPED } from '../../src/adapter/index.ts';
 import { traceMemoryHandler } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 

@@ -1,7 +1,7 @@
 import { diag, DiagLogLevel, metrics } from '@opentelemetry/api';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MessagingTracer } from '../../src/index.ts';
+import { MessagingTracer } from '../../src/adapter/index.ts';
 import { DURATION_BUCKETS } from '../../src/core/metrics.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';

@@ -1,7 +1,8 @@
 import { baggageEntryMetadataFromString, diag, DiagLogLevel, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context, type DiagLogger } from '@opentelemetry/api';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BaggagePropagator, copyWithoutTraceHeaders, headerGetter, headerSetter, MessagingTracer, TraceContextPropagator, W3CTraceState, type WritableHeaders } from '../../src/index.ts';
+import { ConformantBaggagePropagator, ConformantTraceContextPropagator, W3CTraceState } from '../../src/w3c/index.ts';
+import { copyWithoutTraceHeaders, headerGetter, headerSetter, MessagingTracer, type WritableHeaders } from '../../src/adapter/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
 let recorder: SpanRecorder;
@@ -80,7 +81,7 @@ describe('any header map never throws', () => {
   });
 
   it('MessagingTracer.extract and inject, by default and with the W3C propagators passed in', () => {
-    const tracers = [new MessagingTracer('kafka'), new MessagingTracer('kafka', { propagator: new TraceContextPropagator() }), new MessagingTracer('kafka', { propagator: new BaggagePropagator() })];
+    const tracers = [new MessagingTracer('kafka'), new MessagingTracer('kafka', { propagator: new ConformantTraceContextPropagator() }), new MessagingTracer('kafka', { propagator: new ConformantBaggagePropagator() })];
     fc.assert(
       fc.property(headerMaps, (headers) => {
         for (const tracer of tracers) {
@@ -98,8 +99,8 @@ describe('any header map never throws', () => {
     );
   });
 
-  it('BaggagePropagator.inject with any entries: ASCII only, within the limits, every member readable again', () => {
-    const propagator = new BaggagePropagator();
+  it('ConformantBaggagePropagator.inject with any entries: ASCII only, within the limits, every member readable again', () => {
+    const propagator = new ConformantBaggagePropagator();
     const entries = fc.dictionary(
       fc.string({ unit: 'binary', maxLength: 10 }),
       fc.record({ value: fc.string({ unit: 'binary', maxLength: 300 }), metadata: fc.option(fc.string({ unit: 'binary', maxLength: 20 }), { nil: undefined }) }),

@@ -1,6 +1,7 @@
 import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter, type TraceContext } from '../../src/index.ts';
+import { headerGetter } from '../../src/adapter/index.ts';
+import { type MessageTrace } from '../../src/index.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryMessage } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
@@ -20,7 +21,7 @@ afterEach(async () => {
 async function relay(policy: 'root' | 'link' | 'parent', headers: Record<string, unknown>) {
   const bus = new MemoryBus();
   const publisher = traceMemoryPublisher()(bus);
-  const seen: Array<{ trace: TraceContext; active: string | undefined }> = [];
+  const seen: Array<{ trace: MessageTrace; active: string | undefined }> = [];
   const onward: MemoryMessage[] = [];
   bus.subscribe('in', traceMemoryHandler({ policy })(async (message, traced) => {
     seen.push({ trace: traced, active: trace.getActiveSpan()?.spanContext().traceId });

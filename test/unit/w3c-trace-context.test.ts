@@ -1,7 +1,9 @@
 import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext, type TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, suppressTracing, TraceState as CoreTraceState, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter, headerSetter, MessagingTracer, parseTraceparent, RANDOM_TRACE_ID_KEY, TraceContextPropagator, w3cConformant, W3CTraceState, type WritableHeaders } from '../../src/index.ts';
+import { headerGetter, headerSetter, MessagingTracer, type WritableHeaders } from '../../src/adapter/index.ts';
+import { parseTraceparent, ConformantTraceContextPropagator, w3cConformant, W3CTraceState } from '../../src/w3c/index.ts';
+import { RANDOM_TRACE_ID_KEY } from '../../src/w3c/trace-context.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { checkCase, headerMap, W3C_CASES, W3C_PARENT_ID, W3C_TRACE_ID, type W3CCase } from '../conformance/w3c-cases.ts';
 
@@ -210,8 +212,8 @@ describe('choosing the propagator', () => {
   });
 });
 
-describe('TraceContextPropagator', () => {
-  const propagator = new TraceContextPropagator();
+describe('ConformantTraceContextPropagator', () => {
+  const propagator = new ConformantTraceContextPropagator();
   const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
   const SPAN_ID = '00f067aa0ba902b7';
   const with_ = (spanContext: SpanContext, ctx: Context = ROOT_CONTEXT) => trace.setSpanContext(ctx, spanContext);

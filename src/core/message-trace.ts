@@ -2,10 +2,10 @@ import { propagation, trace, type Context, type Span, type SpanContext } from '@
 
 /**
  * What a handler gets to know about the trace it runs in. The handler also runs with
- * {@link TraceContext.context} active, so spans it starts and messages it publishes
+ * {@link MessageTrace.context} active, so spans it starts and messages it publishes
  * join the trace without extra code.
  */
-export interface TraceContext {
+export interface MessageTrace {
   /** Hex trace id, for log correlation (`00000000000000000000000000000000` when there is none). */
   readonly traceId: string;
   /** Hex span id of the consumer span. */
@@ -21,7 +21,7 @@ export interface TraceContext {
   readonly context: Context;
 }
 
-class HandlerTraceContext implements TraceContext {
+class HandlerMessageTrace implements MessageTrace {
   readonly span: Span;
   readonly spanContext: SpanContext;
   readonly context: Context;
@@ -60,14 +60,14 @@ class HandlerTraceContext implements TraceContext {
   }
 }
 
-/** The {@link TraceContext} of `span` running in `context`. */
-export function traceContextOf(span: Span, context: Context): TraceContext {
-  return new HandlerTraceContext(span, context);
+/** The {@link MessageTrace} of `span` running in `context`. */
+export function messageTraceOf(span: Span, context: Context): MessageTrace {
+  return new HandlerMessageTrace(span, context);
 }
 
-/** The {@link TraceContext} of whatever span is active in `context` (an invalid one if none). */
-export function activeTraceContext(context: Context): TraceContext {
-  return new HandlerTraceContext(trace.getSpan(context) ?? trace.wrapSpanContext(INVALID), context);
+/** The {@link MessageTrace} of whatever span is active in `context` (an invalid one if none). */
+export function activeMessageTrace(context: Context): MessageTrace {
+  return new HandlerMessageTrace(trace.getSpan(context) ?? trace.wrapSpanContext(INVALID), context);
 }
 
 const INVALID: SpanContext = { traceId: '00000000000000000000000000000000', spanId: '0000000000000000', traceFlags: 0 };

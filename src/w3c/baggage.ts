@@ -209,10 +209,10 @@ function combine(value: string | string[] | undefined): string | undefined {
  *
  * @example
  * propagation.setGlobalPropagator(new CompositePropagator({
- *   propagators: [new TraceContextPropagator(), new BaggagePropagator()],
+ *   propagators: [new ConformantTraceContextPropagator(), new ConformantBaggagePropagator()],
  * }));
  */
-export class BaggagePropagator implements TextMapPropagator {
+export class ConformantBaggagePropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
     const baggage = propagation.getBaggage(context);
     if (baggage === undefined || isTracingSuppressed(context)) return;

@@ -1,3 +1,5 @@
+import { markTraced } from './checks.ts';
+
 type Method = (...args: any[]) => unknown;
 
 /**
@@ -5,9 +7,9 @@ type Method = (...args: any[]) => unknown;
  * method of `raw` (own or inherited, up to `Object.prototype`) is bound to `raw`, so
  * clients that keep state in closures (kafkajs) or in private class fields work alike;
  * other properties (`producer.events`) read from `raw`, live. Each keeps the
- * enumerability it has on `raw`.
+ * enumerability it has on `raw`. The wrapper is marked as traced, so it is not wrapped again.
  */
-export function delegateTo<T extends object>(raw: T, overrides: Readonly<Record<string, Method>>, traced: WeakSet<object>): T {
+export function delegateTo<T extends object>(raw: T, overrides: Readonly<Record<string, Method>>): T {
   const wrapper = Object.create(raw) as Record<PropertyKey, unknown>;
   for (const [name, method] of Object.entries(overrides)) {
     Object.defineProperty(wrapper, name, { value: method, writable: true, configurable: true, enumerable: isEnumerable(raw, name) });
@@ -30,8 +32,7 @@ export function delegateTo<T extends object>(raw: T, overrides: Readonly<Record<
       }
     }
   }
-  traced.add(wrapper);
-  return wrapper as T;
+  return markTraced(wrapper) as T;
 }
 
 function isEnumerable(object: object, key: string): boolean {

@@ -1,12 +1,15 @@
 import { context, diag, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import type { Channel as CallbackChannel } from 'amqplib/callback_api';
 import type { Channel, ConsumeMessage, Message } from 'amqplib';
-import { isPromiseLike } from '../core/lifecycle.ts';
-import { assertPolicyOption, errorType, IDLE_SPAN, IDLE_TRACE_CONTEXT, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
+import { checkHandler, checkOptions, isTraced, markTraced } from '../core/checks.ts';
+import { endSpan, errorType, isPromiseLike, measureReceive, recordError, recordOperation, runHook } from '../core/lifecycle.ts';
+import { messageTraceOf, type MessageTrace } from '../core/message-trace.ts';
+import { IDLE_MESSAGE_TRACE, IDLE_SPAN, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
-import type { PolicyOption } from '../core/policy.ts';
+import type { OperationInfo, SpanHook } from '../core/operation.ts';
+import type { TracingOptions } from '../core/options.ts';
+import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
-import { traceContextOf, type TraceContext } from '../core/trace-context.ts';
 import {
   addDeath,
   addDestination,
@@ -19,10 +22,10 @@ import {
   idOf,
   RABBITMQ_SYSTEM,
   serverOf,
+  timestampOf,
   type Destination,
   type Server,
 } from './attributes.ts';
-import { lowCardinality, metricAttributesOf, recordDelivered, recordOperation, recordProcessed } from './metrics.ts';
 import { Delivery, ledgerOf, rawChannelOf, settlementAttributes, type DeliverySource, type Ledger } from './settlement.ts';
 
 /** Any amqplib channel: promise API (`amqplib`) or callback API (`amqplib/callback_api`). */
@@ -53,16 +56,16 @@ export type ErrorSettlement = 'nack-requeue' | 'nack' | 'reject' | 'rethrow';
 export type OnErrorOption<M extends Message = Message> = ErrorSettlement | ((error: unknown, message: M) => ErrorSettlement);
 
 /** A message handler: the message, and the trace of the consumer span it runs in. */
-export type AmqpHandler<M extends Message = ConsumeMessage> = (message: M, trace: TraceContext) => unknown;
+export type AmqpHandler<M extends Message = ConsumeMessage> = (message: M, trace: MessageTrace) => unknown;
 
 /**
  * The traced callback to hand to `channel.consume`. It returns a promise when the handler
  * is asynchronous; it rejects (or throws) only with `onError: 'rethrow'`.
  */
-export type TracedConsumer<M extends Message = ConsumeMessage> = (message: M | null) => void | Promise<void>;
+export type TracedConsumeCallback<M extends Message = ConsumeMessage> = (message: M | null) => void | Promise<void>;
 
 /** Options shared by every consumer-side tracer. */
-export interface ConsumerTracingOptions<M extends Message = Message> extends TracingOptions {
+export interface AmqpConsumerOptions<M extends Message = Message> extends TracingOptions {
   /** Where the consumer span goes in the trace: `parent` (default), `link`, `root` or a function of the message. */
   policy?: PolicyOption<M>;
   /** Adds attributes to each `process` and `receive` span. A hook that throws is reported to `diag`. */
@@ -78,7 +81,7 @@ export interface ConsumerTracingOptions<M extends Message = Message> extends Tra
 }
 
 /** Options of {@link traceConsume}. */
-export interface ConsumeTracingOptions<M extends Message = ConsumeMessage> extends ConsumerTracingOptions<M> {
+export interface AmqpConsumeOptions<M extends Message = ConsumeMessage> extends AmqpConsumerOptions<M> {
   /**
    * The channel that consumes. Pass the one `traceChannel()` returned to have the
    * handler's own `ack`/`nack`/`reject` recorded; tracebus settles failed messages on it.
@@ -94,12 +97,7 @@ export interface ConsumeTracingOptions<M extends Message = ConsumeMessage> exten
 }
 
 const ON_ERROR: ReadonlySet<string> = new Set(['nack-requeue', 'nack', 'reject', 'rethrow']);
-const tracedConsumers = new WeakSet<object>();
-
 /** Whether `callback` was returned by {@link traceConsume}, so it must not be traced twice. */
-export function isTracedConsumer(callback: unknown): boolean {
-  return typeof callback === 'function' && tracedConsumers.has(callback);
-}
 
 export function assertOnErrorOption(onError: unknown): void {
   if (onError === undefined || typeof onError === 'function') return;
@@ -131,7 +129,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
   #ledger: Ledger | undefined;
   readonly #memo = new DestinationMemo();
 
-  constructor(tracer: MessagingTracer, options: ConsumerTracingOptions<M>, channel: unknown, queue: string, noAck: boolean, server?: Server) {
+  constructor(tracer: MessagingTracer, options: AmqpConsumerOptions<M>, channel: unknown, queue: string, noAck: boolean, server?: Server) {
     this.tracer = tracer;
     this.queue = queue;
     this.noAck = noAck;
@@ -181,23 +179,22 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
     const destination = this.#destination(message);
     let delivery: Delivery;
     let ctx: Context;
-    let handlerTrace: TraceContext;
+    let handlerTrace: MessageTrace;
     if (this.tracer.idle()) {
       // Nothing to record; the delivery is still tracked, so that `onError` settles it once.
       delivery = new Delivery(this, IDLE_SPAN, message.fields.deliveryTag, this.queue, destination);
       ctx = ROOT_CONTEXT;
-      handlerTrace = IDLE_TRACE_CONTEXT;
+      handlerTrace = IDLE_MESSAGE_TRACE;
     } else {
       const info: OperationInfo = { type: 'process', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
       const attributes = this.tracer.attributes(info);
-      const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, lowCardinality(attributes));
+      const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes);
       const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links, attributes);
       if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
       ctx = trace.setSpan(parent, span);
-      handlerTrace = traceContextOf(span, ctx);
+      handlerTrace = messageTraceOf(span, ctx);
       delivery = new Delivery(this, span, message.fields.deliveryTag, this.queue, destination);
-      const instruments = this.tracer.instruments();
-      if (instruments !== undefined) delivery.measure(instruments, recordDelivered(instruments, attributes, message.properties.timestamp));
+      delivery.onEnd = measureReceive(this.tracer.instruments(), attributes, { type: 'process', publishedAt: timestampOf(message.properties.timestamp) });
     }
     if (!this.noAck) this.#ledgerNow?.track(delivery);
     let result: unknown;
@@ -223,7 +220,6 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
 
   /** Records the failure, settles per `onError`, ends the span; true when the error must propagate. */
   #failed(delivery: Delivery, message: M, error: unknown): boolean {
-    recordError(delivery.span, error);
     const settlement = this.#settlementFor(error, message);
     if (settlement !== 'rethrow' && !this.noAck) this.#settle(delivery, message, settlement);
     this.#end(delivery, error, true);
@@ -232,8 +228,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
 
   #end(delivery: Delivery, error: unknown, failed: boolean): void {
     delivery.open = false;
-    delivery.span.end();
-    if (delivery.instruments !== undefined) recordProcessed(delivery.instruments, delivery.metricAttributes!, delivery.started, error, failed);
+    endSpan(delivery.span, delivery.onEnd, error, failed);
   }
 
   #settlementFor(error: unknown, message: M): ErrorSettlement {
@@ -304,7 +299,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
         attributes = this.tracer.attributes(info);
         span.updateName(`receive ${info.destination}`);
         span.setAttributes(attributes);
-        const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, lowCardinality(attributes));
+        const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes);
         const remote = links?.[0]?.context ?? trace.getSpanContext(parent);
         if (remote !== undefined && trace.isSpanContextValid(remote)) span.addLink({ context: remote });
         if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
@@ -318,10 +313,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
       diag.error('tracebus: could not record a received message', problem);
     }
     span.end();
-    if (instruments !== undefined) {
-      if (attributes !== undefined) instruments.consumed.add(1, metricAttributesOf(attributes));
-      recordOperation(instruments, attributes ?? receipt.attributes, receipt.started, error == null ? undefined : errorType(error));
-    }
+    if (instruments !== undefined) recordOperation(instruments, attributes ?? receipt.attributes, receipt.started, error == null ? undefined : errorType(error), attributes !== undefined);
   }
 }
 
@@ -364,8 +356,9 @@ export interface Receipt {
  *   },
  * ));
  */
-export function traceConsume<M extends Message = ConsumeMessage>(options: ConsumeTracingOptions<M>): (handler: AmqpHandler<M>) => TracedConsumer<M> {
-  if (options === null || typeof options !== 'object') throw new TypeError("tracebus: traceConsume(options) needs an options object such as { channel, queue: 'orders' }");
+export function traceConsume<M extends Message = ConsumeMessage>(options: AmqpConsumeOptions<M>): (handler: AmqpHandler<M>) => TracedConsumeCallback<M> {
+  if (options === undefined) throw new TypeError("tracebus: traceConsume(options) needs an options object such as { channel, queue: 'orders' }");
+  checkOptions(options, 'traceConsume', 'handler');
   const { channel, queue, noAck = false, onCancel, onError } = options;
   if (typeof queue !== 'string') throw new TypeError("tracebus: traceConsume() needs the queue name: traceConsume({ channel, queue: 'orders' })");
   if (channel === undefined && !noAck && onError !== 'rethrow') {
@@ -379,13 +372,13 @@ export function traceConsume<M extends Message = ConsumeMessage>(options: Consum
   assertOnErrorOption(onError);
   const consumer = new ConsumerTracer<M>(new MessagingTracer(RABBITMQ_SYSTEM, options), options, channel, queue, noAck);
   return function traceHandler(handler) {
-    if (typeof handler !== 'function') throw new TypeError('tracebus: traceConsume(options)(handler) needs a handler function (message, trace) => …');
+    checkHandler(handler, 'traceConsume', '(message, trace) => …');
     return consumerCallback(consumer, handler, onCancel);
   };
 }
 
 /** The callback for `channel.consume` that runs `handler` through `consumer`. */
-export function consumerCallback<M extends Message>(consumer: ConsumerTracer<M>, handler: AmqpHandler<M>, onCancel: (() => void) | undefined): TracedConsumer<M> {
+export function consumerCallback<M extends Message>(consumer: ConsumerTracer<M>, handler: AmqpHandler<M>, onCancel: (() => void) | undefined): TracedConsumeCallback<M> {
   const traced = function tracedConsumer(message: M | null): void | Promise<void> {
     if (message === null) {
       onCancel?.();
@@ -393,6 +386,5 @@ export function consumerCallback<M extends Message>(consumer: ConsumerTracer<M>,
     }
     return consumer.process(message, handler);
   };
-  tracedConsumers.add(traced);
-  return traced;
+  return markTraced(traced);
 }

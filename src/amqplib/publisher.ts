@@ -1,15 +1,17 @@
-import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, diag, type Span } from '@opentelemetry/api';
 import type { Channel, ConsumeMessage, Message, Options, Replies } from 'amqplib';
-import { assertPolicyOption, errorType, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook } from '../core/messaging-tracer.ts';
-import type { Instruments } from '../core/metrics.ts';
+import { checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
 import { copyWithoutTraceHeaders, type WritableHeaders } from '../core/headers.ts';
-import { activeTraceContext, type TraceContext } from '../core/trace-context.ts';
-import { ATTR_ERROR_TYPE, ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
-import { addDestination, addServer, ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, idOf, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
 import { isPromiseLike } from '../core/lifecycle.ts';
-import { assertOnErrorOption, consumerCallback, ConsumerTracer, isTracedConsumer, type AmqpChannel, type AmqpHandler, type ConsumerTracingOptions } from './consume.ts';
-import { fitTraceHeaders, headerBudget } from './header-budget.ts';
-import { recordOperation } from './metrics.ts';
+import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
+import { MessagingTracer } from '../core/messaging-tracer.ts';
+import type { OperationInfo, SpanHook } from '../core/operation.ts';
+import { assertPolicyOption } from '../core/policy.ts';
+import { ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
+import { failed, sendTraced, type ConfirmCallback } from './confirm.ts';
+import { assertOnErrorOption, consumerCallback, ConsumerTracer, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
+import { headerBudget } from './header-budget.ts';
+import { traceHeaders } from './headers.ts';
 import { isTracedChannel, registerTracedChannel } from './settlement.ts';
 
 /** What a producer hook receives: the arguments of one `publish` or `sendToQueue`. */
@@ -21,13 +23,13 @@ export interface AmqpPublish {
 }
 
 /** Options of {@link traceChannel}: publishing, plus the consumers started through the channel. */
-export interface ChannelTracingOptions extends ConsumerTracingOptions<Message> {
+export interface AmqpChannelOptions extends AmqpConsumerOptions<Message> {
   /** Adds attributes to each `send` span. A hook that throws is reported to `diag`. */
   producerHook?: SpanHook<AmqpPublish>;
 }
 
 /** A consume callback on a traced channel: the message (`null` when the broker cancels) and its trace. */
-export type TracedOnMessage = (message: ConsumeMessage | null, trace: TraceContext) => unknown;
+export type TracedOnMessage = (message: ConsumeMessage | null, trace: MessageTrace) => unknown;
 
 /**
  * The channel `traceChannel()` returns: the same type as the channel passed in, whose
@@ -45,7 +47,6 @@ export type TracedChannel<C extends AmqpChannel> = Omit<C, 'consume'> &
  */
 export type ChannelDecorator = <C extends AmqpChannel>(channel: C) => TracedChannel<C>;
 
-type ConfirmCallback = (error: unknown, ok?: unknown) => void;
 type Loose = Record<PropertyKey, any>;
 
 /**
@@ -86,22 +87,20 @@ type Loose = Record<PropertyKey, any>;
  *   channel.ack(message);
  * });
  */
-export function traceChannel(options: ChannelTracingOptions = {}): ChannelDecorator {
-  if (options === null || typeof options !== 'object') throw new TypeError('tracebus: traceChannel(options) takes an options object (or nothing)');
+export function traceChannel(options?: AmqpChannelOptions): ChannelDecorator {
+  options = checkOptions(options, 'traceChannel', 'channel');
   assertPolicyOption(options.policy);
   assertOnErrorOption(options.onError);
-  if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: producerHook must be a function (span, publish) => void');
+  if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: traceChannel({ producerHook }) must be a function (span, publish) => void');
   const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
   return function decorateChannel<C extends AmqpChannel>(channel: C): TracedChannel<C> {
-    if (channel === null || typeof channel !== 'object' || typeof (channel as Loose).publish !== 'function' || typeof (channel as Loose).consume !== 'function') {
-      throw new TypeError('tracebus: traceChannel()(channel) needs an amqplib channel, e.g. traceChannel()(await connection.createChannel())');
-    }
-    if (isTracedChannel(channel)) throw new TypeError('tracebus: this channel is traced already; call traceChannel() once per channel');
+    checkTarget(channel, ['publish', 'consume'], 'traceChannel', 'channel', 'an amqplib channel, e.g. traceChannel(options)(await connection.createChannel())');
+    if (isTracedChannel(channel)) throw new TypeError('tracebus: this channel is traced already; wrap the original channel once, with traceChannel(options)(channel)');
     return tracedChannel(channel as unknown as Loose, tracer, options) as unknown as TracedChannel<C>;
   };
 }
 
-function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTracingOptions): Loose {
+function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannelOptions): Loose {
   const traced: Loose = Object.create(raw);
   const ledger = registerTracedChannel(traced, raw);
   const server = serverOf(raw, options.serverAddress, options.serverPort);
@@ -120,47 +119,24 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
       return confirms ? raw.publish(exchange, routingKey, content, sent, callback) : raw.publish(exchange, routingKey, content, sent);
     }
     const destination = memo.publish(exchange, routingKey);
-    const attributes: Attributes = {};
-    if (routingKey !== '') attributes[ATTR_RABBITMQ_ROUTING_KEY] = routingKey;
-    addDestination(attributes, destination);
-    if (publishOptions != null) {
-      const messageId = idOf(publishOptions.messageId);
-      if (messageId !== undefined) attributes[ATTR_MESSAGING_MESSAGE_ID] = messageId;
-      const conversationId = idOf(publishOptions.correlationId);
-      if (conversationId !== undefined) attributes[ATTR_MESSAGING_MESSAGE_CONVERSATION_ID] = conversationId;
-    }
-    if (bodySize && typeof content?.length === 'number') attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = content.length;
-    addServer(attributes, server);
+    const attributes = publishedAttributes(routingKey, destination, publishOptions, bodySize ? content : undefined, server);
     const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
-    const spanAttributes = tracer.attributes(info);
-    const parent = context.active();
-    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, undefined, spanAttributes);
-    const instruments = tracer.instruments();
-    // Only allocated while metrics are on.
-    const meter: SendMeter | undefined = instruments === undefined ? undefined : { instruments, attributes: spanAttributes, started: performance.now() };
-    if (producerHook !== undefined) runHook(producerHook, span, { exchange, routingKey, content, options: publishOptions }, 'producerHook');
-    const headers = traceHeaders(tracer.inject(trace.setSpan(parent, span), publishOptions?.headers), budget, span);
+    const open = tracer.beginPublish(info, publishOptions?.headers, { exchange, routingKey, content, options: publishOptions }, producerHook);
+    const headers = traceHeaders(open.headers, budget, open.span);
     try {
-      return send(span, meter, exchange, routingKey, content, { ...publishOptions, headers }, callback);
+      return sendTraced(raw, confirms, open, exchange, routingKey, content, { ...publishOptions, headers }, callback);
     } catch (error) {
-      if (!(error instanceof RangeError)) return failed(span, meter, error);
+      if (!(error instanceof RangeError)) return failed(open, error);
       // amqplib refused the headers table before writing anything: send the message as the
       // caller gave it, without trace headers, rather than fail it because of tracing.
       diag.warn('tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
-      span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
+      open.span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
       try {
-        return send(span, meter, exchange, routingKey, content, publishOptions, callback);
+        return sendTraced(raw, confirms, open, exchange, routingKey, content, publishOptions, callback);
       } catch (second) {
-        return failed(span, meter, second);
+        return failed(open, second);
       }
     }
-  }
-
-  function send(span: Span, meter: SendMeter | undefined, exchange: string, routingKey: string, content: Buffer, publishOptions: Options.Publish | undefined, callback: ConfirmCallback | undefined): boolean {
-    if (confirms) return raw.publish(exchange, routingKey, content, publishOptions, confirmation(span, meter, callback));
-    const sent: boolean = raw.publish(exchange, routingKey, content, publishOptions);
-    endSend(span, meter, undefined, false);
-    return sent;
   }
 
   function sendToQueue(queue: string, content: Buffer, publishOptions?: Options.Publish, callback?: ConfirmCallback): boolean {
@@ -168,11 +144,11 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
   }
 
   function consume(queue: string, onMessage: unknown, consumeOptions?: Options.Consume, callback?: unknown): unknown {
-    if (typeof onMessage !== 'function' || isTracedConsumer(onMessage)) return same(raw.consume(queue, onMessage, consumeOptions, callback));
+    if (typeof onMessage !== 'function' || isTraced(onMessage)) return same(raw.consume(queue, onMessage, consumeOptions, callback));
     const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, consumeOptions?.noAck === true, server);
     const handler = onMessage as AmqpHandler<Message> & TracedOnMessage;
     const tracedOnMessage = consumerCallback(consumer, handler, function consumerCancelled() {
-      handler(null, activeTraceContext(context.active()));
+      handler(null, activeMessageTrace(context.active()));
     });
     return same(raw.consume(queue, tracedOnMessage, consumeOptions, callback));
   }
@@ -259,50 +235,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: ChannelTrac
       return same(result);
     },
   });
-  return traced;
-}
-
-/** Fits the injected headers to the channel's budget; tracing problems never stop a publish. */
-function traceHeaders(headers: WritableHeaders, budget: number, span: Span): WritableHeaders {
-  try {
-    return fitTraceHeaders(headers, budget, span);
-  } catch (problem) {
-    diag.error('tracebus: could not measure the headers of a message; it is sent as is', problem);
-    return headers;
-  }
-}
-
-/** What the metrics of a send need, while metrics are on. */
-interface SendMeter {
-  readonly instruments: Instruments;
-  readonly attributes: Attributes;
-  readonly started: number;
-}
-
-/** Ends a send span (recording `error` when it failed) and its metrics. */
-function endSend(span: Span, meter: SendMeter | undefined, error: unknown, failed: boolean): void {
-  let failure: string | undefined;
-  if (failed) {
-    recordError(span, error);
-    // amqplib reports a broker nack as a plain Error('message nacked').
-    failure = error instanceof Error && error.message === 'message nacked' ? 'nack' : errorType(error);
-    if (failure === 'nack') span.setAttribute(ATTR_ERROR_TYPE, failure);
-  }
-  span.end();
-  if (meter !== undefined) recordOperation(meter.instruments, meter.attributes, meter.started, failure);
-}
-
-/** The confirm callback that ends the send span when the broker acks or nacks, then calls the caller's. */
-function confirmation(span: Span, meter: SendMeter | undefined, callback: ConfirmCallback | undefined): ConfirmCallback {
-  return function confirmed(error: unknown, ok?: unknown) {
-    endSend(span, meter, error, error != null);
-    if (typeof callback === 'function') callback(error, ok);
-  };
-}
-
-function failed(span: Span, meter: SendMeter | undefined, error: unknown): never {
-  endSend(span, meter, error, true);
-  throw error;
+  return markTraced(traced);
 }
 
 /**

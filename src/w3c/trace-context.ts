@@ -128,10 +128,10 @@ function combine(value: string | string[] | undefined): string | undefined {
  *
  * @example
  * propagation.setGlobalPropagator(new CompositePropagator({
- *   propagators: [new TraceContextPropagator(), new BaggagePropagator()],
+ *   propagators: [new ConformantTraceContextPropagator(), new ConformantBaggagePropagator()],
  * }));
  */
-export class TraceContextPropagator implements TextMapPropagator {
+export class ConformantTraceContextPropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
     const spanContext = trace.getSpanContext(context);
     if (spanContext === undefined || !isSpanContextValid(spanContext) || isTracingSuppressed(context)) return;

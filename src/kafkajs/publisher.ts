@@ -1,22 +1,26 @@
-import { context, SpanKind, trace, type Attributes, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
-import type { Message, Offsets, Producer, ProducerBatch, ProducerRecord, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
+import { context, SpanKind, trace, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import type { Message, Producer, ProducerBatch, ProducerRecord, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
+import { checkOptions, checkTarget } from '../core/checks.ts';
 import type { PublisherDecorator } from '../core/compose.ts';
+import { delegateTo } from '../core/delegate.ts';
 import { copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
-import { ATTR_LINKS_DROPPED, MessagingTracer, recordError, runHook, type OperationInfo, type SpanHook, type TracingOptions } from '../core/messaging-tracer.ts';
-import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_MESSAGING_CONSUMER_GROUP_NAME } from '../core/semconv.ts';
-import { addClient, ATTR_KAFKA_TRANSACTION_OUTCOME, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
-import { kafkaHeaders } from './carrier.ts';
-import { delegateTo } from './delegate.ts';
-import { measureSend, runInSpan } from '../core/lifecycle.ts';
+import { measureSend, runHook, runInSpan } from '../core/lifecycle.ts';
+import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
+import type { OperationInfo, SpanHook } from '../core/operation.ts';
+import type { TracingOptions } from '../core/options.ts';
+import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
+import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
+import { kafkaHeaders } from './headers.ts';
+import { TransactionSpan, tracedTransaction } from './transaction.ts';
 
 /** What a producer hook receives: one message and the topic it goes to. */
-export interface ProducedMessage {
+export interface KafkaProducedMessage {
   readonly topic: string;
   readonly message: Message;
 }
 
 /** Options of {@link traceProducer}. */
-export interface ProducerTracingOptions extends TracingOptions, KafkaClientOptions {
+export interface KafkaProducerOptions extends TracingOptions, KafkaClientOptions {
   /**
    * Give each message of a multi-message `send` or a `sendBatch` its own `create <topic>`
    * PRODUCER span, whose context goes into that message (semconv's recommendation for
@@ -28,16 +32,11 @@ export interface ProducerTracingOptions extends TracingOptions, KafkaClientOptio
    * Adds attributes to each span that stands for one message: the `send` span of a
    * single-message `send`, and each `create` span. A hook that throws is reported to `diag`.
    */
-  producerHook?: SpanHook<ProducedMessage>;
+  producerHook?: SpanHook<KafkaProducedMessage>;
 }
 
-/** How a transaction's span ended; see {@link ATTR_KAFKA_TRANSACTION_OUTCOME}. */
-type TransactionOutcome = 'committed' | 'aborted' | 'abandoned';
-
-type Sender = Pick<Producer, 'send' | 'sendBatch'>;
-
-const tracedProducers = new WeakSet<object>();
-const tracedTransactions = new WeakSet<object>();
+/** What `send` and `sendBatch` are called on: a producer or a transaction. */
+export type Sender = Pick<Producer, 'send' | 'sendBatch'>;
 
 /**
  * A producer decorator: `traceProducer(options)(producer)` returns an object of the same
@@ -76,17 +75,13 @@ const tracedTransactions = new WeakSet<object>();
  * await producer.connect();
  * await producer.send({ topic: 'orders', messages: [{ key: order.id, value: JSON.stringify(order) }] });
  */
-export function traceProducer(options: ProducerTracingOptions = {}): PublisherDecorator<Producer> {
-  if (options === null || typeof options !== 'object') throw new TypeError('tracebus: traceProducer(options) takes an options object (or nothing)');
-  const { createSpans = true, producerHook } = options;
+export function traceProducer(options?: KafkaProducerOptions): PublisherDecorator<Producer> {
+  const { createSpans = true, producerHook } = checkOptions(options, 'traceProducer', 'producer');
   if (typeof createSpans !== 'boolean') throw new TypeError('tracebus: traceProducer({ createSpans }) must be true or false');
   if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError('tracebus: traceProducer({ producerHook }) must be a function (span, { topic, message }) => void');
-  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options, 'traceProducer'), createSpans, producerHook);
+  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options ?? {}, 'traceProducer'), createSpans, producerHook);
   return function decorateProducer(producer) {
-    if (producer === null || typeof producer !== 'object' || typeof producer.send !== 'function' || typeof producer.sendBatch !== 'function') {
-      throw new TypeError('tracebus: traceProducer()(producer) needs a kafkajs producer, e.g. traceProducer()(kafka.producer())');
-    }
-    if (tracedProducers.has(producer)) throw new TypeError('tracebus: this producer is traced already; call traceProducer() once per producer');
+    checkTarget(producer, ['send', 'sendBatch'], 'traceProducer', 'producer', 'a kafkajs producer, e.g. traceProducer(options)(kafka.producer())');
     return tracedProducer(producer, sends);
   };
 }
@@ -133,103 +128,17 @@ function tracedProducer(raw: Producer, sends: SendTracer): Producer {
       return raw.disconnect();
     };
   }
-  return delegateTo(raw, overrides, tracedProducers);
-}
-
-function tracedTransaction(raw: Transaction, begun: TransactionSpan, sends: SendTracer): Transaction {
-  if (raw === null || typeof raw !== 'object' || tracedTransactions.has(raw)) return raw;
-  return delegateTo(
-    raw,
-    {
-      send: function send(record: ProducerRecord) {
-        return sends.send(raw, record, begun);
-      },
-      sendBatch: function sendBatch(batch: ProducerBatch) {
-        return sends.sendBatch(raw, batch, begun);
-      },
-      commit: function commit() {
-        return begun.settle(raw, 'commit', 'committed');
-      },
-      abort: function abort() {
-        return begun.settle(raw, 'abort', 'aborted');
-      },
-      sendOffsets: function sendOffsets(offsets: Offsets & { consumerGroupId: string }) {
-        const groupId = offsets?.consumerGroupId;
-        begun.span.addEvent('kafka.transaction.send_offsets', typeof groupId === 'string' ? { [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId } : undefined);
-        return raw.sendOffsets(offsets);
-      },
-    },
-    tracedTransactions,
-  );
-}
-
-/** The span of one producer transaction, from `transaction()` to `commit()` or `abort()`. */
-class TransactionSpan {
-  readonly span: Span;
-  /** The span that was active when the transaction began (`undefined` for none). */
-  readonly ambient: Span | undefined;
-  #ended = false;
-
-  constructor(span: Span, ambient: Span | undefined) {
-    this.span = span;
-    this.ambient = ambient;
-  }
-
-  /** Parent of a send made in `active`: the transaction when the send runs where it began. */
-  parentFor(active: Context): Context {
-    return trace.getSpan(active) === this.ambient ? trace.setSpan(active, this.span) : active;
-  }
-
-  /** Links of a send made in `active`: to the transaction when it is not the parent. */
-  linksFor(active: Context): Link[] | undefined {
-    return trace.getSpan(active) === this.ambient ? undefined : [{ context: this.span.spanContext() }];
-  }
-
-  end(outcome: TransactionOutcome): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.span.setAttribute(ATTR_KAFKA_TRANSACTION_OUTCOME, outcome);
-    this.span.end();
-  }
-
-  failed(error: unknown): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    recordError(this.span, error);
-    this.span.end();
-  }
-
-  /**
-   * Calls `commit` or `abort` and ends the span with `outcome` when it succeeds. A failure
-   * is recorded; the span stays open while the transaction is still active (it can still
-   * be aborted), else it ends.
-   */
-  async settle(transaction: Transaction, method: 'commit' | 'abort', outcome: TransactionOutcome): Promise<void> {
-    try {
-      await transaction[method]();
-    } catch (error) {
-      recordError(this.span, error);
-      let active = false;
-      try {
-        active = typeof transaction.isActive === 'function' && transaction.isActive();
-      } catch {
-        active = false;
-      }
-      if (!active) this.end(outcome);
-      throw error;
-    }
-    this.end(outcome);
-  }
+  return delegateTo(raw, overrides);
 }
 
 /** Traces `send` and `sendBatch` calls; one per `traceProducer()`, shared by its producers. */
-class SendTracer {
+export class SendTracer {
   readonly #tracer: MessagingTracer;
   readonly #client: ClientAttributes;
   readonly #createSpans: boolean;
-  readonly #hook: SpanHook<ProducedMessage> | undefined;
+  readonly #hook: SpanHook<KafkaProducedMessage> | undefined;
 
-  constructor(tracer: MessagingTracer, client: ClientAttributes, createSpans: boolean, hook: SpanHook<ProducedMessage> | undefined) {
+  constructor(tracer: MessagingTracer, client: ClientAttributes, createSpans: boolean, hook: SpanHook<KafkaProducedMessage> | undefined) {
     this.#tracer = tracer;
     this.#client = client;
     this.#createSpans = createSpans;

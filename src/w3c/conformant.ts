@@ -1,9 +1,9 @@
-import { diag, propagation, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
-import { BaggagePropagator } from './baggage.ts';
-import { TraceContextPropagator } from './trace-context.ts';
+import { diag, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { ConformantBaggagePropagator } from './baggage.ts';
+import { ConformantTraceContextPropagator } from './trace-context.ts';
 
-const TRACE_CONTEXT = new TraceContextPropagator();
-const BAGGAGE = new BaggagePropagator();
+const TRACE_CONTEXT = new ConformantTraceContextPropagator();
+const BAGGAGE = new ConformantBaggagePropagator();
 
 /** Which W3C fields a wrapper takes over from the propagator it wraps. */
 const TAKES_TRACE_CONTEXT = 1;
@@ -108,13 +108,13 @@ const wrapped = new WeakMap<TextMapPropagator, TextMapPropagator>();
 /**
  * `propagator`, with its W3C Trace Context part (if its `fields()` include `traceparent`)
  * and its W3C Baggage part (if they include `baggage`) handled by
- * {@link TraceContextPropagator} and {@link BaggagePropagator}. Other fields stay with
+ * {@link ConformantTraceContextPropagator} and {@link ConformantBaggagePropagator}. Other fields stay with
  * `propagator`. A propagator with neither field (say B3 alone, or the no-op one when
  * propagation is disabled) is returned as it is.
  *
  * The result is cached per propagator object, so calling this for every message is cheap.
- * tracebus's own `MessagingTracer` does this with the global propagator by default; call
- * it yourself to make the rest of the application (HTTP, say) conformant too.
+ * tracebus does the same with the global propagator by default; call this yourself to make
+ * the rest of the application (HTTP, say) conformant too.
  *
  * @example
  * propagation.setGlobalPropagator(w3cConformant(new CompositePropagator({
@@ -132,25 +132,23 @@ export function w3cConformant(propagator: TextMapPropagator): TextMapPropagator 
     fields = [];
   }
   const names = Array.isArray(fields) ? fields.filter((field): field is string => typeof field === 'string').map((field) => field.toLowerCase()) : [];
-  let taken = 0;
-  if (names.includes('traceparent')) taken |= TAKES_TRACE_CONTEXT;
-  if (names.includes('baggage')) taken |= TAKES_BAGGAGE;
-  const onlyTaken = names.every((name) => takenOver(name, taken));
-  const result = taken === 0 ? propagator : new W3CConformantPropagator(propagator, taken, onlyTaken);
+  const result = conformantView(propagator, new Set(names));
   wrapped.set(propagator, result);
   return result;
 }
 
-// `propagation` has no public accessor for the registered propagator object, only
-// `inject`/`extract`/`fields` that forward to it. api 1.x keeps it behind
-// `_getGlobalPropagator()`; its identity tells when `setGlobalPropagator` or `disable`
-// replaced it, as `trace.getTracerProvider()` does for providers.
-const api = propagation as unknown as { _getGlobalPropagator?: () => TextMapPropagator };
-
 /**
- * The globally registered propagator object (the no-op one while none is registered),
- * or `undefined` if this version of `@opentelemetry/api` does not expose it.
+ * `propagator` seen through the conformant W3C propagators, given the lowercase header
+ * names it writes. `propagator` may be the API's `propagation` object itself, which
+ * forwards to whatever propagator is registered: the view then follows registrations, and
+ * the caller builds a new view when `propagation.fields()` changes.
  */
-export function globalPropagator(): TextMapPropagator | undefined {
-  return typeof api._getGlobalPropagator === 'function' ? api._getGlobalPropagator() : undefined;
+export function conformantView(propagator: TextMapPropagator, fields: ReadonlySet<string>): TextMapPropagator {
+  let taken = 0;
+  if (fields.has('traceparent')) taken |= TAKES_TRACE_CONTEXT;
+  if (fields.has('baggage')) taken |= TAKES_BAGGAGE;
+  if (taken === 0) return propagator;
+  let onlyTaken = true;
+  for (const name of fields) if (!takenOver(name, taken)) onlyTaken = false;
+  return new W3CConformantPropagator(propagator, taken, onlyTaken);
 }

@@ -1,0 +1,38 @@
+import type { OpenPublish } from '../core/messaging-tracer.ts';
+
+// On a ConfirmChannel a send ends when the broker confirms it, in a callback the core's
+// runInSpan cannot wrap: the send span is begun with MessagingTracer.beginPublish and
+// ended here, through its `end`.
+
+/** amqplib's publish callback on a ConfirmChannel. */
+export type ConfirmCallback = (error: unknown, ok?: unknown) => void;
+
+/** The channel methods a traced send calls. */
+type Publishing = { publish(exchange: string, routingKey: string, content: Buffer, options?: unknown, callback?: ConfirmCallback): boolean } | Record<PropertyKey, any>;
+
+/**
+ * Publishes on `raw` and ends `open` when the send is done: on a ConfirmChannel when the
+ * broker acks or nacks (whether the caller passes a callback, waits for confirms, or
+ * neither), else once the message is written to the socket buffer.
+ */
+export function sendTraced(raw: Publishing, confirms: boolean, open: OpenPublish, exchange: string, routingKey: string, content: Buffer, options: unknown, callback: ConfirmCallback | undefined): boolean {
+  if (confirms) return raw.publish(exchange, routingKey, content, options, confirmation(open, callback));
+  const sent = raw.publish(exchange, routingKey, content, options);
+  open.end(undefined, false);
+  return sent;
+}
+
+/** The confirm callback that ends the send span when the broker acks or nacks, then calls the caller's. */
+function confirmation(open: OpenPublish, callback: ConfirmCallback | undefined): ConfirmCallback {
+  return function confirmed(error: unknown, ok?: unknown) {
+    // amqplib reports a broker nack as a plain Error('message nacked').
+    open.end(error, error != null, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined);
+    if (typeof callback === 'function') callback(error, ok);
+  };
+}
+
+/** Ends `open` with `error` and throws it: the send failed before it left. */
+export function failed(open: OpenPublish, error: unknown): never {
+  open.end(error, true);
+  throw error;
+}

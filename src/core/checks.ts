@@ -1,0 +1,78 @@
+/**
+ * The checks every wrapper makes of what it is given, so that a mistake in plain
+ * JavaScript fails at once with a sentence naming the fix, not later inside a client.
+ */
+
+/** Objects and functions that tracebus returned from a wrapper: wrapping one again is a mistake. */
+const traced = new WeakSet<object>();
+
+/** Marks `value` as returned by a tracebus wrapper; returns it. */
+export function markTraced<T extends object>(value: T): T {
+  traced.add(value);
+  return value;
+}
+
+/** Whether `value` was returned by a tracebus wrapper. */
+export function isTraced(value: unknown): boolean {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && traced.has(value);
+}
+
+/** Method names that tell a messaging client (or a bus) from an options object. */
+const CLIENT_METHODS = ['send', 'sendBatch', 'run', 'publish', 'sendToQueue', 'consume', 'subscribe', 'connect'];
+
+/**
+ * Checks the options given to `factory` (e.g. `traceProducer`): nothing, or a plain
+ * object. A client, a handler or another value where the options belong throws.
+ *
+ * @param target what the returned function takes, as the user names it (`producer`, `handler`).
+ */
+export function checkOptions<O extends object>(options: O | undefined, factory: string, target: string): O {
+  if (options === undefined) return {} as O;
+  if (typeof options === 'function') {
+    throw new TypeError(`tracebus: ${factory}(options) got a function where its options belong; write ${factory}(options)(${target}), or ${factory}()(${target}) without options`);
+  }
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`tracebus: ${factory}(options) takes an options object or nothing; got ${describe(options)}`);
+  }
+  if (CLIENT_METHODS.some((name) => typeof (options as Record<string, unknown>)[name] === 'function')) {
+    throw new TypeError(`tracebus: ${factory}(options) got a ${target} where its options belong; write ${factory}(options)(${target}), or ${factory}()(${target}) without options`);
+  }
+  return options;
+}
+
+/**
+ * Checks the object given to the function `factory(options)` returned: it must have
+ * `methods`, and must not be traced already.
+ *
+ * @param what what it must be, with an example (`a kafkajs producer, e.g. kafka.producer()`).
+ */
+export function checkTarget(value: unknown, methods: readonly string[], factory: string, target: string, what: string): void {
+  const isObject = value !== null && (typeof value === 'object' || typeof value === 'function');
+  if (!isObject || methods.some((name) => typeof (value as Record<string, unknown>)[name] !== 'function')) {
+    const options = isObject && typeof value === 'object' && !methods.some((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+    const hint = options ? `; options go in the first call: ${factory}(options)(${target})` : '';
+    throw new TypeError(`tracebus: ${factory}(options)(${target}) needs ${what}; got ${describe(value)}${hint}`);
+  }
+  if (traced.has(value as object)) {
+    throw new TypeError(`tracebus: this ${target} is traced already; wrap the original ${target} once, with ${factory}(options)(${target})`);
+  }
+}
+
+/** Checks a handler given to middleware: a function, not traced already. */
+export function checkHandler(handler: unknown, factory: string, signature: string): void {
+  if (typeof handler !== 'function') {
+    const hint = handler !== null && typeof handler === 'object' ? `; options go in the first call: ${factory}(options)(handler)` : '';
+    throw new TypeError(`tracebus: ${factory}(options)(handler) needs a handler function ${signature}; got ${describe(handler)}${hint}`);
+  }
+  if (traced.has(handler)) {
+    throw new TypeError(`tracebus: this handler is traced already (it came from ${factory} or another tracebus middleware); trace the original handler once`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}

@@ -1,0 +1,153 @@
+import { ROOT_CONTEXT, SpanKind, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
+import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { measureReceive, runHook, runInSpan } from '../core/lifecycle.ts';
+import { messageTraceOf, type MessageTrace } from '../core/message-trace.ts';
+import { ATTR_LINKS_DROPPED, type Placement } from '../core/messaging-tracer.ts';
+import type { OperationInfo } from '../core/operation.ts';
+import { batchAttributes, consumedAttributes } from './attributes.ts';
+import type { ConsumerSpans } from './consumer.ts';
+
+// A batch span ends when the handler does, through the core's runInSpan; each message's
+// span inside it starts when the handler asks for it (forEachMessage, processMessage), so
+// it is started here and run through runInSpan too.
+
+// A batch is processed as one `process` operation (for its metrics).
+const PROCESS = { type: 'process' } as const;
+
+/** Options of {@link BatchMessageTrace.forEachMessage}. */
+export interface ForEachMessageOptions {
+  /** Call `resolveOffset(message.offset)` after each message's work succeeds. Default `true`. */
+  resolveOffsets?: boolean;
+  /** Call `heartbeat()` after each message. Default `true`. */
+  heartbeat?: boolean;
+}
+
+/**
+ * What an `eachBatch` handler gets besides kafkajs' payload: the batch span's trace, and
+ * two ways to run each message's work in *that message's own* trace context.
+ *
+ * Each message's work runs in a CONSUMER span `process <topic>` with the message's
+ * offset, key and partition. Under policy `parent` it is a child of the producer's span
+ * and links to the batch span; under `link` it is a child of the batch span and links to
+ * the producer's span (keeping the message's baggage); under `root` it is a child of the
+ * batch span. A failure is recorded on that message's span and rethrown.
+ */
+export interface BatchMessageTrace extends MessageTrace {
+  /**
+   * Runs `work` for the batch's messages one after another, as kafkajs' own `eachBatch`
+   * loop does: it stops when the consumer stops running or the batch goes stale (after a
+   * seek or a rebalance), resolves each message's offset once its work succeeded, and
+   * heartbeats after each message (both can be turned off). A failure stops the loop
+   * and rejects, so kafkajs retries from the first unresolved message.
+   */
+  forEachMessage(work: (message: KafkaMessage, trace: MessageTrace) => unknown, options?: ForEachMessageOptions): Promise<void>;
+  /**
+   * Runs `work` for one message inside its own span and returns what `work` returns, for
+   * handlers that iterate themselves (concurrently, in chunks, with their own offset
+   * handling). `message` is normally one of `payload.batch.messages`.
+   */
+  processMessage<R>(message: KafkaMessage, work: (message: KafkaMessage, trace: MessageTrace) => R): R;
+}
+
+/**
+ * Runs `handler` for one `eachBatch` payload inside a CONSUMER span `process <topic>`
+ * with no parent and a link to each message's context (semconv for batch receivers).
+ */
+export function processBatch(this: ConsumerSpans, payload: EachBatchPayload, handler: (payload: EachBatchPayload, trace: BatchMessageTrace) => unknown): unknown {
+  const tracer = this.tracer;
+  const { topic, partition, messages } = payload.batch;
+  const info: OperationInfo = { type: 'process', destination: topic, attributes: batchAttributes(this.groupId, partition, messages.length, this.client) };
+  const attributes = tracer.attributes(info);
+  const placements: Placement[] = new Array(messages.length);
+  const remotes: Array<SpanContext | undefined> = new Array(messages.length);
+  for (let index = 0; index < messages.length; index++) {
+    const placement = (placements[index] = this.place(topic, partition, messages[index]!, attributes));
+    remotes[index] = trace.getSpanContext(placement.parent) ?? placement.links?.[0]?.context;
+  }
+  const { links, dropped } = tracer.links(remotes);
+  if (dropped > 0) attributes[ATTR_LINKS_DROPPED] = dropped;
+  // The root context, not the active one: kafkajs runs handlers in whatever context was
+  // active when `consumer.run()` was called, which is no parent of these messages.
+  const span = tracer.startSpan(info, SpanKind.CONSUMER, ROOT_CONTEXT, links, attributes);
+  const ctx = trace.setSpan(ROOT_CONTEXT, span);
+  const batchTrace = new BatchMessages(this, span, payload, placements).attachTo(messageTraceOf(span, ctx));
+  return runInSpan(span, ctx, handler, undefined, payload, batchTrace, measureReceive(tracer.instruments(), attributes, PROCESS));
+}
+
+
+/** Runs `work` for one message of a batch inside its own `process` span. */
+function processInBatch<R>(consumer: ConsumerSpans, batchSpan: Span, topic: string, partition: number, message: KafkaMessage, placement: Placement, work: (message: KafkaMessage, trace: MessageTrace) => R): R {
+  const tracer = consumer.tracer;
+  const info: OperationInfo = { type: 'process', destination: topic, attributes: consumedAttributes(consumer.groupId, partition, message, consumer.client) };
+  let parent: Context;
+  let links: Link[] | undefined;
+  if (trace.getSpan(placement.parent) !== undefined) {
+    // Policy `parent` with a valid producer context: semconv asks for a link to the
+    // ambient context, here the batch span.
+    parent = placement.parent;
+    links = [{ context: batchSpan.spanContext() }];
+  } else {
+    parent = trace.setSpan(placement.parent, batchSpan);
+    links = placement.links;
+  }
+  const span = tracer.startSpan(info, SpanKind.CONSUMER, parent, links);
+  if (consumer.hook !== undefined) runHook(consumer.hook, span, { topic, partition, message }, 'consumerHook');
+  const ctx = trace.setSpan(parent, span);
+  return runInSpan(span, ctx, work, undefined, message, messageTraceOf(span, ctx), undefined);
+}
+/**
+ * The per-message helpers of one `eachBatch` call, added to the batch span's
+ * {@link MessageTrace} to make its {@link BatchMessageTrace}.
+ */
+class BatchMessages {
+  readonly #consumer: ConsumerSpans;
+  readonly #batchSpan: Span;
+  readonly #payload: EachBatchPayload;
+  readonly #placements: Placement[];
+  #next = 0;
+
+  constructor(consumer: ConsumerSpans, batchSpan: Span, payload: EachBatchPayload, placements: Placement[]) {
+    this.#consumer = consumer;
+    this.#batchSpan = batchSpan;
+    this.#payload = payload;
+    this.#placements = placements;
+  }
+
+  /** `trace`, given the methods of {@link BatchMessageTrace}. */
+  attachTo(trace: MessageTrace): BatchMessageTrace {
+    return Object.defineProperties(trace, {
+      forEachMessage: { value: this.forEachMessage.bind(this), enumerable: false },
+      processMessage: { value: this.processMessage.bind(this), enumerable: false },
+    }) as BatchMessageTrace;
+  }
+
+  async forEachMessage(work: (message: KafkaMessage, trace: MessageTrace) => unknown, options: ForEachMessageOptions = {}): Promise<void> {
+    if (typeof work !== 'function') throw new TypeError('tracebus: trace.forEachMessage(work) needs a function (message, trace) => …');
+    const { resolveOffsets = true, heartbeat = true } = options;
+    const payload = this.#payload;
+    for (const message of payload.batch.messages) {
+      if (payload.isRunning() === false || payload.isStale() === true) break;
+      await this.processMessage(message, work);
+      if (resolveOffsets) payload.resolveOffset(message.offset);
+      if (heartbeat) await payload.heartbeat();
+    }
+  }
+
+  processMessage<R>(message: KafkaMessage, work: (message: KafkaMessage, trace: MessageTrace) => R): R {
+    if (typeof work !== 'function') throw new TypeError('tracebus: trace.processMessage(message, work) needs a function (message, trace) => …');
+    const { topic, partition, messages } = this.#payload.batch;
+    const index = this.#indexOf(messages, message);
+    // A message from elsewhere is placed on its own; the batch span has no link to it.
+    const placement = index >= 0 ? this.#placements[index]! : this.#consumer.place(topic, partition, message, undefined);
+    return processInBatch(this.#consumer, this.#batchSpan, topic, partition, message, placement, work);
+  }
+
+  /** Where `message` is in the batch; handlers mostly go in order, so that is tried first. */
+  #indexOf(messages: readonly KafkaMessage[], message: KafkaMessage): number {
+    const hint = this.#next;
+    const index = messages[hint] === message ? hint : messages.indexOf(message);
+    if (index >= 0) this.#next = index + 1;
+    return index;
+  }
+}
+

@@ -1,0 +1,26 @@
+import type { Attributes } from '@opentelemetry/api';
+import { ATTR_MESSAGING_CONSUMER_GROUP_NAME, ATTR_MESSAGING_MESSAGE_ID } from '../core/semconv.ts';
+import type { MemoryMessage, OutgoingMessage } from './bus.ts';
+
+/** `messaging.system.name` of the in-process bus. */
+export const MEMORY_SYSTEM = 'tracebus.memory';
+/** Delivery attempt of a redelivered bus message (2 on the first redelivery); absent on the first delivery. */
+export const ATTR_MEMORY_ATTEMPT = 'tracebus.memory.attempt';
+
+/** Attributes of a `send` span beyond the core's: the message id, when the message has one. */
+export function publishedAttributes(message: OutgoingMessage | undefined): Attributes | undefined {
+  return message?.id === undefined ? undefined : { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
+}
+
+/** Attributes of a `process` span beyond the core's: id, attempt of a redelivery, and the group unless anonymous. */
+export function consumedAttributes(message: MemoryMessage): Attributes {
+  const attributes: Attributes = { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
+  if (message.redelivered) attributes[ATTR_MEMORY_ATTEMPT] = message.attempt;
+  if (!isAnonymousGroup(message.group, message.topic)) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = message.group;
+  return attributes;
+}
+
+/** Whether `group` is the bus's name for a subscription without a group: `<topic>#<n>`. */
+function isAnonymousGroup(group: string, topic: string): boolean {
+  return group.length > topic.length && group.charCodeAt(topic.length) === 0x23 && group.startsWith(topic);
+}

@@ -1,0 +1,42 @@
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
+import { checkHandler, checkOptions, markTraced } from '../core/checks.ts';
+import type { HandlerMiddleware } from '../core/compose.ts';
+import { IDLE_MESSAGE_TRACE, MessagingTracer } from '../core/messaging-tracer.ts';
+import type { SpanHook } from '../core/operation.ts';
+import type { TracingOptions } from '../core/options.ts';
+import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
+import { consumedAttributes, MEMORY_SYSTEM } from './attributes.ts';
+import type { MemoryMessage } from './bus.ts';
+
+/** Options of {@link traceMemoryHandler}. */
+export interface MemoryHandlerOptions extends TracingOptions {
+  /** Where the consumer span goes in the trace. Default `parent`. */
+  policy?: PolicyOption<MemoryMessage>;
+  /** Adds attributes to each `process` span. A hook that throws is reported to `diag`. */
+  consumerHook?: SpanHook<MemoryMessage>;
+}
+
+/**
+ * Handler middleware: runs the handler inside a CONSUMER span `process <topic>`, placed
+ * by `policy`, with the message's context active. A handler error is recorded on the
+ * span and rethrown unchanged, so the bus redelivers as usual.
+ *
+ * @example
+ * bus.subscribe('orders.placed', traceMemoryHandler()(async (message, trace) => {
+ *   console.log(`trace_id=${trace.traceId} charging`);
+ * }), { group: 'payments' });
+ */
+export function traceMemoryHandler(options?: MemoryHandlerOptions): HandlerMiddleware<MemoryMessage<any>, void | Promise<void>> {
+  const { policy, consumerHook } = checkOptions(options, 'traceMemoryHandler', 'handler');
+  assertPolicyOption(policy);
+  if (consumerHook !== undefined && typeof consumerHook !== 'function') throw new TypeError('tracebus: traceMemoryHandler({ consumerHook }) must be a function (span, message) => void');
+  const tracer = new MessagingTracer(MEMORY_SYSTEM, options);
+  return function traceHandler(next) {
+    checkHandler(next, 'traceMemoryHandler', '(message, trace) => …');
+    return markTraced(function tracedHandler(message: MemoryMessage<any>) {
+      if (tracer.idle()) return context.with(ROOT_CONTEXT, next, undefined, message, IDLE_MESSAGE_TRACE);
+      const info = { type: 'process', destination: message.topic, attributes: consumedAttributes(message), publishedAt: message.publishedAt } as const;
+      return tracer.traceProcess(info, message.headers, message, policy, consumerHook, (trace) => next(message, trace));
+    });
+  };
+}
