@@ -428,7 +428,7 @@ describe('traceConsumer', () => {
   });
 
   it('misuse fails at once with a sentence that names the fix', () => {
-    expect(() => traceConsumer()(null as never)).toThrow(/needs a kafkajs consumer, e\.g\. traceConsumer\(kafka\.consumer\(\{ groupId/);
+    expect(() => traceConsumer()(null as never)).toThrow(/^tracebus: traceConsumer\(options\)\(consumer\) needs a kafkajs consumer, e\.g\. traceConsumer\(options\)\(kafka\.consumer\(\{ groupId: 'billing' \}\)\); got null$/);
     const raw = new FakeConsumer() as unknown as Consumer;
     traceConsumer()(raw);
     expect(() => traceConsumer()(traceConsumer()(new FakeConsumer() as unknown as Consumer) as Consumer)).toThrow(/traced already/);

@@ -334,12 +334,12 @@ describe('traceProducer: send', () => {
   });
 
   it('misuse fails at once with a sentence that names the fix', () => {
-    expect(() => traceProducer(null as never)).toThrow(/traceProducer\(options\) takes an options object/);
+    expect(() => traceProducer(null as never)).toThrow(/^tracebus: traceProducer\(options\) takes an options object or nothing; got null$/);
     expect(() => traceProducer({ createSpans: 'no' as never })).toThrow(/createSpans\b.*true or false/);
     expect(() => traceProducer({ producerHook: 'hook' as never })).toThrow(/producerHook.*function/);
     expect(() => traceProducer({ brokers: (() => ['a:1']) as never })).toThrow(/brokers.*as strings.*not a function/);
     expect(() => traceProducer({ maxLinks: -1 })).toThrow(/maxLinks/);
-    expect(() => traceProducer()({} as Producer)).toThrow(/needs a kafkajs producer, e\.g\. traceProducer\(\)\(kafka\.producer\(\)\)/);
+    expect(() => traceProducer()({} as Producer)).toThrow(/needs a kafkajs producer, e\.g\. traceProducer\(options\)\(kafka\.producer\(\)\); got an object; options go in the first call: traceProducer\(options\)\(producer\)$/);
     const traced = traceProducer()(asProducer(raw));
     expect(() => traceProducer()(traced)).toThrow(/traced already/);
   });
