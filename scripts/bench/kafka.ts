@@ -29,29 +29,18 @@
 import { createRequire } from 'node:module';
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from '@opentelemetry/api';
 import type { Consumer, EachMessagePayload, Kafka as KafkaClient, Message, Producer } from 'kafkajs';
+import { setUpBrokerVariant } from './broker-variant.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
-import { registerSdk } from './sdk.ts';
 
-const [variant = 'untraced', count = '50000'] = process.argv.slice(2);
-const messages = Number(count);
+// Before kafkajs is first loaded: the official instrumentation hooks its require.
+const { variant, messages, provider } = await setUpBrokerVariant(50_000, async () => new (await import('@opentelemetry/instrumentation-kafkajs')).KafkaJsInstrumentation());
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const PARTITIONS = 3;
 const BATCH = 100;
 const IN_FLIGHT = 4;
 const payload = Buffer.alloc(256, 'x');
 
-const variants = ['untraced', 'tracebus', 'tracebus-nosdk', 'otel', 'floor'];
-if (!variants.includes(variant)) throw new Error(`unknown variant '${variant}': use ${variants.join(', ')}`);
-
-const provider = variant === 'tracebus' || variant === 'otel' || variant === 'floor' ? registerSdk() : undefined;
-if (variant === 'otel') {
-  // The instrumentation patches kafkajs through a require hook: it must be registered
-  // before kafkajs is first loaded, and kafkajs must come through CommonJS require.
-  const { registerInstrumentations } = await import('@opentelemetry/instrumentation');
-  const { KafkaJsInstrumentation } = await import('@opentelemetry/instrumentation-kafkajs');
-  registerInstrumentations({ instrumentations: [new KafkaJsInstrumentation()] });
-}
 // kafkajs 2.2.4 arms timers with negative delays on Node 24; the warning for each is noise
 // in the benchmark's output, every other warning is still printed.
 const [defaultWarningListener] = process.listeners('warning');

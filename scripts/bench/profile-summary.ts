@@ -6,7 +6,8 @@
  *   node scripts/bench/profile-summary.ts <file.cpuprofile> [top=25]
  *
  * The broker benchmarks record such a profile of one throughput pass per variant
- * (BENCH_PROFILE, see cpu-profile.ts) and run.ts tabulates it with `stackParts`.
+ * (BENCH_PROFILE, see cpu-profile.ts); run.ts splits it with `stackParts` and report.ts
+ * tabulates the parts.
  */
 import { readFileSync } from 'node:fs';
 

@@ -28,28 +28,17 @@
 import { createRequire } from 'node:module';
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { setUpBrokerVariant } from './broker-variant.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
-import { registerSdk } from './sdk.ts';
 
-const [variant = 'untraced', count = '20000'] = process.argv.slice(2);
-const messages = Number(count);
+// Before amqplib is first loaded: the official instrumentation hooks its require.
+const { variant, messages, provider } = await setUpBrokerVariant(20_000, async () => new (await import('@opentelemetry/instrumentation-amqplib')).AmqplibInstrumentation());
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const CONFIRM_WINDOW = 1_000;
 const PREFETCH = 500;
 const payload = Buffer.alloc(256, 'x');
 
-const variants = ['untraced', 'tracebus', 'tracebus-nosdk', 'otel', 'floor'];
-if (!variants.includes(variant)) throw new Error(`unknown variant '${variant}': use ${variants.join(', ')}`);
-
-const provider = variant === 'tracebus' || variant === 'otel' || variant === 'floor' ? registerSdk() : undefined;
-if (variant === 'otel') {
-  // The instrumentation patches amqplib through a require hook: it must be registered
-  // before amqplib is first loaded, and amqplib must come through CommonJS require.
-  const { registerInstrumentations } = await import('@opentelemetry/instrumentation');
-  const { AmqplibInstrumentation } = await import('@opentelemetry/instrumentation-amqplib');
-  registerInstrumentations({ instrumentations: [new AmqplibInstrumentation()] });
-}
 const amqp = createRequire(import.meta.url)('amqplib') as typeof import('amqplib');
 const decorate = variant.startsWith('tracebus') ? (await import('../../src/amqplib/index.ts')).traceChannel() : undefined;
 

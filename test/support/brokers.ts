@@ -3,7 +3,7 @@
  * and a real RabbitMQ, and hands their addresses to the tests (`inject('kafkaBrokers')`,
  * `inject('amqpUrl')`).
  *
- * Each broker comes from the first of these that works (test/support/provision.ts, which
+ * Each broker comes from the first of these that works (scripts/brokers/provision.ts, which
  * the benchmarks use too):
  *   1. the environment: KAFKA_BROKERS (comma-separated host:port), AMQP_URL;
  *   2. testcontainers, when a container runtime answers;
@@ -14,7 +14,7 @@
  * skipped with a warning.
  */
 import type { TestProject } from 'vitest/node';
-import { containerRuntimeWorks, provideKafka, provideRabbitMQ } from './provision.ts';
+import { containerRuntimeWorks, provideKafka, provideRabbitMQ } from '../../scripts/brokers/provision.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

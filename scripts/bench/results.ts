@@ -1,0 +1,108 @@
+/**
+ * What `npm run bench` measured, as plain data: run.ts fills it in, report.ts writes
+ * docs/benchmarks.md from it. Nothing here measures.
+ */
+
+/** One run of one variant: the JSON line a benchmark child prints. */
+export interface Sample {
+  variant: string;
+  messages: number;
+  seconds: number;
+  latency?: { samples: number; p50: number; p99: number };
+  spansPerMessage?: number;
+  /** The broker's product and version, when the client can tell it. */
+  broker?: string;
+  [extra: string]: unknown;
+}
+
+/** One more run of a variant, with its measured pass CPU-profiled. */
+export interface ProfiledRun {
+  variant: string;
+  /** What the profiled run itself printed. */
+  sample: Sample;
+  /**
+   * Self time per message (µs) by part of the stack (profile-summary.ts), `idle` included,
+   * in the order the profile first met each part.
+   */
+  parts: Record<string, number>;
+  /** The functions of OpenTelemetry, tracebus and the official instrumentations, heaviest first. */
+  tracingFunctions: { name: string; origin: string; microsPerMessage: number }[];
+}
+
+export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka';
+
+/** Everything one section measured. */
+export interface SectionResult {
+  name: SectionName;
+  title: string;
+  /** In the order of the tables; the first is the one the others are compared with. */
+  variants: string[];
+  rounds: number;
+  /** Every round's sample, by variant. */
+  samples: Record<string, Sample[]>;
+  /** The 1-minute load average before and after the rounds. */
+  load: { before: number; after: number };
+  /** A broker section's official instrumentation, which tracebus is compared with. */
+  official?: string;
+  /** The profiled runs, when the section was profiled. */
+  profiles?: ProfiledRun[];
+}
+
+/** A section that was asked for but could not run. */
+export interface SkippedSection {
+  title: string;
+  reason: string;
+}
+
+/** A broker a section ran against, and the client libraries it ran with. */
+export interface BrokerUsed {
+  title: string;
+  client: string;
+  clientVersion: string;
+  /** The broker's product and version, when the client could tell it. */
+  brokerVersion: string | undefined;
+  /** Where the broker came from (scripts/brokers/provision.ts). */
+  source: string;
+  official: string;
+  officialVersion: string;
+}
+
+/** Where the benchmarks ran. */
+export interface Environment {
+  cpus: number;
+  cpuModel: string;
+  memoryBytes: number;
+  platform: string;
+  release: string;
+  node: string;
+  /** Versions of @opentelemetry/api, @opentelemetry/sdk-trace and @opentelemetry/core. */
+  api: string;
+  sdkTrace: string;
+  core: string;
+  /** The day of the run, YYYY-MM-DD. */
+  date: string;
+}
+
+/** The results of one `npm run bench`. */
+export interface BenchResults {
+  /** Rounds per section; the memory section makes `memoryRounds`. */
+  rounds: number;
+  memoryRounds: number;
+  /** Messages per run of each section. */
+  messages: Record<SectionName, number>;
+  environment: Environment;
+  brokers: BrokerUsed[];
+  /** The sections that ran, in the order they ran. */
+  sections: SectionResult[];
+  skipped: SkippedSection[];
+}
+
+/** The median of `values`: the middle one, or the mean of the two middle ones. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Wall-clock microseconds per message of one run. */
+export const microsPerMessage = (sample: Sample): number => (sample.seconds / sample.messages) * 1e6;
