@@ -4,10 +4,8 @@ import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { type MessageTrace } from '../../src/index.ts';
-import { traceConsumer, traceEachBatch, traceEachMessage, traceProducer, type BatchMessageTrace, type KafkaConsumerOptions } from '../../src/kafkajs/index.ts';
+import { traceConsumer, traceEachBatch, traceEachMessage, traceProducer, type BatchMessageTrace } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
-import { contractSuite } from '../contract/suite.ts';
-import type { ContractTransport } from '../contract/transport.ts';
 import { kafkaBrokers } from '../support/integration.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -55,50 +53,6 @@ async function startConsumer<C extends Pick<Consumer, 'connect' | 'subscribe' | 
   await Promise.race([joined, new Promise((_, reject) => setTimeout(() => reject(new Error(`no group join for ${topic} within 30 s`)), 30_000).unref())]);
   return consumer;
 }
-
-describe.skipIf(brokers === undefined)('Kafka (kafkajs)', () => {
-  contractSuite({
-    name: 'Kafka (kafkajs)',
-    // kafkajs sends Buffer header values as they are, and an array as a repeated header,
-    // which consumers get back as an array in wire order.
-    features: { bufferHeaders: true, repeatedHeaders: true },
-    timeoutMs: 30_000,
-    async connect(): Promise<ContractTransport> {
-      const kafka = kafkaClient('tracebus-contract');
-      const admin = kafka.admin();
-      const raw = kafka.producer();
-      await Promise.all([admin.connect(), raw.connect()]);
-      const producer = traceProducer({ brokers, clientId: 'tracebus-contract' })(raw);
-      const consumers = new Set<Consumer>();
-      return {
-        destination: (label) => createTopic(admin, `contract.${label}`),
-        publish: async (topic, payload, headers) => void (await producer.send({ topic, messages: [{ value: payload, headers: headers as never }] })),
-        publishRaw: async (topic, payload, headers) => void (await raw.send({ topic, messages: [{ value: payload, headers: headers as never }] })),
-        async subscribe(topic, handler, options) {
-          const policy = options?.policy;
-          // The suite's policy functions look at the payload as text.
-          const adapted: KafkaConsumerOptions['policy'] =
-            typeof policy === 'function' ? ({ message }) => policy({ payload: textOf(message), headers: message.headers }) : policy;
-          const consumer = traceConsumer({ policy: adapted })(kafka.consumer({ groupId: `${topic}.group`, maxWaitTimeInMs: 250, retry: { initialRetryTime: 100, retries: 20 } }));
-          consumers.add(consumer as Consumer);
-          await startConsumer(consumer, topic, (started) =>
-            started.run({ eachMessage: ({ message }, trace) => handler({ payload: textOf(message), headers: message.headers ?? {} }, trace) }),
-          );
-          return {
-            async close() {
-              consumers.delete(consumer as Consumer);
-              await consumer.disconnect();
-            },
-          };
-        },
-        async close() {
-          await Promise.allSettled([...consumers].map((consumer) => consumer.disconnect()));
-          await Promise.allSettled([raw.disconnect(), admin.disconnect()]);
-        },
-      };
-    },
-  });
-});
 
 describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', () => {
   const [address, port] = (brokers?.[0] ?? ':').split(':') as [string, string];
