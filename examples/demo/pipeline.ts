@@ -1,10 +1,9 @@
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { compose, type MessageTrace } from 'tracebus';
-import { recordError } from 'tracebus/adapter';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryMessage } from 'tracebus/memory';
 
 export interface Order {
@@ -79,7 +78,8 @@ export async function runOrderPipeline(extraProcessors: (service: string) => Spa
           if (++gatewayCalls === 1) {
             note('payments', traced, `attempt ${message.attempt}: payment gateway timed out`);
             const timeout = new GatewayTimeout('payment gateway timed out');
-            recordError(span, timeout);
+            span.recordException(timeout);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: timeout.message });
             throw timeout;
           }
         } finally {
