@@ -176,6 +176,9 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
    * or settles; on failure the error is recorded and the message settled per `onError`.
    */
   process(message: M, handler: AmqpHandler<M>): void | Promise<void> {
+    // Not traceProcess: a failed handler's message is settled per `onError` before the span
+    // ends, and the error is rethrown only under 'rethrow' (amqplib never sees the throw
+    // otherwise); the span is started and ended here through the core's pieces.
     const destination = this.#destination(message);
     let delivery: Delivery;
     let ctx: Context;
@@ -269,6 +272,8 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
    * Starts the CLIENT span `receive <queue>` of a `channel.get`; {@link received} ends it.
    */
   startReceive(): Receipt {
+    // A receive span starts before the message exists and learns its destination and
+    // context only when `get` answers, so its attributes and metrics are set in `received`.
     const attributes: Attributes = {};
     addServer(attributes, this.server);
     const destination = consumeDestination('', '', this.queue);

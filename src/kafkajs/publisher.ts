@@ -176,6 +176,9 @@ export class SendTracer {
     return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction);
   }
 
+  // Not tracePublish: a send inside a transaction takes the transaction as parent or link,
+  // and a bulk send injects each message's own `create` span; the spans go through the
+  // core's startSpan and runInSpan.
   #sendOne(sink: Sender, record: ProducerRecord, message: Message, transaction: TransactionSpan | undefined): Promise<RecordMetadata[]> {
     const tracer = this.#tracer;
     const active = context.active();
