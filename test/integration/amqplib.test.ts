@@ -130,6 +130,7 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
       assertChildOf(send3, process2, spans);
       assertChildOf(processAudit, send3, spans);
       assertChildOf(processMail, send3, spans);
+      expect(leaves.map((leaf) => leaf.queue).sort()).toEqual([audit, mail].sort());
       for (const leaf of leaves) {
         expect(traceparentOf(leaf.message)).toBe(wire(send3));
         expect(leaf.trace.traceId).toBe(send1.spanContext().traceId);
@@ -291,6 +292,7 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
 
       const spans = recorder.spans();
       const processes = spansNamed(`process ${name}`);
+      expect(processes).toHaveLength(4);
       const [single, multiple] = spansNamed(`ack ${name}`) as [ReadableSpan, ReadableSpan];
       expect(single.kind).toBe(SpanKind.CLIENT);
       assertChildOf(single, processes[0]!, spans);
@@ -378,14 +380,16 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
       channel.sendToQueue(name, Buffer.from('pulled'), { messageId: 'p-1' });
       const tracer = trace.getTracer('test');
       let message: GetMessage | false = false;
+      let polls = 0;
       await tracer.startActiveSpan('poll loop', async (poller) => {
         for (let attempt = 0; attempt < 50 && message === false; attempt++) {
+          polls++;
           message = await channel.get(name);
           if (message === false) await new Promise((resolve) => setTimeout(resolve, 20));
         }
         poller.end();
       });
-      expect(message).not.toBe(false);
+      expect(message, `no message pulled from ${name} in ${polls} attempts`).not.toBe(false);
       const pulled = message as unknown as GetMessage;
       channel.ack(pulled);
       await waitFor(() => spansNamed(`ack ${name}`).length === 1, 'the settle span');
@@ -393,8 +397,11 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
       const spans = recorder.spans();
       const send = findSpan(spans, `send ${name}`);
       const poller = findSpan(spans, 'poll loop');
+      // One receive span per poll: the last one found the message, any before it found the queue empty.
       const receives = spansNamed(`receive ${name}`);
+      expect(receives).toHaveLength(polls);
       const received = receives.find((span) => span.attributes['messaging.message.id'] === 'p-1')!;
+      expect(received).toBeDefined();
       expect(received.kind).toBe(SpanKind.CLIENT);
       assertChildOf(received, poller, spans);
       assertLinkedTo(received, send, spans);
@@ -403,7 +410,9 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
         'messaging.destination.name': name,
         'rabbitmq.message.delivery_tag': pulled.fields.deliveryTag,
       });
-      for (const empty of receives.filter((span) => span !== received)) expect(empty.attributes['tracebus.rabbitmq.empty']).toBe(true);
+      const empties = receives.filter((span) => span !== received);
+      expect(empties).toHaveLength(polls - 1);
+      for (const empty of empties) expect(empty.attributes['tracebus.rabbitmq.empty']).toBe(true);
       assertChildOf(findSpan(spans, `ack ${name}`), received, spans);
     });
 
@@ -416,11 +425,12 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
         message = await channel.get(name, { noAck: false });
         if (message === false) await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      if (message === false) throw new Error(`no message pulled from ${name} in 50 attempts`);
       const seen: string[] = [];
       await traceConsume<GetMessage>({ channel, queue: name })(async (pulled, traced) => {
         seen.push(traced.traceId);
         channel.ack(pulled);
-      })(message as unknown as GetMessage);
+      })(message);
       const spans = recorder.spans();
       const send = findSpan(spans, `send ${name}`);
       const processed = findSpan(spans, `process ${name}`);
@@ -582,6 +592,7 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
         expect(received[0]!.properties.headers?.baggage).toBeUndefined();
         expect(typeof received[0]!.properties.headers?.traceparent).toBe('string');
         await expect(channel.checkQueue(name)).resolves.toMatchObject({ queue: name });
+        expect(closed).toBe(false);
       } finally {
         if (!closed) await small.close();
       }

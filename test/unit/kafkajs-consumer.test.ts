@@ -1,4 +1,4 @@
-import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type HistogramMetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, IHeaders, KafkaMessage } from 'kafkajs';
@@ -478,13 +478,21 @@ describe('traceConsumer', () => {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     try {
-      const seen: string[] = [];
-      await traceEachMessage()(async (_payload, handlerTrace) => void seen.push(handlerTrace.traceId))(eachMessagePayload(kafkaMessage(0, { headers: { traceparent: Buffer.from(SAMPLED) } })));
-      await traceEachBatch()((_payload, batchTrace) => batchTrace.forEachMessage((_message, messageTrace) => void seen.push(messageTrace.traceId)))(
+      // What each handler sees: its trace, and the span context active while it runs.
+      const seen: Array<{ trace: SpanContext; active: SpanContext | undefined }> = [];
+      const record = (handlerTrace: MessageTrace) => void seen.push({ trace: handlerTrace.spanContext, active: trace.getSpanContext(context.active()) });
+      await traceEachMessage()(async (_payload, handlerTrace) => record(handlerTrace))(eachMessagePayload(kafkaMessage(0, { headers: { traceparent: Buffer.from(SAMPLED) } })));
+      await traceEachBatch()((_payload, batchTrace) => batchTrace.forEachMessage((_message, messageTrace) => record(messageTrace)))(
         eachBatchPayload([kafkaMessage(0, { headers: { traceparent: Buffer.from(SAMPLED) } })]).payload,
       );
-      expect(seen).toEqual([TRACE_ID, TRACE_ID]);
-      expect(trace.getSpan(ROOT_CONTEXT)).toBeUndefined();
+      // The no-op tracer's span is the extracted remote context itself: the handler runs in
+      // the producer's trace, under the producer's span, both for eachMessage and eachBatch.
+      const incoming = { traceId: TRACE_ID, spanId: PARENT_ID, traceFlags: 1, isRemote: true };
+      expect(seen).toHaveLength(2);
+      for (const { trace: handlerSpanContext, active } of seen) {
+        expect(active).toMatchObject(incoming);
+        expect(handlerSpanContext).toMatchObject(incoming);
+      }
     } finally {
       recorder = recordSpans();
     }

@@ -32,6 +32,16 @@ const nearlyValidTraceparent = fc
   .tuple(fc.constantFrom('00', 'cc', 'ff', '0', 'A0', ''), hex(32), hex(16), fc.constantFrom('00', '01', '02', '03', 'ff', '1', '001', 'zz'), fc.constantFrom('', '-x', '.x', ' ', '\t', '\n'))
   .map(([version, traceId, spanId, flags, tail]) => `${version}-${traceId}-${spanId}-${flags}${tail}`);
 
+const traceStateKey = fc.stringMatching(/^[a-z0-9][a-z0-9_\-*/@]{0,30}$/);
+const traceStateValue = fc.stringMatching(/^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,30}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/);
+const traceStates = fc
+  .uniqueArray(fc.tuple(traceStateKey, traceStateValue), { maxLength: 32, selector: ([key]) => key })
+  .filter((entries) => entries.map(([key, value]) => `${key}=${value}`).join(',').length <= 512);
+
+const token = fc.stringMatching(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,16}$/);
+const octets = fc.stringMatching(/^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,12}$/);
+const properties = fc.array(fc.tuple(token, fc.option(octets, { nil: undefined })), { minLength: 1, maxLength: 3 }).map((list) => list.map(([key, value]) => (value === undefined ? key : `${key}=${value}`)).join(';'));
+
 const hugeText = fc.tuple(fc.constantFrom('a=1,', 'x', ',', ' ', '%', 'k=%FF;p,', '00-'), fc.integer({ min: 1_000, max: 80_000 })).map(([unit, times]) => unit.repeat(times));
 
 const headerValue: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((tie) => ({
@@ -54,6 +64,44 @@ const headerMaps = fc.oneof(
   fc.dictionary(headerName, headerValue, { maxKeys: 8 }),
   fc.constantFrom(undefined, null, {}),
 ) as fc.Arbitrary<Record<string, unknown> | undefined | null>;
+
+/** A `traceparent` receivers accept: version 00 exactly, or a later version with more fields after the flags; OWS around. */
+const validTraceparent = fc
+  .tuple(fc.constantFrom('00', '01', 'cc', 'fe'), hex(32), hex(16), fc.constantFrom('00', '01', '02', '03', '0f', 'ff'), fc.constantFrom('', '-', '-x', '-01-zz'), fc.constantFrom('', ' ', '\t '))
+  .map(([version, traceId, spanId, flags, tail, ows]) => `${ows}${version}-${traceId}-${spanId}-${flags}${version === '00' ? '' : tail}${ows}`);
+
+const serializeState = (entries: Array<[string, string]>) => entries.map(([key, value]) => `${key}=${value}`).join(',');
+
+/** A `tracestate`: valid, valid but past the 512 characters that are sent, or mostly malformed. */
+const tracestateText = fc.oneof(
+  { weight: 2, arbitrary: traceStates.map(serializeState) },
+  { weight: 2, arbitrary: fc.uniqueArray(fc.tuple(traceStateKey, traceStateValue), { minLength: 20, maxLength: 32, selector: ([key]) => key }).map(serializeState) },
+  { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom('a', '=', ',', ' ', '\t', '@', '*', '/', '-', '1'), maxLength: 700 }) },
+);
+
+/** A header value as a string, a Buffer (Kafka) or a one-element array. */
+const delivered = (text: fc.Arbitrary<string>) => fc.oneof(text, text.map((value) => Buffer.from(value)), text.map((value) => [value]));
+
+/** Names of the headers around a trace context; now and then a second `traceparent` or `tracestate`, which spoils it. */
+const otherHeaderName = fc.oneof(
+  { weight: 1, arbitrary: anyCase('traceparent') },
+  { weight: 1, arbitrary: anyCase('tracestate') },
+  { weight: 8, arbitrary: headerName.filter((name) => !['traceparent', 'tracestate'].includes(name.toLowerCase())) },
+);
+
+/** Header maps that carry a trace context, mostly a valid one, among other (possibly hostile) headers. */
+const traceContextHeaders = fc
+  .tuple(
+    fc.dictionary(otherHeaderName, headerValue, { maxKeys: 4 }),
+    anyCase('traceparent'),
+    delivered(fc.oneof({ weight: 9, arbitrary: validTraceparent }, { weight: 1, arbitrary: nearlyValidTraceparent })),
+    fc.option(fc.tuple(anyCase('tracestate'), delivered(tracestateText)), { freq: 10, nil: undefined }),
+  )
+  .map(([others, traceparentName, traceparent, tracestate]): Record<string, unknown> => ({
+    ...others,
+    [traceparentName]: traceparent,
+    ...(tracestate === undefined ? {} : { [tracestate[0]]: tracestate[1] }),
+  }));
 
 describe('any header map never throws', () => {
   it('headerGetter, headerSetter and copyWithoutTraceHeaders', () => {
@@ -82,30 +130,46 @@ describe('any header map never throws', () => {
 
   it('MessagingTracer.extract and inject, by default and with the W3C propagators passed in', () => {
     const tracers = [new MessagingTracer('kafka'), new MessagingTracer('kafka', { propagator: new ConformantTraceContextPropagator() }), new MessagingTracer('kafka', { propagator: new ConformantBaggagePropagator() })];
+    // Runs in which a traceparent, and a tracestate, came out and were checked.
+    const checked = { traceparent: 0, tracestate: 0 };
     fc.assert(
-      fc.property(headerMaps, (headers) => {
+      fc.property(fc.oneof({ weight: 1, arbitrary: headerMaps }, { weight: 4, arbitrary: traceContextHeaders }), (headers) => {
+        const seen = { traceparent: false, tracestate: false };
         for (const tracer of tracers) {
           const ctx = tracer.extract(headers);
           const written = tracer.inject(ctx, headers);
           const traceparent = written.traceparent;
-          if (traceparent !== undefined) expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$/);
+          if (traceparent !== undefined) {
+            seen.traceparent = true;
+            expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$/);
+          }
           const tracestate = written.tracestate;
-          if (tracestate !== undefined) expect(String(tracestate).length).toBeLessThanOrEqual(512);
+          if (tracestate !== undefined) {
+            seen.tracestate = true;
+            expect(String(tracestate).length).toBeLessThanOrEqual(512);
+          }
         }
         // No propagator threw on the way (MessagingTracer would have caught and reported it).
         expect(logged).toEqual([]);
+        checked.traceparent += Number(seen.traceparent);
+        checked.tracestate += Number(seen.tracestate);
       }),
       { numRuns: 300 },
     );
+    expect(checked.traceparent).toBeGreaterThanOrEqual(120);
+    expect(checked.tracestate).toBeGreaterThanOrEqual(60);
   });
 
   it('ConformantBaggagePropagator.inject with any entries: ASCII only, within the limits, every member readable again', () => {
     const propagator = new ConformantBaggagePropagator();
+    // Keys and metadata valid or not: an entry whose key or metadata cannot be sent is skipped.
     const entries = fc.dictionary(
-      fc.string({ unit: 'binary', maxLength: 10 }),
-      fc.record({ value: fc.string({ unit: 'binary', maxLength: 300 }), metadata: fc.option(fc.string({ unit: 'binary', maxLength: 20 }), { nil: undefined }) }),
+      fc.oneof(token, fc.string({ unit: 'binary', maxLength: 10 })),
+      fc.record({ value: fc.string({ unit: 'binary', maxLength: 300 }), metadata: fc.option(fc.oneof(properties, fc.string({ unit: 'binary', maxLength: 20 })), { nil: undefined }) }),
       { maxKeys: 100 },
     );
+    // Runs in which a header came out and was checked.
+    let checked = 0;
     fc.assert(
       fc.property(entries, (record) => {
         const baggage = toEntries(record);
@@ -113,6 +177,8 @@ describe('any header map never throws', () => {
         propagator.inject(propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage(baggage)), carrier, headerSetter);
         const header = carrier.baggage as string | undefined;
         if (header === undefined) return;
+        checked++;
+        // Printable ASCII, and HTAB: the grammar allows OWS (SP / HTAB) around the `;` of metadata, which is sent as it is.
         expect(header).toMatch(/^[\t\x20-\x7e]*$/);
         expect(header.length).toBeLessThanOrEqual(8192);
         const members = header.split(',');
@@ -122,18 +188,10 @@ describe('any header map never throws', () => {
       }),
       { numRuns: 300 },
     );
+    expect(checked).toBeGreaterThanOrEqual(150);
   });
 });
 
-const traceStateKey = fc.stringMatching(/^[a-z0-9][a-z0-9_\-*/@]{0,30}$/);
-const traceStateValue = fc.stringMatching(/^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,30}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/);
-const traceStates = fc
-  .uniqueArray(fc.tuple(traceStateKey, traceStateValue), { maxLength: 32, selector: ([key]) => key })
-  .filter((entries) => entries.map(([key, value]) => `${key}=${value}`).join(',').length <= 512);
-
-const token = fc.stringMatching(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,16}$/);
-const octets = fc.stringMatching(/^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,12}$/);
-const properties = fc.array(fc.tuple(token, fc.option(octets, { nil: undefined })), { minLength: 1, maxLength: 3 }).map((list) => list.map(([key, value]) => (value === undefined ? key : `${key}=${value}`)).join(';'));
 const baggages = fc.dictionary(token, fc.record({ value: fc.string({ unit: 'grapheme', maxLength: 16 }), metadata: fc.option(properties, { nil: undefined }) }), { maxKeys: 20 });
 
 const sendable = fc.record({ traceId: hex(32), spanId: hex(16), traceFlags: fc.integer({ min: 0, max: 3 }), state: traceStates, baggage: baggages });
