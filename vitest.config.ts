@@ -3,10 +3,17 @@ import { defineConfig } from 'vitest/config';
 
 const src = fileURLToPath(new URL('./src/', import.meta.url));
 
+// TRACEBUS_OTEL_LINE=2 runs the suites against the OpenTelemetry JS 2.x line (api 1.9, SDK
+// 2.x) installed in .ci/otel-2x (`npm run test:otel-2x`); by default, the 3.x line of
+// package.json. Every import of these packages, the library's included, goes there.
+const otel2x = process.env.TRACEBUS_OTEL_LINE === '2' ? fileURLToPath(new URL('./.ci/otel-2x/node_modules/@opentelemetry/', import.meta.url)) : undefined;
+const otelLine = otel2x === undefined ? [] : [{ find: /^@opentelemetry\/(api|core|context-async-hooks|exporter-trace-otlp-http|resources|sdk-metrics|sdk-node|sdk-trace)$/, replacement: `${otel2x}$1` }];
+
 export default defineConfig({
   // Tests and examples import 'tracebus' as users do; under test that means the sources.
   resolve: {
     alias: [
+      ...otelLine,
       { find: /^tracebus$/, replacement: `${src}index.ts` },
       { find: /^tracebus\/(memory|kafkajs|amqplib|testing|adapter|w3c)$/, replacement: `${src}$1/index.ts` },
     ],

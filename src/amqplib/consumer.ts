@@ -1,4 +1,5 @@
 import { context, diag, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { reportProblem } from '../core/warnings.ts';
 import type { Channel as CallbackChannel } from 'amqplib/callback_api';
 import type { Channel, ConsumeMessage, Message } from 'amqplib';
 import { checkHandler, checkOptions, isTraced, markTraced } from '../core/checks.ts';
@@ -240,9 +241,9 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
     try {
       const chosen = onError(error, message);
       if (ON_ERROR.has(chosen)) return chosen;
-      diag.error(`tracebus: onError returned ${JSON.stringify(chosen)}; using 'nack-requeue'`);
+      reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: onError returned ${JSON.stringify(chosen)}; using 'nack-requeue'`, undefined, 'error');
     } catch (problem) {
-      diag.error("tracebus: onError threw; using 'nack-requeue'", problem);
+      reportProblem('TRACEBUS_HOOK_FAILED', "tracebus: onError threw; using 'nack-requeue'", problem, 'error');
     }
     return 'nack-requeue';
   }

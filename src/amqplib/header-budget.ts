@@ -1,4 +1,5 @@
-import { diag, type Span } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
+import { reportProblem } from '../core/warnings.ts';
 import type { WritableHeaders } from '../core/headers.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS } from './attributes.ts';
 
@@ -122,7 +123,7 @@ export function fitTraceHeaders(headers: WritableHeaders, budget: number, span: 
   }
   if (dropped.length > 0) {
     span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, dropped);
-    diag.warn(`tracebus: left ${dropped.join(' and ')} off a message so that its headers fit RabbitMQ's limit of ${budget} bytes (now ${size} bytes)`);
+    reportProblem('TRACEBUS_HEADERS_DROPPED', `tracebus: left ${dropped.join(' and ')} off a message so that its headers fit RabbitMQ's limit of ${budget} bytes (now ${size} bytes)`);
   }
   return headers;
 }

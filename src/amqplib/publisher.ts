@@ -1,4 +1,5 @@
 import { context, diag, type Span } from '@opentelemetry/api';
+import { reportProblem } from '../core/warnings.ts';
 import type { Channel, ConsumeMessage, Message, Options, Replies } from 'amqplib';
 import { checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
 import { copyWithoutTraceHeaders, type WritableHeaders } from '../core/headers.ts';
@@ -129,7 +130,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
       if (!(error instanceof RangeError)) return failed(open, error);
       // amqplib refused the headers table before writing anything: send the message as the
       // caller gave it, without trace headers, rather than fail it because of tracing.
-      diag.warn('tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
+      reportProblem('TRACEBUS_HEADERS_DROPPED', 'tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
       open.span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
       try {
         return sendTraced(raw, confirms, open, exchange, routingKey, content, publishOptions, callback);

@@ -1,4 +1,5 @@
 import { context, diag, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { reportProblem } from './warnings.ts';
 import { METRIC_ATTRIBUTES, metricAttributes, type Instruments } from './metrics.ts';
 import type { OperationInfo, SpanHook } from './operation.ts';
 import { ATTR_ERROR_TYPE, ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_MESSAGING_OPERATION_TYPE } from './semconv.ts';
@@ -125,6 +126,6 @@ export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: str
   try {
     hook(span, message);
   } catch (error) {
-    diag.error(`tracebus: ${which} threw; the span goes on without its attributes`, error);
+    reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: ${which} threw; the span goes on without its attributes`, error, 'error');
   }
 }

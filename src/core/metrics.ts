@@ -1,4 +1,5 @@
 import { createNoopMeter, diag, metrics, type Attributes, type Counter, type Histogram, type MeterProvider } from '@opentelemetry/api';
+import { reportProblem } from './warnings.ts';
 import {
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
   ATTR_MESSAGING_DESTINATION_NAME,
@@ -104,7 +105,7 @@ export class PropagationReporter {
     entry.count++;
     if (now - entry.reportedAt < REPORT_INTERVAL_MS) return;
     const what = outcome === 'missing' ? 'no trace headers' : outcome === 'malformed' ? 'a malformed traceparent' : 'trace headers of another format and no traceparent';
-    diag.warn(`tracebus: ${entry.count} message(s) on ${system} '${destination ?? '(anonymous)'}' arrived with ${what}; each started a new trace`);
+    reportProblem('TRACEBUS_MISSING_CONTEXT', `tracebus: ${entry.count} message(s) on ${system} '${destination ?? '(anonymous)'}' arrived with ${what}; each started a new trace`);
     entry.count = 0;
     entry.reportedAt = now;
   }

@@ -1,4 +1,4 @@
-import { diag } from '@opentelemetry/api';
+import { reportProblem } from './warnings.ts';
 
 /**
  * What a consumer does with the trace context that arrives in a message:
@@ -30,9 +30,9 @@ export function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M
   try {
     const chosen = policy(message);
     if (chosen === 'parent' || chosen === 'link' || chosen === 'root') return chosen;
-    diag.error(`tracebus: the policy function returned ${JSON.stringify(chosen)}; using 'parent'`);
+    reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: the policy function returned ${JSON.stringify(chosen)}; using 'parent'`, undefined, 'error');
   } catch (error) {
-    diag.error("tracebus: the policy function threw; using 'parent'", error);
+    reportProblem('TRACEBUS_HOOK_FAILED', "tracebus: the policy function threw; using 'parent'", error, 'error');
   }
   return 'parent';
 }

@@ -1,4 +1,5 @@
 import { diag, propagation, ROOT_CONTEXT, type Context, type TextMapPropagator } from '@opentelemetry/api';
+import { reportProblem } from './warnings.ts';
 import { copyWithoutFields, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
 import { conformantView } from '../w3c/conformant.ts';
 
@@ -41,7 +42,7 @@ export class MessagePropagation {
     try {
       fields = source.fields();
     } catch (error) {
-      diag.error('tracebus: the propagator threw from fields(); only traceparent and tracestate are replaced on publish', error);
+      reportProblem('TRACEBUS_PROPAGATOR_FAILED', 'tracebus: the propagator threw from fields(); only traceparent and tracestate are replaced on publish', error, 'error');
       fields = [];
     }
     const names = Array.isArray(fields) ? (fields as unknown[]) : [];
@@ -69,7 +70,7 @@ export class MessagePropagation {
     try {
       state.propagator.inject(ctx, carrier, headerSetter);
     } catch (error) {
-      diag.error('tracebus: the propagator threw while injecting; the message is sent without trace headers', error);
+      reportProblem('TRACEBUS_PROPAGATOR_FAILED', 'tracebus: the propagator threw while injecting; the message is sent without trace headers', error, 'error');
     }
     return carrier;
   }
@@ -79,7 +80,7 @@ export class MessagePropagation {
     try {
       return state.propagator.extract(ROOT_CONTEXT, headers, headerGetter);
     } catch (error) {
-      diag.warn('tracebus: the propagator threw while extracting; the message starts a new trace', error);
+      reportProblem('TRACEBUS_PROPAGATOR_FAILED', 'tracebus: the propagator threw while extracting; the message starts a new trace', error);
       return ROOT_CONTEXT;
     }
   }

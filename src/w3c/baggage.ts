@@ -1,5 +1,5 @@
 import { baggageEntryMetadataFromString, propagation, type BaggageEntry, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
-import { isTracingSuppressed } from '@opentelemetry/core';
+import { isTracingSuppressed } from '../core/suppression.ts';
 import { isOws, trimOws } from './ows.ts';
 
 const BAGGAGE = 'baggage';

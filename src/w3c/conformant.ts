@@ -1,4 +1,5 @@
 import { diag, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { reportProblem } from '../core/warnings.ts';
 import { ConformantBaggagePropagator } from './baggage.ts';
 import { ConformantTraceContextPropagator } from './trace-context.ts';
 
@@ -48,7 +49,7 @@ class W3CConformantPropagator implements TextMapPropagator {
       try {
         this.#inner.inject(context, carrier, this.#hidingSetter(setter));
       } catch (error) {
-        diag.error('tracebus: the global propagator threw while injecting; only the W3C headers are sent', error);
+        reportProblem('TRACEBUS_PROPAGATOR_FAILED', 'tracebus: the global propagator threw while injecting; only the W3C headers are sent', error, 'error');
       }
     }
     if (this.#taken & TAKES_TRACE_CONTEXT) TRACE_CONTEXT.inject(context, carrier, setter);
@@ -61,7 +62,7 @@ class W3CConformantPropagator implements TextMapPropagator {
       try {
         extracted = this.#inner.extract(context, carrier, this.#hidingGetter(getter));
       } catch (error) {
-        diag.warn('tracebus: the global propagator threw while extracting; only the W3C headers are read', error);
+        reportProblem('TRACEBUS_PROPAGATOR_FAILED', 'tracebus: the global propagator threw while extracting; only the W3C headers are read', error);
       }
     }
     // Run last, so a valid `traceparent` wins over other formats, as it would at the end

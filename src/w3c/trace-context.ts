@@ -1,5 +1,5 @@
 import { createContextKey, isSpanContextValid, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
-import { isTracingSuppressed } from '@opentelemetry/core';
+import { isTracingSuppressed } from '../core/suppression.ts';
 import { trimOws } from './ows.ts';
 import { MAX_TRACESTATE_INPUT, W3CTraceState } from './trace-state.ts';
 
