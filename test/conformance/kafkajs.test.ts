@@ -4,6 +4,7 @@ import { traceEachMessage, traceProducer } from '../../src/kafkajs/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { checkCase, checkHop, encodedHeaderMap, headerMap, W3C_CASES } from '../conformance/w3c-cases.ts';
 import { kafkaBrokers } from '../support/integration.ts';
+import { createTopic } from '../support/kafka-topics.ts';
 import { waitFor } from '../support/wait.ts';
 
 /**
@@ -32,21 +33,6 @@ const outgoing = `tracebus.w3c-kafkajs.out.${run}`;
 const groupId = `tracebus.w3c-kafkajs.${run}`;
 const onwardCount = W3C_CASES.reduce((total, testCase) => total + (testCase.callbacks ?? 1), 0);
 
-/** Creates one-partition topics and waits until each has a leader (KRaft answers UNKNOWN_TOPIC_OR_PARTITION before that). */
-async function createTopics(admin: Admin, topics: readonly string[]): Promise<void> {
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: false });
-  for (let tries = 0; tries < 100; tries++) {
-    try {
-      const metadata = await admin.fetchTopicMetadata({ topics: [...topics] });
-      if (metadata.topics.length === topics.length && metadata.topics.every(({ partitions }) => partitions.length === 1 && partitions.every((partition) => partition.leader >= 0))) return;
-    } catch {
-      // not visible yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`topics ${topics.join(', ')} have no leader`);
-}
-
 describe.skipIf(brokers === undefined)('W3C Trace Context test suite: Kafka (kafkajs), headers as Buffers', () => {
   let recorder: SpanRecorder;
   let admin: Admin | undefined;
@@ -63,7 +49,8 @@ describe.skipIf(brokers === undefined)('W3C Trace Context test suite: Kafka (kaf
     const kafka = new Kafka({ clientId, brokers: brokers!, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 8 } });
     admin = kafka.admin();
     await admin.connect();
-    await createTopics(admin, [incoming, outgoing]);
+    await createTopic(admin, incoming);
+    await createTopic(admin, outgoing);
     producer = kafka.producer();
     await producer.connect();
     // The decorator delegates to `producer`, which itself stays untraced.

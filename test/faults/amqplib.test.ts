@@ -6,12 +6,13 @@
  * the shared broker is never stopped. In CI it must run; elsewhere it is skipped, with the
  * reason, only when no RabbitMQ installation is found.
  */
-import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, type DiagLogger } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { traceChannel, type TracedChannel } from '../../src/amqplib/index.ts';
 import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { captureDiagEachTest } from '../support/diag.ts';
 import { notInProducersTrace } from '../support/fault-checks.ts';
 import { amqpUrl } from '../support/integration.ts';
 import { RabbitMQNode, rabbitmqNodeUnavailable } from '../support/rabbitmq-node.ts';
@@ -228,7 +229,6 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
 
 describe.skipIf(amqpUrl() === undefined)('RabbitMQ header limits, for headers from the consumer context', () => {
   let recorder: SpanRecorder;
-  let warnings: string[];
   let connection: ChannelModel;
   let small: ChannelModel;
   let smallClosed = false;
@@ -246,14 +246,11 @@ describe.skipIf(amqpUrl() === undefined)('RabbitMQ header limits, for headers fr
   });
   beforeEach(() => {
     recorder = recordSpans();
-    warnings = [];
-    const logger: DiagLogger = { error: () => {}, warn: (message) => warnings.push(String(message)), info: () => {}, debug: () => {}, verbose: () => {} };
-    diag.setLogger(logger, DiagLogLevel.WARN);
   });
   afterEach(async () => {
-    diag.disable();
     await recorder.shutdown();
   });
+  const diagnostics = captureDiagEachTest();
 
   it('baggage that arrived with a message is left off when the handler republishes over a small frame, with a diag warning; the channel stays open', async () => {
     const inbound = traceChannel()(await connection.createChannel());
@@ -293,7 +290,7 @@ describe.skipIf(amqpUrl() === undefined)('RabbitMQ header limits, for headers fr
     expect(headerGetter.get(arrived[0]!.properties.headers, 'baggage')).toBeUndefined();
     expect(onward.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage']);
     expect(onward.parentSpanContext?.spanId).toBe(findSpan(spans, `process ${first}`).spanContext().spanId);
-    expect(warnings.filter((warning) => warning.includes('left baggage off a message'))).toHaveLength(1);
+    expect(diagnostics.warnings.filter((warning) => warning.includes('left baggage off a message'))).toHaveLength(1);
     // The connection with the small frame is still open and usable.
     expect(smallClosed).toBe(false);
     await expect(outbound.checkQueue(second)).resolves.toMatchObject({ queue: second });

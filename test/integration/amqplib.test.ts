@@ -1,4 +1,4 @@
-import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger, type TextMapPropagator } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type GetMessage } from 'amqplib';
@@ -8,6 +8,7 @@ import { headerGetter } from '../../src/adapter/index.ts';
 import { type MessageTrace } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { assertChildOf, assertLinkedTo, assertOneTrace, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { captureDiagEachTest } from '../support/diag.ts';
 import { amqpUrl } from '../support/integration.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -527,13 +528,7 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
   });
 
   describe('RabbitMQ header limits', () => {
-    let warnings: string[];
-    beforeEach(() => {
-      warnings = [];
-      const logger: DiagLogger = { error: () => {}, warn: (message) => warnings.push(String(message)), info: () => {}, debug: () => {}, verbose: () => {} };
-      diag.setLogger(logger, DiagLogLevel.WARN);
-    });
-    afterEach(() => diag.disable());
+    const diagnostics = captureDiagEachTest();
 
     /** W3C trace context plus a baggage header of `size` characters. */
     const heavyBaggage = (size: number): TextMapPropagator =>
@@ -562,7 +557,7 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
       const send = recorder.spans().find((span) => span.name.startsWith('send '))!;
       expect(message.properties.headers).toEqual({ 'x-app': 'kept', traceparent: wire(send) });
       expect(send.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage']);
-      expect(warnings.some((warning) => warning.includes('left baggage off a message'))).toBe(true);
+      expect(diagnostics.warnings.some((warning) => warning.includes('left baggage off a message'))).toBe(true);
     });
 
     it('sends without trace headers when only they push the caller headers past 64 KiB', async () => {

@@ -3,7 +3,7 @@ import { runInNewContext } from 'node:vm';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { TracerProvider, type ReadableSpan, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { traceChannel } from '../../src/amqplib/index.ts';
 import { traceConsumer, traceEachBatch, traceProducer, type TracedConsumer } from '../../src/kafkajs/index.ts';
 import { amqpUrl, kafkaBrokers } from '../support/integration.ts';
 import { createTopic } from '../support/kafka-topics.ts';
+import { CountingProcessor } from '../support/span-counter.ts';
 import { waitFor } from '../support/wait.ts';
 
 /**
@@ -30,19 +31,6 @@ const MESSAGES = 100_000;
 const HEAP_BOUND = 6 * 2 ** 20;
 const failsOnce = (index: number, every: number) => index % every === 0;
 class Declined extends Error {}
-
-class CountingProcessor implements SpanProcessor {
-  started = 0;
-  ended = 0;
-  onStart(_span: Span): void {
-    this.started++;
-  }
-  onEnd(_span: ReadableSpan): void {
-    this.ended++;
-  }
-  forceFlush = () => Promise.resolve();
-  shutdown = () => Promise.resolve();
-}
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

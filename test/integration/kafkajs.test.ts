@@ -7,6 +7,7 @@ import { type MessageTrace } from '../../src/index.ts';
 import { traceConsumer, traceEachBatch, traceEachMessage, traceProducer, type BatchMessageTrace } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { kafkaBrokers } from '../support/integration.ts';
+import { createTopic } from '../support/kafka-topics.ts';
 import { waitFor } from '../support/wait.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -27,22 +28,8 @@ function kafkaClient(clientId: string): Kafka {
   return new Kafka({ clientId, brokers: brokers!, logLevel: process.env.TRACEBUS_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 8 } });
 }
 
-/** Creates a one-partition topic no other test uses and waits until it has a leader (KRaft answers UNKNOWN_TOPIC_OR_PARTITION before that). */
-async function createTopic(admin: Admin, label: string): Promise<string> {
-  const topic = `tracebus.${label}.${run}.${++counter}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: false });
-  for (let tries = 0; tries < 100; tries++) {
-    try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      const partitions = topics[0]?.partitions ?? [];
-      if (partitions.length === 1 && partitions.every((partition) => partition.leader >= 0)) return topic;
-    } catch {
-      // not visible yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`topic ${topic} has no leader`);
-}
+/** A topic name no other test uses. */
+const unique = (label: string) => `tracebus.${label}.${run}.${++counter}`;
 
 /** Connects `consumer`, subscribes it to `topic` from the beginning, runs it and waits until it has joined its group. */
 async function startConsumer<C extends Pick<Consumer, 'connect' | 'subscribe' | 'on' | 'events'>>(consumer: C, topic: string, start: (consumer: C) => Promise<void>): Promise<C> {
@@ -93,8 +80,8 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it('A → topic 1 → B → topic 2 → C is one trace; B sending the consumed message on replaces its trace headers', async () => {
-    const first = await createTopic(admin, 'hop1');
-    const second = await createTopic(admin, 'hop2');
+    const first = await createTopic(admin, unique('hop1'));
+    const second = await createTopic(admin, unique('hop2'));
     const groupC = group('c');
     await startConsumer(traceConsumer({ brokers, clientId: 'service-b' })(consumer('b')), first, (b) =>
       b.run({
@@ -164,8 +151,8 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it('a multi-message send gets a create span per message; eachBatch runs each message in its own context', async () => {
-    const topic = await createTopic(admin, 'batch');
-    const onward = await createTopic(admin, 'batch.onward');
+    const topic = await createTopic(admin, unique('batch'));
+    const onward = await createTopic(admin, unique('batch.onward'));
     const seen: Array<{ offset: string; text: string; traceId: string; spanId: string; active: string | undefined }> = [];
     const batches: BatchMessageTrace[] = [];
     await startConsumer(traceConsumer({ brokers })(consumer('batch')), topic, (started) =>
@@ -221,8 +208,8 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it('sendBatch across topics with createSpans off: one send span whose context every message carries', async () => {
-    const left = await createTopic(admin, 'left');
-    const right = await createTopic(admin, 'right');
+    const left = await createTopic(admin, unique('left'));
+    const right = await createTopic(admin, unique('right'));
     const bulk = traceProducer({ createSpans: false, brokers })(kafka.producer());
     running.push(bulk);
     await bulk.connect();
@@ -253,7 +240,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it('transactions: sends are children of the transaction span, which ends on commit or abort; aborted messages are never processed', async () => {
-    const topic = await createTopic(admin, 'tx');
+    const topic = await createTopic(admin, unique('tx'));
     const transactional = traceProducer({ brokers })(kafka.producer({ transactionalId: `tracebus.tx.${run}.${++counter}`, idempotent: true, maxInFlightRequests: 1 }));
     running.push(transactional);
     await transactional.connect();
@@ -288,7 +275,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it('a failing handler: kafkajs retries, the retry is a new span in the same trace, the error is on the first attempt', async () => {
-    const topic = await createTopic(admin, 'retry');
+    const topic = await createTopic(admin, unique('retry'));
     class InventoryUnavailable extends Error {}
     let calls = 0;
     const handled: MessageTrace[] = [];
@@ -320,7 +307,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it('eachBatch: a message that fails is retried from that message on; the messages before it are not processed again', async () => {
-    const topic = await createTopic(admin, 'batchretry');
+    const topic = await createTopic(admin, unique('batchretry'));
     const processed: string[] = [];
     let failures = 0;
     await startConsumer(consumer('batchretry'), topic, (started) =>
@@ -350,7 +337,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it('messages with no, malformed or repeated trace headers are processed normally in a batch', async () => {
-    const topic = await createTopic(admin, 'bad');
+    const topic = await createTopic(admin, unique('bad'));
     const processed: Array<{ text: string; traceId: string }> = [];
     await startConsumer(traceConsumer()(consumer('bad')), topic, (started) =>
       started.run({
@@ -388,7 +375,7 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
   });
 
   it("policy 'link' in a batch: each message's span is a child of the batch span, linked to its producer, with its baggage", async () => {
-    const topic = await createTopic(admin, 'batchlink');
+    const topic = await createTopic(admin, unique('batchlink'));
     const baggage: Array<Readonly<Record<string, string>>> = [];
     await startConsumer(traceConsumer({ policy: 'link' })(consumer('batchlink')), topic, (started) =>
       started.run({ eachBatch: async (_payload, batchTrace) => batchTrace.forEachMessage((_message, messageTrace) => void baggage.push(messageTrace.baggage)) }),

@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { diag, DiagLogLevel, trace, type DiagLogger } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { consumeDestination, publishDestination } from '../../src/amqplib/attributes.ts';
 import { encodedTableSize, headerBudget } from '../../src/amqplib/header-budget.ts';
 import { fitTraceHeaders } from '../../src/amqplib/header-budget.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { captureDiagEachTest } from '../support/diag.ts';
 
 // amqplib's own encoder, which its package exports do not expose: the sizes must match it.
 const codec = createRequire(import.meta.url)(join(process.cwd(), 'node_modules/amqplib/lib/codec.js')) as {
@@ -90,17 +91,13 @@ describe('headerBudget', () => {
 
 describe('fitTraceHeaders', () => {
   let recorder: SpanRecorder;
-  let warnings: string[];
   beforeEach(() => {
     recorder = recordSpans();
-    warnings = [];
-    const logger: DiagLogger = { error: () => {}, warn: (message) => warnings.push(String(message)), info: () => {}, debug: () => {}, verbose: () => {} };
-    diag.setLogger(logger, DiagLogLevel.WARN);
   });
   afterEach(async () => {
-    diag.disable();
     await recorder.shutdown();
   });
+  const diagnostics = captureDiagEachTest();
 
   const traceparent = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
   const fit = (headers: Record<string, unknown>, budget: number) => {
@@ -121,7 +118,7 @@ describe('fitTraceHeaders', () => {
   it('keeps large trace headers that fit', () => {
     const headers = { traceparent, baggage: `k=${'v'.repeat(5_000)}` };
     expect(fit({ ...headers }, 65_536).result).toEqual(headers);
-    expect(warnings).toEqual([]);
+    expect(diagnostics.warnings).toEqual([]);
   });
 
   it('drops baggage first, then tracestate, and says so', () => {
@@ -134,7 +131,7 @@ describe('fitTraceHeaders', () => {
     const both = fit({ traceparent, tracestate, baggage }, 200);
     expect(both.result).toEqual({ traceparent });
     expect(both.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage', 'tracestate']);
-    expect(warnings).toHaveLength(2);
-    expect(warnings[1]).toContain('left baggage and tracestate off a message');
+    expect(diagnostics.warnings).toHaveLength(2);
+    expect(diagnostics.warnings[1]).toContain('left baggage and tracestate off a message');
   });
 });

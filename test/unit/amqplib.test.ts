@@ -1,92 +1,17 @@
-import { EventEmitter } from 'node:events';
-import { diag, DiagLogLevel, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage, Message } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PublisherDecorator } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { captureDiagEachTest } from '../support/diag.ts';
+import { asChannel, asConfirmChannel, FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
 import { CollectingReader } from '../support/metrics.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
 const SAMPLED = `00-${TRACE_ID}-${PARENT_ID}-01`;
-
-interface Published {
-  exchange: string;
-  routingKey: string;
-  content: Buffer;
-  options: Record<string, any> | undefined;
-  callback?: (error: unknown, ok?: unknown) => void;
-}
-
-/** Records what amqplib would have sent; behaves like amqplib's promise-API channel. */
-class FakeChannel extends EventEmitter {
-  connection = { stream: { remoteAddress: '10.0.0.7', remotePort: 5673 }, frameMax: 131_072 };
-  published: Published[] = [];
-  settled: unknown[][] = [];
-  consumers = new Map<string, (message: ConsumeMessage | null) => unknown>();
-  writable = true;
-  prefetchedBy: unknown;
-  nextGet: GetMessage | false = false;
-  publishError: ((options: Published['options']) => Error | undefined) | undefined;
-  closed = false;
-
-  publish(exchange: string, routingKey: string, content: Buffer, options?: Record<string, any>): boolean {
-    const error = this.publishError?.(options);
-    if (error !== undefined) throw error;
-    this.published.push({ exchange, routingKey, content, options });
-    return this.writable;
-  }
-  sendToQueue(queue: string, content: Buffer, options?: Record<string, any>): boolean {
-    return this.publish('', queue, content, options);
-  }
-  async consume(queue: string, callback: (message: ConsumeMessage | null) => unknown) {
-    this.consumers.set(queue, callback);
-    return { consumerTag: `ctag.${queue}` };
-  }
-  async get() {
-    return this.nextGet;
-  }
-  async assertQueue(queue: string) {
-    return { queue: queue === '' ? 'amq.gen-server' : queue, messageCount: 0, consumerCount: 0 };
-  }
-  async prefetch(count: number) {
-    this.prefetchedBy = this;
-    return { count };
-  }
-  #settle(...entry: unknown[]) {
-    if (this.closed) throw new Error('Channel closed');
-    this.settled.push(entry);
-  }
-  ack(message: Message, allUpTo?: boolean) {
-    this.#settle('ack', message.fields.deliveryTag, allUpTo);
-  }
-  ackAll() {
-    this.#settle('ackAll');
-  }
-  nack(message: Message, allUpTo?: boolean, requeue?: boolean) {
-    this.#settle('nack', message.fields.deliveryTag, allUpTo, requeue);
-  }
-  nackAll(requeue?: boolean) {
-    this.#settle('nackAll', requeue);
-  }
-  reject(message: Message, requeue?: boolean) {
-    this.#settle('reject', message.fields.deliveryTag, requeue);
-  }
-}
-
-class FakeConfirmChannel extends FakeChannel {
-  override publish(exchange: string, routingKey: string, content: Buffer, options?: Record<string, any>, callback?: Published['callback']): boolean {
-    const result = super.publish(exchange, routingKey, content, options);
-    this.published.at(-1)!.callback = callback;
-    return result;
-  }
-  async waitForConfirms() {}
-}
-
-const asChannel = (fake: FakeChannel) => fake as unknown as Channel;
-const asConfirmChannel = (fake: FakeConfirmChannel) => fake as unknown as ConfirmChannel;
 
 let nextTag = 0;
 function delivery(headers?: Record<string, unknown>, fields: Partial<ConsumeMessage['fields']> = {}, properties: Partial<ConsumeMessage['properties']> = {}): ConsumeMessage {
@@ -98,20 +23,16 @@ function delivery(headers?: Record<string, unknown>, fields: Partial<ConsumeMess
 }
 
 let recorder: SpanRecorder;
-let logged: string[];
 beforeEach(() => {
   recorder = recordSpans();
-  logged = [];
-  const logger: DiagLogger = { error: (message) => logged.push(`error: ${message}`), warn: (message) => logged.push(`warn: ${message}`), info: () => {}, debug: () => {}, verbose: () => {} };
-  diag.setLogger(logger, DiagLogLevel.WARN);
 });
 afterEach(async () => {
-  diag.disable();
   await recorder.shutdown();
 });
+const diagnostics = captureDiagEachTest();
 
 /** What went to diag, without the reports of messages that arrived without trace headers. */
-const problems = () => logged.filter((line) => !line.includes(' arrived with '));
+const problems = () => diagnostics.logged.filter((line) => !line.includes(' arrived with '));
 
 const wire = (spanName: string) => {
   const span = findSpan(recorder.spans(), spanName);
@@ -180,7 +101,7 @@ describe('traceChannel: publishing', () => {
     assertChildOf(findSpan(spans, 'send ex:rk'), findSpan(spans, 'request'), spans);
     expect(seen).toEqual([{ exchange: 'ex', routingKey: 'rk', content, options: undefined }]);
     expect(findSpan(spans, 'send ex:rk').attributes['app.tenant']).toBe('acme');
-    expect(logged).toEqual(['error: tracebus: producerHook threw; the span goes on without its attributes']);
+    expect(diagnostics.logged).toEqual(['error: tracebus: producerHook threw; the span goes on without its attributes']);
   });
 
   it('records and rethrows what amqplib throws', () => {
@@ -204,7 +125,7 @@ describe('traceChannel: publishing', () => {
     const span = findSpan(recorder.spans(), 'send q');
     expect(span.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['traceparent']);
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
-    expect(logged[0]).toMatch(/^warn: tracebus: amqplib could not encode the headers/);
+    expect(diagnostics.logged[0]).toMatch(/^warn: tracebus: amqplib could not encode the headers/);
   });
 });
 
@@ -641,7 +562,7 @@ describe('metrics and propagation diagnostics', () => {
     const channel = traceChannel()(asChannel(fake));
     await channel.consume('billing', () => undefined);
     fake.consumers.get('billing')!(delivery({ b3: '80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1' }));
-    expect(logged).toEqual(["warn: tracebus: 1 message(s) on rabbitmq 'orders:order.created:billing' arrived with trace headers of another format and no traceparent; each started a new trace"]);
+    expect(diagnostics.logged).toEqual(["warn: tracebus: 1 message(s) on rabbitmq 'orders:order.created:billing' arrived with trace headers of another format and no traceparent; each started a new trace"]);
   });
 });
 
@@ -681,7 +602,7 @@ describe('with nothing registered (no SDK, no propagator, no metrics)', () => {
       ['ack', 2, undefined],
     ]);
     expect(seen).toEqual(['00000000000000000000000000000000', '00000000000000000000000000000000']);
-    expect(logged).toEqual([]);
+    expect(diagnostics.logged).toEqual([]);
     await expect(Promise.resolve(traceConsume({ channel, queue: 'q', onError: 'rethrow' })(async () => Promise.reject(failure))(delivery(undefined, { deliveryTag: 3 })))).rejects.toBe(failure);
   });
 });

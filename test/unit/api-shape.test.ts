@@ -1,33 +1,20 @@
 import type { Channel } from 'amqplib';
-import type { Consumer, Producer } from 'kafkajs';
+import type { Consumer } from 'kafkajs';
 import { trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { traceConsumer, traceEachBatch, traceEachMessage, traceProducer } from '../../src/kafkajs/index.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
+import { asChannel, FakeChannel } from '../support/fakes/amqplib.ts';
+import { asConsumer, asProducer, FakeConsumer, FakeProducer } from '../support/fakes/kafkajs.ts';
 
 // Every wrapper has one shape, trace<Thing>(options?)(thing), and checks what it is given,
 // so that plain JavaScript gets a sentence naming the fix instead of a TypeError later.
 
-const producer = () => ({ send: async () => [], sendBatch: async () => [], connect: async () => undefined }) as unknown as Producer;
-const channel = () => ({ publish: () => true, sendToQueue: () => true, consume: async () => ({ consumerTag: 'c' }), ack() {}, nack() {}, reject() {} }) as unknown as Channel;
-
-/** A consumer with kafkajs's observable behaviour: `pause([])` throws until `run()` is called, and after `stop()`. */
-function kafkaLikeConsumer() {
-  let running = false;
-  return {
-    async run() {
-      running = true;
-    },
-    async stop() {
-      running = false;
-    },
-    async subscribe() {},
-    pause() {
-      if (!running) throw new Error('Consumer group was not initialized, consumer#run must be called first');
-    },
-  } as unknown as Consumer;
-}
+const producer = () => asProducer(new FakeProducer());
+const channel = () => asChannel(new FakeChannel());
+/** `pause([])` throws until `run()` is called, and after `stop()`, as with kafkajs. */
+const kafkaLikeConsumer = () => asConsumer(new FakeConsumer());
 
 describe('one API shape: trace<Thing>(options?)(thing)', () => {
   it('a client where the options belong names the fix', () => {

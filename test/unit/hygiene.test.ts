@@ -3,23 +3,10 @@ import { runInNewContext } from 'node:vm';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { TracerProvider, type ReadableSpan, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
-
-// A span processor that counts and keeps nothing, so the heap shows tracebus, not a recorder.
-class CountingProcessor implements SpanProcessor {
-  started = 0;
-  ended = 0;
-  onStart(_span: Span): void {
-    this.started++;
-  }
-  onEnd(_span: ReadableSpan): void {
-    this.ended++;
-  }
-  forceFlush = () => Promise.resolve();
-  shutdown = () => Promise.resolve();
-}
+import { CountingProcessor } from '../support/span-counter.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

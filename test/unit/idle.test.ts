@@ -1,4 +1,4 @@
-import { context, diag, DiagLogLevel, metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -7,6 +7,7 @@ import { MessagingTracer } from '../../src/adapter/index.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryMessage } from '../../src/memory/index.ts';
 import { recordSpans } from '../../src/testing/index.ts';
 import type { MessageTrace } from '../../src/core/message-trace.ts';
+import { captureDiag } from '../support/diag.ts';
 
 // With nothing registered (no SDK, no propagator, no MeterProvider) tracebus calls straight
 // through; these tests pin down that this shortcut behaves as the traced path would.
@@ -98,8 +99,7 @@ describe('when tracing is not (fully) set up', () => {
   });
 
   it('with an SDK but no propagator, messages are traced and not reported as arriving without trace headers', async () => {
-    const warnings: string[] = [];
-    diag.setLogger({ error: (message) => warnings.push(message), warn: (message) => warnings.push(message), info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+    const diagnostics = captureDiag();
     const exporter = new InMemorySpanExporter();
     const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
     trace.setGlobalTracerProvider(provider);
@@ -111,9 +111,9 @@ describe('when tracing is not (fully) set up', () => {
       await bus.close();
       await provider.forceFlush();
       expect(exporter.getFinishedSpans().map((span) => span.name)).toEqual(['process orders', 'process orders']);
-      expect(warnings).toEqual([]);
+      expect(diagnostics.logged).toEqual([]);
     } finally {
-      diag.disable();
+      diagnostics.stop();
     }
   });
 });

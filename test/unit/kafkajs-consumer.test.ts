@@ -1,5 +1,5 @@
 import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
-import { MeterProvider, MetricReader, type HistogramMetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type HistogramMetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, IHeaders, KafkaMessage } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,8 @@ import { activeMessageTrace } from '../../src/adapter/index.ts';
 import { compose, type Handler, type HandlerMiddleware, type MessageTrace } from '../../src/index.ts';
 import { traceConsumer, traceEachBatch, traceEachMessage, type BatchMessageTrace } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { asConsumer, FakeConsumer } from '../support/fakes/kafkajs.ts';
+import { CollectingReader } from '../support/metrics.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -336,16 +338,11 @@ describe('traceEachBatch', () => {
   });
 
   it('counts consumed messages per batch and times the batch', async () => {
-    class CollectingReader extends MetricReader {
-      protected onForceFlush = () => Promise.resolve();
-      protected onShutdown = () => Promise.resolve();
-    }
     const reader = new CollectingReader();
     const meterProvider = new MeterProvider({ readers: [reader] });
     try {
       await traceEachBatch({ meterProvider, groupId: 'g' })((_payload, batchTrace) => batchTrace.forEachMessage(() => undefined))(eachBatchPayload([kafkaMessage(0), kafkaMessage(1)]).payload);
-      const { resourceMetrics } = await reader.collect();
-      const byName = new Map(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).map((metric) => [metric.descriptor.name, metric]));
+      const byName = await reader.byName();
       const consumed = byName.get('messaging.client.consumed.messages') as SumMetricData;
       expect(consumed.dataPoints.map((point) => [point.value, point.attributes['messaging.consumer.group.name']])).toEqual([[2, 'g']]);
       expect((byName.get('messaging.process.duration') as HistogramMetricData).dataPoints.map((point) => point.value.count)).toEqual([1]);
@@ -356,34 +353,13 @@ describe('traceEachBatch', () => {
   });
 });
 
-/** A kafkajs-like consumer that records run() and lets tests fire its events. */
-class FakeConsumer {
-  readonly events = { GROUP_JOIN: 'consumer.group_join', CRASH: 'consumer.crash' } as Consumer['events'];
-  readonly #listeners = new Map<string, Array<(event: unknown) => void>>();
-  runs: ConsumerRunConfig[] = [];
-  subscribed: unknown[] = [];
-  async run(config?: ConsumerRunConfig): Promise<void> {
-    this.runs.push(config!);
-  }
-  async subscribe(subscription: unknown): Promise<void> {
-    this.subscribed.push(subscription);
-  }
-  on(event: string, listener: (event: unknown) => void) {
-    this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), listener]);
-    return () => undefined;
-  }
-  emit(event: string, payload: unknown): void {
-    for (const listener of this.#listeners.get(event) ?? []) listener({ id: 1, type: event, timestamp: Date.now(), payload });
-  }
-}
-
 describe('traceConsumer', () => {
   it('run() traces eachMessage and eachBatch as given and passes the rest of the configuration on', async () => {
     const raw = new FakeConsumer();
-    const consumer = traceConsumer({ groupId: 'explicit' })(raw as unknown as Consumer);
+    const consumer = traceConsumer({ groupId: 'explicit' })(asConsumer(raw));
     // Usable wherever a kafkajs Consumer is expected.
-    const asConsumer: Consumer = consumer;
-    expect(asConsumer.run).toBe(consumer.run);
+    const kafkajsConsumer: Consumer = consumer;
+    expect(kafkajsConsumer.run).toBe(consumer.run);
     const handled: Array<[string, string]> = [];
     await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 2, eachMessage: async ({ message }, handlerTrace) => void handled.push([message.offset, handlerTrace.spanId]) });
     await consumer.run({ eachBatch: async (_payload, batchTrace) => batchTrace.forEachMessage((message) => void handled.push([message.offset, 'batch'])) });
@@ -407,7 +383,7 @@ describe('traceConsumer', () => {
 
   it('learns the consumer group when the consumer joins it', async () => {
     const raw = new FakeConsumer();
-    const consumer = traceConsumer()(raw as unknown as Consumer);
+    const consumer = traceConsumer()(asConsumer(raw));
     await consumer.run({ eachMessage: async () => undefined });
     await raw.runs[0]!.eachMessage!(eachMessagePayload(kafkaMessage(0)));
     raw.emit(raw.events.GROUP_JOIN, { groupId: 'learnt', memberId: 'm', isLeader: true });
@@ -417,7 +393,7 @@ describe('traceConsumer', () => {
 
   it('does not trace a handler twice, and passes a run() without handlers through', async () => {
     const raw = new FakeConsumer();
-    const consumer = traceConsumer()(raw as unknown as Consumer);
+    const consumer = traceConsumer()(asConsumer(raw));
     const alreadyTraced = traceEachMessage()(async () => undefined);
     await consumer.run({ eachMessage: alreadyTraced });
     expect(raw.runs[0]!.eachMessage).toBe(alreadyTraced);
@@ -429,9 +405,9 @@ describe('traceConsumer', () => {
 
   it('misuse fails at once with a sentence that names the fix', () => {
     expect(() => traceConsumer()(null as never)).toThrow(/^tracebus: traceConsumer\(options\)\(consumer\) needs a kafkajs consumer, e\.g\. traceConsumer\(options\)\(kafka\.consumer\(\{ groupId: 'billing' \}\)\); got null$/);
-    const raw = new FakeConsumer() as unknown as Consumer;
+    const raw = asConsumer(new FakeConsumer());
     traceConsumer()(raw);
-    expect(() => traceConsumer()(traceConsumer()(new FakeConsumer() as unknown as Consumer) as Consumer)).toThrow(/traced already/);
+    expect(() => traceConsumer()(traceConsumer()(asConsumer(new FakeConsumer())) as Consumer)).toThrow(/traced already/);
     expect(() => traceEachMessage({ policy: 'child' as never })).toThrow(/policy must be 'parent', 'link', 'root'/);
     expect(() => traceEachMessage({ groupId: 7 as never })).toThrow(/groupId.*string/);
     expect(() => traceEachBatch({ consumerHook: {} as never })).toThrow(/consumerHook.*function/);

@@ -3,11 +3,12 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { Offsets, Producer, ProducerBatch, ProducerRecord, RecordMetadata, TopicMessages, Transaction } from 'kafkajs';
+import type { Producer, ProducerBatch, ProducerRecord, TopicMessages } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { traceProducer } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { asProducer, FakeProducer, type Sent } from '../support/fakes/kafkajs.ts';
 import { CollectingReader } from '../support/metrics.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -17,100 +18,6 @@ const STALE = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
 
 const wire = (span: ReadableSpan) => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`;
 
-interface Sent {
-  method: 'send' | 'sendBatch';
-  arg: ProducerRecord & ProducerBatch;
-  /** The span active while kafkajs was called. */
-  active: string | undefined;
-}
-
-/** A kafkajs-like transaction; its state is private, so methods only work when called on it. */
-class FakeTransaction {
-  readonly #producer: FakeProducer;
-  #active = true;
-  commitError: Error | undefined;
-  stayActiveOnError = false;
-  offsets: unknown[] = [];
-  constructor(producer: FakeProducer) {
-    this.#producer = producer;
-  }
-  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
-    return this.#producer.send(record);
-  }
-  async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
-    return this.#producer.sendBatch(batch);
-  }
-  async sendOffsets(offsets: Offsets & { consumerGroupId: string }): Promise<void> {
-    this.offsets.push(offsets);
-  }
-  async commit(): Promise<void> {
-    if (this.commitError !== undefined) {
-      this.#active = this.stayActiveOnError;
-      throw this.commitError;
-    }
-    this.#active = false;
-  }
-  async abort(): Promise<void> {
-    this.#active = false;
-  }
-  isActive(): boolean {
-    return this.#active;
-  }
-}
-
-/** Records what kafkajs would have sent; private state, like a class-based client. */
-class FakeProducer {
-  readonly #sent: Sent[] = [];
-  #connected = false;
-  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect' };
-  listeners: Array<[string, unknown]> = [];
-  failWith: Error | undefined;
-  throwWith: Error | undefined;
-  transactionError: Error | undefined;
-  transactions: FakeTransaction[] = [];
-
-  get sent(): Sent[] {
-    return this.#sent;
-  }
-  get connected(): boolean {
-    return this.#connected;
-  }
-  async connect(): Promise<void> {
-    this.#connected = true;
-  }
-  async disconnect(): Promise<void> {
-    this.#connected = false;
-  }
-  isIdempotent(): boolean {
-    return false;
-  }
-  on(event: string, listener: unknown) {
-    this.listeners.push([event, listener]);
-    return () => undefined;
-  }
-  logger() {
-    return 'logger';
-  }
-  send(record: ProducerRecord): Promise<RecordMetadata[]> {
-    return this.#record('send', record, record.topic);
-  }
-  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
-    return this.#record('sendBatch', batch, batch.topicMessages?.[0]?.topic ?? '');
-  }
-  async transaction(): Promise<Transaction> {
-    if (this.transactionError !== undefined) throw this.transactionError;
-    const transaction = new FakeTransaction(this);
-    this.transactions.push(transaction);
-    return transaction as unknown as Transaction;
-  }
-  #record(method: Sent['method'], arg: object, topicName: string): Promise<RecordMetadata[]> {
-    if (this.throwWith !== undefined) throw this.throwWith;
-    this.#sent.push({ method, arg: arg as Sent['arg'], active: trace.getActiveSpan()?.spanContext().spanId });
-    if (this.failWith !== undefined) return Promise.reject(this.failWith);
-    return Promise.resolve([{ topicName, partition: 0, errorCode: 0 }]);
-  }
-}
-
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
@@ -119,7 +26,6 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-const asProducer = (fake: FakeProducer) => fake as unknown as Producer;
 const messagesOf = (sent: Sent) => (sent.method === 'send' ? sent.arg.messages : sent.arg.topicMessages!.flatMap((group) => group.messages));
 const app = () => trace.getTracer('app');
 

@@ -1,26 +1,23 @@
-import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { compose } from '../../src/index.ts';
 import { MessagingTracer, semconvModeFromEnv, ATTR_LINKS_DROPPED } from '../../src/adapter/index.ts';
 import { traceMemoryHandler } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { captureDiagEachTest } from '../support/diag.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TP = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
 
 let recorder: SpanRecorder;
-let logged: unknown[][];
 beforeEach(() => {
   recorder = recordSpans();
-  logged = [];
-  const logger: DiagLogger = { error: (...args) => logged.push(args), warn: (...args) => logged.push(args), info: () => {}, debug: () => {}, verbose: () => {} };
-  diag.setLogger(logger, DiagLogLevel.WARN);
 });
 afterEach(async () => {
-  diag.disable();
   await recorder.shutdown();
 });
+const diagnostics = captureDiagEachTest();
 
 describe('MessagingTracer', () => {
   it('publishes with a PRODUCER span whose context is the one injected, into a copy of the headers', async () => {
@@ -80,7 +77,7 @@ describe('MessagingTracer', () => {
     }, () => 'handled');
     expect(result).toBe('handled');
     expect(recorder.spans()).toHaveLength(1);
-    expect(logged.map((entry) => String(entry[0])).filter((line) => line.includes('consumerHook threw'))).toHaveLength(1);
+    expect(diagnostics.logged.filter((line) => line.includes('consumerHook threw'))).toHaveLength(1);
   });
 
   it('never throws from a propagator that throws, and reports it', () => {
@@ -88,7 +85,7 @@ describe('MessagingTracer', () => {
     const tracer = new MessagingTracer('kafka', { propagator: broken });
     expect(tracer.extract({ traceparent: TP })).toBe(ROOT_CONTEXT);
     expect(tracer.inject(ROOT_CONTEXT, { a: '1' })).toEqual({ a: '1' });
-    expect(logged).toHaveLength(2);
+    expect(diagnostics.logged).toHaveLength(2);
   });
 
   it('uses a propagator passed in instead of the global one', () => {
@@ -137,7 +134,7 @@ describe('MessagingTracer', () => {
       tracer.traceProcess({ type: 'process', destination: 'q' }, { traceparent: TP }, {}, policy as never, undefined, (traced) => traced.traceId),
     );
     expect(seen).toEqual([TRACE_ID, TRACE_ID]);
-    expect(logged).toHaveLength(2);
+    expect(diagnostics.logged).toHaveLength(2);
   });
 
   it('follows a global provider registered after the tracer was made', async () => {

@@ -1,29 +1,27 @@
-import { diag, DiagLogLevel, metrics } from '@opentelemetry/api';
+import { metrics } from '@opentelemetry/api';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MessagingTracer } from '../../src/adapter/index.ts';
 import { DURATION_BUCKETS } from '../../src/core/metrics.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { captureDiagEachTest } from '../support/diag.ts';
 import { CollectingReader } from '../support/metrics.ts';
 
 let recorder: SpanRecorder;
 let reader: CollectingReader;
 let provider: MeterProvider;
-let warnings: string[];
 beforeEach(() => {
   recorder = recordSpans();
   reader = new CollectingReader();
   provider = new MeterProvider({ readers: [reader] });
-  warnings = [];
-  diag.setLogger({ error: () => {}, warn: (message) => warnings.push(message), info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
 });
 afterEach(async () => {
-  diag.disable();
   metrics.disable();
   await provider.shutdown();
   await recorder.shutdown();
 });
+const diagnostics = captureDiagEachTest();
 
 const sumOf = (metric: MetricData | undefined, where: Record<string, unknown> = {}) =>
   (metric as SumMetricData | undefined)?.dataPoints.filter((point) => Object.entries(where).every(([key, value]) => point.attributes[key] === value)).reduce((total, point) => total + (point.value as number), 0);
@@ -78,7 +76,7 @@ describe('messaging metrics', () => {
     expect(sumOf(propagation, { 'tracebus.propagation.outcome': 'missing' })).toBe(2);
     expect(sumOf(propagation, { 'tracebus.propagation.outcome': 'malformed' })).toBe(1);
     expect(sumOf(propagation, { 'tracebus.propagation.outcome': 'foreign' })).toBe(1);
-    expect(warnings).toEqual([
+    expect(diagnostics.warnings).toEqual([
       "tracebus: 1 message(s) on tracebus.memory 'inbox' arrived with no trace headers; each started a new trace",
       "tracebus: 1 message(s) on tracebus.memory 'inbox' arrived with a malformed traceparent; each started a new trace",
       "tracebus: 1 message(s) on tracebus.memory 'inbox' arrived with trace headers of another format and no traceparent; each started a new trace",
@@ -90,6 +88,6 @@ describe('messaging metrics', () => {
     bus.subscribe('quiet', traceMemoryHandler({ reportMissingContext: false })(() => undefined));
     await bus.publish('quiet', { payload: 1 });
     await bus.close();
-    expect(warnings).toEqual([]);
+    expect(diagnostics.warnings).toEqual([]);
   });
 });

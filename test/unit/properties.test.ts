@@ -1,22 +1,19 @@
-import { baggageEntryMetadataFromString, diag, DiagLogLevel, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context, type DiagLogger } from '@opentelemetry/api';
+import { baggageEntryMetadataFromString, propagation, ROOT_CONTEXT, trace, type BaggageEntry, type Context } from '@opentelemetry/api';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConformantBaggagePropagator, ConformantTraceContextPropagator, W3CTraceState } from '../../src/w3c/index.ts';
 import { copyWithoutTraceHeaders, headerGetter, headerSetter, MessagingTracer, type WritableHeaders } from '../../src/adapter/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { captureDiagEachTest } from '../support/diag.ts';
 
 let recorder: SpanRecorder;
-let logged: unknown[][];
 beforeEach(() => {
   recorder = recordSpans();
-  logged = [];
-  const logger: DiagLogger = { error: (...args) => logged.push(args), warn: (...args) => logged.push(args), info: () => {}, debug: () => {}, verbose: () => {} };
-  diag.setLogger(logger, DiagLogLevel.WARN);
 });
 afterEach(async () => {
-  diag.disable();
   await recorder.shutdown();
 });
+const diagnostics = captureDiagEachTest();
 
 /** Baggage entries from plain records; `Object.fromEntries`, because `__proto__` is a valid key. */
 function toEntries(record: Record<string, { value: string; metadata?: string | undefined }>): Record<string, BaggageEntry> {
@@ -150,7 +147,7 @@ describe('any header map never throws', () => {
           }
         }
         // No propagator threw on the way (MessagingTracer would have caught and reported it).
-        expect(logged).toEqual([]);
+        expect(diagnostics.logged).toEqual([]);
         checked.traceparent += Number(seen.traceparent);
         checked.tracestate += Number(seen.tracestate);
       }),
