@@ -19,6 +19,9 @@ export default defineConfig({
     ],
   },
   test: {
+    // Process warnings of tracebus's diagnostics are tested in test/unit/warnings.test.ts;
+    // elsewhere they would only repeat what the tests provoke on purpose.
+    env: { TRACEBUS_WARNINGS: 'off' },
     // Laid out by kind: unit, contract and conformance per transport, faults, and the other
     // broker suites. Each broker suite skips itself when its broker could not be had (which
     // fails the run in CI); the `brokers` project only adds the global setup that finds them.

@@ -12,6 +12,7 @@ let emitted: Array<{ message: string; type: unknown; code: unknown }>;
 let diagged: string[];
 
 beforeEach(() => {
+  delete process.env.TRACEBUS_WARNINGS; // the test environment turns them off elsewhere
   recorder = recordSpans();
   resetWarnings();
   emitted = [];
@@ -26,7 +27,6 @@ beforeEach(() => {
 afterEach(async () => {
   vi.restoreAllMocks();
   diag.disable();
-  delete process.env.TRACEBUS_WARNINGS;
   await recorder.shutdown();
 });
 
