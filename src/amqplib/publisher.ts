@@ -2,7 +2,7 @@ import { context, diag, type Span } from '@opentelemetry/api';
 import { reportProblem } from '../core/warnings.ts';
 import type { Channel, ConsumeMessage, Message, Options, Replies } from 'amqplib';
 import { checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
-import { copyWithoutTraceHeaders, type WritableHeaders } from '../core/headers.ts';
+import { copyWithoutContext, type WritableHeaders } from '../core/headers.ts';
 import { isPromiseLike } from '../core/lifecycle.ts';
 import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
 import { MessagingTracer } from '../core/messaging-tracer.ts';
@@ -116,7 +116,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
   function publish(exchange: string, routingKey: string, content: Buffer, publishOptions?: Options.Publish, callback?: ConfirmCallback): boolean {
     if (tracer.idle()) {
       // Nothing to record or write; trace headers the message carried from elsewhere still go.
-      const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutTraceHeaders(publishOptions.headers) };
+      const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutContext(publishOptions.headers) };
       return confirms ? raw.publish(exchange, routingKey, content, sent, callback) : raw.publish(exchange, routingKey, content, sent);
     }
     const destination = memo.publish(exchange, routingKey);

@@ -133,3 +133,14 @@ export function copyWithoutFields(headers: MessageHeaders | undefined | null, fi
   }
   return copy;
 }
+
+const CONTEXT_FIELDS: ReadonlySet<string> = new Set(['baggage']);
+
+/**
+ * A shallow copy of `headers` without `traceparent`, `tracestate` and `baggage` (in any
+ * case): what a publish sends while nothing is registered. No propagator writes fresh
+ * fields then, so the stale context a consumed message arrived with must not travel on.
+ */
+export function copyWithoutContext(headers: MessageHeaders | undefined | null): WritableHeaders {
+  return copyWithoutFields(headers, CONTEXT_FIELDS);
+}

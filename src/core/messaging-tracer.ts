@@ -13,7 +13,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { copyWithoutFields, headerGetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
+import { copyWithoutContext, headerGetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
 import { endSpan, measureReceive, measureSend, runHook, runInSpan, type OnEnd } from './lifecycle.ts';
 import { messageTraceOf, type MessageTrace } from './message-trace.ts';
 import { ATTR_PROPAGATION_OUTCOME, classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
@@ -181,7 +181,7 @@ export class MessagingTracer {
     activate = true,
   ): R {
     const state = this.#propagation.now();
-    if (this.#idle(state)) return send(copyWithoutFields(headers, NO_FIELDS), IDLE_SPAN);
+    if (this.#idle(state)) return send(copyWithoutContext(headers), IDLE_SPAN);
     const parent = context.active();
     const attributes = this.attributes(info);
     const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
@@ -288,7 +288,6 @@ function spanEnder(span: Span, onEnd: OnEnd | undefined): OpenPublish['end'] {
   };
 }
 
-const NO_FIELDS: ReadonlySet<string> = new Set();
 /** The span producers and handlers get while tracing is idle: what the no-op tracer starts under the root context. */
 export const IDLE_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 /** The trace handlers get while tracing is idle. */

@@ -34,9 +34,11 @@ export interface KafkaClientOptions {
   /**
    * The bootstrap brokers, as given to `new Kafka({ brokers })`. The first one becomes
    * `server.address` and `server.port`. kafkajs does not tell its clients where they are
-   * connected, so without this option spans carry no `server.*` attributes.
+   * connected, so without this option spans carry no `server.*` attributes. The function
+   * form kafkajs accepts (a broker discovery) is accepted too; tracebus never calls it, so
+   * spans then carry no `server.*` attributes.
    */
-  brokers?: string | readonly string[];
+  brokers?: string | readonly string[] | (() => string[] | Promise<string[]>);
   /** `messaging.client.id`: the `clientId` given to `new Kafka()`. */
   clientId?: string;
   /** Record `messaging.message.body.size` (opt-in in semconv): the value's length in bytes. Default `false`. */
@@ -56,9 +58,10 @@ export function clientAttributes(options: KafkaClientOptions, factory: string): 
   const { brokers, clientId, bodySize = false } = options;
   if (clientId !== undefined && typeof clientId !== 'string') throw new TypeError(`tracebus: ${factory}({ clientId }) must be a string, the clientId given to new Kafka()`);
   if (typeof bodySize !== 'boolean') throw new TypeError(`tracebus: ${factory}({ bodySize }) must be true or false`);
-  const first = typeof brokers === 'string' ? brokers : Array.isArray(brokers) ? (brokers as readonly unknown[])[0] : brokers;
+  // A discovery function is kafkajs's to call: calling it here could have side effects.
+  const first = typeof brokers === 'function' ? undefined : typeof brokers === 'string' ? brokers : Array.isArray(brokers) ? (brokers as readonly unknown[])[0] : brokers;
   if (first !== undefined && typeof first !== 'string') {
-    throw new TypeError(`tracebus: ${factory}({ brokers }) takes the broker list as strings such as ['127.0.0.1:9092'], not ${typeof brokers === 'function' ? 'a function' : JSON.stringify(brokers)}`);
+    throw new TypeError(`tracebus: ${factory}({ brokers }) takes the broker list as given to new Kafka(), such as ['127.0.0.1:9092'] or a function; got ${JSON.stringify(brokers)}`);
   }
   const { address, port } = parseBroker(first);
   return { address, port, clientId: clientId === '' ? undefined : clientId, bodySize };

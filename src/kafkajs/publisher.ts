@@ -3,7 +3,7 @@ import type { Message, Producer, ProducerBatch, ProducerRecord, RecordMetadata, 
 import { checkOptions, checkTarget } from '../core/checks.ts';
 import type { PublisherDecorator } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
-import { copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
+import { copyWithoutContext, copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
 import { measureSend, runHook, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
@@ -273,7 +273,7 @@ function withTraceHeaders(message: Message, traceHeaders: WritableHeaders): Mess
  */
 function withoutTraceHeaders(message: Message): Message {
   if (!isMessage(message) || message.headers == null) return message;
-  return { ...message, headers: kafkaHeaders(copyWithoutTraceHeaders(message.headers as MessageHeaders)) };
+  return { ...message, headers: kafkaHeaders(copyWithoutContext(message.headers as MessageHeaders)) };
 }
 
 function isMessage(message: unknown): message is Message {

@@ -1,4 +1,4 @@
-import { copyWithoutTraceHeaders } from '../core/headers.ts';
+import { copyWithoutContext } from '../core/headers.ts';
 import type { OutgoingMessage } from './bus.ts';
 
 // The bus's headers are plain objects of strings and byte arrays: the core's
@@ -9,5 +9,5 @@ import type { OutgoingMessage } from './bus.ts';
  * elsewhere dropped, as a traced publish would replace them; without headers, itself.
  */
 export function withoutTraceHeaders<P>(message: OutgoingMessage<P>): OutgoingMessage<P> {
-  return message?.headers == null ? message : { ...message, headers: copyWithoutTraceHeaders(message.headers) };
+  return message?.headers == null ? message : { ...message, headers: copyWithoutContext(message.headers) };
 }

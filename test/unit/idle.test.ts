@@ -8,6 +8,10 @@ import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryMessage
 import { recordSpans } from '../../src/testing/index.ts';
 import type { MessageTrace } from '../../src/core/message-trace.ts';
 import { captureDiag } from '../support/diag.ts';
+import { asChannel, FakeChannel } from '../support/fakes/amqplib.ts';
+import { asProducer, FakeProducer } from '../support/fakes/kafkajs.ts';
+import { traceChannel } from '../../src/amqplib/index.ts';
+import { traceProducer } from '../../src/kafkajs/index.ts';
 
 // With nothing registered (no SDK, no propagator, no MeterProvider) tracebus calls straight
 // through; these tests pin down that this shortcut behaves as the traced path would.
@@ -25,13 +29,38 @@ function disableAll(): void {
 beforeEach(disableAll);
 afterEach(disableAll);
 
+describe('with nothing registered, a consumed message sent on carries none of the context it arrived with', () => {
+  const arrived = { traceparent: TP, tracestate: 'vendor=1', baggage: 'user=7', 'x-order': '42' };
+
+  it('on the in-process bus', async () => {
+    const bus = new MemoryBus();
+    const delivered: Array<Record<string, unknown>> = [];
+    bus.subscribe('orders', async (message) => void delivered.push(message.headers));
+    await traceMemoryPublisher()(bus).publish('orders', { payload: 1, headers: arrived });
+    await bus.close();
+    expect(delivered).toEqual([{ 'x-order': '42' }]);
+  });
+
+  it('through kafkajs', async () => {
+    const raw = new FakeProducer();
+    await traceProducer()(asProducer(raw)).send({ topic: 'orders', messages: [{ value: 'v', headers: { ...arrived, traceparent: Buffer.from(TP) } }] });
+    expect(raw.sent[0]!.arg.messages[0]!.headers).toEqual({ 'x-order': '42' });
+  });
+
+  it('through amqplib', () => {
+    const raw = new FakeChannel();
+    traceChannel()(asChannel(raw)).sendToQueue('orders', Buffer.from('v'), { headers: arrived });
+    expect(raw.published[0]!.options!.headers).toEqual({ 'x-order': '42' });
+  });
+});
+
 describe('when tracing is not (fully) set up', () => {
   it('publishes a copy of the headers without stale trace headers and leaves the caller’s headers alone', async () => {
     const tracer = new MessagingTracer('kafka');
-    const headers = { traceparent: TP, TraceState: 'a=1', 'x-order': '42' };
+    const headers = { traceparent: TP, TraceState: 'a=1', Baggage: 'user=7', 'x-order': '42' };
     const sent = await tracer.tracePublish({ type: 'send', destination: 'orders' }, headers, undefined, undefined, async (written) => written);
     expect(sent).toEqual({ 'x-order': '42' });
-    expect(headers).toEqual({ traceparent: TP, TraceState: 'a=1', 'x-order': '42' });
+    expect(headers).toEqual({ traceparent: TP, TraceState: 'a=1', Baggage: 'user=7', 'x-order': '42' });
   });
 
   it('hands the handler an empty trace context, runs it in the root context and rethrows its error unchanged', async () => {
