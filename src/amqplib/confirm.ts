@@ -1,4 +1,5 @@
 import type { OpenPublish } from '../core/messaging-tracer.ts';
+import { callOwn } from '../core/overlap.ts';
 
 // On a ConfirmChannel a send ends when the broker confirms it, in a callback the core's
 // runInSpan cannot wrap: the send span is begun with MessagingTracer.beginPublish and
@@ -8,7 +9,7 @@ import type { OpenPublish } from '../core/messaging-tracer.ts';
 export type ConfirmCallback = (error: unknown, ok?: unknown) => void;
 
 /** The channel methods a traced send calls. */
-type Publishing = { publish(exchange: string, routingKey: string, content: Buffer, options?: unknown, callback?: ConfirmCallback): boolean } | Record<PropertyKey, any>;
+export type Publishing = { publish(exchange: string, routingKey: string, content: Buffer, options?: unknown, callback?: ConfirmCallback): boolean };
 
 /**
  * Publishes on `raw` and ends `open` when the send is done: on a ConfirmChannel when the
@@ -16,8 +17,8 @@ type Publishing = { publish(exchange: string, routingKey: string, content: Buffe
  * neither), else once the message is written to the socket buffer.
  */
 export function sendTraced(raw: Publishing, confirms: boolean, open: OpenPublish, exchange: string, routingKey: string, content: Buffer, options: unknown, callback: ConfirmCallback | undefined): boolean {
-  if (confirms) return raw.publish(exchange, routingKey, content, options, confirmation(open, callback));
-  const sent = raw.publish(exchange, routingKey, content, options);
+  if (confirms) return callOwn(raw, raw.publish, exchange, routingKey, content, options, confirmation(open, callback));
+  const sent: boolean = callOwn(raw, raw.publish, exchange, routingKey, content, options);
   open.end(undefined, false);
   return sent;
 }

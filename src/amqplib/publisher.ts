@@ -6,10 +6,11 @@ import { copyWithoutContext, type WritableHeaders } from '../core/headers.ts';
 import { isPromiseLike } from '../core/lifecycle.ts';
 import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
 import { MessagingTracer } from '../core/messaging-tracer.ts';
+import { callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { assertPolicyOption } from '../core/policy.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
-import { failed, sendTraced, type ConfirmCallback } from './confirm.ts';
+import { failed, sendTraced, type ConfirmCallback, type Publishing } from './confirm.ts';
 import { assertOnErrorOption, consumerCallback, ConsumerTracer, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
 import { headerBudget } from './header-budget.ts';
 import { traceHeaders } from './headers.ts';
@@ -117,7 +118,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     if (tracer.idle()) {
       // Nothing to record or write; trace headers the message carried from elsewhere still go.
       const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutContext(publishOptions.headers) };
-      return confirms ? raw.publish(exchange, routingKey, content, sent, callback) : raw.publish(exchange, routingKey, content, sent);
+      return confirms ? callOwn(raw, raw.publish, exchange, routingKey, content, sent, callback) : callOwn(raw, raw.publish, exchange, routingKey, content, sent);
     }
     const destination = memo.publish(exchange, routingKey);
     const attributes = publishedAttributes(routingKey, destination, publishOptions, bodySize ? content : undefined, server);
@@ -125,7 +126,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     const open = tracer.beginPublish(info, publishOptions?.headers, { exchange, routingKey, content, options: publishOptions }, producerHook);
     const headers = traceHeaders(open.headers, budget, open.span);
     try {
-      return sendTraced(raw, confirms, open, exchange, routingKey, content, { ...publishOptions, headers }, callback);
+      return sendTraced(raw as Publishing, confirms, open, exchange, routingKey, content, { ...publishOptions, headers }, callback);
     } catch (error) {
       if (!(error instanceof RangeError)) return failed(open, error);
       // amqplib refused the headers table before writing anything: send the message as the
@@ -133,7 +134,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
       reportProblem('TRACEBUS_HEADERS_DROPPED', 'tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
       open.span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
       try {
-        return sendTraced(raw, confirms, open, exchange, routingKey, content, publishOptions, callback);
+        return sendTraced(raw as Publishing, confirms, open, exchange, routingKey, content, publishOptions, callback);
       } catch (second) {
         return failed(open, second);
       }
@@ -145,13 +146,15 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
   }
 
   function consume(queue: string, onMessage: unknown, consumeOptions?: Options.Consume, callback?: unknown): unknown {
-    if (typeof onMessage !== 'function' || isTraced(onMessage)) return same(raw.consume(queue, onMessage, consumeOptions, callback));
+    // The channel's own consume(): an instrumentation's patch would give each delivery a second span.
+    const ownConsume = originalOf(raw.consume);
+    if (typeof onMessage !== 'function' || isTraced(onMessage)) return same(ownConsume.call(raw, queue, onMessage, consumeOptions, callback));
     const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, consumeOptions?.noAck === true, server);
     const handler = onMessage as AmqpHandler<Message> & TracedOnMessage;
     const tracedOnMessage = consumerCallback(consumer, handler, function consumerCancelled() {
       handler(null, activeMessageTrace(context.active()));
     });
-    return same(raw.consume(queue, tracedOnMessage, consumeOptions, callback));
+    return same(ownConsume.call(raw, queue, tracedOnMessage, consumeOptions, callback));
   }
 
   function get(queue: string, getOptions?: Options.Get, callback?: (error: unknown, message: unknown) => void): unknown {

@@ -7,6 +7,7 @@ import type { MessageHeaders } from '../core/headers.ts';
 import { isPromiseLike } from '../core/lifecycle.ts';
 import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
 import { IDLE_MESSAGE_TRACE, MessagingTracer, type Placement } from '../core/messaging-tracer.ts';
+import { originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
@@ -155,12 +156,14 @@ export function traceConsumer(options?: KafkaConsumerOptions): (consumer: Consum
     if (learn) learnGroupId(consumer, spans);
     return delegateTo(consumer, {
       run: function run(config?: TracedRunConfig) {
-        if (config === null || typeof config !== 'object') return consumer.run(config);
+        // The consumer's own run(): an instrumentation's patch would give each message a second span.
+        const run = originalOf(consumer.run);
+        if (config === null || typeof config !== 'object') return run.call(consumer, config);
         const traced: ConsumerRunConfig = { ...(config as ConsumerRunConfig) };
         const { eachMessage, eachBatch } = config;
         if (typeof eachMessage === 'function' && !isTraced(eachMessage)) traced.eachMessage = eachMessageOf(spans, eachMessage);
         if (typeof eachBatch === 'function' && !isTraced(eachBatch)) traced.eachBatch = eachBatchOf(spans, eachBatch);
-        return consumer.run(traced);
+        return run.call(consumer, traced);
       },
     }) as TracedConsumer;
   };

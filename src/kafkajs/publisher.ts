@@ -6,6 +6,7 @@ import { delegateTo } from '../core/delegate.ts';
 import { copyWithoutContext, copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
 import { measureSend, runHook, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
+import { callContext, callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
@@ -101,7 +102,7 @@ function tracedProducer(raw: Producer, sends: SendTracer): Producer {
       const begun = sends.beginTransaction();
       let pending: Promise<Transaction>;
       try {
-        pending = raw.transaction();
+        pending = callOwn(raw, raw.transaction);
       } catch (error) {
         begun.failed(error);
         throw error;
@@ -156,23 +157,23 @@ export class SendTracer {
   send(sink: Sender, record: ProducerRecord, transaction: TransactionSpan | undefined): Promise<RecordMetadata[]> {
     const messages = record?.messages;
     // Malformed calls go to kafkajs untouched, for its own error.
-    if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return sink.send(record);
-    if (this.#tracer.idle()) return sink.send({ ...record, messages: messages.map(withoutTraceHeaders) });
+    if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return callOwn(sink, sink.send, record);
+    if (this.#tracer.idle()) return callOwn(sink, sink.send, { ...record, messages: messages.map(withoutTraceHeaders) });
     if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction);
     return this.#sendMany(sink, record, undefined, [record], record.topic, transaction);
   }
 
   sendBatch(sink: Sender, batch: ProducerBatch, transaction: TransactionSpan | undefined): Promise<RecordMetadata[]> {
     const topicMessages = batch?.topicMessages ?? [];
-    if (!Array.isArray(topicMessages)) return sink.sendBatch(batch);
+    if (!Array.isArray(topicMessages)) return callOwn(sink, sink.sendBatch, batch);
     let destination: string | undefined;
     for (let index = 0; index < topicMessages.length; index++) {
       const group = topicMessages[index];
-      if (group === null || typeof group !== 'object' || typeof group.topic !== 'string' || !Array.isArray(group.messages)) return sink.sendBatch(batch);
+      if (group === null || typeof group !== 'object' || typeof group.topic !== 'string' || !Array.isArray(group.messages)) return callOwn(sink, sink.sendBatch, batch);
       if (index === 0) destination = group.topic;
       else if (group.topic !== destination) destination = undefined;
     }
-    if (this.#tracer.idle()) return sink.sendBatch({ ...batch, topicMessages: topicMessages.map((group) => ({ ...group, messages: group.messages.map(withoutTraceHeaders) })) });
+    if (this.#tracer.idle()) return callOwn(sink, sink.sendBatch, { ...batch, topicMessages: topicMessages.map((group) => ({ ...group, messages: group.messages.map(withoutTraceHeaders) })) });
     return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction);
   }
 
@@ -189,7 +190,7 @@ export class SendTracer {
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const sent: ProducerRecord = { ...record, messages: [{ ...message, headers: kafkaHeaders(tracer.inject(ctx, message.headers as MessageHeaders | undefined)) }] };
-    return runInSpan(span, ctx, sink.send, sink, sent, undefined, measureSend(tracer.instruments(), attributes, 1));
+    return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sent, undefined, measureSend(tracer.instruments(), attributes, 1));
   }
 
   /** A multi-message `send` (`record` set) or a `sendBatch` (`batch` set), whose messages are in `groups`. */
@@ -242,8 +243,8 @@ export class SendTracer {
       }
     }
     const onEnd = measureSend(tracer.instruments(), attributes, count);
-    if (record !== undefined) return runInSpan(span, ctx, sink.send, sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
-    return runInSpan(span, ctx, sink.sendBatch, sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
+    if (record !== undefined) return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
+    return runInSpan(span, callContext(ctx, sink.sendBatch), originalOf(sink.sendBatch), sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
   }
 
   /** Records the `create` span of one message and returns a copy carrying its context. */
