@@ -6,7 +6,7 @@
  *
  * Each service wraps its own client with tracebus; nothing else carries the context.
  *
- * Run: npm run build && KAFKA_BROKERS=127.0.0.1:9092 AMQP_URL=amqp://guest:guest@127.0.0.1:5672 node examples/cross-transport/order-flow.ts
+ * Run: KAFKA_BROKERS=127.0.0.1:9092 AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm run example -- examples/cross-transport/order-flow.ts
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp from 'amqplib';

@@ -2,7 +2,7 @@
  * A Kafka producer and consumer in two services. The producer is decorated with
  * `traceProducer`, the consumer with `traceConsumer`: one line each.
  *
- * Run: npm run build && KAFKA_BROKERS=127.0.0.1:9092 node examples/kafka/producer-consumer.ts
+ * Run: KAFKA_BROKERS=127.0.0.1:9092 npm run example -- examples/kafka/producer-consumer.ts
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Kafka, logLevel } from 'kafkajs';

@@ -8,7 +8,7 @@
  *   span active, so plain `logger.info(...)` anywhere below the handler is correlated;
  * - the handler's `trace` argument, for a child logger you pass around explicitly.
  *
- * Run: npm run build && node examples/log-correlation/pino.ts
+ * Run: npm run example -- examples/log-correlation/pino.ts
  */
 import type { Writable } from 'node:stream';
 import { context, propagation, trace } from '@opentelemetry/api';

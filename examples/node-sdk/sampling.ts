@@ -4,8 +4,9 @@
  * producer's decision from the `traceparent` flags, so a trace is kept whole or not at all —
  * and unsampled messages still carry their headers (flags `00`), so the decision travels on.
  *
- * Run: npm run build && OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 node examples/node-sdk/sampling.ts
- * (without the variable, spans are only counted in memory).
+ * Run: npm run example -- examples/node-sdk/sampling.ts
+ * Spans are counted in memory; with OTEL_EXPORTER_OTLP_ENDPOINT set (http://localhost:4318, say)
+ * they also go to that collector.
  */
 import { trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';

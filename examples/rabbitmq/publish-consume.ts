@@ -1,7 +1,7 @@
 /**
  * RabbitMQ publisher and consumer in two services, with a topic exchange between them.
  *
- * Run: npm run build && AMQP_URL=amqp://guest:guest@127.0.0.1:5672 node examples/rabbitmq/publish-consume.ts
+ * Run: AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm run example -- examples/rabbitmq/publish-consume.ts
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp from 'amqplib';

@@ -3,7 +3,7 @@
  * `correlationId`, the server answers from inside its handler, and the whole exchange is one
  * trace: send → process → send (reply) → process (reply).
  *
- * Run: npm run build && AMQP_URL=amqp://guest:guest@127.0.0.1:5672 node examples/rabbitmq/rpc.ts
+ * Run: AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm run example -- examples/rabbitmq/rpc.ts
  */
 import { randomUUID } from 'node:crypto';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';

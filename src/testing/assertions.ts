@@ -35,12 +35,13 @@ export function assertLinkedTo(span: ReadableSpan, target: ReadableSpan, spans: 
 
 /**
  * Asserts that spans named `names` exist, all in one trace, and that each one started
- * no earlier than the one before it. Returns them in that order.
+ * no earlier than the one before it. Returns them in that order, as a tuple as long as
+ * `names` (so destructuring it needs no check under `noUncheckedIndexedAccess`).
  *
  * @example
  * const [send, process] = assertOneTrace(recorder.spans(), ['send orders', 'process orders']);
  */
-export function assertOneTrace(spans: readonly ReadableSpan[], names: readonly string[]): ReadableSpan[] {
+export function assertOneTrace<const Names extends readonly string[]>(spans: readonly ReadableSpan[], names: Names): { -readonly [K in keyof Names]: ReadableSpan } {
   const found = names.map((name) => findSpan(spans, name));
   const traceIds = new Set(found.map((span) => span.spanContext().traceId));
   if (traceIds.size !== 1) throw new TraceAssertionError(`expected ${names.map((n) => `'${n}'`).join(', ')} to share one trace, found ${traceIds.size} trace ids`, spans);
@@ -51,5 +52,5 @@ export function assertOneTrace(spans: readonly ReadableSpan[], names: readonly s
       throw new TraceAssertionError(`expected '${after.name}' to start after '${before.name}'`, spans);
     }
   }
-  return found;
+  return found as { -readonly [K in keyof Names]: ReadableSpan };
 }

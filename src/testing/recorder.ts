@@ -1,7 +1,8 @@
 import { context, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import type { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { AlwaysOnSampler, InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type Sampler, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, Sampler, Span, SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { recorderPeers } from './peers.ts';
 
 export interface SpanRecorderOptions {
   /** Sampler of the provider. Default: always on. */
@@ -44,7 +45,9 @@ class OpenSpanTracker implements SpanProcessor {
 }
 
 /**
- * Sets up an in-memory span recorder in one call.
+ * Sets up an in-memory span recorder in one call. It needs the optional peer dependencies
+ * `@opentelemetry/sdk-trace` and `@opentelemetry/context-async-hooks` (3.x), and throws an
+ * Error that says what to install when they are missing.
  *
  * @example
  * const recorder = recordSpans();
@@ -53,16 +56,17 @@ class OpenSpanTracker implements SpanProcessor {
  * await recorder.shutdown();
  */
 export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
-  const { sampler = new AlwaysOnSampler(), global = true } = options;
-  const exporter = new InMemorySpanExporter();
+  const { sdkTrace, contextAsyncHooks } = recorderPeers();
+  const { sampler = new sdkTrace.AlwaysOnSampler(), global = true } = options;
+  const exporter = new sdkTrace.InMemorySpanExporter();
   const tracker = new OpenSpanTracker();
-  const provider = new TracerProvider({ sampler, spanProcessors: [tracker, new SimpleSpanProcessor({ exporter })] });
+  const provider = new sdkTrace.TracerProvider({ sampler, spanProcessors: [tracker, new sdkTrace.SimpleSpanProcessor({ exporter })] });
   let contextManager: AsyncLocalStorageContextManager | undefined;
   if (global) {
     trace.disable();
     context.disable();
     propagation.disable();
-    contextManager = new AsyncLocalStorageContextManager().enable();
+    contextManager = new contextAsyncHooks.AsyncLocalStorageContextManager().enable();
     context.setGlobalContextManager(contextManager);
     trace.setGlobalTracerProvider(provider);
     propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
