@@ -42,7 +42,7 @@ export function recorderPeers(): RecorderPeers {
   });
   if (missing.length > 0) {
     const which = missing.length === PEERS.length ? 'neither is installed' : `${missing.join(', ')} is not installed`;
-    throw new Error(`tracebus/testing: recordSpans() needs tracebus's optional peer dependencies ${PEERS.join(' and ')} (3.x); ${which}. Install them with: npm install -D ${PEERS.join(' ')}`);
+    throw new Error(`tracebus/testing: recordSpans() needs tracebus's optional peer dependencies ${PEERS.join(' and ')} (2.x or 3.x); ${which}. Install them with: npm install -D ${PEERS.join(' ')}`);
   }
   loaded = { sdkTrace: load(PEERS[0]) as typeof SdkTrace, contextAsyncHooks: load(PEERS[1]) as typeof ContextAsyncHooks };
   return loaded;

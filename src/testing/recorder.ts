@@ -1,11 +1,16 @@
-import { context, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode, trace, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import type { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ConformantBaggagePropagator } from '../w3c/baggage.ts';
+import { ConformantTraceContextPropagator } from '../w3c/trace-context.ts';
 import type { ReadableSpan, Sampler, Span, SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { recorderPeers } from './peers.ts';
 
 export interface SpanRecorderOptions {
-  /** Sampler of the provider. Default: always on. */
+  /**
+   * Sampler of the provider. Default: what NodeSDK uses by default, a parent-based sampler
+   * that samples new traces: a message whose upstream trace was not sampled gets unsampled
+   * children, as in production.
+   */
   sampler?: Sampler;
   /**
    * Register the provider, an AsyncLocalStorage context manager and the W3C trace-context
@@ -57,7 +62,7 @@ class OpenSpanTracker implements SpanProcessor {
  */
 export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
   const { sdkTrace, contextAsyncHooks } = recorderPeers();
-  const { sampler = new sdkTrace.AlwaysOnSampler(), global = true } = options;
+  const { sampler = new sdkTrace.ParentBasedSampler({ root: new sdkTrace.AlwaysOnSampler() }), global = true } = options;
   const exporter = new sdkTrace.InMemorySpanExporter();
   const tracker = new OpenSpanTracker();
   const provider = new sdkTrace.TracerProvider({ sampler, spanProcessors: [tracker, new sdkTrace.SimpleSpanProcessor({ exporter })] });
@@ -69,7 +74,7 @@ export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
     contextManager = new contextAsyncHooks.AsyncLocalStorageContextManager().enable();
     context.setGlobalContextManager(contextManager);
     trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+    propagation.setGlobalPropagator(new W3CPropagator());
   }
   return {
     provider,
@@ -90,4 +95,27 @@ export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
 /** Whether a span ended with status ERROR. */
 export function isError(span: ReadableSpan): boolean {
   return span.status.code === SpanStatusCode.ERROR;
+}
+
+/**
+ * W3C Trace Context and W3C Baggage together, as NodeSDK registers them by default, with
+ * tracebus's conformant propagators: `@opentelemetry/core`'s composite would make it a
+ * dependency, and core pins one SDK line.
+ */
+class W3CPropagator implements TextMapPropagator {
+  readonly #traceContext = new ConformantTraceContextPropagator();
+  readonly #baggage = new ConformantBaggagePropagator();
+
+  inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
+    this.#traceContext.inject(ctx, carrier, setter);
+    this.#baggage.inject(ctx, carrier, setter);
+  }
+
+  extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
+    return this.#baggage.extract(this.#traceContext.extract(ctx, carrier, getter), carrier, getter);
+  }
+
+  fields(): string[] {
+    return [...this.#traceContext.fields(), ...this.#baggage.fields()];
+  }
 }

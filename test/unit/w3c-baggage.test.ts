@@ -1,3 +1,4 @@
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
 import { baggageEntryMetadataFromString, propagation, ROOT_CONTEXT, type BaggageEntry, type Context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -185,7 +186,8 @@ describe('ConformantBaggagePropagator under hostile input', () => {
 describe('default MessagingTracer baggage', () => {
   let recorder: SpanRecorder;
   beforeEach(() => {
-    recorder = recordSpans();
+    // The harness's unsampled cases are about propagation: record every span, whatever the flags.
+    recorder = recordSpans({ sampler: new AlwaysOnSampler() });
   });
   afterEach(async () => {
     await recorder.shutdown();

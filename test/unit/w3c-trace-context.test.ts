@@ -1,3 +1,4 @@
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
 import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext, type TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, suppressTracing, TraceState as CoreTraceState, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,8 @@ import { checkCase, headerMap, W3C_CASES, W3C_PARENT_ID, W3C_TRACE_ID, type W3CC
 
 let recorder: SpanRecorder;
 beforeEach(() => {
-  recorder = recordSpans();
+  // The harness's unsampled cases are about propagation: record every span, whatever the flags.
+  recorder = recordSpans({ sampler: new AlwaysOnSampler() });
 });
 afterEach(async () => {
   await recorder.shutdown();
@@ -97,6 +99,10 @@ describe('W3C Trace Context test suite, through the default MessagingTracer', ()
 describe('where @opentelemetry/core alone diverges from the suite', () => {
   // tracebus before its own propagators: core's, registered globally, behind tracebus's
   // header getter (which already turns a repeated traceparent invalid and trims OWS).
+  beforeEach(() => {
+    propagation.disable(); // the recorder registered tracebus's own; the API keeps the first one registered
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  });
   it.each(W3C_CASES.map((testCase) => [testCase.name, testCase] as const))('%s', (_name, testCase) => {
     const tracer = new MessagingTracer('tracebus.memory', { conformantW3C: false });
     const problems = checkCase(testCase, runCase(tracer, testCase), { exact: false });
@@ -157,6 +163,8 @@ describe('choosing the propagator', () => {
   });
 
   it('with conformantW3C: false, leaves every field to the global propagator', () => {
+    propagation.disable();
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
     expect(injected(new MessagingTracer('kafka', { conformantW3C: false }), inLevel2Only)).toEqual({ traceparent: TP, tracestate: 'bar=2' });
   });
 
