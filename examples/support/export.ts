@@ -84,6 +84,8 @@ class GuardedExporter implements SpanExporter {
   failure: string | undefined;
   readonly collector: Collector;
   readonly #inner: SpanExporter;
+  /** Exports under way: the batch processor's flush does not wait for one its timer started. */
+  readonly #pending = new Set<Promise<void>>();
 
   constructor(collector: Collector, inner: SpanExporter) {
     this.collector = collector;
@@ -96,10 +98,14 @@ class GuardedExporter implements SpanExporter {
       return;
     }
     let settled = false;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#pending.add(promise);
     const finish = (result: ExportResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      this.#pending.delete(promise);
+      resolve();
       if (result.code === ExportResultCode.SUCCESS) this.sent += spans.length;
       else this.#failed(result.error ?? new Error('export failed'));
       done(result);
@@ -118,8 +124,10 @@ class GuardedExporter implements SpanExporter {
     warnOnce(`${kind}:${endpoint}`, `could not export spans to ${kind === 'zipkin' ? 'Zipkin' : 'the OTLP collector'} at ${endpoint} (${this.failure}): the example runs to its end, but its spans are not exported. ${hint(this.collector)}`);
   }
 
-  forceFlush(): Promise<void> {
-    return bounded(this.#inner.forceFlush?.() ?? Promise.resolve(), EXPORT_TIMEOUT_MS);
+  /** Waits for the exports under way, each bounded by its own timer. */
+  async forceFlush(): Promise<void> {
+    await Promise.all(this.#pending);
+    await bounded(this.#inner.forceFlush?.() ?? Promise.resolve(), EXPORT_TIMEOUT_MS);
   }
 
   shutdown(): Promise<void> {
@@ -162,6 +170,8 @@ interface Pipeline {
   key: string;
   exporter: GuardedExporter;
   batch: BatchSpanProcessor;
+  /** `exporter.sent` when `exported()` last reported. */
+  reported: number;
 }
 
 /** One pipeline per collector, shared by every provider in the process. */
@@ -172,7 +182,10 @@ function pipelineFor(collector: Collector): Pipeline {
   let found = pipelines.get(key);
   if (found === undefined) {
     const exporter = new GuardedExporter(collector, createExporter(collector));
-    found = { key, exporter, batch: new BatchSpanProcessor({ exporter }) };
+    // As NodeSDK does, the batch processor's delay may come from the environment.
+    const delay = Number(process.env.OTEL_BSP_SCHEDULE_DELAY);
+    const batch = new BatchSpanProcessor({ exporter, ...(process.env.OTEL_BSP_SCHEDULE_DELAY && delay >= 0 ? { scheduledDelayMillis: delay } : {}) });
+    found = { key, exporter, batch, reported: 0 };
     pipelines.set(key, found);
   }
   return found;
@@ -197,11 +210,14 @@ export function exportProcessors(): SpanProcessor[] {
 
 /**
  * Sends the spans still waiting to be exported, and resolves within `FLUSH_TIMEOUT_MS` with
- * the collectors that took every span sent to them. Never rejects: a collector that could not
- * be reached has printed its warning.
+ * the collectors that took spans since the last call and never failed. Never rejects: a
+ * collector that could not be reached has printed its warning.
  */
 export async function exported(): Promise<Collector[]> {
   const all = [...pipelines.values()];
-  await bounded(Promise.allSettled(all.map(({ batch }) => batch.forceFlush())), FLUSH_TIMEOUT_MS);
-  return all.filter(({ exporter }) => exporter.failure === undefined && exporter.sent > 0).map(({ exporter }) => exporter.collector);
+  const flush = ({ batch, exporter }: Pipeline) => batch.forceFlush().catch(() => undefined).then(() => exporter.forceFlush());
+  await bounded(Promise.allSettled(all.map(flush)), FLUSH_TIMEOUT_MS);
+  const took = all.filter((pipeline) => pipeline.exporter.failure === undefined && pipeline.exporter.sent > pipeline.reported);
+  for (const pipeline of all) pipeline.reported = pipeline.exporter.sent;
+  return took.map(({ exporter }) => exporter.collector);
 }

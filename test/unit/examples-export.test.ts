@@ -19,7 +19,7 @@ const body = async (request: IncomingMessage) => {
   return text;
 };
 
-const keys = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT'] as const;
+const keys = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT', 'OTEL_BSP_SCHEDULE_DELAY'] as const;
 let saved: Partial<Record<(typeof keys)[number], string>>;
 beforeEach(() => {
   saved = Object.fromEntries(keys.map((key) => [key, process.env[key]]));
@@ -70,22 +70,37 @@ describe('examples/support/export.ts: a collector that cannot be reached', () =>
   }
 });
 
+interface PostedSpan {
+  traceId: string;
+  id: string;
+  parentId?: string;
+  localEndpoint: { serviceName: string };
+}
+
+/** A stand-in for Zipkin's collector: keeps what is posted, answers after `delayMs`. */
+async function fakeZipkin(delayMs = 0) {
+  const posts: PostedSpan[] = [];
+  const server = createServer(async (request, response) => {
+    const spans = JSON.parse(await body(request)) as PostedSpan[];
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    posts.push(...spans);
+    response.writeHead(request.url === '/api/v2/spans' && request.method === 'POST' ? 202 : 404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v2/spans`;
+  return { posts, endpoint, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
 describe('examples/support/export.ts: Zipkin', () => {
   it('receives every span after exported(), with its trace, parent and service', async () => {
-    const posts: unknown[] = [];
-    const server = createServer(async (request, response) => {
-      posts.push(...JSON.parse(await body(request)));
-      response.writeHead(request.url === '/api/v2/spans' && request.method === 'POST' ? 202 : 404).end();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const zipkin = await fakeZipkin();
     try {
-      const { port } = server.address() as AddressInfo;
-      Object.assign(process.env, { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: `http://127.0.0.1:${port}/api/v2/spans` });
+      const { endpoint, posts: sent } = zipkin;
+      Object.assign(process.env, { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: endpoint });
       const warn = vi.spyOn(console, 'warn');
       const { spans } = await runOrderPipeline(exportProcessors);
-      expect(await exported()).toEqual([{ kind: 'zipkin', endpoint: `http://127.0.0.1:${port}/api/v2/spans` }]);
+      expect(await exported()).toEqual([{ kind: 'zipkin', endpoint }]);
       expect(warn).not.toHaveBeenCalled();
-      const sent = posts as { traceId: string; id: string; parentId?: string; localEndpoint: { serviceName: string } }[];
       const expected = spans.map((span) => ({
         traceId: span.spanContext().traceId,
         id: span.spanContext().spanId,
@@ -96,7 +111,25 @@ describe('examples/support/export.ts: Zipkin', () => {
       const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
       expect(received.sort(byId)).toEqual(expected.sort(byId));
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await zipkin.close();
+    }
+  });
+
+  it('exported() also waits for an export the batch processor started on its own', async () => {
+    // The pipeline ends its spans within a few ms; the batch processor sends them all 150 ms
+    // after the first, and Zipkin answers after 500 ms. exported() is called while that export
+    // is under way, with no span left in the processor's queue.
+    const zipkin = await fakeZipkin(500);
+    try {
+      const { endpoint, posts } = zipkin;
+      Object.assign(process.env, { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: '150' });
+      const { spans } = await runOrderPipeline(exportProcessors);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(posts).toHaveLength(0);
+      expect(await exported()).toEqual([{ kind: 'zipkin', endpoint }]);
+      expect(posts.map(({ id }) => id).sort()).toEqual(spans.map((span) => span.spanContext().spanId).sort());
+    } finally {
+      await zipkin.close();
     }
   });
 });
