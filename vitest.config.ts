@@ -24,7 +24,8 @@ export default defineConfig({
     env: { TRACEBUS_WARNINGS: 'off' },
     // Laid out by kind: unit, contract and conformance per transport, faults, and the other
     // broker suites. Each broker suite skips itself when its broker could not be had (which
-    // fails the run in CI); the `brokers` project only adds the global setup that finds them.
+    // fails the run in CI); the `brokers` project only adds the global setups that find them
+    // (and the Zipkin that test/integration/zipkin.test.ts reads traces back from).
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/contract/memory.test.ts', 'test/conformance/memory.test.ts'] } },
       {
@@ -33,7 +34,7 @@ export default defineConfig({
           name: 'brokers',
           include: ['test/{contract,conformance,faults,integration}/**/*.test.ts'],
           exclude: ['test/contract/memory.test.ts', 'test/conformance/memory.test.ts'],
-          globalSetup: ['test/support/brokers.ts'],
+          globalSetup: ['test/support/brokers.ts', 'test/support/zipkin.ts'],
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -7,6 +7,8 @@
  * Each service wraps its own client with tracebus; nothing else carries the context.
  *
  * Run: KAFKA_BROKERS=127.0.0.1:9092 AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm run example -- examples/cross-transport/order-flow.ts
+ * With OTEL_TRACES_EXPORTER=zipkin the trace goes to Zipkin too (`bash scripts/zipkin/zipkin.sh start`,
+ * then http://localhost:9411); with OTEL_EXPORTER_OTLP_ENDPOINT, to an OTLP collector.
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp from 'amqplib';
@@ -16,7 +18,7 @@ import { traceConsumer, traceProducer } from 'tracebus/kafkajs';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from 'tracebus/memory';
 import { formatTraceTree } from 'tracebus/testing';
 import { ensureTopic } from '../support/kafka.ts';
-import { setUpTracing } from '../support/tracing.ts';
+import { exported, setUpTracing } from '../support/tracing.ts';
 
 export interface OrderFlowOptions {
   brokers?: string[];
@@ -90,4 +92,7 @@ export async function main(options: OrderFlowOptions = {}): Promise<ReadableSpan
   }
 }
 
-if (import.meta.main) console.log(formatTraceTree(await main()));
+if (import.meta.main) {
+  console.log(formatTraceTree(await main()));
+  await exported();
+}

@@ -9,7 +9,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { traceConsumer, traceProducer } from 'tracebus/kafkajs';
 import { formatTraceTree } from 'tracebus/testing';
 import { ensureTopic } from '../support/kafka.ts';
-import { setUpTracing } from '../support/tracing.ts';
+import { exported, setUpTracing } from '../support/tracing.ts';
 
 export async function main(brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')): Promise<ReadableSpan[]> {
   const tracing = setUpTracing();
@@ -46,4 +46,7 @@ export async function main(brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:90
   }
 }
 
-if (import.meta.main) console.log(formatTraceTree(await main()));
+if (import.meta.main) {
+  console.log(formatTraceTree(await main()));
+  await exported();
+}

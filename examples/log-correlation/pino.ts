@@ -9,14 +9,17 @@
  * - the handler's `trace` argument, for a child logger you pass around explicitly.
  *
  * Run: npm run example -- examples/log-correlation/pino.ts
+ * (with OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=zipkin, the spans go to that collector too).
  */
 import type { Writable } from 'node:stream';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { pino } from 'pino';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from 'tracebus/memory';
+import { exported, exportProcessors } from '../support/export.ts';
 
 /** pino mixin: the active span's ids on every line, nothing outside a span. */
 function traceFields(): Record<string, string> {
@@ -27,7 +30,10 @@ function traceFields(): Record<string, string> {
 
 export async function main(destination: Writable = process.stdout): Promise<ReadableSpan[]> {
   const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'shop' }),
+    spanProcessors: [new SimpleSpanProcessor({ exporter }), ...exportProcessors()],
+  });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
   trace.setGlobalTracerProvider(provider);
@@ -63,4 +69,7 @@ export async function main(destination: Writable = process.stdout): Promise<Read
   return spans;
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await main();
+  await exported();
+}

@@ -4,15 +4,15 @@
  * producer's decision from the `traceparent` flags, so a trace is kept whole or not at all —
  * and unsampled messages still carry their headers (flags `00`), so the decision travels on.
  *
- * Run: npm run example -- examples/node-sdk/sampling.ts
- * Spans are counted in memory; with OTEL_EXPORTER_OTLP_ENDPOINT set (http://localhost:4318, say)
- * they also go to that collector.
+ * Run: OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 npm run example -- examples/node-sdk/sampling.ts
+ * (or OTEL_TRACES_EXPORTER=zipkin for the Zipkin of scripts/zipkin/zipkin.sh; without either,
+ * spans are only counted in memory).
  */
 import { trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { InMemorySpanExporter, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from 'tracebus/memory';
+import { exported, exportProcessors } from '../support/export.ts';
 
 export interface SamplingResult {
   spans: ReadableSpan[];
@@ -23,12 +23,17 @@ export interface SamplingResult {
 export async function main(orders = 20, ratio = 0.5): Promise<SamplingResult> {
   const memory = new InMemorySpanExporter();
   const counted = new SimpleSpanProcessor({ exporter: memory });
-  const spanProcessors: SpanProcessor[] = [counted];
-  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter() }));
+  // NodeSDK would build the exporter OTEL_TRACES_EXPORTER names by itself; this example also
+  // counts spans in memory, so it passes its processors, the export ones included.
+  const spanProcessors = [counted, ...exportProcessors()];
   // NodeSDK exports metrics over OTLP by default; with no collector to take them, its
   // shutdown would spend seconds retrying. This example is about traces.
   process.env.OTEL_METRICS_EXPORTER ??= process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? 'otlp' : 'none';
   process.env.OTEL_LOGS_EXPORTER ??= process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? 'otlp' : 'none';
+  // And when the collector is down, shutdown gives up on the last metrics in a few seconds
+  // (the default, 10 s, is spent retrying); the trace export warns that it is down.
+  process.env.OTEL_EXPORTER_OTLP_METRICS_TIMEOUT ??= '2500';
+  process.env.OTEL_EXPORTER_OTLP_LOGS_TIMEOUT ??= '2500';
   const sdk = new NodeSDK({
     serviceName: 'checkout',
     // Sample `ratio` of new traces; follow the parent's decision everywhere else.
@@ -63,4 +68,5 @@ if (import.meta.main) {
   const { spans, received } = await main();
   const sampled = received.filter((traceparent) => traceparent.endsWith('-01')).length;
   console.log(`${received.length} orders, ${sampled} sampled at the producer; ${spans.filter((span) => span.name === 'process orders.placed').length} consumer spans recorded (the same ones).`);
+  await exported();
 }

@@ -7,7 +7,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp from 'amqplib';
 import { traceChannel } from 'tracebus/amqplib';
 import { formatTraceTree } from 'tracebus/testing';
-import { setUpTracing } from '../support/tracing.ts';
+import { exported, setUpTracing } from '../support/tracing.ts';
 
 export async function main(url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'): Promise<ReadableSpan[]> {
   const tracing = setUpTracing();
@@ -44,4 +44,7 @@ export async function main(url = process.env.AMQP_URL ?? 'amqp://guest:guest@127
   }
 }
 
-if (import.meta.main) console.log(formatTraceTree(await main()));
+if (import.meta.main) {
+  console.log(formatTraceTree(await main()));
+  await exported();
+}

@@ -10,7 +10,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp from 'amqplib';
 import { traceChannel } from 'tracebus/amqplib';
 import { formatTraceTree } from 'tracebus/testing';
-import { setUpTracing } from '../support/tracing.ts';
+import { exported, setUpTracing } from '../support/tracing.ts';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -54,4 +54,5 @@ export async function main(url = process.env.AMQP_URL ?? 'amqp://guest:guest@127
 if (import.meta.main) {
   const { spans, price } = await main();
   console.log(`price: ${price}\n${formatTraceTree(spans)}`);
+  await exported();
 }
