@@ -1,3 +1,4 @@
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
 import amqp, { type ChannelModel, type ConsumeMessage, type MessagePropertyHeaders } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { traceChannel } from '../../src/amqplib/index.ts';
@@ -23,8 +24,8 @@ import { waitFor } from '../support/wait.ts';
  * header it stands for, so every case runs and none is skipped.
  *
  * One queue pair carries both encodings of the whole table. The global propagator is the
- * one `recordSpans()` registers (core's W3C trace context and baggage composite), which
- * tracebus handles conformantly by default.
+ * one `recordSpans()` registers (W3C trace context and baggage), which tracebus handles
+ * conformantly by default.
  */
 const url = amqpUrl();
 const run = `${process.pid}.${Date.now().toString(36)}`;
@@ -49,7 +50,8 @@ describe.skipIf(url === undefined)('W3C Trace Context test suite: RabbitMQ (amqp
   let onwardReceived = 0;
 
   beforeAll(async () => {
-    recorder = recordSpans();
+    // The harness's unsampled cases are about propagation: record every span, whatever the flags.
+    recorder = recordSpans({ sampler: new AlwaysOnSampler() });
     connection = await amqp.connect(url!);
     const raw = await connection.createConfirmChannel();
     const traced = traceChannel()(await connection.createChannel());

@@ -1,3 +1,4 @@
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
 import { Kafka, logLevel, type Admin, type Consumer, type EachMessagePayload, type IHeaders, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { traceEachMessage, traceProducer } from '../../src/kafkajs/index.ts';
@@ -20,8 +21,8 @@ import { waitFor } from '../support/wait.ts';
  *
  * One topic pair and one consumer (one group) carry the whole table: the consumer reads
  * the incoming topic through `traceEachMessage` and the onward topic with a plain
- * handler. The global propagator is the one `recordSpans()` registers (core's W3C trace
- * context and baggage composite), which tracebus handles conformantly by default.
+ * handler. The global propagator is the one `recordSpans()` registers (W3C trace context
+ * and baggage), which tracebus handles conformantly by default.
  */
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
@@ -45,7 +46,8 @@ describe.skipIf(brokers === undefined)('W3C Trace Context test suite: Kafka (kaf
   let onwardReceived = 0;
 
   beforeAll(async () => {
-    recorder = recordSpans();
+    // The harness's unsampled cases are about propagation: record every span, whatever the flags.
+    recorder = recordSpans({ sampler: new AlwaysOnSampler() });
     const kafka = new Kafka({ clientId, brokers: brokers!, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 8 } });
     admin = kafka.admin();
     await admin.connect();

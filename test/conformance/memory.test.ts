@@ -1,3 +1,4 @@
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryMessage, type MemoryPublisher } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
@@ -24,7 +25,8 @@ describe('W3C Trace Context test suite: in-process bus', () => {
     await bus.close();
   });
   beforeEach(() => {
-    recorder = recordSpans();
+    // The harness's unsampled cases are about propagation: record every span, whatever the flags.
+    recorder = recordSpans({ sampler: new AlwaysOnSampler() });
   });
   afterEach(async () => {
     await recorder.shutdown();

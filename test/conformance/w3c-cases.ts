@@ -425,7 +425,7 @@ export interface HopSpan {
  *   trace; `restart`: it has no parent.
  * - Each onward message carries exactly `00-<trace-id>-<span-id>-<flags>` of its own
  *   `sendName` span, a child of the `process` span, where flags are `01` (sampled: the
- *   spans come from an always-on sampler, as `recordSpans()` sets up), or `03` when the
+ *   spans come from an always-on sampler, as the conformance suites set up), or `03` when the
  *   case requires the random-trace-id flag.
  */
 export function checkHop(testCase: W3CCase, outgoing: readonly Readonly<Record<string, unknown>>[], processSpanId: string, sendName: string, spans: readonly HopSpan[]): string[] {
