@@ -57,7 +57,8 @@ describe('examples/support/export.ts: a collector that cannot be reached', () =>
       expect(spans).toHaveLength(10);
       const started = Date.now();
       expect(await exported()).toEqual([]);
-      expect(Date.now() - started).toBeLessThan(FLUSH_TIMEOUT_MS + 1_000);
+      // Bounded by the flush timeout, not by the collector: generous, as this machine is noisy.
+      expect(Date.now() - started).toBeLessThan(2 * FLUSH_TIMEOUT_MS);
       // Again in the same process: no second warning, and no wait on the collector.
       const again = await runOrderPipeline(exportProcessors);
       expect(again.spans).toHaveLength(10);
