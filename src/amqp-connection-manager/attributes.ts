@@ -36,7 +36,8 @@ export interface WrapperState {
 
 /** Whether the wrapper would queue a message published now; `undefined` when its state cannot be read. */
 export function wouldQueue(wrapper: WrapperState): boolean | undefined {
-  if (!('_channel' in wrapper)) return undefined;
+  // `_setups` is set in the constructor; `_channel` only once a channel has been open.
+  if (!Array.isArray(wrapper._setups)) return undefined;
   return wrapper._channel == null || wrapper._settingUp != null;
 }
 

@@ -79,6 +79,9 @@ type Loose = Record<PropertyKey, any>;
  * - `assertQueue` remembers a queue's dead-letter exchange, so that a settlement without
  *   requeue names where the message goes.
  *
+ * A channel that `traceChannelWrapper` (tracebus/amqp-connection-manager) hands to a setup
+ * function is traced already, with the wrapper's options: this returns it as it is.
+ *
  * @example
  * const channel = traceChannel()(await connection.createChannel());
  * channel.publish('orders', 'order.created', Buffer.from(JSON.stringify(order)), { messageId: order.id });

@@ -1,8 +1,8 @@
-import type { ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage, Message } from 'amqplib';
 import amqp, { type ChannelWrapper } from 'amqp-connection-manager';
 import { describe } from 'vitest';
 import { traceChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
-import type { TracedChannel } from '../../src/amqplib/index.ts';
+import { traceChannel } from '../../src/amqplib/index.ts';
 import type { MessageTrace } from '../../src/index.ts';
 import { contractSuite } from '../contract/suite.ts';
 import type { ContractHandler, ContractTransport } from '../contract/transport.ts';
@@ -10,7 +10,7 @@ import { amqpUrl } from '../support/integration.ts';
 
 const url = amqpUrl();
 
-type Policy = Parameters<ContractTransport['subscribe']>[2] extends infer O ? (O extends { policy?: infer P } ? P : never) : never;
+type Policy = NonNullable<Parameters<ContractTransport['subscribe']>[2]>["policy"];
 
 /**
  * The suite through amqp-connection-manager: publishing through a traced ChannelWrapper
@@ -27,13 +27,13 @@ function transport(consumeWith: 'consume' | 'setup') {
     const run = `${process.pid}.${Date.now().toString(36)}.${consumeWith}`;
     const toContract = (message: ConsumeMessage) => ({ payload: message.content.toString(), headers: message.properties.headers ?? {}, attempt: message.fields.redelivered ? 2 : 1 });
     // The suite's policy functions look at the payload as text.
-    const adapt = (policy: Policy) => (typeof policy === 'function' ? (message: ConsumeMessage) => policy({ payload: message.content.toString(), headers: message.properties.headers }) : policy);
+    const adapt = (policy: Policy) => (typeof policy === 'function' ? (message: Message) => policy({ payload: message.content.toString(), headers: message.properties.headers }) : policy);
 
     async function subscribe(queue: string, handler: ContractHandler, policy: Policy) {
       const wrapper: ChannelWrapper = connection.createChannel({ confirm: false });
       if (consumeWith === 'consume') {
         const consumer = traceChannelWrapper({ policy: adapt(policy) })(wrapper);
-        await consumer.addSetup((channel: TracedChannel<import('amqplib').Channel>) => channel.prefetch(250));
+        await consumer.addSetup((channel: Channel) => channel.prefetch(250));
         await consumer.consume(queue, async (message: ConsumeMessage, trace: MessageTrace) => {
           await handler(toContract(message), trace);
           consumer.ack(message);
@@ -41,7 +41,9 @@ function transport(consumeWith: 'consume' | 'setup') {
         return { close: () => consumer.close() };
       }
       const consumer = traceChannelWrapper({ policy: adapt(policy) })(wrapper);
-      await consumer.addSetup(async (channel: TracedChannel<import('amqplib').Channel>) => {
+      await consumer.addSetup(async (raw: Channel) => {
+        // The channel is traced already; traceChannel() gives it back as it is, typed as traced.
+        const channel = traceChannel()(raw);
         await channel.prefetch(250);
         await channel.consume(queue, async (message, trace) => {
           if (message === null) return;

@@ -18,7 +18,8 @@ import { traceChannel, type TracedChannel } from '../../src/amqplib/index.ts';
 import type { MessageTrace } from '../../src/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { notInProducersTrace } from '../support/fault-checks.ts';
-import { RabbitMQNode, rabbitmqNodeUnavailable } from '../support/rabbitmq-node.ts';
+import { rabbitmqNodeUnavailable } from '../support/rabbitmq-node.ts';
+import { restartSuite } from '../support/restart-suite.ts';
 import { waitFor } from '../support/wait.ts';
 
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
@@ -35,32 +36,24 @@ class Seen {
   readonly traces = new Map<string, Set<string>>();
   inFlight = 0;
 
-  begin(message: ConsumeMessage, trace: MessageTrace): string {
+  /** Slow work (10 at a time, 50 a second), so that deliveries are unacknowledged when the broker goes away; then `ack`. */
+  async handle(message: ConsumeMessage, trace: MessageTrace, ack: () => void): Promise<void> {
     const id = message.properties.messageId as string;
     this.processed.set(id, (this.processed.get(id) ?? 0) + 1);
     this.traces.set(id, (this.traces.get(id) ?? new Set()).add(trace.traceId));
     this.inFlight++;
-    return id;
+    try {
+      await sleep(200);
+      ack();
+      this.acked.add(id);
+    } finally {
+      this.inFlight--;
+    }
   }
 }
 
 describe.skipIf(noNode !== undefined)('RabbitMQ restarted under amqp-connection-manager', () => {
-  let node: RabbitMQNode;
-  let recorder: SpanRecorder;
-
-  beforeAll(async () => {
-    node = new RabbitMQNode({ name: 'tracebus-faults-acm@localhost', port: 5674 });
-    await node.start();
-  }, 180_000);
-  afterAll(async () => {
-    await node?.destroy();
-  }, 60_000);
-  beforeEach(() => {
-    recorder = recordSpans();
-  });
-  afterEach(async () => {
-    await recorder.shutdown();
-  });
+  const suite = restartSuite({ name: 'tracebus-faults-acm@localhost', port: 5674 });
 
   it('0 messages lost, those published during the outage included; every process span a child of its message send span, on both kinds of consumer', async () => {
     const TOTAL = 300;
@@ -71,9 +64,8 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted under amqp-connection-
 
     // The consuming application: one wrapper consumes with its own `consume`, the other
     // starts its consumer in a setup function that traces the channel itself, as code
-    // written for plain amqplib does. Slow handlers (10 at a time, 50 a second) keep
-    // deliveries unacknowledged when the broker goes away.
-    const consumerConnection = amqp.connect([node.url], options);
+    // written for plain amqplib does.
+    const consumerConnection = amqp.connect([suite.node().url], options);
     consumerConnection.on('connectFailed', () => undefined);
     const first = new Seen();
     const second = new Seen();
@@ -89,17 +81,8 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted under amqp-connection-
     );
     consuming.on('connect', () => connects++);
     consuming.on('error', () => undefined);
-    await consuming.consume(viaConsume, async (message: ConsumeMessage, trace: MessageTrace) => {
-      const id = first.begin(message, trace);
-      try {
-        await sleep(200);
-        // On a channel the restart closed, the wrapper's ack does nothing: the broker delivers the message again.
-        consuming.ack(message);
-        first.acked.add(id);
-      } finally {
-        first.inFlight--;
-      }
-    });
+    // On a channel the restart closed, the wrapper's ack does nothing: the broker delivers the message again.
+    await consuming.consume(viaConsume, (message: ConsumeMessage, trace: MessageTrace) => first.handle(message, trace, () => consuming.ack(message)));
     const setupConsumer = traceChannelWrapper()(
       consumerConnection.createChannel({
         confirm: false,
@@ -107,25 +90,15 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted under amqp-connection-
           const channel: TracedChannel<Channel> = traceChannel()(raw);
           await channel.assertQueue(viaSetup, { durable: true });
           await channel.prefetch(10);
-          await channel.consume(viaSetup, async (message, trace) => {
-            if (message === null) return;
-            const id = second.begin(message, trace);
-            try {
-              await sleep(200);
-              // On a channel the restart closed, ack throws: tracebus records the failure and the broker delivers it again.
-              channel.ack(message);
-              second.acked.add(id);
-            } finally {
-              second.inFlight--;
-            }
-          });
+          // On a channel the restart closed, ack throws: tracebus records the failure and the broker delivers it again.
+          await channel.consume(viaSetup, (message, trace) => (message === null ? undefined : second.handle(message, trace, () => channel.ack(message))));
         },
       }),
     );
     setupConsumer.on('error', () => undefined);
 
     // The publishing application.
-    const publisherConnection = amqp.connect([node.url], options);
+    const publisherConnection = amqp.connect([suite.node().url], options);
     publisherConnection.on('connectFailed', () => undefined);
     const publisher = traceChannelWrapper()(
       publisherConnection.createChannel({
@@ -149,12 +122,12 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted under amqp-connection-
       await waitFor(() => first.processed.size >= 30 && second.processed.size >= 30, 'the first 30 messages on each queue', 30_000);
 
       atStop = { processed: Math.min(first.processed.size, second.processed.size), inFlight: first.inFlight + second.inFlight };
-      await node.stop();
+      await suite.node().stop();
       await waitFor(() => !publisherConnection.isConnected() && !consumerConnection.isConnected(), 'both applications to see the broker gone', 30_000);
       // Published while the broker is down: the wrapper queues them, and their promises wait.
       const duringOutage = publishAll(100, 200);
       await sleep(1_000);
-      await node.resume();
+      await suite.node().resume();
       await duringOutage;
       await publishAll(200, TOTAL);
       await waitFor(() => first.acked.size === TOTAL && second.acked.size === TOTAL, `all ${TOTAL} messages processed and acked on both queues`, 90_000);
@@ -164,7 +137,7 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted under amqp-connection-
       await publisherConnection.close();
     }
 
-    const spans = recorder.spans();
+    const spans = suite.recorder().spans();
     const named = (name: string) => spans.filter((span) => span.name === name);
     const errors = (list: readonly ReadableSpan[]) => list.filter((span) => span.status.code === 2).length;
     const report = [viaConsume, viaSetup].map((queue, index) => {
@@ -207,6 +180,6 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted under amqp-connection-
         if (during) expect(span.events.map((event) => event.name)).toContain('tracebus.rabbitmq.queued');
       }
     }
-    expect(recorder.openSpans()).toEqual([]);
+    expect(suite.recorder().openSpans()).toEqual([]);
   }, 240_000);
 });
