@@ -23,6 +23,16 @@ export const EVENT_RABBITMQ_QUEUED = 'tracebus.rabbitmq.queued';
  */
 export const ATTR_RABBITMQ_QUEUE_LENGTH = 'tracebus.rabbitmq.queue_length';
 
+/**
+ * `tracebus.rabbitmq.sent`: the event a `send` span of a ChannelWrapper gets each time the
+ * wrapper writes the message to a channel, when that is not at once: after it waited in the
+ * queue, or again on a new channel after the old one closed before the broker confirmed it.
+ */
+export const EVENT_RABBITMQ_SENT = 'tracebus.rabbitmq.sent';
+
+/** `tracebus.rabbitmq.send_attempt`: on the {@link EVENT_RABBITMQ_SENT} event, which write of the message it was (1 for the first). */
+export const ATTR_RABBITMQ_SEND_ATTEMPT = 'tracebus.rabbitmq.send_attempt';
+
 /** What tracebus reads of a ChannelWrapper's state (amqp-connection-manager 4 and 5). */
 export interface WrapperState {
   /** The open amqplib channel, `undefined` while disconnected. */

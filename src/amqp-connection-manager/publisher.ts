@@ -14,6 +14,7 @@ import type { AmqpChannelOptions, AmqpPublish } from '../amqplib/publisher.ts';
 import { settlingMethods } from '../amqplib/settlement.ts';
 import { ATTR_RABBITMQ_QUEUE_LENGTH, ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED, EVENT_RABBITMQ_QUEUED, queueLengthOf, wouldQueue, type WrapperState } from './attributes.ts';
 import { WrapperConsumers, type WrapperConsume } from './consumer.ts';
+import { Outbox } from './outbox.ts';
 
 /**
  * Options of {@link traceChannelWrapper}: those of `traceChannel` (tracebus/amqplib), which
@@ -88,6 +89,9 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
   const overrides: Record<string, (...args: any[]) => unknown> = {};
   const traced = delegateTo(raw, overrides);
   const consumers = new WrapperConsumers(raw, traced, tracer, options);
+  // The setups the wrapper was created with get the traced channel; tracebus's own gets the wrapper's.
+  consumers.traceExistingSetups();
+  const outbox = new Outbox(raw);
   const same = (result: unknown) => (result === raw ? traced : result);
   // The channel last seen open: its connection's frame size and socket stand for the next one's while disconnected.
   let lastChannel: Loose | undefined;
@@ -113,22 +117,27 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
       open.span.addEvent(EVENT_RABBITMQ_QUEUED, ahead === undefined ? undefined : { [ATTR_RABBITMQ_QUEUE_LENGTH]: ahead });
     }
     const headers = traceHeaders(open.headers, headerBudget(lastChannel?.connection?.frameMax), open.span);
+    outbox.add(headers, open, queued === true);
+    const end = (error: unknown, failed: boolean, type?: string) => {
+      outbox.settled(headers);
+      open.end(error, failed, type);
+    };
     let result: unknown;
     try {
       result = raw.publish(exchange, routingKey, content, { ...publishOptions, headers }, done);
     } catch (error) {
-      open.end(error, true);
+      end(error, true);
       throw error;
     }
     if (!isPromiseLike(result)) {
-      open.end(undefined, false);
+      end(undefined, false);
       return result;
     }
     // The wrapper's promise settles when the broker confirms (or the wrapper gives up); the
     // caller keeps the promise as it was, with its rejection theirs to handle.
     result.then(
-      () => open.end(undefined, false),
-      (error: unknown) => open.end(error, true, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined),
+      () => end(undefined, false),
+      (error: unknown) => end(error, true, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined),
     );
     return result;
   }
@@ -152,6 +161,5 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
   for (const [name, method] of Object.entries(overrides)) {
     Object.defineProperty(traced, name, { value: method, writable: true, configurable: true, enumerable: false });
   }
-  consumers.traceExistingSetups();
   return traced;
 }

@@ -14,9 +14,16 @@ class Broker {
   readonly manager = new AmqpConnectionManagerClass('amqp://unused.invalid');
   readonly channels: FakeChannel[] = [];
   readonly #connection = {
-    createConfirmChannel: async () => this.#open(new FakeConfirmChannel()),
+    createConfirmChannel: async () => this.#open(new this.confirmChannel()),
     createChannel: async () => this.#open(new FakeChannel()),
   };
+
+  /** What `createConfirmChannel` opens. */
+  readonly confirmChannel: typeof FakeConfirmChannel;
+
+  constructor(confirmChannel: typeof FakeConfirmChannel = FakeConfirmChannel) {
+    this.confirmChannel = confirmChannel;
+  }
 
   #open(channel: FakeChannel) {
     this.channels.push(channel);
@@ -90,7 +97,10 @@ describe('traceChannelWrapper: publishing', () => {
     expect(span.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
     expect(span.attributes['tracebus.rabbitmq.queued_while_disconnected']).toBe(true);
     expect(span.attributes['messaging.message.id']).toBe('m-1');
-    expect(span.events.map((event) => [event.name, event.attributes])).toEqual([['tracebus.rabbitmq.queued', { 'tracebus.rabbitmq.queue_length': 0 }]]);
+    expect(span.events.map((event) => [event.name, event.attributes])).toEqual([
+      ['tracebus.rabbitmq.queued', { 'tracebus.rabbitmq.queue_length': 0 }],
+      ['tracebus.rabbitmq.sent', { 'tracebus.rabbitmq.send_attempt': 1 }],
+    ]);
   });
 
   it('a message published while connected has no queued event; a nack ends its span with an error, and the caller still gets the rejection', async () => {
@@ -131,7 +141,39 @@ describe('traceChannelWrapper: publishing', () => {
     const spans = recorder.spans().filter((span) => span.name === 'send orders');
     expect(spans).toHaveLength(1);
     expect(spans[0]!.status.code).toBe(SpanStatusCode.UNSET);
+    // The first write was at once; the second is the one that shows.
+    expect(spans[0]!.events.map((event) => [event.name, event.attributes])).toEqual([['tracebus.rabbitmq.sent', { 'tracebus.rabbitmq.send_attempt': 2 }]]);
     expect(traceparentOf(spans[0]!)).toBe(again.options!.headers.traceparent);
+  });
+});
+
+describe('traceChannelWrapper: next to an instrumentation that patches amqplib', () => {
+  it("the wrapper's channels call their own publish and consume: one span a side, tracebus's traceparent on the wire", async () => {
+    const calls: string[] = [];
+    const patch = (name: 'publish' | 'consume', original: (...args: any[]) => unknown) =>
+      Object.assign(
+        function patched(this: unknown, ...args: unknown[]) {
+          calls.push(`patched ${name}`);
+          return original.apply(this, args);
+        },
+        { __wrapped: true, __original: original },
+      );
+    class PatchedChannel extends FakeConfirmChannel {}
+    PatchedChannel.prototype.publish = patch('publish', FakeConfirmChannel.prototype.publish) as never;
+    PatchedChannel.prototype.consume = patch('consume', FakeChannel.prototype.consume) as never;
+    const broker = new Broker(PatchedChannel);
+    const channel = traceChannelWrapper()(broker.manager.createChannel());
+    await broker.connect(channel);
+    await channel.consume('orders', (message) => channel.ack(message));
+    const sent = channel.sendToQueue('orders', Buffer.from('a'));
+    await flush();
+    broker.channel.published[0]!.callback!(null);
+    await sent;
+    await broker.channel.consumers.get('orders')!(delivery('orders', 'a', broker.channel.published[0]!.options!.headers));
+    expect(calls).toEqual([]);
+    const send = findSpan(recorder.spans(), 'send orders');
+    expect(broker.channel.published[0]!.options!.headers.traceparent).toBe(traceparentOf(send));
+    expect(findSpan(recorder.spans(), 'process orders').parentSpanContext?.spanId).toBe(send.spanContext().spanId);
   });
 });
 
