@@ -86,8 +86,8 @@ export function traceChannelWrapper(options?: ChannelWrapperOptions): <W extends
 function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, options: ChannelWrapperOptions): Loose {
   const { producerHook, bodySize = false } = options;
   const memo = new DestinationMemo();
-  const overrides: Record<string, (...args: any[]) => unknown> = {};
-  const traced = delegateTo(raw, overrides);
+  // Delegated first, then given the traced methods, which need the traced wrapper (its settlement ledger).
+  const traced = delegateTo(raw, {});
   const consumers = new WrapperConsumers(raw, traced, tracer, options);
   // The setups the wrapper was created with get the traced channel; tracebus's own gets the wrapper's.
   consumers.traceExistingSetups();
@@ -142,7 +142,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     return result;
   }
 
-  Object.assign(overrides, {
+  const overrides: Record<string, (...args: any[]) => unknown> = {
     publish,
     sendToQueue: function sendToQueue(queue: string, content: unknown, publishOptions?: Loose, done?: Done) {
       return publish('', queue, content, publishOptions, done);
@@ -157,7 +157,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
       return raw.removeSetup(consumers.setupFor(setup), teardown, done);
     },
     ...settlingMethods(raw, consumers.ledger, same),
-  });
+  };
   for (const [name, method] of Object.entries(overrides)) {
     Object.defineProperty(traced, name, { value: method, writable: true, configurable: true, enumerable: false });
   }
