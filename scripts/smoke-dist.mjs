@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const entries = ['tracebus', 'tracebus/memory', 'tracebus/kafkajs', 'tracebus/amqplib', 'tracebus/testing', 'tracebus/adapter', 'tracebus/w3c'];
+const entries = ['tracebus', 'tracebus/memory', 'tracebus/kafkajs', 'tracebus/amqplib', 'tracebus/amqp-connection-manager', 'tracebus/testing', 'tracebus/adapter', 'tracebus/w3c'];
 
 for (const entry of entries) {
   const esm = await import(entry);
@@ -53,7 +53,7 @@ try {
   cpSync('package.json', join(app, 'node_modules/tracebus/package.json'));
   for (const name of ['api', 'core']) symlinkSync(realpathSync(`node_modules/@opentelemetry/${name}`), join(app, `node_modules/@opentelemetry/${name}`), 'junction');
   const appRequire = createRequire(join(app, 'index.js'));
-  for (const peer of ['@opentelemetry/sdk-trace', '@opentelemetry/context-async-hooks', 'kafkajs', 'amqplib']) {
+  for (const peer of ['@opentelemetry/sdk-trace', '@opentelemetry/context-async-hooks', 'kafkajs', 'amqplib', 'amqp-connection-manager']) {
     assert.throws(() => appRequire.resolve(peer), { code: 'MODULE_NOT_FOUND' }, `${peer} must not be resolvable from ${app} for this check`);
   }
   // Written into the application's files by its source text, and run there.

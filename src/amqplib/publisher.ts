@@ -14,7 +14,7 @@ import { failed, sendTraced, type ConfirmCallback, type Publishing } from './con
 import { assertOnErrorOption, consumerCallback, ConsumerTracer, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
 import { headerBudget } from './header-budget.ts';
 import { traceHeaders } from './headers.ts';
-import { isTracedChannel, registerTracedChannel } from './settlement.ts';
+import { isSharedChannel, isTracedChannel, registerTracedChannel, settlingMethods } from './settlement.ts';
 
 /** What a producer hook receives: the arguments of one `publish` or `sendToQueue`. */
 export interface AmqpPublish {
@@ -79,6 +79,9 @@ type Loose = Record<PropertyKey, any>;
  * - `assertQueue` remembers a queue's dead-letter exchange, so that a settlement without
  *   requeue names where the message goes.
  *
+ * A channel that `traceChannelWrapper` (tracebus/amqp-connection-manager) hands to a setup
+ * function is traced already, with the wrapper's options: this returns it as it is.
+ *
  * @example
  * const channel = traceChannel()(await connection.createChannel());
  * channel.publish('orders', 'order.created', Buffer.from(JSON.stringify(order)), { messageId: order.id });
@@ -96,6 +99,8 @@ export function traceChannel(options?: AmqpChannelOptions): ChannelDecorator {
   if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: traceChannel({ producerHook }) must be a function (span, publish) => void');
   const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
   return function decorateChannel<C extends AmqpChannel>(channel: C): TracedChannel<C> {
+    // A channel tracebus traced for code it hands it to (amqp-connection-manager's setup functions) stays as it is.
+    if (isSharedChannel(channel)) return channel as unknown as TracedChannel<C>;
     checkTarget(channel, ['publish', 'consume'], 'traceChannel', 'channel', 'an amqplib channel, e.g. traceChannel(options)(await connection.createChannel())');
     if (isTracedChannel(channel)) throw new TypeError('tracebus: this channel is traced already; wrap the original channel once, with traceChannel(options)(channel)');
     return tracedChannel(channel as unknown as Loose, tracer, options) as unknown as TracedChannel<C>;
@@ -213,31 +218,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     consume,
     get,
     assertQueue,
-    ack: function ack(message: Message, allUpTo?: boolean) {
-      const result = raw.ack(message, allUpTo);
-      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'ack', false);
-      return same(result);
-    },
-    ackAll: function ackAll() {
-      const result = raw.ackAll();
-      ledger.settled(0, true, 'ack', false);
-      return same(result);
-    },
-    nack: function nack(message: Message, allUpTo?: boolean, requeue?: boolean) {
-      const result = raw.nack(message, allUpTo, requeue);
-      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'nack', requeue !== false);
-      return same(result);
-    },
-    nackAll: function nackAll(requeue?: boolean) {
-      const result = raw.nackAll(requeue);
-      ledger.settled(0, true, 'nack', requeue !== false);
-      return same(result);
-    },
-    reject: function reject(message: Message, requeue?: boolean) {
-      const result = raw.reject(message, requeue);
-      ledger.settled(message.fields.deliveryTag, false, 'reject', requeue !== false);
-      return same(result);
-    },
+    ...settlingMethods(raw, ledger, same),
   });
   return markTraced(traced);
 }

@@ -1,6 +1,7 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { MessagingTracer } from '../core/messaging-tracer.ts';
 import type { OnEnd } from '../core/lifecycle.ts';
+import type { Message } from 'amqplib';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_RABBITMQ_DELIVERY_TAG } from '../core/semconv.ts';
 import {
   addDestination,
@@ -174,6 +175,61 @@ export function registerTracedChannel(traced: object, raw: object): Ledger {
     if (typeof emitter.once === 'function') emitter.once('close', () => created.clear());
   }
   return ledger;
+}
+
+const shared = new WeakSet<object>();
+
+/**
+ * Marks a traced channel that tracebus hands to application code it did not write (the
+ * `setup` functions of amqp-connection-manager): `traceChannel()` returns it as it is, so
+ * that code which traces its channel itself does not trace it twice.
+ */
+export function shareTracedChannel<C extends object>(traced: C): C {
+  shared.add(traced);
+  return traced;
+}
+
+/** Whether `channel` was marked by {@link shareTracedChannel}. */
+export function isSharedChannel(channel: unknown): boolean {
+  return typeof channel === 'object' && channel !== null && shared.has(channel);
+}
+
+type Settling = Record<string, (...args: any[]) => unknown>;
+
+/**
+ * The settling methods of a traced channel (or channel-like object): each calls `raw`'s own
+ * method, then records the settlement in `ledger`; `same` maps a result of `raw` itself to
+ * the traced object. Only the methods `raw` has are returned (`reject` is amqplib's alone).
+ */
+export function settlingMethods(raw: Settling, ledger: Ledger, same: (result: unknown) => unknown): Settling {
+  const methods: Settling = {
+    ack: function ack(message: Message, allUpTo?: boolean) {
+      const result = raw.ack!(message, allUpTo);
+      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'ack', false);
+      return same(result);
+    },
+    ackAll: function ackAll() {
+      const result = raw.ackAll!();
+      ledger.settled(0, true, 'ack', false);
+      return same(result);
+    },
+    nack: function nack(message: Message, allUpTo?: boolean, requeue?: boolean) {
+      const result = raw.nack!(message, allUpTo, requeue);
+      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'nack', requeue !== false);
+      return same(result);
+    },
+    nackAll: function nackAll(requeue?: boolean) {
+      const result = raw.nackAll!(requeue);
+      ledger.settled(0, true, 'nack', requeue !== false);
+      return same(result);
+    },
+    reject: function reject(message: Message, requeue?: boolean) {
+      const result = raw.reject!(message, requeue);
+      ledger.settled(message.fields.deliveryTag, false, 'reject', requeue !== false);
+      return same(result);
+    },
+  };
+  return Object.fromEntries(Object.entries(methods).filter(([name]) => typeof raw[name] === 'function'));
 }
 
 /** Whether `channel` is a channel returned by `traceChannel`. */

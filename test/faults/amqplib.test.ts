@@ -15,7 +15,8 @@ import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/inde
 import { captureDiagEachTest } from '../support/diag.ts';
 import { notInProducersTrace } from '../support/fault-checks.ts';
 import { amqpUrl } from '../support/integration.ts';
-import { RabbitMQNode, rabbitmqNodeUnavailable } from '../support/rabbitmq-node.ts';
+import { rabbitmqNodeUnavailable } from '../support/rabbitmq-node.ts';
+import { restartSuite } from '../support/restart-suite.ts';
 import { waitFor } from '../support/wait.ts';
 
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
@@ -94,22 +95,7 @@ class Reconnecting<C extends Channel | ConfirmChannel> {
 }
 
 describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
-  let node: RabbitMQNode;
-  let recorder: SpanRecorder;
-
-  beforeAll(async () => {
-    node = new RabbitMQNode({ name: 'tracebus-faults@localhost', port: 5673 });
-    await node.start();
-  }, 180_000);
-  afterAll(async () => {
-    await node?.destroy();
-  }, 60_000);
-  beforeEach(() => {
-    recorder = recordSpans();
-  });
-  afterEach(async () => {
-    await recorder.shutdown();
-  });
+  const suite = restartSuite({ name: 'tracebus-faults@localhost', port: 5673 });
 
   it('every message published is processed at least once after recovery, each processing span a child of its send span', async () => {
     const TOTAL = 300;
@@ -121,7 +107,7 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
     const handlerTraces = new Map<string, Set<string>>();
 
     const consumer = new Reconnecting<Channel>(
-      node.url,
+      suite.node().url,
       (connection) => connection.createChannel(),
       async (channel) => {
         await channel.assertQueue(queue, { durable: true });
@@ -147,7 +133,7 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
       },
     );
     const publisher = new Reconnecting<ConfirmChannel>(
-      node.url,
+      suite.node().url,
       (connection) => connection.createConfirmChannel(),
       async (channel) => void (await channel.assertQueue(queue, { durable: true })),
     );
@@ -181,11 +167,11 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
       await waitFor(() => processed.size >= 30, 'the first 30 messages', 30_000);
 
       atStop = { processed: processed.size, inFlight };
-      await node.stop();
+      await suite.node().stop();
       // Publishing goes on while the broker is down: these wait for a new connection.
       const duringOutage = publishAll(100, 200);
       await sleep(1_000);
-      await node.resume();
+      await suite.node().resume();
       await duringOutage;
       await publishAll(200, TOTAL);
       await waitFor(() => acked.size === TOTAL, `all ${TOTAL} messages processed and acked`, 90_000);
@@ -195,7 +181,7 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
     }
     await waitFor(() => inFlight === 0, 'the handlers to return');
 
-    const spans = recorder.spans();
+    const spans = suite.recorder().spans();
     const sends = spans.filter((span) => span.name === `send ${queue}`);
     const processes = spans.filter((span) => span.name === `process ${queue}`);
     const duplicates = [...processed.values()].filter((count) => count > 1).length;
@@ -223,7 +209,7 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
     for (const span of processes.filter((candidate) => candidate.status.code === 2)) {
       expect(processed.get(span.attributes['messaging.message.id'] as string), String(span.attributes['messaging.message.id'])).toBeGreaterThan(1);
     }
-    expect(recorder.openSpans()).toEqual([]);
+    expect(suite.recorder().openSpans()).toEqual([]);
   }, 240_000);
 });
 

@@ -10,6 +10,7 @@ const ENTRIES: Record<string, string> = {
   'tracebus/memory': 'src/memory/index.ts',
   'tracebus/kafkajs': 'src/kafkajs/index.ts',
   'tracebus/amqplib': 'src/amqplib/index.ts',
+  'tracebus/amqp-connection-manager': 'src/amqp-connection-manager/index.ts',
   'tracebus/testing': 'src/testing/index.ts',
   'tracebus/adapter': 'src/adapter/index.ts',
   'tracebus/w3c': 'src/w3c/index.ts',

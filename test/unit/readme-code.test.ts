@@ -108,7 +108,7 @@ afterAll(() => rmSync(folder, { recursive: true, force: true }));
 describe('README.md code', () => {
   it('has the quick starts among its ```ts blocks', () => {
     const code = blocks.map((block) => block.code).join('\n');
-    for (const entry of ['tracebus/memory', 'tracebus/kafkajs', 'tracebus/amqplib', 'tracebus/testing']) expect(code).toContain(`from '${entry}'`);
+    for (const entry of ['tracebus/memory', 'tracebus/kafkajs', 'tracebus/amqplib', 'tracebus/amqp-connection-manager', 'tracebus/testing']) expect(code).toContain(`from '${entry}'`);
   });
 
   for (const block of blocks) {

@@ -1,0 +1,129 @@
+import type { ConsumeMessage, Message, Options } from 'amqplib';
+import type { ChannelWrapper } from 'amqp-connection-manager';
+import { isTraced } from '../core/checks.ts';
+import type { MessageTrace } from '../core/message-trace.ts';
+import type { MessagingTracer } from '../core/messaging-tracer.ts';
+import { serverOf } from '../amqplib/attributes.ts';
+import { consumerCallback, ConsumerTracer, type AmqpHandler } from '../amqplib/consumer.ts';
+import type { AmqpChannelOptions } from '../amqplib/publisher.ts';
+import { traceChannel } from '../amqplib/publisher.ts';
+import { isTracedChannel, registerTracedChannel, shareTracedChannel, type Ledger } from '../amqplib/settlement.ts';
+import type { WrapperState } from './attributes.ts';
+
+// A ChannelWrapper has consumers of two kinds, both traced here. Those of its own `consume`
+// it registers again on every new channel, calling the callback it was given: that callback
+// is traced once, for good. Those that `setup` functions start on the channel they receive
+// are started again by the setup itself on every new channel: each setup is given that
+// channel traced by `traceChannel`, one traced channel per amqplib channel.
+
+/** A consume callback on a traced ChannelWrapper: the message and the trace of its consumer span. */
+export type WrapperOnMessage = (message: ConsumeMessage, trace: MessageTrace) => unknown;
+
+type Loose = Record<PropertyKey, any>;
+type Setup = (channel: unknown, callback?: (error?: Error) => void) => unknown;
+
+/** The consumer side of one traced ChannelWrapper: its `consume`, its settlements and its setup functions. */
+export class WrapperConsumers {
+  readonly #raw: Loose & WrapperState;
+  readonly #tracer: MessagingTracer;
+  readonly #options: AmqpChannelOptions;
+  readonly #decorate: ReturnType<typeof traceChannel>;
+  readonly #channels = new WeakMap<object, unknown>();
+  readonly #setups = new WeakMap<Setup, Setup>();
+  /** What the consumers of `consume` settle through: the wrapper, which settles on its current channel. */
+  readonly settler: object;
+  readonly ledger: Ledger;
+  #channel: unknown;
+
+  constructor(raw: Loose & WrapperState, traced: object, tracer: MessagingTracer, options: AmqpChannelOptions) {
+    this.#raw = raw;
+    this.#tracer = tracer;
+    this.#options = options;
+    this.#decorate = traceChannel(options);
+    this.#channel = raw._channel;
+    // A ChannelWrapper has no `reject`: a reject without requeue is a nack without requeue,
+    // which the broker treats alike (dead-lettering included).
+    this.settler = {
+      nack: (message: Message, allUpTo?: boolean, requeue?: boolean) => raw.nack(message, allUpTo, requeue),
+      reject: (message: Message, requeue?: boolean) => raw.nack(message, false, requeue),
+      get connection(): unknown {
+        return (raw._channel as Loose | undefined)?.connection;
+      },
+    };
+    this.ledger = registerTracedChannel(traced, this.settler);
+  }
+
+  /**
+   * Delivery tags are per channel: when the wrapper has moved to a new channel, what the
+   * ledger knew of the old one can no longer be settled (the broker requeued it).
+   */
+  #follow(): void {
+    const channel = this.#raw._channel;
+    if (channel === this.#channel) return;
+    this.#channel = channel;
+    this.ledger.clear();
+  }
+
+  /** The wrapper's `consume`, with `onMessage` traced (a callback tracebus made already is used as is). */
+  consume(queue: string, onMessage: unknown, options?: Options.Consume): unknown {
+    const raw = this.#raw;
+    if (typeof onMessage !== 'function' || isTraced(onMessage)) return raw.consume(queue, onMessage, options);
+    const consumer = new ConsumerTracer<ConsumeMessage>(this.#tracer, this.#options, this.settler, queue, options?.noAck === true, serverOf(this.settler, this.#options.serverAddress, this.#options.serverPort));
+    const traced = consumerCallback(consumer, onMessage as AmqpHandler<ConsumeMessage>, undefined);
+    const follow = () => this.#follow();
+    return raw.consume(
+      queue,
+      function tracedWrapperConsumer(message: ConsumeMessage) {
+        follow();
+        return traced(message);
+      },
+      options,
+    );
+  }
+
+  /** `setup`, given the channel it receives traced (the same traced channel for every setup on one channel). */
+  setup(setup: unknown): unknown {
+    if (typeof setup !== 'function') return setup;
+    const known = this.#setups.get(setup as Setup);
+    if (known !== undefined) return known;
+    const original = setup as Setup;
+    const channelFor = (channel: unknown) => this.#traced(channel);
+    // The wrapper tells a setup that takes a callback by its arity: keep it.
+    const traced: Setup =
+      original.length >= 2
+        ? function tracedSetup(this: unknown, channel: unknown, callback?: (error?: Error) => void) {
+            return original.call(this, channelFor(channel), callback);
+          }
+        : function tracedSetup(this: unknown, channel: unknown) {
+            return original.call(this, channelFor(channel));
+          };
+    this.#setups.set(original, traced);
+    this.#setups.set(traced, traced);
+    return traced;
+  }
+
+  /** The traced setup that stands for `setup`, for `removeSetup`. */
+  setupFor(setup: unknown): unknown {
+    return (typeof setup === 'function' && this.#setups.get(setup as Setup)) || setup;
+  }
+
+  /** Traces the setup functions the wrapper was created with (`createChannel({ setup })`). */
+  traceExistingSetups(): void {
+    const setups = this.#raw._setups;
+    if (!Array.isArray(setups)) return;
+    for (let index = 0; index < setups.length; index++) setups[index] = this.setup(setups[index]);
+  }
+
+  #traced(channel: unknown): unknown {
+    if (channel === null || typeof channel !== 'object' || isTracedChannel(channel)) return channel;
+    let traced = this.#channels.get(channel);
+    if (traced === undefined) {
+      traced = shareTracedChannel(this.#decorate(channel as Parameters<ReturnType<typeof traceChannel>>[0]) as object);
+      this.#channels.set(channel, traced);
+    }
+    return traced;
+  }
+}
+
+/** What `consume` of a traced ChannelWrapper accepts. */
+export type WrapperConsume = (queue: string, onMessage: WrapperOnMessage, options?: Parameters<ChannelWrapper['consume']>[2]) => ReturnType<ChannelWrapper['consume']>;

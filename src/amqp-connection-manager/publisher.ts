@@ -1,0 +1,165 @@
+import type { ChannelWrapper } from 'amqp-connection-manager';
+import { checkOptions, checkTarget } from '../core/checks.ts';
+import { delegateTo } from '../core/delegate.ts';
+import { copyWithoutContext } from '../core/headers.ts';
+import { isPromiseLike } from '../core/lifecycle.ts';
+import { MessagingTracer } from '../core/messaging-tracer.ts';
+import type { OperationInfo } from '../core/operation.ts';
+import { assertPolicyOption } from '../core/policy.ts';
+import { DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from '../amqplib/attributes.ts';
+import { assertOnErrorOption } from '../amqplib/consumer.ts';
+import { headerBudget } from '../amqplib/header-budget.ts';
+import { traceHeaders } from '../amqplib/headers.ts';
+import type { AmqpChannelOptions, AmqpPublish } from '../amqplib/publisher.ts';
+import { settlingMethods } from '../amqplib/settlement.ts';
+import { ATTR_RABBITMQ_QUEUE_LENGTH, ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED, EVENT_RABBITMQ_QUEUED, queueLengthOf, wouldQueue, type WrapperState } from './attributes.ts';
+import { WrapperConsumers, type WrapperConsume } from './consumer.ts';
+import { Outbox } from './outbox.ts';
+
+/**
+ * Options of {@link traceChannelWrapper}: those of `traceChannel` (tracebus/amqplib), which
+ * apply to the wrapper's own publishing and consumers and to the channel its setup
+ * functions receive.
+ */
+export type ChannelWrapperOptions = AmqpChannelOptions;
+
+/**
+ * The ChannelWrapper `traceChannelWrapper()` returns: the same type as the one passed in,
+ * whose `consume` also accepts a callback that takes the trace as a second argument.
+ */
+export type TracedChannelWrapper<W extends ChannelWrapper = ChannelWrapper> = Omit<W, 'consume'> & { consume: WrapperConsume };
+
+type Loose = Record<PropertyKey, any>;
+type Done = (error: unknown, result?: unknown) => void;
+
+/**
+ * Traces an amqp-connection-manager `ChannelWrapper`. The returned wrapper behaves like the
+ * one passed in (it delegates every method and property to it), and:
+ *
+ * - `publish(exchange, routingKey, content, options)` and `sendToQueue(queue, content,
+ *   options)` record a PRODUCER span `send <destination>` with the attributes of
+ *   `traceChannel`'s. The context is written into a copy of `options.headers` when you
+ *   call, so a message published while the broker is away carries the context it was
+ *   published in, whenever it is sent. The span ends when the wrapper settles the
+ *   message's promise: the broker's confirm, or a rejection (a nack, a `timeout`, the
+ *   wrapper closed), which marks it ERROR. It carries
+ *   `tracebus.rabbitmq.queued_while_disconnected`, and a message the wrapper had to queue
+ *   gets the event `tracebus.rabbitmq.queued` (with the queue length ahead of it), so the
+ *   time it waited shows on the span.
+ * - `consume(queue, onMessage, options)` traces `onMessage` as `traceConsume` does; the
+ *   wrapper registers the traced callback again after each reconnect, so it stays traced.
+ *   `onMessage` receives the trace as a second argument. `ack`, `ackAll`, `nack` and
+ *   `nackAll` record the settlement of its deliveries.
+ * - Every setup function (`createChannel({ setup })` before the wrapper connects,
+ *   `addSetup`, `removeSetup`) receives the amqplib channel traced by `traceChannel` with
+ *   these options, so the consumers a setup starts are traced, on every new channel.
+ *   `traceChannel()` returns that channel as it is: a setup that traces its channel
+ *   itself does not trace it twice.
+ *
+ * Trace the wrapper right after `createChannel()`, before it connects, so that the setup
+ * functions given to `createChannel` see a traced channel from the first connection on.
+ *
+ * @example
+ * const connection = amqp.connect(['amqp://localhost']);
+ * const channel = traceChannelWrapper()(connection.createChannel({
+ *   setup: (channel) => channel.assertQueue('orders', { durable: true }),
+ * }));
+ * await channel.sendToQueue('orders', Buffer.from(JSON.stringify(order)), { messageId: order.id, persistent: true });
+ * await channel.consume('orders', async (message, trace) => {
+ *   await handle(message);
+ *   channel.ack(message);
+ * });
+ */
+export function traceChannelWrapper(options?: ChannelWrapperOptions): <W extends ChannelWrapper>(channelWrapper: W) => TracedChannelWrapper<W> {
+  options = checkOptions(options, 'traceChannelWrapper', 'channelWrapper');
+  assertPolicyOption(options.policy);
+  assertOnErrorOption(options.onError);
+  if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: traceChannelWrapper({ producerHook }) must be a function (span, publish) => void');
+  const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
+  const resolved = options;
+  return function decorateChannelWrapper<W extends ChannelWrapper>(channelWrapper: W): TracedChannelWrapper<W> {
+    checkTarget(channelWrapper, ['publish', 'sendToQueue', 'consume', 'addSetup'], 'traceChannelWrapper', 'channelWrapper', "an amqp-connection-manager ChannelWrapper, e.g. traceChannelWrapper(options)(connection.createChannel({ setup }))");
+    return tracedWrapper(channelWrapper as unknown as Loose & WrapperState, tracer, resolved) as unknown as TracedChannelWrapper<W>;
+  };
+}
+
+function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, options: ChannelWrapperOptions): Loose {
+  const { producerHook, bodySize = false } = options;
+  const memo = new DestinationMemo();
+  // Delegated first, then given the traced methods, which need the traced wrapper (its settlement ledger).
+  const traced = delegateTo(raw, {});
+  const consumers = new WrapperConsumers(raw, traced, tracer, options);
+  // The setups the wrapper was created with get the traced channel; tracebus's own gets the wrapper's.
+  consumers.traceExistingSetups();
+  const outbox = new Outbox(raw);
+  const same = (result: unknown) => (result === raw ? traced : result);
+  // The channel last seen open: its connection's frame size and socket stand for the next one's while disconnected.
+  let lastChannel: Loose | undefined;
+
+  function publish(exchange: string, routingKey: string, content: unknown, publishOptions?: Loose, done?: Done): unknown {
+    if (tracer.idle()) {
+      // Nothing to record or write; trace headers the message carried from elsewhere still go.
+      const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutContext(publishOptions.headers) };
+      return raw.publish(exchange, routingKey, content, sent, done);
+    }
+    if (raw._channel != null) lastChannel = raw._channel as Loose;
+    const server = serverOf(lastChannel, options.serverAddress, options.serverPort);
+    const destination = memo.publish(exchange, routingKey);
+    const body = bodySize && Buffer.isBuffer(content) ? content : undefined;
+    const attributes = publishedAttributes(routingKey, destination, publishOptions, body, server);
+    const queued = wouldQueue(raw);
+    if (queued !== undefined) attributes[ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED] = raw._channel == null;
+    const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
+    const publish: AmqpPublish = { exchange, routingKey, content: content as Buffer, options: publishOptions };
+    const open = tracer.beginPublish(info, publishOptions?.headers, publish, producerHook);
+    if (queued === true) {
+      const ahead = queueLengthOf(raw);
+      open.span.addEvent(EVENT_RABBITMQ_QUEUED, ahead === undefined ? undefined : { [ATTR_RABBITMQ_QUEUE_LENGTH]: ahead });
+    }
+    const headers = traceHeaders(open.headers, headerBudget(lastChannel?.connection?.frameMax), open.span);
+    outbox.add(headers, open, queued === true);
+    const end = (error: unknown, failed: boolean, type?: string) => {
+      outbox.settled(headers);
+      open.end(error, failed, type);
+    };
+    let result: unknown;
+    try {
+      result = raw.publish(exchange, routingKey, content, { ...publishOptions, headers }, done);
+    } catch (error) {
+      end(error, true);
+      throw error;
+    }
+    if (!isPromiseLike(result)) {
+      end(undefined, false);
+      return result;
+    }
+    // The wrapper's promise settles when the broker confirms (or the wrapper gives up); the
+    // caller keeps the promise as it was, with its rejection theirs to handle.
+    result.then(
+      () => end(undefined, false),
+      (error: unknown) => end(error, true, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined),
+    );
+    return result;
+  }
+
+  const overrides: Record<string, (...args: any[]) => unknown> = {
+    publish,
+    sendToQueue: function sendToQueue(queue: string, content: unknown, publishOptions?: Loose, done?: Done) {
+      return publish('', queue, content, publishOptions, done);
+    },
+    consume: function consume(queue: string, onMessage: unknown, consumeOptions?: Loose) {
+      return consumers.consume(queue, onMessage, consumeOptions);
+    },
+    addSetup: function addSetup(setup: unknown, done?: Done) {
+      return raw.addSetup(consumers.setup(setup), done);
+    },
+    removeSetup: function removeSetup(setup: unknown, teardown?: unknown, done?: Done) {
+      return raw.removeSetup(consumers.setupFor(setup), teardown, done);
+    },
+    ...settlingMethods(raw, consumers.ledger, same),
+  };
+  for (const [name, method] of Object.entries(overrides)) {
+    Object.defineProperty(traced, name, { value: method, writable: true, configurable: true, enumerable: false });
+  }
+  return traced;
+}

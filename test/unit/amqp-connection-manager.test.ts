@@ -1,0 +1,270 @@
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { AmqpConnectionManagerClass, type ChannelWrapper } from 'amqp-connection-manager';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { traceChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
+import { traceChannel, type TracedChannel } from '../../src/amqplib/index.ts';
+import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
+
+// A real ChannelWrapper on a connection manager that never dials: the test plays the
+// broker, connecting it to fake amqplib channels and taking them away.
+
+class Broker {
+  readonly manager = new AmqpConnectionManagerClass('amqp://unused.invalid');
+  readonly channels: FakeChannel[] = [];
+  readonly #connection = {
+    createConfirmChannel: async () => this.#open(new this.confirmChannel()),
+    createChannel: async () => this.#open(new FakeChannel()),
+  };
+
+  /** What `createConfirmChannel` opens. */
+  readonly confirmChannel: typeof FakeConfirmChannel;
+
+  constructor(confirmChannel: typeof FakeConfirmChannel = FakeConfirmChannel) {
+    this.confirmChannel = confirmChannel;
+  }
+
+  #open(channel: FakeChannel) {
+    this.channels.push(channel);
+    return channel;
+  }
+
+  get channel(): FakeConfirmChannel {
+    return this.channels.at(-1) as FakeConfirmChannel;
+  }
+
+  async connect(wrapper: ChannelWrapper | { waitForConnect(): Promise<void> }): Promise<void> {
+    const connected = wrapper.waitForConnect();
+    this.manager.emit('connect', { connection: this.#connection, url: 'amqp://unused.invalid' });
+    await connected;
+  }
+
+  disconnect(): void {
+    this.channel.emit('close');
+    this.manager.emit('disconnect', { err: new Error('connection closed') });
+  }
+}
+
+let nextTag = 0;
+function delivery(queue: string, messageId: string, headers?: Record<string, unknown>): ConsumeMessage {
+  return {
+    content: Buffer.from(messageId),
+    fields: { deliveryTag: ++nextTag, redelivered: false, exchange: '', routingKey: queue, consumerTag: 'ctag' },
+    properties: { headers, messageId } as ConsumeMessage['properties'],
+  };
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+const traceparentOf = (span: { spanContext(): { traceId: string; spanId: string } }) => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`;
+
+let recorder: SpanRecorder;
+beforeEach(() => {
+  recorder = recordSpans();
+});
+afterEach(async () => {
+  await recorder.shutdown();
+});
+
+describe('traceChannelWrapper: the one API shape', () => {
+  it('checks what it is given, naming the fix', () => {
+    const wrapper = new Broker().manager.createChannel();
+    expect(() => traceChannelWrapper(wrapper as never)).toThrow(/^tracebus: traceChannelWrapper\(options\) got a channelWrapper where its options belong; write traceChannelWrapper\(options\)\(channelWrapper\)/);
+    expect(() => traceChannelWrapper()({ policy: 'link' } as never)).toThrow(/^tracebus: traceChannelWrapper\(options\)\(channelWrapper\) needs an amqp-connection-manager ChannelWrapper, e\.g\. traceChannelWrapper\(options\)\(connection\.createChannel\(\{ setup \}\)\); got an object; options go in the first call/);
+    expect(() => traceChannelWrapper({ onError: 'drop' as never })).toThrow(/onError must be/);
+    const traced = traceChannelWrapper()(wrapper);
+    expect(() => traceChannelWrapper()(traced as never)).toThrow(/^tracebus: this channelWrapper is traced already; wrap the original channelWrapper once/);
+  });
+});
+
+describe('traceChannelWrapper: publishing', () => {
+  it('a message published while disconnected carries the context it was published in; its span shows the wait and ends at the confirm', async () => {
+    const broker = new Broker();
+    const channel = traceChannelWrapper()(broker.manager.createChannel());
+    const parent = recorder.provider.getTracer('test').startSpan('request');
+    const options = Object.freeze({ messageId: 'm-1', headers: Object.freeze({ 'x-app': 'kept' }) });
+    const sent = context.with(trace.setSpan(context.active(), parent), () => channel.sendToQueue('orders', Buffer.from('{}'), options));
+    parent.end();
+    expect(recorder.openSpans().map((span) => span.name)).toEqual(['send orders']);
+    await broker.connect(channel);
+    await flush();
+    const [published] = broker.channel.published;
+    expect(options.headers).toEqual({ 'x-app': 'kept' });
+    expect(published!.options!.headers).toEqual({ 'x-app': 'kept', traceparent: traceparentOf(recorder.openSpans()[0]!) });
+    published!.callback!(null);
+    await sent;
+    const span = findSpan(recorder.spans(), 'send orders');
+    expect(span.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+    expect(span.attributes['tracebus.rabbitmq.queued_while_disconnected']).toBe(true);
+    expect(span.attributes['messaging.message.id']).toBe('m-1');
+    expect(span.events.map((event) => [event.name, event.attributes])).toEqual([
+      ['tracebus.rabbitmq.queued', { 'tracebus.rabbitmq.queue_length': 0 }],
+      ['tracebus.rabbitmq.sent', { 'tracebus.rabbitmq.send_attempt': 1 }],
+    ]);
+  });
+
+  it('a message published while connected has no queued event; a nack ends its span with an error, and the caller still gets the rejection', async () => {
+    const broker = new Broker();
+    const channel = traceChannelWrapper()(broker.manager.createChannel());
+    await broker.connect(channel);
+    const confirmed = channel.publish('orders', 'order.created', Buffer.from('a'));
+    const nacked = channel.publish('orders', 'order.created', Buffer.from('b'));
+    await flush();
+    broker.channel.published[0]!.callback!(null);
+    broker.channel.published[1]!.callback!(new Error('message nacked'));
+    await confirmed;
+    await expect(nacked).rejects.toThrow('message nacked');
+    const [ok, failed] = recorder.spans().filter((span) => span.name === 'send orders:order.created');
+    expect(ok!.attributes['tracebus.rabbitmq.queued_while_disconnected']).toBe(false);
+    expect(ok!.events).toEqual([]);
+    expect(ok!.status.code).toBe(SpanStatusCode.UNSET);
+    expect(failed!.status.code).toBe(SpanStatusCode.ERROR);
+    expect(failed!.attributes['error.type']).toBe('nack');
+  });
+
+  it('a message in flight when the connection drops is sent again on the next channel with the same headers, under one span', async () => {
+    const broker = new Broker();
+    const channel = traceChannelWrapper()(broker.manager.createChannel());
+    await broker.connect(channel);
+    const sent = channel.sendToQueue('orders', Buffer.from('a'), { messageId: 'm-2' });
+    await flush();
+    const first = broker.channel.published[0]!;
+    broker.disconnect();
+    // amqplib fails the confirms of a closed channel; the wrapper keeps the message for the next channel.
+    first.callback!(new Error('channel closed'));
+    await broker.connect(channel);
+    await flush();
+    const again = broker.channel.published[0]!;
+    expect(again.options!.headers).toEqual(first.options!.headers);
+    again.callback!(null);
+    await sent;
+    const spans = recorder.spans().filter((span) => span.name === 'send orders');
+    expect(spans).toHaveLength(1);
+    expect(spans[0]!.status.code).toBe(SpanStatusCode.UNSET);
+    // The first write was at once; the second is the one that shows.
+    expect(spans[0]!.events.map((event) => [event.name, event.attributes])).toEqual([['tracebus.rabbitmq.sent', { 'tracebus.rabbitmq.send_attempt': 2 }]]);
+    expect(traceparentOf(spans[0]!)).toBe(again.options!.headers.traceparent);
+  });
+});
+
+describe('traceChannelWrapper: next to an instrumentation that patches amqplib', () => {
+  it("the wrapper's channels call their own publish and consume: one span a side, tracebus's traceparent on the wire", async () => {
+    const calls: string[] = [];
+    const patch = (name: 'publish' | 'consume', original: (...args: any[]) => unknown) =>
+      Object.assign(
+        function patched(this: unknown, ...args: unknown[]) {
+          calls.push(`patched ${name}`);
+          return original.apply(this, args);
+        },
+        { __wrapped: true, __original: original },
+      );
+    class PatchedChannel extends FakeConfirmChannel {}
+    PatchedChannel.prototype.publish = patch('publish', FakeConfirmChannel.prototype.publish) as never;
+    PatchedChannel.prototype.consume = patch('consume', FakeChannel.prototype.consume) as never;
+    const broker = new Broker(PatchedChannel);
+    const channel = traceChannelWrapper()(broker.manager.createChannel());
+    await broker.connect(channel);
+    await channel.consume('orders', (message) => channel.ack(message));
+    const sent = channel.sendToQueue('orders', Buffer.from('a'));
+    await flush();
+    broker.channel.published[0]!.callback!(null);
+    await sent;
+    await broker.channel.consumers.get('orders')!(delivery('orders', 'a', broker.channel.published[0]!.options!.headers));
+    expect(calls).toEqual([]);
+    const send = findSpan(recorder.spans(), 'send orders');
+    expect(broker.channel.published[0]!.options!.headers.traceparent).toBe(traceparentOf(send));
+    expect(findSpan(recorder.spans(), 'process orders').parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+  });
+});
+
+describe('traceChannelWrapper: consumers', () => {
+  it("the wrapper's consume is traced, and stays traced on the channel after a reconnect; settlements through the wrapper are recorded", async () => {
+    const broker = new Broker();
+    const channel = traceChannelWrapper()(broker.manager.createChannel({ confirm: false }));
+    await broker.connect(channel);
+    const traces: string[] = [];
+    await channel.consume('orders', (message, messageTrace) => {
+      traces.push(messageTrace.traceId);
+      channel.ack(message);
+    });
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await broker.channel.consumers.get('orders')!(delivery('orders', 'a', { traceparent: `00-${traceId}-00f067aa0ba902b7-01` }));
+    broker.disconnect();
+    await broker.connect(channel);
+    await broker.channel.consumers.get('orders')!(delivery('orders', 'b', { traceparent: `00-${traceId}-00f067aa0ba902b8-01` }));
+    expect(traces).toEqual([traceId, traceId]);
+    const spans = recorder.spans().filter((span) => span.name === 'process orders');
+    expect(spans.map((span) => [span.parentSpanContext?.spanId, span.attributes['tracebus.rabbitmq.settlement']])).toEqual([
+      ['00f067aa0ba902b7', 'ack'],
+      ['00f067aa0ba902b8', 'ack'],
+    ]);
+  });
+
+  it('a failed handler of the wrapper consume is recorded and its message nacked through the wrapper', async () => {
+    const broker = new Broker();
+    const channel = traceChannelWrapper({ onError: 'reject' })(broker.manager.createChannel({ confirm: false }));
+    await broker.connect(channel);
+    await channel.consume('orders', () => {
+      throw new Error('boom');
+    });
+    const message = delivery('orders', 'a');
+    await broker.channel.consumers.get('orders')!(message);
+    expect(broker.channel.settled).toEqual([['nack', message.fields.deliveryTag, false, false]]);
+    const span = findSpan(recorder.spans(), 'process orders');
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span.attributes['tracebus.rabbitmq.settlement']).toBe('reject');
+  });
+
+  it('setup functions receive the channel traced, on every new channel; one that traces it itself gets it as it is, so nothing is traced twice', async () => {
+    const broker = new Broker();
+    const received: unknown[] = [];
+    const processed: string[] = [];
+    const setup = async (raw: Channel) => {
+      const channel: TracedChannel<Channel> = traceChannel()(raw);
+      received.push(raw, channel);
+      await channel.consume('orders', (message, messageTrace) => {
+        if (message === null) return;
+        processed.push(messageTrace.traceId);
+        channel.ack(message);
+      });
+    };
+    // A callback-style setup is told apart by its arity, which tracing keeps.
+    const callbackSetup = (raw: Channel, done: (error?: Error) => void) => {
+      received.push(raw);
+      done();
+    };
+    const channel = traceChannelWrapper()(broker.manager.createChannel({ confirm: false, setup }));
+    await channel.addSetup(callbackSetup);
+    await broker.connect(channel);
+    expect(received[0]).toBe(received[1]);
+    expect(received[2]).toBe(received[0]);
+    expect(received[0]).not.toBe(broker.channel);
+    await broker.channel.consumers.get('orders')!(delivery('orders', 'a'));
+    broker.disconnect();
+    await broker.connect(channel);
+    await broker.channel.consumers.get('orders')!(delivery('orders', 'b'));
+    expect(processed).toHaveLength(2);
+    const spans = recorder.spans().filter((span) => span.name === 'process orders');
+    expect(spans).toHaveLength(2);
+    expect(spans.map((span) => span.attributes['tracebus.rabbitmq.settlement'])).toEqual(['ack', 'ack']);
+    // removeSetup takes the function as you gave it.
+    await channel.removeSetup(callbackSetup);
+    broker.disconnect();
+    await broker.connect(channel);
+    expect(received).toHaveLength(8);
+  });
+});
+
+describe('traceChannelWrapper: idle', () => {
+  it('without an SDK, records nothing and leaves trace headers from elsewhere behind', async () => {
+    await recorder.shutdown();
+    trace.disable();
+    const broker = new Broker();
+    const channel = traceChannelWrapper()(broker.manager.createChannel({ confirm: false }));
+    await broker.connect(channel);
+    await channel.sendToQueue('orders', Buffer.from('a'), { headers: { 'x-app': 'kept', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    await flush();
+    expect(broker.channel.published[0]!.options!.headers).toEqual({ 'x-app': 'kept' });
+    recorder = recordSpans();
+  });
+});
