@@ -15,7 +15,7 @@ export default defineConfig({
     alias: [
       ...otelLine,
       { find: /^tracebus$/, replacement: `${src}index.ts` },
-      { find: /^tracebus\/(memory|kafkajs|amqplib|testing|adapter|w3c)$/, replacement: `${src}$1/index.ts` },
+      { find: /^tracebus\/(memory|kafkajs|confluent-kafka|amqplib|testing|adapter|w3c)$/, replacement: `${src}$1/index.ts` },
     ],
   },
   test: {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const entries = ['tracebus', 'tracebus/memory', 'tracebus/kafkajs', 'tracebus/amqplib', 'tracebus/testing', 'tracebus/adapter', 'tracebus/w3c'];
+const entries = ['tracebus', 'tracebus/memory', 'tracebus/kafkajs', 'tracebus/confluent-kafka', 'tracebus/amqplib', 'tracebus/testing', 'tracebus/adapter', 'tracebus/w3c'];
 
 for (const entry of entries) {
   const esm = await import(entry);

@@ -2,18 +2,7 @@ import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload,
 import type { Handler } from '../core/compose.ts';
 import type { BatchMessageTraceOf } from '../kafka/batch.ts';
 import type { ConsumerBinding } from '../kafka/client.ts';
-import {
-  consumerDecorator,
-  eachBatchMiddleware,
-  eachMessageMiddleware,
-  type ConsumerOptionsOf,
-  type EachBatchHandlerOf,
-  type KafkaRecordOf,
-  type TracedConsumerOf,
-  type TracedEachBatchOf,
-  type TracedEachMessageOf,
-  type TracedRunConfigOf,
-} from '../kafka/consumer.ts';
+import { consumerDecorator, eachBatchMiddleware, eachMessageMiddleware, type ConsumerOptionsOf, type EachBatchHandlerOf, type KafkaRecordOf, type TracedConsumerOf, type TracedEachBatchOf, type TracedEachMessageOf, type TracedRunConfigOf } from '../kafka/consumer.ts';
 
 /** One consumed message with where it came from: what policy functions and consumer hooks receive. */
 export interface KafkaRecord extends KafkaRecordOf<KafkaMessage> {}
