@@ -35,7 +35,7 @@ export interface ForEachMessageOptions {
  */
 export interface BatchMessageTraceOf<M> extends MessageTrace {
   /**
-   * Runs `work` for the batch's messages one after another, as kafkajs' own `eachBatch`
+   * Runs `work` for the batch's messages one after another, as the clients' own `eachBatch`
    * loop does: it stops when the consumer stops running or the batch goes stale (after a
    * seek or a rebalance), resolves each message's offset once its work succeeded, and
    * heartbeats after each message (both can be turned off). A failure stops the loop

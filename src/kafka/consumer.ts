@@ -145,7 +145,7 @@ function eachBatchOf(spans: ConsumerSpans, handler: EachBatchHandlerOf<EachBatch
 }
 
 /**
- * `fn.call(thisArg, a, b, c)` as the promise kafkajs expects: a synchronous throw becomes
+ * `fn.call(thisArg, a, b, c)` as the promise the clients expect: a synchronous throw becomes
  * a rejection, a synchronous result a resolved promise (one shared, not one per message).
  */
 function settled<T, A, B, C>(fn: (this: T, a: A, b: B, c: C) => unknown, thisArg: T, a: A, b: B, c: C): Promise<void> {
@@ -165,7 +165,7 @@ function settled<T, A, B, C>(fn: (this: T, a: A, b: B, c: C) => unknown, thisArg
 export class ConsumerSpans {
   readonly tracer: MessagingTracer;
   readonly client: ClientAttributes;
-  /** Mutable: `traceConsumer` learns the group when the consumer joins it. */
+  /** Mutable: the consumer decorator learns the group from the consumer (see ConsumerBinding.watchGroup). */
   groupId: string | undefined;
   readonly #policy: PolicyOption<KafkaRecordOf<ConsumedMessage>> | undefined;
   /** The consumer hook, also run by the batch spans of each message. */

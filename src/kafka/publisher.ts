@@ -142,7 +142,7 @@ export class SendTracer {
 
   send(sink: Sender, record: TopicMessagesShape, transaction: TransactionSpan | undefined): Promise<unknown> {
     const messages = record?.messages;
-    // Malformed calls go to kafkajs untouched, for its own error.
+    // Malformed calls go to the client untouched, for its own error.
     if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return callOwn(sink, sink.send, record);
     if (this.#tracer.idle()) return callOwn(sink, sink.send, { ...record, messages: messages.map(this.#withoutTraceHeaders, this) });
     if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction);
