@@ -3,14 +3,14 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { traceConfluentConsumer, traceConfluentEachMessage, traceConfluentProducer, type ConfluentBatchMessageTrace } from '../../src/confluent-kafka/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
-import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { assertChildOf, assertLinkedTo, findSpan } from '../../src/testing/index.ts';
 import { assigned, confluentKafka, confluentUnavailable } from '../support/confluent-kafka.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
-import { kafkaBrokers } from '../support/integration.ts';
+import { kafkaBrokers, perTest } from '../support/integration.ts';
 import { createTopic, groupJoined } from '../support/kafka-topics.ts';
 import { CollectingReader } from '../support/metrics.ts';
 import { waitFor } from '../support/wait.ts';
@@ -36,11 +36,10 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
   let admin: Admin;
   let raw: KafkaJS.Producer;
   let producer: KafkaJS.Producer;
-  let recorder: SpanRecorder;
-  const running: Array<{ disconnect(): Promise<void> }> = [];
+  const each = perTest();
   const diagnostics = captureDiagEachTest();
   const app = () => trace.getTracer('app');
-  const spansNamed = (name: string) => recorder.spans().filter((span) => span.name === name);
+  const spansNamed = (name: string) => each.recorder.spans().filter((span) => span.name === name);
 
   /** A Confluent consumer of a fresh group, reading `topics` from the beginning, disconnected after the test. */
   async function confluentConsumer<C extends Pick<KafkaJS.Consumer, 'connect' | 'disconnect' | 'subscribe' | 'assignment'>>(
@@ -50,7 +49,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     groupId = unique('group'),
   ): Promise<C> {
     const consumer = wrap(confluent.consumer({ kafkaJS: { groupId, fromBeginning: true, maxWaitTimeInMs: 100 } }));
-    running.push(consumer);
+    each.track(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics });
     await start(consumer);
@@ -69,19 +68,12 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
   afterAll(async () => {
     await Promise.allSettled([raw?.disconnect(), admin?.disconnect()]);
   });
-  beforeEach(() => {
-    recorder = recordSpans();
-  });
-  afterEach(async () => {
-    await Promise.allSettled(running.splice(0).map((client) => client.disconnect()));
-    await recorder.shutdown();
-  });
 
   it('kafkajs producer → Confluent consumer is one trace: the process span is a child of the send span', async () => {
     const topic = await createTopic(admin, unique('kafkajs-to-ckjs'));
     const groupId = unique('group');
     const sender = traceProducer({ brokers, clientId: 'orders' })(kafkajs.producer());
-    running.push(sender);
+    each.track(sender);
     await sender.connect();
     const received: Array<{ message: KafkaJS.KafkaMessage; traceId: string; spanId: string }> = [];
     await confluentConsumer([topic], traceConfluentConsumer({ brokers, clientId: 'billing' }), (consumer) =>
@@ -95,7 +87,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     });
     await waitFor(() => received.length === 1 && spansNamed(`process ${topic}`).length === 1, 'the message', 20_000);
 
-    const spans = recorder.spans();
+    const spans = each.recorder.spans();
     const request = findSpan(spans, 'POST /orders');
     const send = findSpan(spans, `send ${topic}`);
     const processed = findSpan(spans, `process ${topic}`);
@@ -121,14 +113,14 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
       'server.address': address,
       'server.port': Number(port),
     });
-    expect(recorder.openSpans()).toEqual([]);
+    expect(each.recorder.openSpans()).toEqual([]);
   });
 
   it('Confluent producer → kafkajs consumer is one trace: the process span is a child of the send span', async () => {
     const topic = await createTopic(admin, unique('ckjs-to-kafkajs'));
     const received: Array<{ message: KafkaMessage; traceId: string }> = [];
     const consumer = traceConsumer({ brokers })(kafkajs.consumer({ groupId: unique('group'), maxWaitTimeInMs: 250 }));
-    running.push(consumer);
+    each.track(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     const joined = groupJoined(consumer as unknown as Consumer);
@@ -141,7 +133,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     });
     await waitFor(() => received.length === 1 && spansNamed(`process ${topic}`).length === 1, 'the message', 20_000);
 
-    const spans = recorder.spans();
+    const spans = each.recorder.spans();
     const request = findSpan(spans, 'POST /refunds');
     const send = findSpan(spans, `send ${topic}`);
     const processed = findSpan(spans, `process ${topic}`);
@@ -155,7 +147,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     // A number librdkafka would have refused became text; a null header was left out.
     expect(headerGetter.get(headers, 'x-count')).toBe('3');
     expect(Object.keys(headers ?? {})).not.toContain('x-none');
-    expect(recorder.openSpans()).toEqual([]);
+    expect(each.recorder.openSpans()).toEqual([]);
   });
 
   it('the header types this client delivers: Buffers, a repeated header as an array of Buffers, no headers as undefined', async () => {
@@ -193,7 +185,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     await waitFor(() => seen.length === 3 && messageSpans().length === 3, 'three messages', 20_000);
     await waitFor(() => batchSpans().reduce((sum, span) => sum + Number(span.attributes['messaging.batch.message_count']), 0) === 3, 'the batch spans');
 
-    const spans = recorder.spans();
+    const spans = each.recorder.spans();
     const creates = spansNamed(`create ${topic}`);
     expect(creates.map((span) => span.attributes['kafka.message.key'])).toEqual(['k-a', 'k-b', 'k-c']);
     const send = findSpan(spans, `send ${topic}`);
@@ -209,7 +201,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
       assertChildOf(processed, create, spans);
       expect(seen[index]).toMatchObject({ traceId: create.spanContext().traceId, spanId: processed.spanContext().spanId, active: processed.spanContext().spanId });
     }
-    expect(recorder.openSpans()).toEqual([]);
+    expect(each.recorder.openSpans()).toEqual([]);
   });
 
   it('sendBatch across topics with createSpans off: one send span whose context every message carries', async () => {
@@ -222,7 +214,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     await bulk.sendBatch({ topicMessages: [{ topic: left, messages: [{ value: 'l1' }, { value: 'l2' }] }, { topic: right, messages: [{ value: 'r1' }] }] });
     await waitFor(() => received.length === 3 && spansNamed(`process ${left}`).length + spansNamed(`process ${right}`).length === 3, 'three messages', 20_000);
 
-    const spans = recorder.spans();
+    const spans = each.recorder.spans();
     const send = findSpan(spans, 'send');
     expect(send.kind).toBe(SpanKind.PRODUCER);
     expect(send.attributes).toMatchObject({ 'messaging.batch.message_count': 3, 'server.address': address, 'server.port': Number(port) });
@@ -238,7 +230,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     const topic = await createTopic(admin, unique('tx'));
     const rawTransactional = confluent.producer({ 'linger.ms': 0, kafkaJS: { transactionalId: unique('tx-id'), idempotent: true, maxInFlightRequests: 1 } });
     const transactional = traceConfluentProducer({ brokers })(rawTransactional);
-    running.push(transactional);
+    each.track(transactional);
     await transactional.connect();
     const received: string[] = [];
     await confluentConsumer([topic], traceConfluentConsumer(), (consumer) => consumer.run({ eachMessage: async ({ message }) => void received.push(textOf(message)) }));
@@ -256,7 +248,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     await waitFor(() => received.length === 1 && spansNamed(`process ${topic}`).length === 1, 'the committed message', 20_000);
 
     expect(received).toEqual(['committed']);
-    const spans = recorder.spans();
+    const spans = each.recorder.spans();
     const job = findSpan(spans, 'nightly job');
     const transactions = spansNamed('transaction');
     expect(transactions.map((span) => span.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['aborted', 'committed']);
@@ -266,7 +258,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
       assertChildOf(send, transactions[index]!, spans);
     }
     assertChildOf(findSpan(spans, `process ${topic}`), committedSend, spans);
-    expect(recorder.openSpans()).toEqual([]);
+    expect(each.recorder.openSpans()).toEqual([]);
   });
 
   it('a failing handler: the client delivers the message again, a new span in the same trace with tracebus.kafka.attempt', async () => {
@@ -282,7 +274,7 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     await producer.send({ topic, messages: [{ key: 'sku-1', value: 'reserve' }] });
     await waitFor(() => spansNamed(`process ${topic}`).length === 2, 'the redelivery', 20_000);
 
-    const spans = recorder.spans();
+    const spans = each.recorder.spans();
     const send = findSpan(spans, `send ${topic}`);
     const [first, second] = spansNamed(`process ${topic}`) as [ReadableSpan, ReadableSpan];
     assertChildOf(first, send, spans);
