@@ -7,7 +7,14 @@ const src = fileURLToPath(new URL('./src/', import.meta.url));
 // 2.x) installed in .ci/otel-2x (`npm run test:otel-2x`); by default, the 3.x line of
 // package.json. Every import of these packages, the library's included, goes there.
 const otel2x = process.env.TRACEBUS_OTEL_LINE === '2' ? fileURLToPath(new URL('./.ci/otel-2x/node_modules/@opentelemetry/', import.meta.url)) : undefined;
-const otelLine = otel2x === undefined ? [] : [{ find: /^@opentelemetry\/(api|core|context-async-hooks|exporter-trace-otlp-http|resources|sdk-metrics|sdk-node|sdk-trace)$/, replacement: `${otel2x}$1` }];
+const otelLine =
+  otel2x === undefined
+    ? []
+    : [
+        { find: /^@opentelemetry\/(api|core|context-async-hooks|exporter-trace-otlp-http|resources|sdk-metrics|sdk-node|sdk-trace)$/, replacement: `${otel2x}$1` },
+        // recordSpans loads its peers with require(), which the aliases do not reach.
+        { find: /^\.\/peers\.ts$/, replacement: fileURLToPath(new URL('./test/support/recorder-peers.ts', import.meta.url)) },
+      ];
 
 export default defineConfig({
   // Tests and examples import 'tracebus' as users do; under test that means the sources.
@@ -15,7 +22,7 @@ export default defineConfig({
     alias: [
       ...otelLine,
       { find: /^tracebus$/, replacement: `${src}index.ts` },
-      { find: /^tracebus\/(memory|kafkajs|amqplib|amqp-connection-manager|testing|adapter|w3c)$/, replacement: `${src}$1/index.ts` },
+      { find: /^tracebus\/(memory|kafkajs|confluent-kafka|amqplib|amqp-connection-manager|testing|adapter|w3c)$/, replacement: `${src}$1/index.ts` },
     ],
   },
   test: {

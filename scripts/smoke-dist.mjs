@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const entries = ['tracebus', 'tracebus/memory', 'tracebus/kafkajs', 'tracebus/amqplib', 'tracebus/amqp-connection-manager', 'tracebus/testing', 'tracebus/adapter', 'tracebus/w3c'];
+const entries = ['tracebus', 'tracebus/memory', 'tracebus/kafkajs', 'tracebus/confluent-kafka', 'tracebus/amqplib', 'tracebus/amqp-connection-manager', 'tracebus/testing', 'tracebus/adapter', 'tracebus/w3c'];
 
 for (const entry of entries) {
   const esm = await import(entry);

@@ -3,5 +3,5 @@ export type { KafkaClientOptions } from './attributes.ts';
 export { traceProducer } from './publisher.ts';
 export type { KafkaProducedMessage, KafkaProducerOptions } from './publisher.ts';
 export { traceConsumer, traceEachBatch, traceEachMessage } from './consumer.ts';
-export type { EachBatchTracedHandler, EachMessageTracedHandler, KafkaConsumerOptions, KafkaRecord, TracedConsumer, TracedEachBatch, TracedEachMessage, TracedRunConfig } from './consumer.ts';
-export type { BatchMessageTrace, ForEachMessageOptions } from './batch.ts';
+export type { BatchMessageTrace, EachBatchTracedHandler, EachMessageTracedHandler, KafkaConsumerOptions, KafkaRecord, TracedConsumer, TracedEachBatch, TracedEachMessage, TracedRunConfig } from './consumer.ts';
+export type { ForEachMessageOptions } from '../kafka/batch.ts';

@@ -66,3 +66,31 @@ export function unrecordedErrors(spans: readonly ReadableSpan[], thrown: readonl
 function summarized(problems: string[]): string[] {
   return problems.length <= 10 ? problems : [...problems.slice(0, 10), `… and ${problems.length - 10} more`];
 }
+
+/**
+ * What went wrong in a keyed stream through a broker that was killed and restarted: a key
+ * never processed, a key without a `process` span, a `process` span outside its send span's
+ * trace (see {@link notInProducersTrace}), a handler that ran in another trace than its
+ * message's. Spans are matched by `kafka.message.key`.
+ */
+export function recoveredStreamProblems(
+  ids: readonly string[],
+  processed: ReadonlyMap<string, number>,
+  handlerTraces: ReadonlyMap<string, ReadonlySet<string>>,
+  sends: readonly ReadableSpan[],
+  processes: readonly ReadableSpan[],
+): string[] {
+  const key = 'kafka.message.key';
+  const problems: string[] = [];
+  const spanKeys = new Set(processes.map((span) => span.attributes[key]));
+  for (const id of ids) {
+    if (!processed.has(id)) problems.push(`${id} was never processed`);
+    if (!spanKeys.has(id)) problems.push(`${id} has no process span`);
+  }
+  problems.push(...notInProducersTrace(sends, processes, key));
+  for (const [id, traceIds] of handlerTraces) {
+    const allowed = new Set(sends.filter((span) => span.attributes[key] === id).map((span) => span.spanContext().traceId));
+    for (const traceId of traceIds) if (!allowed.has(traceId)) problems.push(`${id}: its handler ran in trace ${traceId}, not its message's`);
+  }
+  return summarized(problems);
+}

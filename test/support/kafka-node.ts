@@ -65,6 +65,13 @@ export class KafkaNode {
     await this.#script('resume');
   }
 
+  /** Kills the broker, leaves it down for `downMs`, and starts it again on its data. */
+  async crashAndResume(downMs = 2_000): Promise<void> {
+    await this.crash();
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await this.resume();
+  }
+
   /** Stops the broker (no-op when it is not running). */
   async stop(): Promise<void> {
     await this.#script('stop');

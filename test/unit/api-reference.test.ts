@@ -9,6 +9,7 @@ const ENTRIES: Record<string, string> = {
   tracebus: 'src/index.ts',
   'tracebus/memory': 'src/memory/index.ts',
   'tracebus/kafkajs': 'src/kafkajs/index.ts',
+  'tracebus/confluent-kafka': 'src/confluent-kafka/index.ts',
   'tracebus/amqplib': 'src/amqplib/index.ts',
   'tracebus/amqp-connection-manager': 'src/amqp-connection-manager/index.ts',
   'tracebus/testing': 'src/testing/index.ts',

@@ -1,10 +1,10 @@
 import { SpanKind, trace, type Context, type Link, type Span } from '@opentelemetry/api';
-import type { Offsets, ProducerBatch, ProducerRecord, Transaction } from 'kafkajs';
 import { isTraced } from '../core/checks.ts';
 import { delegateTo } from '../core/delegate.ts';
 import { recordError } from '../core/lifecycle.ts';
 import { ATTR_MESSAGING_CONSUMER_GROUP_NAME } from '../core/semconv.ts';
 import { ATTR_KAFKA_TRANSACTION_OUTCOME } from './attributes.ts';
+import { groupOf, type ProducerBatchShape, type TopicMessagesShape, type TransactionShape } from './client.ts';
 import type { SendTracer } from './publisher.ts';
 
 // A transaction's span starts in `producer.transaction()` and ends in `commit()` or
@@ -14,31 +14,30 @@ import type { SendTracer } from './publisher.ts';
 /** How a transaction's span ended; see {@link ATTR_KAFKA_TRANSACTION_OUTCOME}. */
 export type TransactionOutcome = 'committed' | 'aborted' | 'abandoned';
 
-/** The transaction kafkajs began, whose sends are traced and whose span ends on commit or abort. */
-export function tracedTransaction(raw: Transaction, begun: TransactionSpan, sends: SendTracer): Transaction {
+/**
+ * The transaction the client began (kafkajs: a transaction object; @confluentinc/kafka-javascript:
+ * the producer itself), whose sends are traced and whose span ends on commit or abort.
+ */
+export function tracedTransaction(raw: TransactionShape, begun: TransactionSpan, sends: SendTracer): TransactionShape {
   if (raw === null || typeof raw !== 'object' || isTraced(raw)) return raw;
-  return delegateTo(
-    raw,
-    {
-      send: function send(record: ProducerRecord) {
-        return sends.send(raw, record, begun);
-      },
-      sendBatch: function sendBatch(batch: ProducerBatch) {
-        return sends.sendBatch(raw, batch, begun);
-      },
-      commit: function commit() {
-        return begun.settle(raw, 'commit', 'committed');
-      },
-      abort: function abort() {
-        return begun.settle(raw, 'abort', 'aborted');
-      },
-      sendOffsets: function sendOffsets(offsets: Offsets & { consumerGroupId: string }) {
-        const groupId = offsets?.consumerGroupId;
-        begun.span.addEvent('kafka.transaction.send_offsets', typeof groupId === 'string' ? { [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId } : undefined);
-        return raw.sendOffsets(offsets);
-      },
+  return delegateTo(raw, {
+    send: function send(record: TopicMessagesShape) {
+      return sends.send(raw, record, begun);
     },
-  );
+    sendBatch: function sendBatch(batch: ProducerBatchShape) {
+      return sends.sendBatch(raw, batch, begun);
+    },
+    commit: function commit() {
+      return begun.settle(raw, 'commit', 'committed');
+    },
+    abort: function abort() {
+      return begun.settle(raw, 'abort', 'aborted');
+    },
+    sendOffsets: function sendOffsets(offsets: object) {
+      begun.offsetsSent(offsets);
+      return raw.sendOffsets(offsets);
+    },
+  });
 }
 
 /** The span of one producer transaction, from `transaction()` to `commit()` or `abort()`. */
@@ -46,6 +45,8 @@ export class TransactionSpan {
   readonly span: Span;
   /** The span that was active when the transaction began (`undefined` for none). */
   readonly ambient: Span | undefined;
+  /** Whether the transaction is the producer itself (@confluentinc/kafka-javascript), so the producer's own calls belong to it. */
+  isProducer = false;
   #ended = false;
 
   constructor(span: Span, ambient: Span | undefined) {
@@ -61,6 +62,21 @@ export class TransactionSpan {
   /** Links of a send made in `active`: to the transaction when it is not the parent. */
   linksFor(active: Context): Link[] | undefined {
     return trace.getSpan(active) === this.ambient ? undefined : [{ context: this.span.spanContext() }];
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Records `sendOffsets` as an event, with the consumer group: kafkajs names it
+   * (`consumerGroupId`), @confluentinc/kafka-javascript takes the consumer, whose group is
+   * known when tracebus traces it.
+   */
+  offsetsSent(offsets: object): void {
+    const { consumerGroupId, consumer } = (offsets ?? {}) as { consumerGroupId?: unknown; consumer?: unknown };
+    const groupId = typeof consumerGroupId === 'string' ? consumerGroupId : groupOf(consumer);
+    this.span.addEvent('kafka.transaction.send_offsets', groupId === undefined ? undefined : { [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId });
   }
 
   end(outcome: TransactionOutcome): void {
@@ -82,7 +98,7 @@ export class TransactionSpan {
    * is recorded; the span stays open while the transaction is still active (it can still
    * be aborted), else it ends.
    */
-  async settle(transaction: Transaction, method: 'commit' | 'abort', outcome: TransactionOutcome): Promise<void> {
+  async settle(transaction: TransactionShape, method: 'commit' | 'abort', outcome: TransactionOutcome): Promise<void> {
     try {
       await transaction[method]();
     } catch (error) {

@@ -1,10 +1,10 @@
 import { ROOT_CONTEXT, SpanKind, trace, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
-import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { measureReceive, runHook, runInSpan } from '../core/lifecycle.ts';
 import { messageTraceOf, type MessageTrace } from '../core/message-trace.ts';
 import { ATTR_LINKS_DROPPED, type Placement } from '../core/messaging-tracer.ts';
 import type { OperationInfo } from '../core/operation.ts';
 import { batchAttributes, consumedAttributes } from './attributes.ts';
+import type { ConsumedMessage, EachBatchShape } from './client.ts';
 import type { ConsumerSpans } from './consumer.ts';
 
 // A batch span ends when the handler does, through the core's runInSpan; each message's
@@ -14,7 +14,7 @@ import type { ConsumerSpans } from './consumer.ts';
 // A batch is processed as one `process` operation (for its metrics).
 const PROCESS = { type: 'process' } as const;
 
-/** Options of {@link BatchMessageTrace.forEachMessage}. */
+/** Options of {@link BatchMessageTraceOf.forEachMessage}. */
 export interface ForEachMessageOptions {
   /** Call `resolveOffset(message.offset)` after each message's work succeeds. Default `true`. */
   resolveOffsets?: boolean;
@@ -23,8 +23,9 @@ export interface ForEachMessageOptions {
 }
 
 /**
- * What an `eachBatch` handler gets besides kafkajs' payload: the batch span's trace, and
- * two ways to run each message's work in *that message's own* trace context.
+ * What an `eachBatch` handler gets besides the client's payload: the batch span's trace, and
+ * two ways to run each message's work in *that message's own* trace context. `M` is the
+ * client's consumed message type.
  *
  * Each message's work runs in a CONSUMER span `process <topic>` with the message's
  * offset, key and partition. Under policy `parent` it is a child of the producer's span
@@ -32,28 +33,28 @@ export interface ForEachMessageOptions {
  * the producer's span (keeping the message's baggage); under `root` it is a child of the
  * batch span. A failure is recorded on that message's span and rethrown.
  */
-export interface BatchMessageTrace extends MessageTrace {
+export interface BatchMessageTraceOf<M> extends MessageTrace {
   /**
-   * Runs `work` for the batch's messages one after another, as kafkajs' own `eachBatch`
+   * Runs `work` for the batch's messages one after another, as the clients' own `eachBatch`
    * loop does: it stops when the consumer stops running or the batch goes stale (after a
    * seek or a rebalance), resolves each message's offset once its work succeeded, and
    * heartbeats after each message (both can be turned off). A failure stops the loop
-   * and rejects, so kafkajs retries from the first unresolved message.
+   * and rejects, so the client retries from the first unresolved message.
    */
-  forEachMessage(work: (message: KafkaMessage, trace: MessageTrace) => unknown, options?: ForEachMessageOptions): Promise<void>;
+  forEachMessage(work: (message: M, trace: MessageTrace) => unknown, options?: ForEachMessageOptions): Promise<void>;
   /**
    * Runs `work` for one message inside its own span and returns what `work` returns, for
    * handlers that iterate themselves (concurrently, in chunks, with their own offset
    * handling). `message` is normally one of `payload.batch.messages`.
    */
-  processMessage<R>(message: KafkaMessage, work: (message: KafkaMessage, trace: MessageTrace) => R): R;
+  processMessage<R>(message: M, work: (message: M, trace: MessageTrace) => R): R;
 }
 
 /**
  * Runs `handler` for one `eachBatch` payload inside a CONSUMER span `process <topic>`
  * with no parent and a link to each message's context (semconv for batch receivers).
  */
-export function processBatch(this: ConsumerSpans, payload: EachBatchPayload, handler: (payload: EachBatchPayload, trace: BatchMessageTrace) => unknown): unknown {
+export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handler: (payload: EachBatchShape, trace: BatchMessageTraceOf<ConsumedMessage>) => unknown): unknown {
   const tracer = this.tracer;
   const { topic, partition, messages } = payload.batch;
   const info: OperationInfo = { type: 'process', destination: topic, attributes: batchAttributes(this.groupId, partition, messages.length, this.client) };
@@ -66,7 +67,7 @@ export function processBatch(this: ConsumerSpans, payload: EachBatchPayload, han
   }
   const { links, dropped } = tracer.links(remotes);
   if (dropped > 0) attributes[ATTR_LINKS_DROPPED] = dropped;
-  // The root context, not the active one: kafkajs runs handlers in whatever context was
+  // The root context, not the active one: the clients run handlers in whatever context was
   // active when `consumer.run()` was called, which is no parent of these messages.
   const span = tracer.startSpan(info, SpanKind.CONSUMER, ROOT_CONTEXT, links, attributes);
   const ctx = trace.setSpan(ROOT_CONTEXT, span);
@@ -76,7 +77,7 @@ export function processBatch(this: ConsumerSpans, payload: EachBatchPayload, han
 
 
 /** Runs `work` for one message of a batch inside its own `process` span. */
-function processInBatch<R>(consumer: ConsumerSpans, batchSpan: Span, topic: string, partition: number, message: KafkaMessage, placement: Placement, work: (message: KafkaMessage, trace: MessageTrace) => R): R {
+function processInBatch<R>(consumer: ConsumerSpans, batchSpan: Span, topic: string, partition: number, message: ConsumedMessage, placement: Placement, work: (message: ConsumedMessage, trace: MessageTrace) => R): R {
   const tracer = consumer.tracer;
   const info: OperationInfo = { type: 'process', destination: topic, attributes: consumedAttributes(consumer.groupId, partition, message, consumer.client) };
   let parent: Context;
@@ -97,31 +98,31 @@ function processInBatch<R>(consumer: ConsumerSpans, batchSpan: Span, topic: stri
 }
 /**
  * The per-message helpers of one `eachBatch` call, added to the batch span's
- * {@link MessageTrace} to make its {@link BatchMessageTrace}.
+ * {@link MessageTrace} to make its {@link BatchMessageTraceOf}.
  */
 class BatchMessages {
   readonly #consumer: ConsumerSpans;
   readonly #batchSpan: Span;
-  readonly #payload: EachBatchPayload;
+  readonly #payload: EachBatchShape;
   readonly #placements: Placement[];
   #next = 0;
 
-  constructor(consumer: ConsumerSpans, batchSpan: Span, payload: EachBatchPayload, placements: Placement[]) {
+  constructor(consumer: ConsumerSpans, batchSpan: Span, payload: EachBatchShape, placements: Placement[]) {
     this.#consumer = consumer;
     this.#batchSpan = batchSpan;
     this.#payload = payload;
     this.#placements = placements;
   }
 
-  /** `trace`, given the methods of {@link BatchMessageTrace}. */
-  attachTo(trace: MessageTrace): BatchMessageTrace {
+  /** `trace`, given the methods of {@link BatchMessageTraceOf}. */
+  attachTo(trace: MessageTrace): BatchMessageTraceOf<ConsumedMessage> {
     return Object.defineProperties(trace, {
       forEachMessage: { value: this.forEachMessage.bind(this), enumerable: false },
       processMessage: { value: this.processMessage.bind(this), enumerable: false },
-    }) as BatchMessageTrace;
+    }) as BatchMessageTraceOf<ConsumedMessage>;
   }
 
-  async forEachMessage(work: (message: KafkaMessage, trace: MessageTrace) => unknown, options: ForEachMessageOptions = {}): Promise<void> {
+  async forEachMessage(work: (message: ConsumedMessage, trace: MessageTrace) => unknown, options: ForEachMessageOptions = {}): Promise<void> {
     if (typeof work !== 'function') throw new TypeError('tracebus: trace.forEachMessage(work) needs a function (message, trace) => …');
     const { resolveOffsets = true, heartbeat = true } = options;
     const payload = this.#payload;
@@ -133,7 +134,7 @@ class BatchMessages {
     }
   }
 
-  processMessage<R>(message: KafkaMessage, work: (message: KafkaMessage, trace: MessageTrace) => R): R {
+  processMessage<R>(message: ConsumedMessage, work: (message: ConsumedMessage, trace: MessageTrace) => R): R {
     if (typeof work !== 'function') throw new TypeError('tracebus: trace.processMessage(message, work) needs a function (message, trace) => …');
     const { topic, partition, messages } = this.#payload.batch;
     const index = this.#indexOf(messages, message);
@@ -143,7 +144,7 @@ class BatchMessages {
   }
 
   /** Where `message` is in the batch; handlers mostly go in order, so that is tried first. */
-  #indexOf(messages: readonly KafkaMessage[], message: KafkaMessage): number {
+  #indexOf(messages: readonly ConsumedMessage[], message: ConsumedMessage): number {
     const hint = this.#next;
     const index = messages[hint] === message ? hint : messages.indexOf(message);
     if (index >= 0) this.#next = index + 1;

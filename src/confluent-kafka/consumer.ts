@@ -1,0 +1,132 @@
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import type { Handler } from '../core/compose.ts';
+import type { BatchMessageTraceOf } from '../kafka/batch.ts';
+import type { ConsumerBinding } from '../kafka/client.ts';
+import { consumerDecorator, eachBatchMiddleware, eachMessageMiddleware, type ConsumerOptionsOf, type EachBatchHandlerOf, type KafkaRecordOf, type TracedConsumerOf, type TracedEachBatchOf, type TracedEachMessageOf, type TracedRunConfigOf } from '../kafka/consumer.ts';
+import type { ConfluentClientOptions } from './attributes.ts';
+
+type Payload = KafkaJS.EachMessagePayload;
+type BatchPayload = KafkaJS.EachBatchPayload;
+
+/** One consumed message with where it came from: what policy functions and consumer hooks receive. */
+export interface ConfluentRecord extends KafkaRecordOf<KafkaJS.KafkaMessage> {}
+
+/**
+ * Options of {@link traceConfluentConsumer}, {@link traceConfluentEachMessage} and
+ * {@link traceConfluentEachBatch}: the tracing options, `brokers`/`clientId`/`bodySize`,
+ * `groupId` (`traceConfluentConsumer` reads it from the consumer's configuration when
+ * `run()` is called; the middleware needs it), `policy` (default `parent`) and `consumerHook`.
+ */
+export interface ConfluentConsumerOptions extends Omit<ConsumerOptionsOf<KafkaJS.KafkaMessage>, 'brokers'>, ConfluentClientOptions {}
+
+/** An `eachMessage` handler that also receives the trace of its `process` span. Plain handlers fit. */
+export type ConfluentEachMessageHandler = Handler<Payload>;
+
+/** An `eachBatch` handler that also receives the batch's trace and per-message helpers. Plain handlers fit. */
+export type ConfluentEachBatchHandler = EachBatchHandlerOf<BatchPayload, KafkaJS.KafkaMessage>;
+
+/** The traced handler to give the consumer as `eachMessage`; the optional second argument makes it a {@link Handler} too. */
+export type TracedConfluentEachMessage = TracedEachMessageOf<Payload>;
+
+/** The traced handler to give the consumer as `eachBatch`. */
+export type TracedConfluentEachBatch = TracedEachBatchOf<BatchPayload>;
+
+/** `consumer.run()`'s configuration, with handlers that may take the trace as a second argument. */
+export type TracedConfluentRunConfig = TracedRunConfigOf<KafkaJS.ConsumerRunConfig, Payload, BatchPayload, KafkaJS.KafkaMessage>;
+
+/** A `Consumer` of the KafkaJS API whose `run()` traces its handlers; usable wherever that `Consumer` is. */
+export type TracedConfluentConsumer = TracedConsumerOf<KafkaJS.Consumer, TracedConfluentRunConfig>;
+
+/**
+ * What an `eachBatch` handler gets besides the client's payload: the batch span's trace, and
+ * `forEachMessage(work, options?)` and `processMessage(message, work)`, which run each
+ * message's work inside *that message's own* context, in a `process` span of its own.
+ */
+export interface ConfluentBatchMessageTrace extends BatchMessageTraceOf<KafkaJS.KafkaMessage> {}
+
+const CONFLUENT_CONSUMER: ConsumerBinding<KafkaJS.Consumer> = {
+  factories: { consumer: 'traceConfluentConsumer', eachMessage: 'traceConfluentEachMessage', eachBatch: 'traceConfluentEachBatch' },
+  expects: "a consumer of @confluentinc/kafka-javascript's KafkaJS API, e.g. traceConfluentConsumer(options)(kafka.consumer({ kafkaJS: { groupId: 'billing' } }))",
+  // No isRunning: this client tells no one whether run() was called (pause() works on any
+  // connected consumer, and `on`/`events` throw "Not implemented").
+  watchGroup: readGroupId,
+};
+
+/**
+ * `eachMessage` middleware: `traceConfluentEachMessage(options)(handler)` returns the
+ * function to pass to `consumer.run({ eachMessage })`. Each message runs in a CONSUMER span
+ * `process <topic>` with the consumer group (the `groupId` option), partition, offset, key
+ * and tombstone, placed in the trace by `policy`. The handler runs in the span's context and
+ * gets its `MessageTrace` as a second argument. A handler error is recorded and rethrown:
+ * the client then seeks back and delivers the message again, a new span in the same trace
+ * with `tracebus.kafka.attempt` (2, 3, …).
+ *
+ * @example
+ * await consumer.run({
+ *   eachMessage: traceConfluentEachMessage({ groupId: 'billing' })(async ({ message }, trace) => {
+ *     log.info({ trace_id: trace.traceId }, 'charging');
+ *   }),
+ * });
+ */
+export function traceConfluentEachMessage(options?: ConfluentConsumerOptions): (handler: ConfluentEachMessageHandler) => TracedConfluentEachMessage {
+  return eachMessageMiddleware(options, CONFLUENT_CONSUMER);
+}
+
+/**
+ * `eachBatch` middleware: `traceConfluentEachBatch(options)(handler)` returns the function
+ * to pass to `consumer.run({ eachBatch })`. Each batch (this client makes batches of up to
+ * `js.consumer.max.batch.size` messages of one partition, 32 by default) runs in a CONSUMER
+ * span `process <topic>` with no parent and a link to each message's producer context; the
+ * handler's second argument runs each message's work in that message's own context
+ * (`forEachMessage`, `processMessage`). A handler error is recorded and rethrown.
+ *
+ * @example
+ * await consumer.run({
+ *   eachBatch: traceConfluentEachBatch({ groupId: 'indexer' })(async ({ batch }, trace) => {
+ *     await trace.forEachMessage(async (message, messageTrace) => index(message.value, messageTrace.traceId));
+ *   }),
+ * });
+ */
+export function traceConfluentEachBatch(options?: ConfluentConsumerOptions): (handler: ConfluentEachBatchHandler) => TracedConfluentEachBatch {
+  return eachBatchMiddleware(options, CONFLUENT_CONSUMER);
+}
+
+/**
+ * A consumer decorator for the KafkaJS API of `@confluentinc/kafka-javascript`:
+ * `traceConfluentConsumer(options)(consumer)` returns an object that behaves like `consumer`
+ * (every method delegates to it) whose `run({ eachMessage })` and `run({ eachBatch })` trace
+ * the handlers as {@link traceConfluentEachMessage} and {@link traceConfluentEachBatch} do.
+ * Handlers written for the plain client keep working; they may take the trace as a second
+ * argument. The consumer group is read from the consumer's configuration (`kafkaJS.groupId`
+ * or `group.id`) when `run()` is called, unless the `groupId` option sets it. Wrap the
+ * consumer before calling `run()`: this client cannot tell whether it runs already, and
+ * handlers given to an earlier `run()` are not traced.
+ *
+ * @example
+ * const consumer = traceConfluentConsumer()(kafka.consumer({ kafkaJS: { groupId: 'billing', fromBeginning: true } }));
+ * await consumer.connect();
+ * await consumer.subscribe({ topics: ['orders'] });
+ * await consumer.run({
+ *   eachMessage: async ({ message }, trace) => charge(message, trace.traceId),
+ * });
+ */
+export function traceConfluentConsumer(options?: ConfluentConsumerOptions): (consumer: KafkaJS.Consumer) => TracedConfluentConsumer {
+  return consumerDecorator(options, CONFLUENT_CONSUMER);
+}
+
+/**
+ * The consumer's `group.id`, read when `run()` is called (after `connect()`, which creates
+ * librdkafka's consumer with the configuration the KafkaJS API made of `kafkaJS.groupId`).
+ * The client has no public accessor for it; the internal client's configuration is read
+ * defensively, so a change there leaves spans without the group rather than failing.
+ */
+function readGroupId(consumer: KafkaJS.Consumer, learn: (groupId: string) => void, when: 'wrapped' | 'run'): void {
+  if (when !== 'run') return;
+  try {
+    const internal = (consumer as { _getInternalClient?: () => { globalConfig?: Record<string, unknown> } | null })._getInternalClient?.();
+    const groupId = internal?.globalConfig?.['group.id'];
+    if (typeof groupId === 'string' && groupId !== '') learn(groupId);
+  } catch {
+    // Not connected, or the internals changed: no group on the spans.
+  }
+}

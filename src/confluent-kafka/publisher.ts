@@ -1,0 +1,58 @@
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import type { PublisherDecorator } from '../core/compose.ts';
+import type { ProducerBinding } from '../kafka/client.ts';
+import { producerDecorator, type ProducedMessageOf, type ProducerOptionsOf } from '../kafka/publisher.ts';
+import type { ConfluentClientOptions } from './attributes.ts';
+import { confluentHeaders } from './headers.ts';
+
+/** What a producer hook receives: one message and the topic it goes to. */
+export interface ConfluentProducedMessage extends ProducedMessageOf<KafkaJS.Message> {}
+
+/**
+ * Options of {@link traceConfluentProducer}: the tracing options, `brokers`/`clientId`/`bodySize`,
+ * `createSpans` (a `create` span per message of a bulk send, default `true`) and
+ * `producerHook`, which adds attributes to each span that stands for one message.
+ */
+export interface ConfluentProducerOptions extends Omit<ProducerOptionsOf<KafkaJS.Message>, 'brokers'>, ConfluentClientOptions {}
+
+const CONFLUENT_PRODUCER: ProducerBinding = {
+  factory: 'traceConfluentProducer',
+  expects: "a producer of @confluentinc/kafka-javascript's KafkaJS API, e.g. traceConfluentProducer(options)(kafka.producer())",
+  encodeHeaders: confluentHeaders,
+};
+
+/**
+ * A producer decorator for the KafkaJS API of `@confluentinc/kafka-javascript`:
+ * `traceConfluentProducer(options)(producer)` returns an object of the same `Producer` type
+ * that delegates every method to `producer` (`connect`, `disconnect`, `flush`, `logger`,
+ * `dependentAdmin`, …) and traces what it sends, exactly as `traceProducer` traces a
+ * kafkajs producer (the same spans, attributes, metrics and diagnostics):
+ *
+ * - `send({ topic, messages: [one] })`: one PRODUCER span `send <topic>` whose context goes
+ *   into the message's headers;
+ * - `send` with several messages, and `sendBatch`: one `send` span for the call, plus a
+ *   PRODUCER span `create <topic>` per message whose context goes into that message
+ *   (`createSpans: false` turns them off), at most `maxLinks` links;
+ * - `transaction()`: an INTERNAL span `transaction` that ends on `commit()` or `abort()`
+ *   (`tracebus.kafka.transaction.outcome`), or as `abandoned` when the producer disconnects
+ *   first. This client's transaction *is* the producer: while one is open, sends, commits,
+ *   aborts and `sendOffsets({ consumer, topics })` made on the traced producer belong to it,
+ *   as those made on the object `transaction()` resolved to. `sendOffsets` is an event on
+ *   the transaction span, with the consumer's group when tracebus traces that consumer.
+ *
+ * The client itself changes the messages it is given (their value, partition, timestamp and
+ * headers); tracebus sends copies, so the messages and headers you pass stay as they were.
+ * Header values librdkafka cannot take are made sendable (numbers become text, `null`
+ * values are left out), so tracing never makes a send fail; trace headers already on a
+ * message are replaced, never repeated.
+ *
+ * @example
+ * const { Kafka } = require('@confluentinc/kafka-javascript').KafkaJS;
+ * const kafka = new Kafka({ kafkaJS: { clientId: 'checkout', brokers: ['127.0.0.1:9092'] } });
+ * const producer = traceConfluentProducer({ clientId: 'checkout', brokers: ['127.0.0.1:9092'] })(kafka.producer());
+ * await producer.connect();
+ * await producer.send({ topic: 'orders', messages: [{ key: order.id, value: JSON.stringify(order) }] });
+ */
+export function traceConfluentProducer(options?: ConfluentProducerOptions): PublisherDecorator<KafkaJS.Producer> {
+  return producerDecorator<KafkaJS.Producer>(options, CONFLUENT_PRODUCER);
+}

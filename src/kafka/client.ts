@@ -1,0 +1,120 @@
+import type { WritableHeaders } from '../core/headers.ts';
+
+// The Kafka core traces any client with kafkajs' API shape: kafkajs itself, and the
+// KafkaJS-compatible API of @confluentinc/kafka-javascript. These are the few members it
+// uses, structurally; each binding adds its client's own types on top and states in a
+// `ProducerBinding` / `ConsumerBinding` what differs between the clients.
+
+/** One message as a producer takes it. */
+export interface ProducedMessage {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  partition?: number;
+  headers?: object;
+  timestamp?: string;
+}
+
+/** The messages of one topic: a `send` record, or one group of a `sendBatch`. */
+export interface TopicMessagesShape<M extends ProducedMessage = ProducedMessage> {
+  topic: string;
+  messages: M[];
+}
+
+/** The argument of `sendBatch`. */
+export interface ProducerBatchShape<M extends ProducedMessage = ProducedMessage> {
+  topicMessages?: Array<TopicMessagesShape<M>>;
+}
+
+/** What `send` and `sendBatch` are called on: a producer or a transaction. */
+export interface Sender {
+  send(record: TopicMessagesShape): Promise<unknown>;
+  sendBatch(batch: ProducerBatchShape): Promise<unknown>;
+}
+
+/** A producer transaction (in @confluentinc/kafka-javascript, the producer itself). */
+export interface TransactionShape extends Sender {
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+  sendOffsets(offsets: object): Promise<void>;
+  isActive?(): boolean;
+}
+
+/** A producer: a sender that may begin transactions. */
+export interface ProducerShape extends Sender {
+  transaction?(): Promise<TransactionShape>;
+  disconnect?(): Promise<void>;
+  commit?(): Promise<void>;
+  abort?(): Promise<void>;
+  sendOffsets?(offsets: object): Promise<void>;
+}
+
+/** One consumed message. */
+export interface ConsumedMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  offset: string;
+  timestamp: string;
+  headers?: object;
+}
+
+/** The argument of an `eachMessage` handler. */
+export interface EachMessageShape<M extends ConsumedMessage = ConsumedMessage> {
+  topic: string;
+  partition: number;
+  message: M;
+}
+
+/** The argument of an `eachBatch` handler. */
+export interface EachBatchShape<M extends ConsumedMessage = ConsumedMessage> {
+  batch: { topic: string; partition: number; messages: M[] };
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+/** A consumer: what `run()` is called on. */
+export interface ConsumerShape {
+  run(config?: object): Promise<void>;
+  subscribe(subscription: never): Promise<void>;
+}
+
+/** What a producer binding tells the core about its client. */
+export interface ProducerBinding {
+  /** The wrapper's name, for error messages: `traceProducer`. */
+  readonly factory: string;
+  /** What the wrapper takes, with an example, for error messages. */
+  readonly expects: string;
+  /** Makes headers that tracebus owns (a copy, with trace headers) sendable by the client; changes them in place. */
+  readonly encodeHeaders: (headers: WritableHeaders) => object;
+}
+
+/** What a consumer binding tells the core about its client. */
+export interface ConsumerBinding<C> {
+  /** The wrappers' names, for error messages. */
+  readonly factories: { readonly consumer: string; readonly eachMessage: string; readonly eachBatch: string };
+  /** What the consumer wrapper takes, with an example, for error messages. */
+  readonly expects: string;
+  /** Whether `run()` was called on `consumer` and it was not stopped since, when the client can tell. */
+  readonly isRunning?: (consumer: C) => boolean;
+  /**
+   * Learns the consumer group, when no `groupId` option names it: `learn` is called with the
+   * group's name as soon as it is known. Called when the consumer is wrapped (`wrapped`) and
+   * when `run()` is called (`run`).
+   */
+  readonly watchGroup?: (consumer: C, learn: (groupId: string) => void, when: 'wrapped' | 'run') => void;
+}
+
+// Consumers tracebus traces, with their group as far as it is known: a transactional
+// producer's `sendOffsets({ consumer })` (@confluentinc/kafka-javascript) names the group by them.
+const groups = new WeakMap<object, () => string | undefined>();
+
+/** Registers `consumer` (the client's object and its traced wrapper) with a way to read its group. */
+export function registerGroup(consumers: readonly object[], groupId: () => string | undefined): void {
+  for (const consumer of consumers) groups.set(consumer, groupId);
+}
+
+/** The consumer group of a traced consumer, if known. */
+export function groupOf(consumer: unknown): string | undefined {
+  return (typeof consumer === 'object' || typeof consumer === 'function') && consumer !== null ? groups.get(consumer)?.() : undefined;
+}

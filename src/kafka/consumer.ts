@@ -1,0 +1,227 @@
+import { context, ROOT_CONTEXT, type Attributes } from '@opentelemetry/api';
+import { checkHandler, checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
+import type { Handler } from '../core/compose.ts';
+import { delegateTo } from '../core/delegate.ts';
+import type { MessageHeaders } from '../core/headers.ts';
+import { isPromiseLike } from '../core/lifecycle.ts';
+import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
+import { IDLE_MESSAGE_TRACE, MessagingTracer, type Placement } from '../core/messaging-tracer.ts';
+import { originalOf } from '../core/overlap.ts';
+import type { OperationInfo, SpanHook } from '../core/operation.ts';
+import type { TracingOptions } from '../core/options.ts';
+import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
+import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
+import { processBatch, type BatchMessageTraceOf } from './batch.ts';
+import { registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
+
+// The consumer side of both Kafka bindings: `eachMessage` and `eachBatch` middleware and
+// the consumer decorator, over the client shapes of client.ts. The bindings give their
+// client's types and a ConsumerBinding (names for messages, what the client can tell).
+
+/** One consumed message (`M`, the client's message type) with where it came from: what policy functions and consumer hooks receive. */
+export interface KafkaRecordOf<M> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly message: M;
+}
+
+/** Options of the consumer wrappers of a client whose consumed messages are `M`. */
+export interface ConsumerOptionsOf<M> extends TracingOptions, KafkaClientOptions {
+  /**
+   * `messaging.consumer.group.name`: the consumer's `groupId`. The consumer decorator
+   * learns it from the consumer where the client tells it, so there it is needed only to
+   * override that; the middleware needs it.
+   */
+  groupId?: string;
+  /**
+   * Where each `process` span goes in the trace: `parent` (default: a child of the
+   * producer's span), `link` (a new trace linked to it, keeping the message's baggage),
+   * `root` (ignore the incoming context), or a function of the record.
+   */
+  policy?: PolicyOption<KafkaRecordOf<M>>;
+  /** Adds attributes to each span about one message. A hook that throws is reported to `diag`. */
+  consumerHook?: SpanHook<KafkaRecordOf<M>>;
+}
+
+/** An `eachBatch` handler (payload `P`, messages `M`) that also receives the batch's trace and per-message helpers. */
+export type EachBatchHandlerOf<P, M> = (payload: P, trace: BatchMessageTraceOf<M>) => unknown;
+
+/**
+ * The traced handler to give the client as `eachMessage`. The optional second argument
+ * makes it a {@link Handler} too, so it composes with other middleware; tracing ignores it.
+ */
+export type TracedEachMessageOf<P> = (payload: P, trace?: MessageTrace) => Promise<void>;
+
+/** The traced handler to give the client as `eachBatch`. */
+export type TracedEachBatchOf<P> = (payload: P) => Promise<void>;
+
+/** A `run()` configuration `RC` whose handlers may take the trace as a second argument. */
+export type TracedRunConfigOf<RC, P, BP, M> = Omit<RC, 'eachMessage' | 'eachBatch'> & {
+  eachMessage?: Handler<P>;
+  eachBatch?: EachBatchHandlerOf<BP, M>;
+};
+
+/** A consumer `C` whose `run()` traces its handlers; usable wherever a `C` is. */
+export type TracedConsumerOf<C, RC> = Omit<C, 'run'> & {
+  run(config?: RC): Promise<void>;
+};
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** The `eachMessage` middleware of a binding: `eachMessageMiddleware(options, binding)(handler)`. */
+export function eachMessageMiddleware<P>(options: ConsumerOptionsOf<never> | undefined, binding: ConsumerBinding<never>): (handler: Handler<P>) => TracedEachMessageOf<P> {
+  const factory = binding.factories.eachMessage;
+  const spans = consumerSpans(options, factory, 'handler');
+  return function traceHandler(handler) {
+    checkHandler(handler, factory, '(payload, trace) => …');
+    return eachMessageOf(spans, handler as unknown as Handler<EachMessageShape>) as TracedEachMessageOf<P>;
+  };
+}
+
+/** The `eachBatch` middleware of a binding: `eachBatchMiddleware(options, binding)(handler)`. */
+export function eachBatchMiddleware<P, M>(options: ConsumerOptionsOf<never> | undefined, binding: ConsumerBinding<never>): (handler: EachBatchHandlerOf<P, M>) => TracedEachBatchOf<P> {
+  const factory = binding.factories.eachBatch;
+  const spans = consumerSpans(options, factory, 'handler');
+  return function traceHandler(handler) {
+    checkHandler(handler, factory, '(payload, trace) => …');
+    return eachBatchOf(spans, handler as unknown as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>) as TracedEachBatchOf<P>;
+  };
+}
+
+/**
+ * The consumer decorator of a binding: given a consumer, an object that behaves like it
+ * (every method delegates to it) whose `run({ eachMessage })` and `run({ eachBatch })` trace
+ * the handlers. A consumer the binding knows to be running already throws.
+ */
+export function consumerDecorator<C extends object, T>(options: ConsumerOptionsOf<never> | undefined, binding: ConsumerBinding<C>): (consumer: C) => T {
+  const factory = binding.factories.consumer;
+  const spans = consumerSpans(options, factory, 'consumer');
+  const learn = options?.groupId === undefined && binding.watchGroup !== undefined ? (groupId: string) => void (spans.groupId = groupId) : undefined;
+  return function decorateConsumer(consumer) {
+    checkTarget(consumer, ['run', 'subscribe'], factory, 'consumer', binding.expects);
+    if (binding.isRunning?.(consumer) === true) {
+      throw new TypeError(`tracebus: ${factory}(options)(consumer) got a consumer whose run() was called already, so its handlers cannot be traced; wrap the consumer before calling run()`);
+    }
+    if (learn !== undefined) binding.watchGroup!(consumer, learn, 'wrapped');
+    const raw = consumer as unknown as ConsumerShape;
+    const traced = delegateTo(consumer, {
+      run: function run(config?: Record<string, unknown>) {
+        if (learn !== undefined) binding.watchGroup!(consumer, learn, 'run');
+        // The consumer's own run(): an instrumentation's patch would give each message a second span.
+        const run = originalOf(raw.run);
+        if (config === null || typeof config !== 'object') return run.call(raw, config);
+        const traced: Record<string, unknown> = { ...config };
+        const { eachMessage, eachBatch } = config;
+        if (typeof eachMessage === 'function' && !isTraced(eachMessage)) traced.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>);
+        if (typeof eachBatch === 'function' && !isTraced(eachBatch)) traced.eachBatch = eachBatchOf(spans, eachBatch as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>);
+        return run.call(raw, traced);
+      },
+    });
+    registerGroup([consumer, traced], () => spans.groupId);
+    return traced as unknown as T;
+  };
+}
+
+function consumerSpans(options: ConsumerOptionsOf<never> | undefined, factory: string, target: string): ConsumerSpans {
+  const checked = checkOptions(options, factory, target) as ConsumerOptionsOf<ConsumedMessage>;
+  const { groupId, consumerHook } = checked;
+  if (groupId !== undefined && typeof groupId !== 'string') throw new TypeError(`tracebus: ${factory}({ groupId }) must be the consumer's groupId, a string`);
+  if (consumerHook !== undefined && typeof consumerHook !== 'function') throw new TypeError(`tracebus: ${factory}({ consumerHook }) must be a function (span, { topic, partition, message }) => void`);
+  assertPolicyOption(checked.policy);
+  return new ConsumerSpans(new MessagingTracer(KAFKA_SYSTEM, checked), clientAttributes(checked, factory), checked);
+}
+
+function eachMessageOf(spans: ConsumerSpans, handler: Handler<EachMessageShape>): TracedEachMessageOf<EachMessageShape> {
+  const attempts = new Attempts();
+  return markTraced(function tracedEachMessage(payload: EachMessageShape): Promise<void> {
+    return settled(spans.processMessage, spans, payload, handler, attempts);
+  });
+}
+
+function eachBatchOf(spans: ConsumerSpans, handler: EachBatchHandlerOf<EachBatchShape, ConsumedMessage>): TracedEachBatchOf<EachBatchShape> {
+  return markTraced(function tracedEachBatch(payload: EachBatchShape): Promise<void> {
+    return settled(processBatch, spans, payload, handler, undefined);
+  });
+}
+
+/**
+ * `fn.call(thisArg, a, b, c)` as the promise the clients expect: a synchronous throw becomes
+ * a rejection, a synchronous result a resolved promise (one shared, not one per message).
+ */
+function settled<T, A, B, C>(fn: (this: T, a: A, b: B, c: C) => unknown, thisArg: T, a: A, b: B, c: C): Promise<void> {
+  let result: unknown;
+  try {
+    result = fn.call(thisArg, a, b, c);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return isPromiseLike(result) ? (result as Promise<void>) : RESOLVED;
+}
+
+/**
+ * The consumer side: spans for `eachMessage` and `eachBatch`, shared by the middleware of
+ * one middleware or consumer decorator call.
+ */
+export class ConsumerSpans {
+  readonly tracer: MessagingTracer;
+  readonly client: ClientAttributes;
+  /** Mutable: the consumer decorator learns the group from the consumer (see ConsumerBinding.watchGroup). */
+  groupId: string | undefined;
+  readonly #policy: PolicyOption<KafkaRecordOf<ConsumedMessage>> | undefined;
+  /** The consumer hook, also run by the batch spans of each message. */
+  readonly hook: SpanHook<KafkaRecordOf<ConsumedMessage>> | undefined;
+
+  constructor(tracer: MessagingTracer, client: ClientAttributes, options: ConsumerOptionsOf<ConsumedMessage>) {
+    this.tracer = tracer;
+    this.client = client;
+    this.groupId = options.groupId;
+    this.#policy = options.policy;
+    this.hook = options.consumerHook;
+  }
+
+  /** Runs `handler` for one `eachMessage` payload inside its `process` span. */
+  processMessage(payload: EachMessageShape, handler: (payload: EachMessageShape, trace: MessageTrace) => unknown, attempts: Attempts): unknown {
+    if (payload?.message == null) return handler(payload, activeMessageTrace(context.active()));
+    // With nothing registered, skip even the attributes (see MessagingTracer.idle).
+    if (this.tracer.idle()) return context.with(ROOT_CONTEXT, handler, undefined, payload, IDLE_MESSAGE_TRACE);
+    const { topic, partition, message } = payload;
+    const attributes = consumedAttributes(this.groupId, partition, message, this.client);
+    const attempt = attempts.seen(topic, partition, message.offset);
+    if (attempt > 1) attributes[ATTR_KAFKA_ATTEMPT] = attempt;
+    const info: OperationInfo = { type: 'process', destination: topic, attributes, publishedAt: timestampOf(message) };
+    return this.tracer.traceProcess(info, message.headers as MessageHeaders | undefined, payload, this.#policy, this.hook, function handle(trace) {
+      return handler(payload, trace);
+    });
+  }
+
+  /** Parent and links of one message's span under the policy. */
+  place(topic: string, partition: number, message: ConsumedMessage, attributes: Attributes | undefined): Placement {
+    const policy = this.#policy;
+    // Only a policy function reads the record: one is built for it alone.
+    const record = typeof policy === 'function' ? { topic, partition, message } : (message as unknown as KafkaRecordOf<ConsumedMessage>);
+    return this.tracer.placement(message.headers as MessageHeaders | undefined, record, policy, topic, attributes);
+  }
+}
+
+/**
+ * Counts how often a handler sees the same offset of a partition in a row, which is how
+ * both clients redeliver a message after its handler failed (they seek back to it).
+ */
+export class Attempts {
+  readonly #topics = new Map<string, Array<{ offset: string; attempt: number } | undefined>>();
+
+  /** The attempt number of this delivery: 1, or more when the partition's last delivery was the same offset. */
+  seen(topic: string, partition: number, offset: string): number {
+    let partitions = this.#topics.get(topic);
+    if (partitions === undefined) this.#topics.set(topic, (partitions = []));
+    const last = partitions[partition];
+    if (last === undefined) {
+      partitions[partition] = { offset, attempt: 1 };
+      return 1;
+    }
+    if (last.offset === offset) return ++last.attempt;
+    last.offset = offset;
+    last.attempt = 1;
+    return 1;
+  }
+}

@@ -1,0 +1,269 @@
+import { context, SpanKind, trace, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import { checkOptions, checkTarget } from '../core/checks.ts';
+import type { PublisherDecorator } from '../core/compose.ts';
+import { delegateTo } from '../core/delegate.ts';
+import { copyWithoutContext, copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
+import { measureSend, runHook, runInSpan } from '../core/lifecycle.ts';
+import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
+import { callContext, callOwn, originalOf } from '../core/overlap.ts';
+import type { OperationInfo, SpanHook } from '../core/operation.ts';
+import type { TracingOptions } from '../core/options.ts';
+import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
+import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
+import type { ProducedMessage, ProducerBatchShape, ProducerBinding, ProducerShape, Sender, TopicMessagesShape, TransactionShape } from './client.ts';
+import { TransactionSpan, tracedTransaction } from './transaction.ts';
+
+// The producer side of both Kafka bindings: `send`, `sendBatch` and transactions, traced
+// the same way whichever client sends. The bindings give the client's types and a
+// ProducerBinding (names for messages, how its headers are encoded).
+
+/** What a producer hook receives: one message (`M`, the client's message type) and the topic it goes to. */
+export interface ProducedMessageOf<M> {
+  readonly topic: string;
+  readonly message: M;
+}
+
+/** Options of a Kafka producer decorator whose client's messages are `M`. */
+export interface ProducerOptionsOf<M> extends TracingOptions, KafkaClientOptions {
+  /**
+   * Give each message of a multi-message `send` or a `sendBatch` its own `create <topic>`
+   * PRODUCER span, whose context goes into that message (semconv's recommendation for
+   * batch APIs). Default `true`. With `false`, bulk senders get one span per call: the
+   * `send` span (then PRODUCER) and its context goes into every message of the call.
+   */
+  createSpans?: boolean;
+  /**
+   * Adds attributes to each span that stands for one message: the `send` span of a
+   * single-message `send`, and each `create` span. A hook that throws is reported to `diag`.
+   */
+  producerHook?: SpanHook<ProducedMessageOf<M>>;
+}
+
+/**
+ * The producer decorator of a binding: checks `options` now and, given a producer, returns
+ * an object of the same type that delegates every method to it and traces what it sends.
+ */
+export function producerDecorator<P extends object>(options: ProducerOptionsOf<never> | undefined, binding: ProducerBinding): PublisherDecorator<P> {
+  const { factory } = binding;
+  const { createSpans = true, producerHook } = checkOptions(options, factory, 'producer');
+  if (typeof createSpans !== 'boolean') throw new TypeError(`tracebus: ${factory}({ createSpans }) must be true or false`);
+  if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError(`tracebus: ${factory}({ producerHook }) must be a function (span, { topic, message }) => void`);
+  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options ?? {}, factory), createSpans, producerHook as SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding.encodeHeaders);
+  return function decorateProducer(producer) {
+    checkTarget(producer, ['send', 'sendBatch'], factory, 'producer', binding.expects);
+    return tracedProducer(producer as unknown as ProducerShape, sends) as unknown as P;
+  };
+}
+
+function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
+  let open: TransactionSpan | undefined;
+  // In @confluentinc/kafka-javascript a transaction is the producer itself: while one is
+  // open, the producer's own send, sendBatch, commit, abort and sendOffsets belong to it.
+  const ownTransaction = (): TransactionSpan | undefined => (open !== undefined && open.isProducer && !open.ended ? open : undefined);
+  const overrides: Record<string, (...args: any[]) => unknown> = {
+    send: function send(record: TopicMessagesShape) {
+      return sends.send(raw, record, ownTransaction());
+    },
+    sendBatch: function sendBatch(batch: ProducerBatchShape) {
+      return sends.sendBatch(raw, batch, ownTransaction());
+    },
+  };
+  if (typeof raw.transaction === 'function') {
+    overrides.transaction = function transaction(): Promise<TransactionShape> {
+      const begun = sends.beginTransaction();
+      let pending: Promise<TransactionShape>;
+      try {
+        pending = callOwn(raw, raw.transaction!);
+      } catch (error) {
+        begun.failed(error);
+        throw error;
+      }
+      return Promise.resolve(pending).then(
+        function transactionBegun(transaction) {
+          // One transaction at a time: one still open here was ended behind the traced object's back.
+          open?.end('abandoned');
+          open = begun;
+          begun.isProducer = transaction === (raw as unknown);
+          return tracedTransaction(transaction, begun, sends);
+        },
+        function transactionRefused(error: unknown) {
+          begun.failed(error);
+          throw error;
+        },
+      );
+    };
+  }
+  for (const [method, outcome] of [['commit', 'committed'], ['abort', 'aborted']] as const) {
+    if (typeof raw[method] !== 'function') continue;
+    overrides[method] = function settle() {
+      const transaction = ownTransaction();
+      return transaction === undefined ? callOwn(raw, raw[method]!) : transaction.settle(raw as TransactionShape, method, outcome);
+    };
+  }
+  if (typeof raw.sendOffsets === 'function') {
+    overrides.sendOffsets = function sendOffsets(offsets: object) {
+      ownTransaction()?.offsetsSent(offsets);
+      return callOwn(raw, raw.sendOffsets!, offsets);
+    };
+  }
+  if (typeof raw.disconnect === 'function') {
+    overrides.disconnect = function disconnect() {
+      open?.end('abandoned');
+      open = undefined;
+      return raw.disconnect!();
+    };
+  }
+  return delegateTo(raw, overrides);
+}
+
+/** Traces `send` and `sendBatch` calls; one per producer decorator, shared by its producers. */
+export class SendTracer {
+  readonly #tracer: MessagingTracer;
+  readonly #client: ClientAttributes;
+  readonly #createSpans: boolean;
+  readonly #hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined;
+  readonly #encode: (headers: WritableHeaders) => object;
+
+  constructor(tracer: MessagingTracer, client: ClientAttributes, createSpans: boolean, hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, encode: (headers: WritableHeaders) => object) {
+    this.#tracer = tracer;
+    this.#client = client;
+    this.#createSpans = createSpans;
+    this.#hook = hook;
+    this.#encode = encode;
+  }
+
+  beginTransaction(): TransactionSpan {
+    const active = context.active();
+    const attributes = systemAttributes(this.#tracer);
+    addClient(attributes, this.#client);
+    const span = this.#tracer.tracer.startSpan('transaction', { kind: SpanKind.INTERNAL, attributes }, active);
+    return new TransactionSpan(span, trace.getSpan(active));
+  }
+
+  send(sink: Sender, record: TopicMessagesShape, transaction: TransactionSpan | undefined): Promise<unknown> {
+    const messages = record?.messages;
+    // Malformed calls go to the client untouched, for its own error.
+    if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return callOwn(sink, sink.send, record);
+    if (this.#tracer.idle()) return callOwn(sink, sink.send, { ...record, messages: messages.map(this.#withoutTraceHeaders, this) });
+    if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction);
+    return this.#sendMany(sink, record, undefined, [record], record.topic, transaction);
+  }
+
+  sendBatch(sink: Sender, batch: ProducerBatchShape, transaction: TransactionSpan | undefined): Promise<unknown> {
+    const topicMessages = batch?.topicMessages ?? [];
+    if (!Array.isArray(topicMessages)) return callOwn(sink, sink.sendBatch, batch);
+    let destination: string | undefined;
+    for (let index = 0; index < topicMessages.length; index++) {
+      const group = topicMessages[index];
+      if (group === null || typeof group !== 'object' || typeof group.topic !== 'string' || !Array.isArray(group.messages)) return callOwn(sink, sink.sendBatch, batch);
+      if (index === 0) destination = group.topic;
+      else if (group.topic !== destination) destination = undefined;
+    }
+    if (this.#tracer.idle()) return callOwn(sink, sink.sendBatch, { ...batch, topicMessages: topicMessages.map((group) => ({ ...group, messages: group.messages.map(this.#withoutTraceHeaders, this) })) });
+    return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction);
+  }
+
+  // Not tracePublish: a send inside a transaction takes the transaction as parent or link,
+  // and a bulk send injects each message's own `create` span; the spans go through the
+  // core's startSpan and runInSpan.
+  #sendOne(sink: Sender, record: TopicMessagesShape, message: ProducedMessage, transaction: TransactionSpan | undefined): Promise<unknown> {
+    const tracer = this.#tracer;
+    const active = context.active();
+    const parent = transaction === undefined ? active : transaction.parentFor(active);
+    const info: OperationInfo = { type: 'send', destination: record.topic, attributes: producedAttributes(message, this.#client, true) };
+    const attributes = tracer.attributes(info);
+    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active), attributes);
+    if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
+    const ctx = trace.setSpan(parent, span);
+    const sent: TopicMessagesShape = { ...record, messages: [{ ...message, headers: this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined)) }] };
+    return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sent, undefined, measureSend(tracer.instruments(), attributes, 1));
+  }
+
+  /** A multi-message `send` (`record` set) or a `sendBatch` (`batch` set), whose messages are in `groups`. */
+  #sendMany(
+    sink: Sender,
+    record: TopicMessagesShape | undefined,
+    batch: ProducerBatchShape | undefined,
+    groups: readonly TopicMessagesShape[],
+    destination: string | undefined,
+    transaction: TransactionSpan | undefined,
+  ): Promise<unknown> {
+    const tracer = this.#tracer;
+    const active = context.active();
+    const parent = transaction === undefined ? active : transaction.parentFor(active);
+    let count = 0;
+    for (const group of groups) count += group.messages.length;
+    const sendAttributes: Attributes = { [ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: count };
+    addClient(sendAttributes, this.#client);
+    const info: OperationInfo = { type: 'send', destination, attributes: sendAttributes };
+    const sentGroups: TopicMessagesShape[] = new Array(groups.length);
+    let span: Span;
+    let ctx: Context;
+    let attributes: Attributes;
+    if (this.#createSpans) {
+      const created: SpanContext[] = [];
+      for (let index = 0; index < groups.length; index++) {
+        const group = groups[index]!;
+        const messages: ProducedMessage[] = new Array(group.messages.length);
+        for (let at = 0; at < messages.length; at++) messages[at] = this.#create(parent, group.topic, group.messages[at]!, created);
+        sentGroups[index] = { ...group, messages };
+      }
+      const { links, dropped } = tracer.links(created);
+      if (dropped > 0) sendAttributes[ATTR_LINKS_DROPPED] = dropped;
+      const linkToTransaction = transaction?.linksFor(active);
+      if (linkToTransaction !== undefined) links.push(...linkToTransaction);
+      attributes = tracer.attributes(info);
+      // Semconv: a send span whose context is not the one injected is CLIENT.
+      span = tracer.startSpan(info, SpanKind.CLIENT, parent, links, attributes);
+      ctx = trace.setSpan(parent, span);
+    } else {
+      attributes = tracer.attributes(info);
+      span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active), attributes);
+      ctx = trace.setSpan(parent, span);
+      const traceHeaders = tracer.inject(ctx, undefined);
+      for (let index = 0; index < groups.length; index++) {
+        const group = groups[index]!;
+        const messages: ProducedMessage[] = new Array(group.messages.length);
+        for (let at = 0; at < messages.length; at++) messages[at] = this.#withTraceHeaders(group.messages[at]!, traceHeaders);
+        sentGroups[index] = { ...group, messages };
+      }
+    }
+    const onEnd = measureSend(tracer.instruments(), attributes, count);
+    if (record !== undefined) return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
+    return runInSpan(span, callContext(ctx, sink.sendBatch), originalOf(sink.sendBatch), sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
+  }
+
+  /** Records the `create` span of one message and returns a copy carrying its context. */
+  #create(parent: Context, topic: string, message: ProducedMessage, created: SpanContext[]): ProducedMessage {
+    if (!isMessage(message)) return message;
+    const tracer = this.#tracer;
+    const info: OperationInfo = { type: 'create', destination: topic, attributes: producedAttributes(message, this.#client, false) };
+    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent);
+    if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
+    span.end();
+    created.push(span.spanContext());
+    return { ...message, headers: this.#encode(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined)) };
+  }
+
+
+  /** A copy of `message` whose headers carry `traceHeaders` instead of any trace headers it had. */
+  #withTraceHeaders(message: ProducedMessage, traceHeaders: WritableHeaders): ProducedMessage {
+    if (!isMessage(message)) return message;
+    const headers = copyWithoutTraceHeaders(message.headers as MessageHeaders | undefined);
+    for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
+    return { ...message, headers: this.#encode(headers) };
+  }
+
+  /**
+   * `message` as tracing leaves it while idle (nothing registered): trace headers it carried
+   * from elsewhere dropped, as a traced send would replace them.
+   */
+  #withoutTraceHeaders(message: ProducedMessage): ProducedMessage {
+    if (!isMessage(message) || message.headers == null) return message;
+    return { ...message, headers: this.#encode(copyWithoutContext(message.headers as MessageHeaders)) };
+  }
+}
+
+function isMessage(message: unknown): message is ProducedMessage {
+  return message !== null && typeof message === 'object';
+}

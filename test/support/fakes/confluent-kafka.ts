@@ -1,0 +1,108 @@
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { trace } from '@opentelemetry/api';
+
+/** One call the fake producer received, with the span active meanwhile. */
+export interface ConfluentSent {
+  method: 'send' | 'sendBatch' | 'commit' | 'abort' | 'sendOffsets';
+  arg: unknown;
+  active: string | undefined;
+}
+
+/** What both clients of the KafkaJS API share here: no events (`on` and `events` throw "Not implemented"). */
+class FakeConfluentClient {
+  get events(): never {
+    throw new Error('Not implemented');
+  }
+  on(): never {
+    throw new Error('Not implemented');
+  }
+  async connect(): Promise<void> {}
+  async disconnect(): Promise<void> {}
+}
+
+/**
+ * Like a producer of @confluentinc/kafka-javascript's KafkaJS API: private state, and
+ * `transaction()` resolves to the producer itself, whose `commit`, `abort`, `sendOffsets` and
+ * `isActive` act on the one open transaction. As that client does, `send` changes the
+ * messages it is given (value to a Buffer, headers to librdkafka's list) and `events` throws.
+ */
+export class FakeConfluentProducer extends FakeConfluentClient {
+  readonly #calls: ConfluentSent[] = [];
+  #ongoing = false;
+
+  get calls(): ConfluentSent[] {
+    return this.#calls;
+  }
+  async flush(): Promise<void> {}
+  async send(record: KafkaJS.ProducerRecord): Promise<KafkaJS.RecordMetadata[]> {
+    for (const message of record.messages) {
+      for (const value of Object.values(message.headers ?? {}).flat()) {
+        if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw new Error('Header value must be a string or buffer');
+      }
+    }
+    // What was sent, before this client changes the messages in place.
+    this.#record('send', { ...record, messages: record.messages.map((message) => ({ ...message, headers: message.headers === undefined ? undefined : { ...message.headers } })) });
+    for (const message of record.messages) {
+      if (typeof message.value === 'string') message.value = Buffer.from(message.value);
+      message.headers = Object.entries(message.headers ?? {}).map(([key, value]) => ({ [key]: value })) as never;
+    }
+    return [{ topicName: record.topic, partition: 0, errorCode: 0 }];
+  }
+  async sendBatch(batch: KafkaJS.ProducerBatch): Promise<KafkaJS.RecordMetadata[]> {
+    this.#record('sendBatch', batch);
+    return [];
+  }
+  async transaction(): Promise<FakeConfluentProducer> {
+    if (this.#ongoing) throw new Error('Can only start one transaction at a time.');
+    this.#ongoing = true;
+    return this;
+  }
+  async commit(): Promise<void> {
+    if (!this.#ongoing) throw new Error('Cannot commit, no transaction ongoing.');
+    this.#record('commit', undefined);
+    this.#ongoing = false;
+  }
+  async abort(): Promise<void> {
+    if (!this.#ongoing) throw new Error('Cannot abort, no transaction ongoing.');
+    this.#record('abort', undefined);
+    this.#ongoing = false;
+  }
+  async sendOffsets(offsets: unknown): Promise<void> {
+    this.#record('sendOffsets', offsets);
+  }
+  isActive(): boolean {
+    return this.#ongoing;
+  }
+  #record(method: ConfluentSent['method'], arg: unknown): void {
+    this.#calls.push({ method, arg, active: trace.getActiveSpan()?.spanContext().spanId });
+  }
+}
+
+/**
+ * Like a consumer of the KafkaJS API: no events (`on` and `events` throw), `pause()` works
+ * whenever it is connected, and the group is in the internal client's configuration.
+ */
+export class FakeConfluentConsumer extends FakeConfluentClient {
+  runs: KafkaJS.ConsumerRunConfig[] = [];
+  readonly #groupId: string;
+  constructor(groupId: string) {
+    super();
+    this.#groupId = groupId;
+  }
+  async subscribe(): Promise<void> {}
+  pause(): void {}
+  async run(config: KafkaJS.ConsumerRunConfig): Promise<void> {
+    this.runs.push(config);
+  }
+  _getInternalClient(): { globalConfig: Record<string, unknown> } {
+    return { globalConfig: { 'group.id': this.#groupId } };
+  }
+}
+
+export const asConfluentProducer = (fake: FakeConfluentProducer) => fake as unknown as KafkaJS.Producer;
+export const asConfluentConsumer = (fake: FakeConfluentConsumer) => fake as unknown as KafkaJS.Consumer;
+
+/** A message as the client hands it to `eachMessage`: Buffers, and no `headers` when it has none. */
+export function confluentMessage(offset: string, headers?: Record<string, Buffer | Buffer[]>): KafkaJS.KafkaMessage {
+  return { key: Buffer.from(`k-${offset}`), value: Buffer.from('v'), timestamp: '1700000000000', attributes: 0, offset, size: 1, headers } as KafkaJS.KafkaMessage;
+}

@@ -1,0 +1,132 @@
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { trace } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMessage, traceConfluentProducer } from '../../src/confluent-kafka/index.ts';
+import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { asConfluentConsumer, asConfluentProducer, confluentMessage, FakeConfluentConsumer, FakeConfluentProducer } from '../support/fakes/confluent-kafka.ts';
+
+// The Confluent binding without a broker: the wrapper shape and its checks, and what this
+// client does differently from kafkajs (the transaction is the producer, no events, the
+// group in the configuration, header values it refuses). Against a broker:
+// test/{contract,conformance,integration}/confluent-kafka.test.ts.
+
+const wire = (span: ReadableSpan) => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`;
+const app = () => trace.getTracer('app');
+
+let recorder: SpanRecorder;
+beforeEach(() => {
+  recorder = recordSpans();
+});
+afterEach(async () => {
+  await recorder.shutdown();
+});
+
+describe('the Confluent wrappers have the one API shape', () => {
+  it('a client where the options belong, options where the client belongs, and wrapping twice name the fix', () => {
+    const producer = asConfluentProducer(new FakeConfluentProducer());
+    expect(() => traceConfluentProducer(producer as never)).toThrow(/^tracebus: traceConfluentProducer\(options\) got a producer where its options belong; write traceConfluentProducer\(options\)\(producer\)/);
+    expect(() => traceConfluentConsumer(asConfluentConsumer(new FakeConfluentConsumer('g')) as never)).toThrow(/^tracebus: traceConfluentConsumer\(options\) got a consumer where its options belong/);
+    expect(() => traceConfluentEachMessage((async () => undefined) as never)).toThrow(/^tracebus: traceConfluentEachMessage\(options\) got a function where its options belong/);
+    expect(() => traceConfluentProducer()({ brokers: ['127.0.0.1:9092'] } as never)).toThrow(
+      /^tracebus: traceConfluentProducer\(options\)\(producer\) needs a producer of @confluentinc\/kafka-javascript's KafkaJS API, e\.g\. traceConfluentProducer\(options\)\(kafka\.producer\(\)\); got an object; options go in the first call: traceConfluentProducer\(options\)\(producer\)$/,
+    );
+    expect(() => traceConfluentEachBatch()({ groupId: 'g' } as never)).toThrow(/needs a handler function \(payload, trace\) => …; got an object; options go in the first call: traceConfluentEachBatch\(options\)\(handler\)$/);
+    const traced = traceConfluentProducer()(producer);
+    expect(() => traceConfluentProducer()(traced)).toThrow(/^tracebus: this producer is traced already; wrap the original producer once, with traceConfluentProducer\(options\)\(producer\)$/);
+    expect(() => traceConfluentProducer({ brokers: [42] as never })).toThrow(/^tracebus: traceConfluentProducer\(\{ brokers \}\) takes the broker list/);
+  });
+
+  it('wraps a consumer whose on() and events throw, as this client\'s do, and a running one cannot be told', () => {
+    const raw = new FakeConfluentConsumer('billing');
+    raw.pause();
+    expect(() => traceConfluentConsumer()(asConfluentConsumer(raw))).not.toThrow();
+  });
+});
+
+describe('traceConfluentConsumer', () => {
+  it('reads the group from the consumer configuration at run(), and the groupId option overrides it', async () => {
+    const raw = new FakeConfluentConsumer('billing');
+    await traceConfluentConsumer()(asConfluentConsumer(raw)).run({ eachMessage: async () => undefined });
+    const overridden = new FakeConfluentConsumer('billing');
+    await traceConfluentConsumer({ groupId: 'explicit' })(asConfluentConsumer(overridden)).run({ eachMessage: async () => undefined });
+    const payload = (message: KafkaJS.KafkaMessage) => ({ topic: 'orders', partition: 2, message, heartbeat: async () => undefined, pause: () => () => undefined });
+    await raw.runs[0]!.eachMessage!(payload(confluentMessage('7')));
+    await overridden.runs[0]!.eachMessage!(payload(confluentMessage('8')));
+
+    const [learnt, explicit] = recorder.spans().filter((span) => span.name === 'process orders');
+    expect(learnt!.attributes).toMatchObject({ 'messaging.consumer.group.name': 'billing', 'messaging.destination.partition.id': '2', 'kafka.offset': 7, 'kafka.message.key': 'k-7' });
+    expect(explicit!.attributes['messaging.consumer.group.name']).toBe('explicit');
+  });
+
+  it('continues the trace of Buffer headers, a repeated traceparent restarts it, and no headers at all is a new trace', async () => {
+    const raw = new FakeConfluentConsumer('g');
+    const seen: string[] = [];
+    await traceConfluentConsumer()(asConfluentConsumer(raw)).run({ eachMessage: async (_payload, messageTrace) => void seen.push(messageTrace.traceId) });
+    const parent = `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-01`;
+    const deliver = (message: KafkaJS.KafkaMessage) => raw.runs[0]!.eachMessage!({ topic: 't', partition: 0, message, heartbeat: async () => undefined, pause: () => () => undefined });
+    await deliver(confluentMessage('0', { traceparent: Buffer.from(parent) }));
+    await deliver(confluentMessage('1', { traceparent: [Buffer.from(parent), Buffer.from(parent)] }));
+    await deliver(confluentMessage('2'));
+    expect(seen[0]).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(seen[1]).not.toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(new Set(seen).size).toBe(3);
+  });
+});
+
+describe('traceConfluentProducer', () => {
+  it('sends copies: the client changes what it is given, the caller\'s messages and headers stay as they were', async () => {
+    const raw = new FakeConfluentProducer();
+    const message = { key: 'k', value: 'v', headers: { 'x-app': 'kept' } };
+    await traceConfluentProducer()(asConfluentProducer(raw)).send({ topic: 'orders', messages: [message] });
+    expect(message).toEqual({ key: 'k', value: 'v', headers: { 'x-app': 'kept' } });
+    const sent = raw.calls[0]!.arg as KafkaJS.ProducerRecord;
+    expect(sent.messages[0]!.headers).toEqual({ 'x-app': 'kept', traceparent: wire(findSpan(recorder.spans(), 'send orders')) });
+  });
+
+  it('makes header values librdkafka refuses sendable, instead of a send that fails after producing', async () => {
+    const raw = new FakeConfluentProducer();
+    const headers = { count: 3, flag: true, none: null, missing: undefined, bytes: new Uint8Array([104, 105]), list: ['a', 7, null] };
+    await traceConfluentProducer()(asConfluentProducer(raw)).send({ topic: 'orders', messages: [{ value: 'v', headers: headers as never }] });
+    const sent = (raw.calls[0]!.arg as KafkaJS.ProducerRecord).messages[0]!.headers!;
+    expect({ ...sent, traceparent: undefined }).toEqual({ count: '3', flag: 'true', bytes: Buffer.from('hi'), list: ['a', '7'], traceparent: undefined });
+  });
+
+  it("the transaction is the producer: the producer's own sends, commit and sendOffsets belong to the open transaction", async () => {
+    const raw = new FakeConfluentProducer();
+    const producer = traceConfluentProducer()(asConfluentProducer(raw));
+    const consumer = traceConfluentConsumer({ groupId: 'billing' })(asConfluentConsumer(new FakeConfluentConsumer('billing')));
+    await app().startActiveSpan('job', async (job) => {
+      const transaction = await producer.transaction();
+      await transaction.send({ topic: 'a', messages: [{ value: '1' }] });
+      await producer.send({ topic: 'b', messages: [{ value: '2' }] });
+      await producer.sendOffsets({ consumer: consumer as unknown as KafkaJS.Consumer, topics: [] });
+      await producer.commit();
+      await producer.send({ topic: 'c', messages: [{ value: '3' }] });
+      job.end();
+    });
+
+    const spans = recorder.spans();
+    const job = findSpan(spans, 'job');
+    const transaction = findSpan(spans, 'transaction');
+    assertChildOf(transaction, job, spans);
+    expect(transaction.attributes['tracebus.kafka.transaction.outcome']).toBe('committed');
+    expect(transaction.events.map((event) => [event.name, event.attributes])).toEqual([['kafka.transaction.send_offsets', { 'messaging.consumer.group.name': 'billing' }]]);
+    assertChildOf(findSpan(spans, 'send a'), transaction, spans);
+    assertChildOf(findSpan(spans, 'send b'), transaction, spans);
+    // After the commit, the producer's sends are its own again.
+    assertChildOf(findSpan(spans, 'send c'), job, spans);
+    expect(raw.calls.map((call) => call.method)).toEqual(['send', 'send', 'sendOffsets', 'commit', 'send']);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('an abort on the producer ends the transaction as aborted; one open at disconnect is abandoned', async () => {
+    const raw = new FakeConfluentProducer();
+    const producer = traceConfluentProducer()(asConfluentProducer(raw));
+    await producer.transaction();
+    await producer.abort();
+    await producer.transaction();
+    await producer.disconnect();
+    expect(recorder.spans().filter((span) => span.name === 'transaction').map((span) => span.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['aborted', 'abandoned']);
+  });
+});
