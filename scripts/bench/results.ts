@@ -29,7 +29,7 @@ export interface ProfiledRun {
   tracingFunctions: { name: string; origin: string; microsPerMessage: number }[];
 }
 
-export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka';
+export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'confluent-kafka';
 
 /** Everything one section measured. */
 export interface SectionResult {
@@ -42,7 +42,9 @@ export interface SectionResult {
   samples: Record<string, Sample[]>;
   /** The 1-minute load average before and after the rounds. */
   load: { before: number; after: number };
-  /** A broker section's official instrumentation, which tracebus is compared with. */
+  /** A broker section's client library. */
+  client?: string;
+  /** A broker section's official instrumentation, which tracebus is compared with, when the client has one. */
   official?: string;
   /** The profiled runs, when the section was profiled. */
   profiles?: ProfiledRun[];
@@ -63,8 +65,9 @@ export interface BrokerUsed {
   brokerVersion: string | undefined;
   /** Where the broker came from (scripts/brokers/provision.ts). */
   source: string;
-  official: string;
-  officialVersion: string;
+  /** The client's official instrumentation, when it has one. */
+  official?: string;
+  officialVersion?: string;
 }
 
 /** Where the benchmarks ran. */

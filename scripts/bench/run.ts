@@ -6,18 +6,22 @@
  * over several rounds, so a noisy neighbour hits all of them alike; the table reports the
  * median of the rounds with their spread (min–max).
  *
- *   BENCH_ROUNDS (default 5)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka)
+ *   BENCH_ROUNDS (default 5)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
+ *                                 confluent-kafka)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
  *                                 100000, RabbitMQ 20000, Kafka 50000)
- *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for one broker section
+ *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for the RabbitMQ section, for the
+ *                                 two Kafka sections (kafkajs and @confluentinc/kafka-javascript)
  *   BENCH_KAFKA_PORT (default 29092)  port of a Kafka started from the local jars
  *   BENCH_PROFILES (default 1)    0 skips the CPU profiles of the in-process and broker sections
  *
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
- * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine.
+ * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
+ * section needs its client built (bash scripts/clients/build-confluent.sh).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { provideKafka, provideRabbitMQ, type ProvidedBroker } from '../brokers/provision.ts';
@@ -32,6 +36,8 @@ interface Section {
   variants: string[];
   rounds: number;
   broker?: 'rabbitmq' | 'kafka';
+  /** A broker section's client (BROKER_CLIENTS). */
+  client?: BrokerClient;
   command: (variant: string) => string[];
   /** Variants run once more with their measured pass CPU-profiled, to explain a gap. */
   profiled?: string[];
@@ -47,11 +53,16 @@ const MEMORY_MESSAGES = 1_000_000;
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
-/** The client library and the official instrumentation of each broker section. */
-const BROKER_CLIENTS = {
-  rabbitmq: { title: 'RabbitMQ', client: 'amqplib', official: '@opentelemetry/instrumentation-amqplib', messages: rabbitmqMessages },
-  kafka: { title: 'Kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaMessages },
-} as const;
+/**
+ * The broker, the client library and the official instrumentation of each broker section, by
+ * section name; @confluentinc/kafka-javascript has no official instrumentation.
+ */
+const BROKER_CLIENTS: Record<'rabbitmq' | 'kafka' | 'confluent-kafka', { title: string; broker: 'rabbitmq' | 'kafka'; client: string; official?: string; messages: number }> = {
+  rabbitmq: { title: 'RabbitMQ', broker: 'rabbitmq', client: 'amqplib', official: '@opentelemetry/instrumentation-amqplib', messages: rabbitmqMessages },
+  kafka: { title: 'Kafka', broker: 'kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaMessages },
+  'confluent-kafka': { title: 'Kafka', broker: 'kafka', client: '@confluentinc/kafka-javascript', messages: kafkaMessages },
+};
+type BrokerClient = keyof typeof BROKER_CLIENTS;
 
 /** The parts of the stack whose functions a profile lists by name: tracing's own. */
 const TRACING_PARTS: StackPart[] = ['OpenTelemetry API and SDK', 'tracebus', 'official instrumentation'];
@@ -62,16 +73,18 @@ function runChild(args: string[], env: NodeJS.ProcessEnv): Sample {
   return JSON.parse(line) as Sample;
 }
 
-/** A broker section: its child script is scripts/bench/<name>.ts. */
-function brokerSection(name: 'rabbitmq' | 'kafka'): Section {
-  const { title, client, messages: count } = BROKER_CLIENTS[name];
+/** A broker section: its child script is scripts/bench/<name>.ts; `otel` where the client has an official instrumentation. */
+function brokerSection(name: BrokerClient): Section {
+  const { title, broker, client, official, messages: count } = BROKER_CLIENTS[name];
+  const otel = official === undefined ? [] : ['otel'];
   return {
     name,
     title: `${title} (${client}): ${count.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'tracebus', 'otel', 'floor', 'tracebus-nosdk'],
+    variants: ['untraced', 'tracebus', ...otel, 'floor', 'tracebus-nosdk'],
     rounds,
-    broker: name,
-    profiled: ['untraced', 'floor', 'tracebus', 'otel'],
+    broker,
+    client: name,
+    profiled: ['untraced', 'floor', 'tracebus', ...otel],
     command: (variant) => [`scripts/bench/${name}.ts`, variant, String(count)],
   };
 }
@@ -94,7 +107,19 @@ const sections: Section[] = [
   },
   brokerSection('rabbitmq'),
   brokerSection('kafka'),
+  brokerSection('confluent-kafka'),
 ];
+
+/** Why a section's client cannot run here (@confluentinc/kafka-javascript's addon not built), or `undefined`. */
+function clientProblem(section: Section): string | undefined {
+  if (section.client !== 'confluent-kafka') return undefined;
+  try {
+    createRequire(import.meta.url)('@confluentinc/kafka-javascript');
+    return undefined;
+  } catch (error) {
+    return `@confluentinc/kafka-javascript does not load (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); build it with bash scripts/clients/build-confluent.sh`;
+  }
+}
 
 const brokers = new Map<'rabbitmq' | 'kafka', { provided?: ProvidedBroker; problem?: string; version?: string }>();
 async function brokerEnv(kind: 'rabbitmq' | 'kafka'): Promise<NodeJS.ProcessEnv | string> {
@@ -153,7 +178,11 @@ function runSection(section: Section, env: NodeJS.ProcessEnv): SectionResult {
   }
   const loadAfter = os.loadavg()[0]!;
   const result: SectionResult = { name: section.name, title: section.title, variants: section.variants, rounds: section.rounds, samples, load: { before: loadBefore, after: loadAfter } };
-  if (section.broker !== undefined) result.official = BROKER_CLIENTS[section.broker].official;
+  if (section.client !== undefined) {
+    result.client = BROKER_CLIENTS[section.client].client;
+    const official = BROKER_CLIENTS[section.client].official;
+    if (official !== undefined) result.official = official;
+  }
   if (section.profiled !== undefined && process.env.BENCH_PROFILES !== '0') result.profiles = profileRuns(section, env);
   return result;
 }
@@ -164,6 +193,13 @@ try {
   for (const section of sections) {
     if (wanted && !wanted.includes(section.name)) continue;
     let env: NodeJS.ProcessEnv = process.env;
+    const problem = clientProblem(section);
+    if (problem !== undefined) {
+      if (inCi) throw new Error(`[bench] ${problem}`);
+      console.error(`[bench] skipping ${section.name}: ${problem}`);
+      skipped.push({ title: section.title, reason: problem });
+      continue;
+    }
     if (section.broker !== undefined) {
       const found = await brokerEnv(section.broker);
       if (typeof found === 'string') {
@@ -176,7 +212,7 @@ try {
       env = found;
     }
     const result = runSection(section, env);
-    if (section.broker !== undefined) brokers.get(section.broker)!.version = result.samples[section.variants[0]!]![0]?.broker;
+    if (section.broker !== undefined) brokers.get(section.broker)!.version ??= result.samples[section.variants[0]!]![0]?.broker;
     results.push(result);
     console.log(sectionReport(result).lines.join('\n'));
   }
@@ -185,15 +221,19 @@ try {
 }
 
 const version = (name: string) => (JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
-const brokersUsed = [...brokers].flatMap(([kind, entry]): BrokerUsed[] => {
-  if (entry.provided === undefined) return [];
-  const { title, client, official } = BROKER_CLIENTS[kind];
-  return [{ title, client, clientVersion: version(client), brokerVersion: entry.version, source: entry.provided.source, official, officialVersion: version(official) }];
+// One line per client that ran: the Kafka sections share their broker.
+const brokersUsed = sections.flatMap(({ name, client: section }): BrokerUsed[] => {
+  if (section === undefined || !results.some((result) => result.name === name)) return [];
+  const { title, broker, client, official } = BROKER_CLIENTS[section];
+  const entry = brokers.get(broker);
+  if (entry?.provided === undefined) return [];
+  const used: BrokerUsed = { title, client, clientVersion: version(client), brokerVersion: entry.version, source: entry.provided.source };
+  return [official === undefined ? used : { ...used, official, officialVersion: version(official) }];
 });
 const bench: BenchResults = {
   rounds,
   memoryRounds,
-  messages: { inprocess: messages, memory: MEMORY_MESSAGES, rabbitmq: rabbitmqMessages, kafka: kafkaMessages },
+  messages: { inprocess: messages, memory: MEMORY_MESSAGES, rabbitmq: rabbitmqMessages, kafka: kafkaMessages, 'confluent-kafka': kafkaMessages },
   environment: {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown CPU',
