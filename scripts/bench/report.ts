@@ -92,11 +92,11 @@ function brokerSummary(section: SectionResult, target: StateTarget): string[] {
   }
   if (nosdk !== undefined) lines.push(`- tracebus with no SDK registered: ${pct(untraced / nosdk)} of untraced throughput.`);
   // The official instrumentation's figures, where the client has one.
-  const withOfficial = (figure: (variant: string) => string) => (official === undefined ? '' : `, ${official} ${figure('otel')}`);
+  const withOfficial = (text: (name: string) => string) => (official === undefined ? '' : `, ${text(official)}`);
   lines.push(
     `- the floor, only the OpenTelemetry work each message cannot avoid, reaches ${pct(untraced / floor)} of untraced throughput: an instrumentation that records a producer and a consumer span for every message cannot do better on this workload.`,
-    `- client CPU added per message over untraced: tracebus ${cpuAdded('tracebus').toFixed(1)} µs${withOfficial((variant) => `${cpuAdded(variant).toFixed(1)} µs`)}, the floor ${cpuAdded('floor').toFixed(1)} µs; the untraced client itself spends ${cpu('untraced').toFixed(1)} µs.`,
-    `- while the process is CPU-bound, throughput can reach at most untraced CPU ÷ traced CPU per message: ${pct(cpu('untraced') / cpu('floor'))} with the floor, ${pct(cpu('untraced') / cpu('tracebus'))} with tracebus${withOfficial((variant) => pct(cpu('untraced') / cpu(variant)))}.`,
+    `- client CPU added per message over untraced: tracebus ${cpuAdded('tracebus').toFixed(1)} µs${withOfficial((name) => `${name} ${cpuAdded('otel').toFixed(1)} µs`)}, the floor ${cpuAdded('floor').toFixed(1)} µs; the untraced client itself spends ${cpu('untraced').toFixed(1)} µs.`,
+    `- while the process is CPU-bound, throughput can reach at most untraced CPU ÷ traced CPU per message: ${pct(cpu('untraced') / cpu('floor'))} with the floor, ${pct(cpu('untraced') / cpu('tracebus'))} with tracebus${withOfficial((name) => `${pct(cpu('untraced') / cpu('otel'))} with ${name}`)}.`,
     '',
     'Consumer-side latency of the handler wrapper, per message (medians over the rounds of each run’s percentiles, µs):',
     '',
@@ -116,7 +116,7 @@ function brokerSummary(section: SectionResult, target: StateTarget): string[] {
   // The SDK checks and copies every attribute twice when a span starts, so how much each
   // variant records explains part of its cost.
   const recorded = (variant: string, key: 'attributesPerMessage' | 'linksPerMessage') => medianOf(section, variant, (sample) => Number(sample[key] ?? 0)).toFixed(1);
-  lines.push('', `Recorded per message, all its spans together: attributes tracebus ${recorded('tracebus', 'attributesPerMessage')}${withOfficial((variant) => recorded(variant, 'attributesPerMessage'))}, the floor ${recorded('floor', 'attributesPerMessage')}; links tracebus ${recorded('tracebus', 'linksPerMessage')}${withOfficial((variant) => recorded(variant, 'linksPerMessage'))}.`);
+  lines.push('', `Recorded per message, all its spans together: attributes tracebus ${recorded('tracebus', 'attributesPerMessage')}${withOfficial((name) => `${name} ${recorded('otel', 'attributesPerMessage')}`)}, the floor ${recorded('floor', 'attributesPerMessage')}; links tracebus ${recorded('tracebus', 'linksPerMessage')}${withOfficial((name) => `${name} ${recorded('otel', 'linksPerMessage')}`)}.`);
   return lines;
 }
 
