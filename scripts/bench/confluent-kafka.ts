@@ -27,7 +27,7 @@ import { createRequire } from 'node:module';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { assigned } from '../../test/support/confluent-kafka.ts';
 import { setUpBrokerVariant } from './broker-variant.ts';
-import { createBenchTopic, kafkaWorkload } from './kafka-workload.ts';
+import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts } from './kafka-workload.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
 
@@ -41,6 +41,7 @@ const tracebus = variant.startsWith('tracebus') ? await import('../../src/conflu
 const clientId = 'tracebus-bench';
 const kafka = new Kafka({ kafkaJS: { clientId, brokers, logLevel: logLevel.NOTHING } });
 // Topics through a kafkajs admin, as the tests make them: it waits for their leaders.
+quietNegativeTimeouts();
 const { Kafka: KafkaJsClient, logLevel: kafkaJsLogLevel } = await import('kafkajs');
 const { topic, remove } = await createBenchTopic(new KafkaJsClient({ clientId: `${clientId}-admin`, brokers, logLevel: kafkaJsLogLevel.NOTHING }).admin());
 

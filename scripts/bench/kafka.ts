@@ -29,7 +29,7 @@
 import { createRequire } from 'node:module';
 import type { Consumer, EachMessagePayload, Kafka as KafkaClient, Producer } from 'kafkajs';
 import { setUpBrokerVariant } from './broker-variant.ts';
-import { createBenchTopic, kafkaWorkload } from './kafka-workload.ts';
+import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts } from './kafka-workload.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
 
@@ -37,13 +37,7 @@ import { WrapperProbe } from './probe.ts';
 const { variant, messages, provider } = await setUpBrokerVariant(50_000, async () => new (await import('@opentelemetry/instrumentation-kafkajs')).KafkaJsInstrumentation());
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
-// kafkajs 2.2.4 arms timers with negative delays on Node 24; the warning for each is noise
-// in the benchmark's output, every other warning is still printed.
-const [defaultWarningListener] = process.listeners('warning');
-if (defaultWarningListener !== undefined) {
-  process.removeListener('warning', defaultWarningListener);
-  process.on('warning', (warning) => warning.name === 'TimeoutNegativeWarning' || defaultWarningListener(warning));
-}
+quietNegativeTimeouts();
 const require = createRequire(import.meta.url);
 const { Kafka, logLevel, Partitioners } = require('kafkajs') as typeof import('kafkajs');
 const tracebus = variant.startsWith('tracebus') ? await import('../../src/kafkajs/index.ts') : undefined;
