@@ -72,7 +72,7 @@ export type StackPart = (typeof STACK_PARTS)[number] | 'idle';
 export function stackPartOf(origin: string): StackPart {
   if (origin === '(idle)') return 'idle';
   if (origin === '(garbage collector)') return 'garbage collector';
-  if (origin === 'amqplib' || origin === 'kafkajs' || origin === 'tracebus src/memory/bus.ts') return 'messaging client';
+  if (['amqplib', 'kafkajs', '@confluentinc/kafka-javascript', 'tracebus src/memory/bus.ts'].includes(origin)) return 'messaging client';
   if (origin.startsWith('tracebus src/')) return 'tracebus';
   if (origin.startsWith('tracebus scripts/')) return 'benchmark harness';
   if (origin.startsWith('@opentelemetry/instrumentation') || ['require-in-the-middle', 'import-in-the-middle', 'module-details-from-path'].includes(origin)) return 'official instrumentation';
