@@ -8,9 +8,10 @@ import { amqpUrl, kafkaBrokers } from '../support/integration.ts';
 // tracebus next to the official instrumentations, as most NodeSDK users run them:
 // test/support/overlap/app.cjs starts NodeSDK with getNodeAutoInstrumentations() at its
 // defaults, so @opentelemetry/instrumentation-kafkajs and -amqplib patch kafkajs and
-// amqplib, and sends one message per scenario through real brokers. A client traced by
-// tracebus must give exactly one producer and one consumer span per message, in one trace
-// with exact parents; a client tracebus does not wrap keeps the patch's tracing.
+// amqplib (and amqp-connection-manager's channels), and sends one message per scenario
+// through real brokers. A client traced by tracebus must give exactly one producer and one
+// consumer span per message, in one trace with exact parents; a client tracebus does not
+// wrap keeps the patch's tracing.
 
 interface ExportedSpan {
   name: string;
@@ -38,6 +39,7 @@ const SCENARIOS = [
   { name: 'rabbitmq.confirm', producer: 'tracebus', consumer: 'tracebus' },
   { name: 'rabbitmq.tracebus-to-plain', producer: 'tracebus', consumer: AMQPLIB },
   { name: 'rabbitmq.plain-to-tracebus', producer: AMQPLIB, consumer: 'tracebus' },
+  { name: 'amqp-connection-manager', producer: 'tracebus', consumer: 'tracebus' },
 ] as const;
 
 describe.skipIf(brokers === undefined || url === undefined)('next to getNodeAutoInstrumentations(): one span a side, one trace', () => {

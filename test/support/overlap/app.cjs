@@ -18,6 +18,8 @@ const { Kafka, logLevel } = require('kafkajs');
 const amqp = require('amqplib');
 const { traceProducer, traceConsumer } = require('../../../src/kafkajs/index.ts');
 const { traceChannel } = require('../../../src/amqplib/index.ts');
+const amqpConnectionManager = require('amqp-connection-manager');
+const { traceChannelWrapper } = require('../../../src/amqp-connection-manager/index.ts');
 
 const brokers = process.env.KAFKA_BROKERS.split(',');
 const run = `${process.pid}.${Date.now().toString(36)}`;
@@ -115,9 +117,28 @@ async function rabbitScenarios() {
   await connection.close();
 }
 
+/** amqp-connection-manager: a traced ChannelWrapper publishes and consumes. */
+async function wrapperScenario() {
+  const queue = `overlap.wrapper.${run}`;
+  const connection = amqpConnectionManager.connect([process.env.AMQP_URL]);
+  const wrapper = traceChannelWrapper()(connection.createChannel({ setup: (raw) => raw.assertQueue(queue, { autoDelete: true }) }));
+  let done;
+  const received = new Promise((resolve) => (done = resolve));
+  await wrapper.consume(queue, (message) => {
+    delivered['amqp-connection-manager'] = { traceparent: String(message.properties.headers?.traceparent ?? ''), active: trace.getSpanContext(context.active())?.spanId };
+    wrapper.ack(message);
+    done();
+  });
+  await request('amqp-connection-manager', () => wrapper.sendToQueue(queue, Buffer.from('wrapper')));
+  await within(30_000, received, 'amqp-connection-manager');
+  await wrapper.close();
+  await connection.close();
+}
+
 async function main() {
   await kafkaScenarios();
   await rabbitScenarios();
+  await wrapperScenario();
   // Spans still being handled end a moment after their message arrives; NodeSDK's resource
   // detectors can hold an export past a span's end, so flush before reading.
   await new Promise((resolve) => setTimeout(resolve, 300));
