@@ -5,14 +5,20 @@
 import { SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 
-const describe = (span: ReadableSpan) => `'${span.name}' ${span.spanContext().traceId}/${span.spanContext().spanId}`;
+/**
+ * What the checks read of a span: a recorded `ReadableSpan`, or a span another process
+ * exported, rebuilt with these members.
+ */
+export type SpanView = Pick<ReadableSpan, 'name' | 'attributes' | 'parentSpanContext' | 'spanContext'>;
+
+const describe = (span: SpanView) => `'${span.name}' ${span.spanContext().traceId}/${span.spanContext().spanId}`;
 
 /**
  * Every consumer span's parent is a producer span (same trace, parent span id) of the
  * same message, as told by the attribute `idAttribute` that both carry (`messaging.message.id`,
  * `kafka.message.key`).
  */
-export function notInProducersTrace(producers: readonly ReadableSpan[], consumers: readonly ReadableSpan[], idAttribute: string): string[] {
+export function notInProducersTrace(producers: readonly SpanView[], consumers: readonly SpanView[], idAttribute: string): string[] {
   const bySpanId = new Map(producers.map((span) => [span.spanContext().spanId, span]));
   const problems: string[] = [];
   for (const consumer of consumers) {
@@ -77,8 +83,8 @@ export function recoveredStreamProblems(
   ids: readonly string[],
   processed: ReadonlyMap<string, number>,
   handlerTraces: ReadonlyMap<string, ReadonlySet<string>>,
-  sends: readonly ReadableSpan[],
-  processes: readonly ReadableSpan[],
+  sends: readonly SpanView[],
+  processes: readonly SpanView[],
 ): string[] {
   const key = 'kafka.message.key';
   const problems: string[] = [];
@@ -92,5 +98,53 @@ export function recoveredStreamProblems(
     const allowed = new Set(sends.filter((span) => span.attributes[key] === id).map((span) => span.spanContext().traceId));
     for (const traceId of traceIds) if (!allowed.has(traceId)) problems.push(`${id}: its handler ran in trace ${traceId}, not its message's`);
   }
+  return summarized(problems);
+}
+
+/** One message as a handler received it. */
+export interface Delivery {
+  /** The message's own id (its key). */
+  readonly id: string;
+  /** The values of its `traceparent` header as delivered: one, unless something repeated it. */
+  readonly traceparents: readonly string[];
+  /** The trace and span the handler ran in (`MessageTrace`). */
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
+/** The values of a header as kafkajs delivers it (a Buffer, a string, or an array of them when repeated). */
+export function headerValues(header: Buffer | string | ReadonlyArray<Buffer | string> | undefined): string[] {
+  return (header === undefined ? [] : Array.isArray(header) ? header : [header]).map(String);
+}
+
+/**
+ * What is wrong between the messages as delivered and the consumer spans: a message that
+ * did not carry exactly one `traceparent`; a handler whose span is not the consumer span of
+ * that message (by `idAttribute`) or whose parent is not exactly the delivered context
+ * (its trace id and parent span id); a consumer span no delivery ran in. At most
+ * `unfinished` deliveries may lack their span: a process killed after its handler returned
+ * and before the span ended.
+ */
+export function deliveredContextProblems(deliveries: readonly Delivery[], consumers: readonly SpanView[], idAttribute: string, unfinished = 0): string[] {
+  const bySpanId = new Map(consumers.map((span) => [span.spanContext().spanId, span]));
+  const problems: string[] = [];
+  const missing: string[] = [];
+  const matched = new Set<string>();
+  for (const delivery of deliveries) {
+    if (delivery.traceparents.length !== 1) problems.push(`${delivery.id} was delivered with ${delivery.traceparents.length} traceparent headers: ${JSON.stringify(delivery.traceparents)}`);
+    const span = bySpanId.get(delivery.spanId);
+    if (span === undefined) {
+      missing.push(`${delivery.id} (span ${delivery.spanId})`);
+      continue;
+    }
+    matched.add(delivery.spanId);
+    const [, traceId, parentSpanId] = (delivery.traceparents[0] ?? '').split('-');
+    const parent = span.parentSpanContext;
+    if (span.attributes[idAttribute] !== delivery.id) problems.push(`${describe(span)} ran the handler of ${delivery.id} but is the span of ${String(span.attributes[idAttribute])}`);
+    if (span.spanContext().traceId !== delivery.traceId) problems.push(`${describe(span)}: the handler of ${delivery.id} saw trace ${delivery.traceId}`);
+    if (parent?.traceId !== traceId || parent?.spanId !== parentSpanId) problems.push(`${describe(span)} has parent ${parent === undefined ? 'none' : `${parent.traceId}/${parent.spanId}`}; ${delivery.id} was delivered with ${delivery.traceparents[0]}`);
+  }
+  if (missing.length > unfinished) problems.push(`${missing.length} deliveries have no consumer span (at most ${unfinished} may): ${missing.slice(0, 5).join(', ')}`);
+  for (const span of consumers) if (!matched.has(span.spanContext().spanId)) problems.push(`${describe(span)} (${String(span.attributes[idAttribute])}): no delivery ran in it`);
   return summarized(problems);
 }
