@@ -13,10 +13,12 @@ export interface Sent {
   attempts: number;
   calls: number;
   errors: Map<string, number>;
+  /** The longest a send call took, failed ones included: how long the producer was held up. */
+  longestCallMs: number;
 }
 
 export function newSent(): Sent {
-  return { produced: 0, attempts: 0, calls: 0, errors: new Map() };
+  return { produced: 0, attempts: 0, calls: 0, errors: new Map(), longestCallMs: 0 };
 }
 
 /** Counts one failed send call under its error's name. */
@@ -74,7 +76,7 @@ export function tally(label: string, ids: readonly string[], sent: Sent, deliver
   const errors = [...sent.errors].map(([name, count]) => `${count}× ${name}`).join(', ');
   console.log(
     `clusters: ${label}: ${sent.produced} produced, ${sent.attempts} send attempts in ${sent.calls} send calls ` +
-      `(${sent.attempts - sent.produced} messages sent again by the application${errors === '' ? '' : ` after ${errors}`}), ` +
+      `(${sent.attempts - sent.produced} messages sent again by the application${errors === '' ? '' : ` after ${errors}`}; longest call ${sent.longestCallMs} ms), ` +
       `${consumed} consumed, ${delivered.size} distinct, ${duplicates} duplicates, ${lost.length} lost, ${open} open spans; ${details}`,
   );
   return { consumed, distinct: delivered.size, duplicates, lost };
