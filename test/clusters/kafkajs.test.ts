@@ -404,7 +404,7 @@ describe.skipIf(unavailable !== undefined)('Kafka three-node KRaft cluster, kafk
     const inKilled = new Set(killed.deliveries.map((delivery) => delivery.id));
     const redelivered = survivor.deliveries.filter((delivery) => inKilled.has(delivery.id));
     const takenOver = survivor.deliveries.slice(atKill.survivor).filter((delivery) => atKill.partitions.includes(delivery.partition));
-    const { duplicates, lost } = tally(
+    const { duplicates, redelivered: sameRecord, lost } = tally(
       'kafka member-kill (kafkajs)',
       ids,
       sent,
@@ -424,6 +424,8 @@ describe.skipIf(unavailable !== undefined)('Kafka three-node KRaft cluster, kafk
     expect(new Set(survivor.deliveries.map((delivery) => delivery.id)).size).toBe(survivor.deliveries.length);
     expect(redelivered.length).toBe(duplicates);
     expect(duplicates).toBeGreaterThan(0);
+    // Redelivered records, not records written twice: each duplicate carries the traceparent its first delivery had.
+    expect(sameRecord).toBe(duplicates);
     // Spans: one per send call and per message sent; every consumer span, in either process,
     // redeliveries included, a child of its own message's create span with the delivered
     // parent; the killed process may have been killed between a handler and its span's end.

@@ -61,6 +61,8 @@ export interface Tally {
   consumed: number;
   distinct: number;
   duplicates: number;
+  /** Of the duplicates, deliveries of a record delivered before (the same traceparent). */
+  redelivered: number;
   lost: string[];
 }
 
@@ -73,13 +75,23 @@ export function tally(label: string, ids: readonly string[], sent: Sent, deliver
   const delivered = new Set(deliveries.map((delivery) => delivery.id));
   const lost = ids.filter((id) => !delivered.has(id));
   const duplicates = consumed - delivered.size;
+  // A duplicate with a traceparent its id was already delivered with is the same record
+  // delivered again; one with another traceparent is a second record, a send made again.
+  const seen = new Set<string>();
+  let redelivered = 0;
+  for (const { id, traceparents } of deliveries) {
+    const key = `${id} ${traceparents.join(',')}`;
+    if (seen.has(key)) redelivered++;
+    seen.add(key);
+  }
   const errors = [...sent.errors].map(([name, count]) => `${count}× ${name}`).join(', ');
   console.log(
     `clusters: ${label}: ${sent.produced} produced, ${sent.attempts} send attempts in ${sent.calls} send calls ` +
       `(${sent.attempts - sent.produced} messages sent again by the application${errors === '' ? '' : ` after ${errors}`}; longest call ${sent.longestCallMs} ms), ` +
-      `${consumed} consumed, ${delivered.size} distinct, ${duplicates} duplicates, ${lost.length} lost, ${open} open spans; ${details}`,
+      `${consumed} consumed, ${delivered.size} distinct, ${duplicates} duplicates (${redelivered} the same record redelivered, ${duplicates - redelivered} written twice), ` +
+      `${lost.length} lost, ${open} open spans; ${details}`,
   );
-  return { consumed, distinct: delivered.size, duplicates, lost };
+  return { consumed, distinct: delivered.size, duplicates, redelivered, lost };
 }
 
 /** Polls `probe` until it returns a value (a probe that throws counts as no value); fails with `what` after `timeoutMs`. */
