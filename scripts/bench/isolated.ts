@@ -1,0 +1,195 @@
+/**
+ * What tracing alone costs per message, without a broker: tracebus's Kafka producer and
+ * consumer wrappers around clients that do nothing (a `send` that resolves at once, an
+ * `eachMessage` payload made in memory), side by side with the floor that records the
+ * attributes semantic conventions require, in one process, with the SDK of sdk.ts.
+ *
+ *   npm run bench:isolated -- [messages=100000] [rounds=5]
+ *   ISOLATED_VARIANTS=eachMessage,send  only the variants whose names contain one of these
+ *   ISOLATED_BASE=/path/to/other/checkout  also that checkout's tracebus, marked (base)
+ *
+ * The variants alternate within every round, so a noisy neighbour hits all of them alike;
+ * the figure is CPU time (user + system) per message, the median of the rounds, and each
+ * tracebus row is also given as a ratio to its floor. Broker benchmarks (run.ts) measure
+ * the same wrappers with real clients; this one shows tracing's own share without the
+ * client's noise, for work on tracebus's hot path.
+ */
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from '@opentelemetry/api';
+import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
+import { exportedSpans, registerSdk } from './sdk.ts';
+
+const [count = '100000', roundsText = '5'] = process.argv.slice(2);
+const messages = Number(count);
+const rounds = Number(roundsText);
+const BATCH = 100;
+const topic = 'orders';
+const payload = Buffer.alloc(256, 'x');
+
+const provider = registerSdk();
+const floorTracer = trace.getTracer('floor');
+const bufferGetter: TextMapGetter<Record<string, unknown>> = {
+  get: (carrier, key) => carrier[key]?.toString(),
+  keys: (carrier) => Object.keys(carrier),
+};
+
+interface KafkaMessage {
+  value: Buffer;
+  headers?: Record<string, string | Buffer>;
+}
+const noopProducer = () => ({
+  async send(record: { topic: string; messages: KafkaMessage[] }) {
+    return record.messages.map(() => ({ topicName: topic, partition: 0, errorCode: 0 }));
+  },
+  async sendBatch() {
+    return [];
+  },
+  async connect() {},
+  async disconnect() {},
+});
+const noopConsumer = () => ({
+  async run(config: { eachMessage: (payload: unknown) => Promise<void> }) {
+    consumerHandler = config.eachMessage;
+  },
+  async subscribe() {},
+  async connect() {},
+  async disconnect() {},
+  on() {
+    return () => {};
+  },
+  events: { GROUP_JOIN: 'consumer.group_join' },
+});
+const sink = noopProducer();
+let consumerHandler: ((payload: unknown) => Promise<void>) | undefined;
+
+const semconv = (operation: string, type: string) => ({ 'messaging.system.name': 'kafka', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': topic });
+
+/** Headers as they come off the wire: what a traced producer wrote, as Buffers. */
+function wireHeaders(): Record<string, Buffer> {
+  const headers: Record<string, string> = {};
+  const span = floorTracer.startSpan('seed');
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers);
+  span.end();
+  return Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, Buffer.from(value)]));
+}
+
+/** tracebus's Kafka wrappers from `module` around the no-op clients. */
+async function wrappers(module: typeof import('../../src/kafkajs/index.ts')) {
+  const producer = module.traceProducer({ brokers: ['127.0.0.1:9092'], clientId: 'bench' })(noopProducer() as never) as unknown as ReturnType<typeof noopProducer>;
+  await (module.traceConsumer({ brokers: ['127.0.0.1:9092'], clientId: 'bench', groupId: 'bench-group' })(noopConsumer() as never) as unknown as ReturnType<typeof noopConsumer>).run({ eachMessage: async () => {} });
+  return { producer, eachMessage: consumerHandler! };
+}
+
+/** The tracebus variants of the wrappers from `module`, named with `suffix`. */
+async function tracebusVariants(module: typeof import('../../src/kafkajs/index.ts'), suffix: string): Promise<Record<string, (n: number) => Promise<void>>> {
+  const { producer, eachMessage } = await wrappers(module);
+  return {
+    [`send x100: tracebus${suffix}`]: async (n) => {
+      for (let sent = 0; sent < n; sent += BATCH) {
+        const batch: KafkaMessage[] = [];
+        for (let index = 0; index < BATCH; index++) batch.push({ value: payload });
+        await producer.send({ topic, messages: batch });
+      }
+    },
+    [`send x1: tracebus${suffix}`]: async (n) => {
+      for (let sent = 0; sent < n; sent++) await producer.send({ topic, messages: [{ value: payload }] });
+    },
+    [`eachMessage: tracebus${suffix}`]: async (n) => {
+      const headers = wireHeaders();
+      for (let offset = 0; offset < n; offset++) {
+        await eachMessage({ topic, partition: 0, message: { key: null, value: payload, headers, offset: String(offset), timestamp: '1700000000000' } });
+      }
+    },
+  };
+}
+
+// ISOLATED_BASE=<checkout> adds the same variants from another checkout's sources, to
+// compare a change with the code before it in one run.
+const base = process.env.ISOLATED_BASE;
+const tracebus = {
+  ...(await tracebusVariants(await import('../../src/kafkajs/index.ts'), '')),
+  ...(base === undefined ? {} : await tracebusVariants((await import(`${base}/src/kafkajs/index.ts`)) as typeof import('../../src/kafkajs/index.ts'), ' (base)')),
+};
+
+/** The floor's consumer side with the attributes `attributesOf` gives, at span start. */
+function floorEachMessage(attributesOf: (offset: number) => Record<string, string | number>): (n: number) => Promise<void> {
+  return async (n) => {
+    const headers = wireHeaders();
+    const handler = async () => {};
+    for (let offset = 0; offset < n; offset++) {
+      const message = { key: null, value: payload, headers, offset: String(offset), timestamp: '1700000000000' };
+      const parent = propagation.extract(ROOT_CONTEXT, message.headers, bufferGetter);
+      const span = floorTracer.startSpan(`process ${topic}`, { kind: SpanKind.CONSUMER, attributes: attributesOf(offset) }, parent);
+      try {
+        await context.with(trace.setSpan(parent, span), handler);
+      } finally {
+        span.end();
+      }
+    }
+  };
+}
+
+const variants: Record<string, (n: number) => Promise<void>> = {
+  'send x100: floor+semconv': async (n) => {
+    for (let sent = 0; sent < n; sent += BATCH) {
+      const batch: KafkaMessage[] = [];
+      for (let index = 0; index < BATCH; index++) {
+        const span = floorTracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes: semconv('send', 'send') });
+        const headers: Record<string, string> = {};
+        propagation.inject(trace.setSpan(context.active(), span), headers);
+        span.end();
+        batch.push({ value: payload, headers });
+      }
+      await sink.send({ topic, messages: batch });
+    }
+  },
+  'send x1: floor+semconv': async (n) => {
+    for (let sent = 0; sent < n; sent++) {
+      const span = floorTracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes: semconv('send', 'send') });
+      const headers: Record<string, string> = {};
+      const ctx = trace.setSpan(context.active(), span);
+      propagation.inject(ctx, headers);
+      await context.with(ctx, () => sink.send({ topic, messages: [{ value: payload, headers }] }));
+      span.end();
+    }
+  },
+  'eachMessage: floor+semconv': floorEachMessage(() => semconv('process', 'process')),
+  'eachMessage: floor+tracebus attributes': floorEachMessage((offset) => ({
+    ...semconv('process', 'process'),
+    'messaging.consumer.group.name': 'bench-group',
+    'messaging.destination.partition.id': '0',
+    'kafka.offset': offset,
+    'server.address': '127.0.0.1',
+    'server.port': 9092,
+    'messaging.client.id': 'bench',
+  })),
+};
+
+/** CPU µs per message of one run of `variant`, its spans flushed (export included). */
+async function measure(name: string, n: number): Promise<number> {
+  const before = process.cpuUsage();
+  await variants[name]!(n);
+  await provider.forceFlush();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / n;
+}
+
+Object.assign(variants, tracebus);
+const only = process.env.ISOLATED_VARIANTS?.split(',');
+const names = Object.keys(variants).filter((name) => only === undefined || only.some((part) => name.includes(part)));
+for (const name of names) await measure(name, Math.min(messages, 20_000));
+const spansBefore = exportedSpans();
+const samples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+for (let round = 0; round < rounds; round++) {
+  for (let index = 0; index < names.length; index++) {
+    const name = names[(index + round) % names.length]!;
+    samples[name]!.push(await measure(name, messages));
+  }
+}
+const median = (values: number[] = []) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+console.log(`CPU µs per message, median of ${rounds} rounds of ${messages.toLocaleString('en')} (${((exportedSpans() - spansBefore) / (rounds * messages)).toFixed(2)} spans exported per message and variant):`);
+for (const name of names) {
+  const value = median(samples[name]!);
+  const floor = name.includes('tracebus') ? median(samples[name.replace(/tracebus.*$/, 'floor+semconv')]!) : undefined;
+  console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
+}
+await provider.shutdown();
