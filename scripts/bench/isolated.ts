@@ -15,6 +15,8 @@
  * client's noise, for work on tracebus's hot path.
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from '@opentelemetry/api';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { traceChannel } from '../../src/amqplib/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
 import { exportedSpans, registerSdk } from './sdk.ts';
 
@@ -61,6 +63,7 @@ const noopConsumer = () => ({
 const sink = noopProducer();
 let consumerHandler: ((payload: unknown) => Promise<void>) | undefined;
 
+const rabbitSemconv = (operation: string, type: string) => ({ 'messaging.system.name': 'rabbitmq', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': queue });
 const semconv = (operation: string, type: string) => ({ 'messaging.system.name': 'kafka', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': topic });
 
 /** Headers as they come off the wire: what a traced producer wrote, as Buffers. */
@@ -72,6 +75,40 @@ function wireHeaders(): Record<string, Buffer> {
   return Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, Buffer.from(value)]));
 }
 
+type ConfirmCallback = (error: unknown, ok?: unknown) => void;
+type OnMessage = (message: ConsumeMessage | null) => void;
+
+/** An amqplib ConfirmChannel that does nothing: a publish is confirmed on the next microtask; `deliver` hands a message to the consumer. */
+class NoopChannel {
+  readonly connection = { frameMax: 131_072 };
+  onMessage: OnMessage | undefined;
+  publish(_exchange: string, _routingKey: string, _content: Buffer, _options?: unknown, callback?: ConfirmCallback): boolean {
+    if (callback !== undefined) queueMicrotask(() => callback(null));
+    return true;
+  }
+  sendToQueue(queue: string, content: Buffer, options?: unknown, callback?: ConfirmCallback): boolean {
+    return this.publish('', queue, content, options, callback);
+  }
+  async consume(_queue: string, onMessage: OnMessage): Promise<{ consumerTag: string }> {
+    this.onMessage = onMessage;
+    return { consumerTag: 'bench' };
+  }
+  ack(): void {}
+  nack(): void {}
+  async waitForConfirms(): Promise<void> {}
+}
+
+/** A delivery as amqplib hands it over, carrying `headers`. */
+function delivery(deliveryTag: number, headers: Record<string, unknown>): ConsumeMessage {
+  return {
+    content: payload,
+    fields: { deliveryTag, redelivered: false, exchange: '', routingKey: queue, consumerTag: 'bench' },
+    properties: { headers } as ConsumeMessage['properties'],
+  };
+}
+const queue = 'orders';
+const rabbitSink = new NoopChannel();
+
 /** tracebus's Kafka wrappers from `module` around the no-op clients. */
 async function wrappers(module: typeof import('../../src/kafkajs/index.ts')) {
   const producer = module.traceProducer({ brokers: ['127.0.0.1:9092'], clientId: 'bench' })(noopProducer() as never) as unknown as ReturnType<typeof noopProducer>;
@@ -79,10 +116,27 @@ async function wrappers(module: typeof import('../../src/kafkajs/index.ts')) {
   return { producer, eachMessage: consumerHandler! };
 }
 
-/** The tracebus variants of the wrappers from `module`, named with `suffix`. */
-async function tracebusVariants(module: typeof import('../../src/kafkajs/index.ts'), suffix: string): Promise<Record<string, (n: number) => Promise<void>>> {
-  const { producer, eachMessage } = await wrappers(module);
+/** The tracebus variants of the wrappers from `kafka` and `amqp`, named with `suffix`. */
+async function tracebusVariants(kafka: typeof import('../../src/kafkajs/index.ts'), amqp: typeof import('../../src/amqplib/index.ts'), suffix: string): Promise<Record<string, (n: number) => Promise<void>>> {
+  const { producer, eachMessage } = await wrappers(kafka);
+  const raw = new NoopChannel();
+  const channel = amqp.traceChannel({ serverAddress: '127.0.0.1', serverPort: 5672 })(raw as unknown as ConfirmChannel);
+  await channel.consume(queue, (message) => message !== null && channel.ack(message));
   return {
+    [`amqp publish: tracebus${suffix}`]: async (n) => {
+      for (let sent = 1; sent <= n; sent++) {
+        channel.sendToQueue(queue, payload);
+        if (sent % 100 === 0) await channel.waitForConfirms();
+      }
+      await channel.waitForConfirms();
+    },
+    [`amqp consume: tracebus${suffix}`]: async (n) => {
+      const headers = wireHeaders();
+      for (let tag = 1; tag <= n; tag++) {
+        raw.onMessage!(delivery(tag, headers));
+        if (tag % 100 === 0) await Promise.resolve();
+      }
+    },
     [`send x100: tracebus${suffix}`]: async (n) => {
       for (let sent = 0; sent < n; sent += BATCH) {
         const batch: KafkaMessage[] = [];
@@ -106,8 +160,14 @@ async function tracebusVariants(module: typeof import('../../src/kafkajs/index.t
 // compare a change with the code before it in one run.
 const base = process.env.ISOLATED_BASE;
 const tracebus = {
-  ...(await tracebusVariants(await import('../../src/kafkajs/index.ts'), '')),
-  ...(base === undefined ? {} : await tracebusVariants((await import(`${base}/src/kafkajs/index.ts`)) as typeof import('../../src/kafkajs/index.ts'), ' (base)')),
+  ...(await tracebusVariants(await import('../../src/kafkajs/index.ts'), await import('../../src/amqplib/index.ts'), '')),
+  ...(base === undefined
+    ? {}
+    : await tracebusVariants(
+        (await import(`${base}/src/kafkajs/index.ts`)) as typeof import('../../src/kafkajs/index.ts'),
+        (await import(`${base}/src/amqplib/index.ts`)) as typeof import('../../src/amqplib/index.ts'),
+        ' (base)',
+      )),
 };
 
 /** The floor's consumer side with the attributes `attributesOf` gives, at span start. */
@@ -129,6 +189,31 @@ function floorEachMessage(attributesOf: (offset: number) => Record<string, strin
 }
 
 const variants: Record<string, (n: number) => Promise<void>> = {
+  'amqp publish: floor+semconv': async (n) => {
+    for (let sent = 1; sent <= n; sent++) {
+      const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: rabbitSemconv('send', 'send') });
+      const headers: Record<string, string> = {};
+      propagation.inject(trace.setSpan(context.active(), span), headers);
+      rabbitSink.sendToQueue(queue, payload, { headers }, () => span.end());
+      if (sent % 100 === 0) await rabbitSink.waitForConfirms();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  },
+  'amqp consume: floor+semconv': async (n) => {
+    const headers = wireHeaders();
+    const handler = (message: ConsumeMessage | null) => message !== null && rabbitSink.ack();
+    for (let tag = 1; tag <= n; tag++) {
+      const message = delivery(tag, headers);
+      const parent = propagation.extract(ROOT_CONTEXT, message.properties.headers);
+      const span = floorTracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER, attributes: rabbitSemconv('process', 'process') }, parent);
+      try {
+        context.with(trace.setSpan(parent, span), handler, undefined, message);
+      } finally {
+        span.end();
+      }
+      if (tag % 100 === 0) await Promise.resolve();
+    }
+  },
   'send x100: floor+semconv': async (n) => {
     for (let sent = 0; sent < n; sent += BATCH) {
       const batch: KafkaMessage[] = [];

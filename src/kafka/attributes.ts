@@ -113,18 +113,6 @@ export function producedAttributes(message: ProducedMessage, client: ClientAttri
   return attributes;
 }
 
-/**
- * `messaging.consumer.group.name`, the attribute a sampler sees on Kafka's consumer spans
- * (see OperationInfo.sampling); one object per group, since a consumer's group never changes.
- */
-export function groupAttributes(groupId: string | undefined): Attributes | undefined {
-  if (groupId === undefined) return undefined;
-  let attributes = groups.get(groupId);
-  if (attributes === undefined) groups.set(groupId, (attributes = Object.freeze({ [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId })));
-  return attributes;
-}
-const groups = new Map<string, Attributes>();
-
 /** Attributes of one consumed message besides its group: partition, offset, key, tombstone, body size, client. */
 export function consumedAttributes(partition: number, message: ConsumedMessage, client: ClientAttributes): Attributes {
   const attributes: Attributes = { [ATTR_MESSAGING_DESTINATION_PARTITION_ID]: partitionId(partition) };

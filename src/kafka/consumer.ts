@@ -10,7 +10,8 @@ import { originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
-import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, groupAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
+import { consumerGroupAttributes } from '../core/semconv.ts';
+import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
 import { processBatch, type BatchMessageTraceOf } from './batch.ts';
 import { registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
 
@@ -188,7 +189,7 @@ export class ConsumerSpans {
     const attributes = consumedAttributes(partition, message, this.client);
     const attempt = attempts.seen(topic, partition, message.offset);
     if (attempt > 1) attributes[ATTR_KAFKA_ATTEMPT] = attempt;
-    const info: OperationInfo = { type: 'process', destination: topic, sampling: groupAttributes(this.groupId), attributes, publishedAt: timestampOf(message) };
+    const info: OperationInfo = { type: 'process', destination: topic, sampling: consumerGroupAttributes(this.groupId), attributes, publishedAt: timestampOf(message) };
     return this.tracer.traceProcess(info, message.headers as MessageHeaders | undefined, payload, this.#policy, this.hook, function handle(trace) {
       return handler(payload, trace);
     });
