@@ -29,7 +29,7 @@ export interface ProfiledRun {
   tracingFunctions: { name: string; origin: string; microsPerMessage: number }[];
 }
 
-export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'confluent-kafka';
+export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka';
 
 /** Everything one section measured. */
 export interface SectionResult {

@@ -6,18 +6,25 @@
  * over several rounds, so a noisy neighbour hits all of them alike; the table reports the
  * median of the rounds with their spread (min–max).
  *
- *   BENCH_ROUNDS (default 5)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
- *                                 confluent-kafka)
+ *   BENCH_ROUNDS (default 3)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
+ *                                 kafka-single,confluent-kafka)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
- *                                 100000, RabbitMQ 20000, Kafka 50000)
+ *                                 100000, RabbitMQ 20000, Kafka 50000, Kafka single sends 10000)
  *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for the RabbitMQ section, for the
  *                                 two Kafka sections (kafkajs and @confluentinc/kafka-javascript)
+ *   BENCH_KAFKA_SINGLE_MESSAGES   the same for the kafka-single section (kafkajs, one message
+ *                                 per `send`: each message costs a produce request, so fewer)
  *   BENCH_KAFKA_PORT (default 29092)  port of a Kafka started from the local jars
  *   BENCH_PROFILES (default 1)    0 skips the CPU profiles of the in-process and broker sections
  *
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
  * section needs its client built (bash scripts/clients/build-confluent.sh).
+ *
+ * Three rounds by default (five before the sections had their semconv-floor and sampled
+ * variants and the kafka-single section), so that a full run stays near 20 minutes on two
+ * idle cores (an estimate from the per-message costs of the last full run); each section
+ * logs how long it took.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,24 +50,28 @@ interface Section {
   profiled?: string[];
 }
 
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const memoryRounds = Math.min(rounds, 3);
 const messagesFor = (specific: string | undefined, fallback: number) => Number(specific ?? process.env.BENCH_MESSAGES ?? fallback);
 const messages = messagesFor(undefined, 100_000);
 const rabbitmqMessages = messagesFor(process.env.BENCH_RABBITMQ_MESSAGES, 20_000);
 const kafkaMessages = messagesFor(process.env.BENCH_KAFKA_MESSAGES, 50_000);
+const kafkaSingleMessages = messagesFor(process.env.BENCH_KAFKA_SINGLE_MESSAGES, 10_000);
 const MEMORY_MESSAGES = 1_000_000;
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
 /**
  * The broker, the client library and the official instrumentation of each broker section, by
- * section name; @confluentinc/kafka-javascript has no official instrumentation.
+ * section name; @confluentinc/kafka-javascript has no official instrumentation. Each
+ * section's child is scripts/bench/<script>.ts with `args` after the variant and count;
+ * `sampled` sections also run the variants under the 1% sampler.
  */
-const BROKER_CLIENTS: Record<'rabbitmq' | 'kafka' | 'confluent-kafka', { title: string; broker: 'rabbitmq' | 'kafka'; client: string; official?: string; messages: number }> = {
-  rabbitmq: { title: 'RabbitMQ', broker: 'rabbitmq', client: 'amqplib', official: '@opentelemetry/instrumentation-amqplib', messages: rabbitmqMessages },
-  kafka: { title: 'Kafka', broker: 'kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaMessages },
-  'confluent-kafka': { title: 'Kafka', broker: 'kafka', client: '@confluentinc/kafka-javascript', messages: kafkaMessages },
+const BROKER_CLIENTS: Record<'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka', { title: string; broker: 'rabbitmq' | 'kafka'; client: string; official?: string; messages: number; script: string; args?: string[]; shape?: string; sampled: boolean }> = {
+  rabbitmq: { title: 'RabbitMQ', broker: 'rabbitmq', client: 'amqplib', official: '@opentelemetry/instrumentation-amqplib', messages: rabbitmqMessages, script: 'rabbitmq', sampled: true },
+  kafka: { title: 'Kafka', broker: 'kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaMessages, script: 'kafka', sampled: true },
+  'kafka-single': { title: 'Kafka', broker: 'kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaSingleMessages, script: 'kafka', args: ['single'], shape: 'one message per send', sampled: false },
+  'confluent-kafka': { title: 'Kafka', broker: 'kafka', client: '@confluentinc/kafka-javascript', messages: kafkaMessages, script: 'confluent-kafka', sampled: true },
 };
 type BrokerClient = keyof typeof BROKER_CLIENTS;
 
@@ -73,19 +84,20 @@ function runChild(args: string[], env: NodeJS.ProcessEnv): Sample {
   return JSON.parse(line) as Sample;
 }
 
-/** A broker section: its child script is scripts/bench/<name>.ts; `otel` where the client has an official instrumentation. */
+/** A broker section: `otel` where the client has an official instrumentation, the sampled variants where the section has them. */
 function brokerSection(name: BrokerClient): Section {
-  const { title, broker, client, official, messages: count } = BROKER_CLIENTS[name];
+  const { title, broker, client, official, messages: count, script, args = [], shape, sampled } = BROKER_CLIENTS[name];
   const otel = official === undefined ? [] : ['otel'];
+  const atOnePercent = sampled ? ['tracebus@1%', ...otel.map((variant) => `${variant}@1%`), 'floor+semconv@1%'] : [];
   return {
     name,
-    title: `${title} (${client}): ${count.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'tracebus', ...otel, 'floor', 'tracebus-nosdk'],
+    title: `${title} (${client}${shape === undefined ? '' : `, ${shape}`}): ${count.toLocaleString('en')} messages per run`,
+    variants: ['untraced', 'tracebus', ...otel, 'floor', 'floor+semconv', 'tracebus-nosdk', ...atOnePercent],
     rounds,
     broker,
     client: name,
-    profiled: ['untraced', 'floor', 'tracebus', ...otel],
-    command: (variant) => [`scripts/bench/${name}.ts`, variant, String(count)],
+    profiled: ['untraced', 'floor', 'floor+semconv', 'tracebus', ...otel],
+    command: (variant) => [`scripts/bench/${script}.ts`, variant, String(count), ...args],
   };
 }
 
@@ -93,7 +105,7 @@ const sections: Section[] = [
   {
     name: 'inprocess',
     title: `In-process bus: ${messages.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'nosdk', 'sdk', 'floor', 'floor+attributes', 'bus+floor', 'bus+floor+attributes', 'untraced+sdk'],
+    variants: ['untraced', 'nosdk', 'sdk', 'floor', 'floor+attributes', 'bus+floor', 'bus+floor+attributes', 'untraced+sdk', 'sdk@1%', 'bus+floor+attributes@1%'],
     rounds,
     profiled: ['untraced', 'floor', 'bus+floor+attributes', 'sdk'],
     command: (variant) => ['scripts/bench/inprocess.ts', variant, String(messages)],
@@ -107,6 +119,7 @@ const sections: Section[] = [
   },
   brokerSection('rabbitmq'),
   brokerSection('kafka'),
+  brokerSection('kafka-single'),
   brokerSection('confluent-kafka'),
 ];
 
@@ -211,7 +224,9 @@ try {
       }
       env = found;
     }
+    const started = Date.now();
     const result = runSection(section, env);
+    console.error(`[bench] ${section.name} took ${((Date.now() - started) / 1000).toFixed(0)} s`);
     if (section.broker !== undefined) brokers.get(section.broker)!.version ??= result.samples[section.variants[0]!]![0]?.broker;
     results.push(result);
     console.log(sectionReport(result).lines.join('\n'));
@@ -221,10 +236,13 @@ try {
 }
 
 const version = (name: string) => (JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
-// One line per client that ran: the Kafka sections share their broker.
+// One line per client that ran: the Kafka sections share their broker, kafka and kafka-single their client.
+const clientsListed = new Set<string>();
 const brokersUsed = sections.flatMap(({ name, client: section }): BrokerUsed[] => {
   if (section === undefined || !results.some((result) => result.name === name)) return [];
   const { title, broker, client, official } = BROKER_CLIENTS[section];
+  if (clientsListed.has(client)) return [];
+  clientsListed.add(client);
   const entry = brokers.get(broker);
   if (entry?.provided === undefined) return [];
   const used: BrokerUsed = { title, client, clientVersion: version(client), brokerVersion: entry.version, source: entry.provided.source };
@@ -233,7 +251,7 @@ const brokersUsed = sections.flatMap(({ name, client: section }): BrokerUsed[] =
 const bench: BenchResults = {
   rounds,
   memoryRounds,
-  messages: { inprocess: messages, memory: MEMORY_MESSAGES, rabbitmq: rabbitmqMessages, kafka: kafkaMessages, 'confluent-kafka': kafkaMessages },
+  messages: { inprocess: messages, memory: MEMORY_MESSAGES, rabbitmq: rabbitmqMessages, kafka: kafkaMessages, 'kafka-single': kafkaSingleMessages, 'confluent-kafka': kafkaMessages },
   environment: {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown CPU',
