@@ -7,6 +7,7 @@
  *   npm run bench:isolated -- [messages=100000] [rounds=5]
  *   ISOLATED_VARIANTS=eachMessage,send  only the variants whose names contain one of these
  *   ISOLATED_BASE=/path/to/other/checkout  also that checkout's tracebus, marked (base)
+ *   ISOLATED_SAMPLED=1  under ParentBased(TraceIdRatioBased(0.01)) instead of every trace
  *
  * The variants alternate within every round, so a noisy neighbour hits all of them alike;
  * the figure is CPU time (user + system) per message, the median of the rounds, and each
@@ -18,7 +19,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { traceChannel } from '../../src/amqplib/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
-import { exportedSpans, registerSdk } from './sdk.ts';
+import { exportedSpans, productionSampler, registerSdk } from './sdk.ts';
 
 const [count = '100000', roundsText = '5'] = process.argv.slice(2);
 const messages = Number(count);
@@ -27,7 +28,10 @@ const BATCH = 100;
 const topic = 'orders';
 const payload = Buffer.alloc(256, 'x');
 
-const provider = registerSdk();
+// ISOLATED_SAMPLED=1: under the sampled variants' ParentBased(TraceIdRatioBased(0.01)), where
+// most messages get non-recording spans.
+const sampled = process.env.ISOLATED_SAMPLED === '1';
+const provider = registerSdk(sampled ? { sampler: productionSampler() } : {});
 const floorTracer = trace.getTracer('floor');
 const bufferGetter: TextMapGetter<Record<string, unknown>> = {
   get: (carrier, key) => carrier[key]?.toString(),
