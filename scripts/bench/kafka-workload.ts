@@ -12,12 +12,12 @@
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from '@opentelemetry/api';
 import type { Admin } from 'kafkajs';
+import { benchPayload } from './payload.ts';
 import type { WrapperProbe } from './probe.ts';
 
 const PARTITIONS = 3;
 const BATCH = 100;
 const IN_FLIGHT = 4;
-const payload = Buffer.alloc(256, 'x');
 
 /**
  * kafkajs 2.2.4 (the client of kafka.ts, the admin of both) arms timers with negative delays
@@ -69,6 +69,7 @@ export interface KafkaWorkload<P extends ConsumedPayload> {
  */
 export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, probe, send }: { topic: string; variant: string; probe: WrapperProbe; send: (messages: BenchMessage[]) => Promise<unknown> }): KafkaWorkload<P> {
   const floorTracer = trace.getTracer('floor');
+  const { payload, staticHeaders } = benchPayload(variant);
   // Both clients hand consumed header values over as Buffers.
   const bufferGetter: TextMapGetter<Record<string, unknown>> = {
     get: (carrier, key) => carrier[key]?.toString(),
@@ -97,7 +98,9 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, probe
           span.end();
           return { value: payload, headers };
         }
-      : () => ({ value: payload });
+      : staticHeaders === undefined
+        ? () => ({ value: payload })
+        : () => ({ value: payload, headers: { ...staticHeaders } });
 
   let received = 0;
   let target = 0;

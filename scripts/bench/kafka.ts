@@ -21,6 +21,8 @@
  * from the first send to the last message consumed.
  *
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
+ * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one topic and consumer: a warm-up (a tenth of the messages, at least 1,000),
  * the throughput pass, and a latency pass of the same size with the wrapper probe on
@@ -29,6 +31,7 @@
 import { createRequire } from 'node:module';
 import type { Consumer, EachMessagePayload, Kafka as KafkaClient, Producer } from 'kafkajs';
 import { setUpBrokerVariant } from './broker-variant.ts';
+import { measureMemory } from './heap.ts';
 import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts } from './kafka-workload.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
@@ -72,7 +75,8 @@ const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_
 await consumer.run({ eachMessage: workload.eachMessage });
 await joined;
 
-const measured = await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2 });
+// With BENCH_MEMORY=1 (the memory sections, under --expose-gc), the heap and allocation instead (heap.ts).
+const measured = process.env.BENCH_MEMORY === '1' ? await measureMemory({ pass: workload.pass, messages, provider, spansExpected: 2 }) : await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2 });
 
 await Promise.all([consumer.disconnect(), producer.disconnect()]);
 await remove();

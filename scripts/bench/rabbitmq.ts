@@ -20,6 +20,8 @@
  * handler. Throughput is end to end: from the first publish to the last message consumed.
  *
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
+ * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one queue: a warm-up (a tenth of the messages, at least 1,000), the
  * throughput pass, and a latency pass of the same size with the wrapper probe on
@@ -29,7 +31,9 @@ import { createRequire } from 'node:module';
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { setUpBrokerVariant } from './broker-variant.ts';
+import { measureMemory } from './heap.ts';
 import { measurePasses } from './passes.ts';
+import { benchPayload } from './payload.ts';
 import { WrapperProbe } from './probe.ts';
 
 // Before amqplib is first loaded: the official instrumentation hooks its require.
@@ -37,7 +41,7 @@ const { variant, messages, provider } = await setUpBrokerVariant(20_000, async (
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const CONFIRM_WINDOW = 1_000;
 const PREFETCH = 500;
-const payload = Buffer.alloc(256, 'x');
+const { payload, staticHeaders } = benchPayload(variant);
 
 const amqp = createRequire(import.meta.url)('amqplib') as typeof import('amqplib');
 const decorate = variant.startsWith('tracebus') ? (await import('../../src/amqplib/index.ts')).traceChannel() : undefined;
@@ -90,7 +94,9 @@ const publish =
         producer.sendToQueue(queue, payload, { headers });
         span.end();
       }
-    : () => producer.sendToQueue(queue, payload);
+    : staticHeaders === undefined
+      ? () => producer.sendToQueue(queue, payload)
+      : () => producer.sendToQueue(queue, payload, { headers: staticHeaders });
 
 let received = 0;
 let target = 0;
@@ -122,7 +128,8 @@ async function pass(n: number): Promise<number> {
   return Number(lastConsumed - start) / 1e9;
 }
 
-const measured = await measurePasses({ pass, messages, provider, probe, spansExpected: 2 });
+// With BENCH_MEMORY=1 (the memory sections, under --expose-gc), the heap and allocation instead (heap.ts).
+const measured = process.env.BENCH_MEMORY === '1' ? await measureMemory({ pass, messages, provider, spansExpected: 2 }) : await measurePasses({ pass, messages, provider, probe, spansExpected: 2 });
 
 const serverProperties = (consumerConnection as unknown as { connection: { serverProperties?: { product?: string; version?: string } } }).connection.serverProperties;
 await consumerConnection.close();
