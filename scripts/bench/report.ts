@@ -2,6 +2,7 @@
  * The markdown of docs/benchmarks.md, written from the results run.ts measured
  * (results.ts). Nothing here measures: the same results always give the same text.
  */
+import { chartSummary } from './chart.ts';
 import { memorySummary } from './memory-report.ts';
 import { STACK_PARTS } from './profile-summary.ts';
 import { median, microsPerMessage as us, type BenchResults, type ProfiledRun, type Sample, type SectionResult } from './results.ts';
@@ -186,11 +187,14 @@ export function sectionReport(section: SectionResult): SectionReport {
 export function benchmarkReport(results: BenchResults): string {
   const { rounds, memoryRounds, messages, environment } = results;
   const sections = results.sections.map(sectionReport);
-  const targets = sections.flatMap((section) => section.targets);
+  const chart = chartSummary(results);
+  const targets = [...sections.flatMap((section) => section.targets), { section: 'chart', text: chart.text, met: chart.met }];
   const header = [
     '# Benchmarks',
     '',
-    'Written by `npm run bench` (scripts/bench/run.ts). Every variant runs in its own process; the',
+    '![Throughput as a share of untraced, and client CPU added per message, by transport and variant](benchmarks.svg)',
+    '',
+    'Written by `npm run bench` (scripts/bench/run.ts), with the chart above (docs/benchmarks.svg). Every variant runs in its own process; the',
     `variants alternate over ${rounds} round${rounds === 1 ? '' : 's'} (the in-process memory and the wire sections: ${memoryRounds}, the broker memory sections: 1) and the tables show medians with`,
     'their spread.',
     '',

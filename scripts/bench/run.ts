@@ -21,6 +21,8 @@
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
  * section needs its client built (bash scripts/clients/build-confluent.sh).
+ *
+ * Besides docs/benchmarks.md, it writes docs/benchmarks.svg, the chart of the same results (chart.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +30,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { provideKafka, provideRabbitMQ, type ProvidedBroker } from '../brokers/provision.ts';
+import { benchmarkChart } from './chart.ts';
 import { stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
 import { benchmarkReport, sectionReport } from './report.ts';
 import { microsPerMessage as us, type BenchResults, type BrokerUsed, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
@@ -325,4 +328,5 @@ const bench: BenchResults = {
   skipped,
 };
 writeFileSync('docs/benchmarks.md', benchmarkReport(bench));
-console.error('[bench] wrote docs/benchmarks.md');
+writeFileSync('docs/benchmarks.svg', benchmarkChart(bench));
+console.error('[bench] wrote docs/benchmarks.md and docs/benchmarks.svg');
