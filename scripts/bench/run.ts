@@ -79,8 +79,12 @@ const TRACING_PARTS: StackPart[] = ['OpenTelemetry API and SDK', 'tracebus', 'of
 /** The environment of one variant's child: the section's, and what the variant adds. */
 const variantEnv = (section: Section, env: NodeJS.ProcessEnv, variant: string): NodeJS.ProcessEnv => (section.env === undefined ? env : { ...env, ...section.env(variant) });
 
+// A run's time limit: a million messages through RabbitMQ, in its memory section, take minutes
+// on a quiet machine and many more on a busy one.
+const CHILD_TIMEOUT_MS = 1_800_000;
+
 function runChild(args: string[], env: NodeJS.ProcessEnv): Sample {
-  const output = execFileSync(process.execPath, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  const output = execFileSync(process.execPath, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'], timeout: CHILD_TIMEOUT_MS });
   const line = output.trim().split('\n').pop()!;
   return JSON.parse(line) as Sample;
 }
