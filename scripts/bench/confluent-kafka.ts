@@ -62,7 +62,7 @@ const consumer: KafkaJS.Consumer = tracebus ? (tracebus.traceConfluentConsumer({
 await Promise.all([producer.connect(), consumer.connect()]);
 await consumer.subscribe({ topics: [topic] });
 
-const workload = kafkaWorkload<KafkaJS.EachMessagePayload>({ topic, floor, shape: SEND_IN_BATCHES, probe, send: (batch) => producer.send({ topic, messages: batch }) });
+const workload = kafkaWorkload<KafkaJS.EachMessagePayload>({ topic, variant, floor, shape: SEND_IN_BATCHES, probe, send: (batch) => producer.send({ topic, messages: batch }) });
 await consumer.run({ eachMessage: workload.eachMessage });
 // This client has no group-join event: its assignment is polled.
 await assigned(consumer);

@@ -19,6 +19,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { traceChannel } from '../../src/amqplib/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
+import { NoopChannel, NoopConsumer, NoopProducer, type KafkaMessage } from './noop-clients.ts';
 import { exportedSpans, productionSampler, registerSdk } from './sdk.ts';
 
 const [count = '100000', roundsText = '5'] = process.argv.slice(2);
@@ -38,34 +39,7 @@ const bufferGetter: TextMapGetter<Record<string, unknown>> = {
   keys: (carrier) => Object.keys(carrier),
 };
 
-interface KafkaMessage {
-  value: Buffer;
-  headers?: Record<string, string | Buffer>;
-}
-const noopProducer = () => ({
-  async send(record: { topic: string; messages: KafkaMessage[] }) {
-    return record.messages.map(() => ({ topicName: topic, partition: 0, errorCode: 0 }));
-  },
-  async sendBatch() {
-    return [];
-  },
-  async connect() {},
-  async disconnect() {},
-});
-const noopConsumer = () => ({
-  async run(config: { eachMessage: (payload: unknown) => Promise<void> }) {
-    consumerHandler = config.eachMessage;
-  },
-  async subscribe() {},
-  async connect() {},
-  async disconnect() {},
-  on() {
-    return () => {};
-  },
-  events: { GROUP_JOIN: 'consumer.group_join' },
-});
-const sink = noopProducer();
-let consumerHandler: ((payload: unknown) => Promise<void>) | undefined;
+const sink = new NoopProducer();
 
 const rabbitSemconv = (operation: string, type: string) => ({ 'messaging.system.name': 'rabbitmq', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': queue });
 const semconv = (operation: string, type: string) => ({ 'messaging.system.name': 'kafka', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': topic });
@@ -77,29 +51,6 @@ function wireHeaders(): Record<string, Buffer> {
   propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers);
   span.end();
   return Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, Buffer.from(value)]));
-}
-
-type ConfirmCallback = (error: unknown, ok?: unknown) => void;
-type OnMessage = (message: ConsumeMessage | null) => void;
-
-/** An amqplib ConfirmChannel that does nothing: a publish is confirmed on the next microtask; `deliver` hands a message to the consumer. */
-class NoopChannel {
-  readonly connection = { frameMax: 131_072 };
-  onMessage: OnMessage | undefined;
-  publish(_exchange: string, _routingKey: string, _content: Buffer, _options?: unknown, callback?: ConfirmCallback): boolean {
-    if (callback !== undefined) queueMicrotask(() => callback(null));
-    return true;
-  }
-  sendToQueue(queue: string, content: Buffer, options?: unknown, callback?: ConfirmCallback): boolean {
-    return this.publish('', queue, content, options, callback);
-  }
-  async consume(_queue: string, onMessage: OnMessage): Promise<{ consumerTag: string }> {
-    this.onMessage = onMessage;
-    return { consumerTag: 'bench' };
-  }
-  ack(): void {}
-  nack(): void {}
-  async waitForConfirms(): Promise<void> {}
 }
 
 /** A delivery as amqplib hands it over, carrying `headers`. */
@@ -115,9 +66,10 @@ const rabbitSink = new NoopChannel();
 
 /** tracebus's Kafka wrappers from `module` around the no-op clients. */
 async function wrappers(module: typeof import('../../src/kafkajs/index.ts')) {
-  const producer = module.traceProducer({ brokers: ['127.0.0.1:9092'], clientId: 'bench' })(noopProducer() as never) as unknown as ReturnType<typeof noopProducer>;
-  await (module.traceConsumer({ brokers: ['127.0.0.1:9092'], clientId: 'bench', groupId: 'bench-group' })(noopConsumer() as never) as unknown as ReturnType<typeof noopConsumer>).run({ eachMessage: async () => {} });
-  return { producer, eachMessage: consumerHandler! };
+  const producer = module.traceProducer({ brokers: ['127.0.0.1:9092'], clientId: 'bench' })(new NoopProducer() as never) as unknown as NoopProducer;
+  const consumer = new NoopConsumer();
+  await (module.traceConsumer({ brokers: ['127.0.0.1:9092'], clientId: 'bench', groupId: 'bench-group' })(consumer as never) as unknown as NoopConsumer).run({ eachMessage: async () => {} });
+  return { producer, eachMessage: consumer.eachMessage! };
 }
 
 /** The tracebus variants of the wrappers from `kafka` and `amqp`, named with `suffix`. */
@@ -137,7 +89,7 @@ async function tracebusVariants(kafka: typeof import('../../src/kafkajs/index.ts
     [`amqp consume: tracebus${suffix}`]: async (n) => {
       const headers = wireHeaders();
       for (let tag = 1; tag <= n; tag++) {
-        raw.onMessage!(delivery(tag, headers));
+        raw.deliver(delivery(tag, headers));
         if (tag % 100 === 0) await Promise.resolve();
       }
     },

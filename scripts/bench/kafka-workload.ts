@@ -21,10 +21,10 @@ import type { Admin } from 'kafkajs';
 import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
 import { KAFKA_SYSTEM } from '../../src/kafka/attributes.ts';
 import type { FloorKind } from './broker-variant.ts';
+import { benchPayload } from './payload.ts';
 import type { WrapperProbe } from './probe.ts';
 
 const PARTITIONS = 3;
-const payload = Buffer.alloc(256, 'x');
 
 /** How the producer sends: messages per `send` call, and how many calls may be in flight at once. */
 export interface SendShape {
@@ -94,7 +94,7 @@ export interface KafkaWorkload<P extends ConsumedPayload> {
  * one call's messages through the (traced or untraced) producer, as `shape` groups them;
  * the handler marks the user handler's start and end on `probe`.
  */
-export function kafkaWorkload<P extends ConsumedPayload>({ topic, floor, shape, probe, send }: { topic: string; floor: FloorKind | undefined; shape: SendShape; probe: WrapperProbe; send: (messages: BenchMessage[]) => Promise<unknown> }): KafkaWorkload<P> {
+export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, floor, shape, probe, send }: { topic: string; variant: string; floor: FloorKind | undefined; shape: SendShape; probe: WrapperProbe; send: (messages: BenchMessage[]) => Promise<unknown> }): KafkaWorkload<P> {
   const floorTracer = trace.getTracer('floor');
   const withAttributes = floor === 'semconv';
   // tracebus's per-message producer span: `create` in a send of several, `send` in a send of one.
@@ -102,6 +102,7 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, floor, shape, 
   const producerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: producerOperation, [ATTR_MESSAGING_OPERATION_TYPE]: producerOperation, [ATTR_MESSAGING_DESTINATION_NAME]: topic });
   const consumerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: topic });
   const producerName = `${withAttributes ? producerOperation : 'send'} ${topic}`;
+  const { payload, staticHeaders } = benchPayload(variant);
   // Both clients hand consumed header values over as Buffers.
   const bufferGetter: TextMapGetter<Record<string, unknown>> = {
     get: (carrier, key) => carrier[key]?.toString(),
@@ -130,7 +131,9 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, floor, shape, 
           span.end();
           return { value: payload, headers };
         }
-      : () => ({ value: payload });
+      : staticHeaders === undefined
+        ? () => ({ value: payload })
+        : () => ({ value: payload, headers: { ...staticHeaders } });
 
   let received = 0;
   let carried = 0;

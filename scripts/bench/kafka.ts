@@ -32,6 +32,8 @@
  * the calls in flight keep the pass from measuring the broker's round trip instead.
  *
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
+ * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one topic and consumer: a warm-up (a tenth of the messages, at least 1,000),
  * the throughput pass, and a latency pass of the same size with the wrapper probe on
@@ -40,6 +42,7 @@
 import { createRequire } from 'node:module';
 import type { Consumer, EachMessagePayload, Kafka as KafkaClient, Producer } from 'kafkajs';
 import { setUpBrokerVariant } from './broker-variant.ts';
+import { measureMemory } from './heap.ts';
 import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts, SEND_IN_BATCHES, SEND_SINGLY } from './kafka-workload.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
@@ -79,12 +82,13 @@ const consumer: Consumer = tracebus ? (tracebus.traceConsumer({ brokers, clientI
 await Promise.all([producer.connect(), consumer.connect()]);
 await consumer.subscribe({ topics: [topic], fromBeginning: true });
 
-const workload = kafkaWorkload<EachMessagePayload>({ topic, floor, shape, probe, send: (messages) => producer.send({ topic, messages }) });
+const workload = kafkaWorkload<EachMessagePayload>({ topic, variant, floor, shape, probe, send: (messages) => producer.send({ topic, messages }) });
 const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
 await consumer.run({ eachMessage: workload.eachMessage });
 await joined;
 
-const measured = await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2, sampled, traceparents: workload.traceparents });
+// With BENCH_MEMORY=1 (the memory sections, under --expose-gc), the heap and allocation instead (heap.ts).
+const measured = process.env.BENCH_MEMORY === '1' ? await measureMemory({ pass: workload.pass, messages, provider, spansExpected: 2 }) : await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2, sampled, traceparents: workload.traceparents });
 
 await Promise.all([consumer.disconnect(), producer.disconnect()]);
 await remove();

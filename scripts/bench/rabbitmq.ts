@@ -29,6 +29,8 @@
  * first publish to the last message consumed.
  *
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
+ * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one queue: a warm-up (a tenth of the messages, at least 1,000), the
  * throughput pass, and a latency pass of the same size with the wrapper probe on
@@ -40,7 +42,9 @@ import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RABBITMQ_SYSTEM } from '../../src/amqplib/attributes.ts';
 import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
 import { setUpBrokerVariant } from './broker-variant.ts';
+import { measureMemory } from './heap.ts';
 import { measurePasses } from './passes.ts';
+import { benchPayload } from './payload.ts';
 import { WrapperProbe } from './probe.ts';
 
 // Before amqplib is first loaded: the official instrumentation hooks its require.
@@ -48,7 +52,7 @@ const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const CONFIRM_WINDOW = 1_000;
 const PREFETCH = 500;
-const payload = Buffer.alloc(256, 'x');
+const { payload, staticHeaders } = benchPayload(variant);
 
 const amqp = createRequire(import.meta.url)('amqplib') as typeof import('amqplib');
 const decorate = variant.startsWith('tracebus') ? (await import('../../src/amqplib/index.ts')).traceChannel() : undefined;
@@ -104,7 +108,9 @@ const publish =
         producer.sendToQueue(queue, payload, { headers });
         span.end();
       }
-    : () => producer.sendToQueue(queue, payload);
+    : staticHeaders === undefined
+      ? () => producer.sendToQueue(queue, payload)
+      : () => producer.sendToQueue(queue, payload, { headers: staticHeaders });
 
 let received = 0;
 let carried = 0;
@@ -138,7 +144,8 @@ async function pass(n: number): Promise<number> {
   return Number(lastConsumed - start) / 1e9;
 }
 
-const measured = await measurePasses({ pass, messages, provider, probe, spansExpected: 2, sampled, traceparents: () => carried });
+// With BENCH_MEMORY=1 (the memory sections, under --expose-gc), the heap and allocation instead (heap.ts).
+const measured = process.env.BENCH_MEMORY === '1' ? await measureMemory({ pass, messages, provider, spansExpected: 2 }) : await measurePasses({ pass, messages, provider, probe, spansExpected: 2, sampled, traceparents: () => carried });
 
 const serverProperties = (consumerConnection as unknown as { connection: { serverProperties?: { product?: string; version?: string } } }).connection.serverProperties;
 await consumerConnection.close();

@@ -2,8 +2,11 @@
  * The markdown of docs/benchmarks.md, written from the results run.ts measured
  * (results.ts). Nothing here measures: the same results always give the same text.
  */
+import { chartSummary } from './chart.ts';
+import { memorySummary } from './memory-report.ts';
 import { STACK_PARTS } from './profile-summary.ts';
 import { median, microsPerMessage as us, type BenchResults, type ProfiledRun, type Sample, type SectionResult } from './results.ts';
+import { wireSummary } from './wire-report.ts';
 
 /** A target a section checks, and whether the run met it (`undefined`: the run could not tell). */
 export interface Target {
@@ -112,17 +115,6 @@ function inProcessSummary(section: SectionResult, target: StateTarget): string[]
     `- The floor's work written by hand around the bus (\`bus+floor\`) adds ${byHand.toFixed(2)} µs, ${times(byHand / floor)} the floor: the same two spans, inject and extract cost more spread over a real publish and an asynchronous delivery than in a tight loop. tracebus adds ${times(added / byHand)} that.`,
     `- With the attributes tracebus records (semconv requires \`messaging.system.name\` and \`messaging.operation.name\`; tracebus also sets the operation type, the destination and the message id), the hand-written version adds ${byHandAttributes.toFixed(2)} µs: tracebus adds ${times(added / byHandAttributes)} that, ${(added - byHandAttributes).toFixed(2)} µs per message for its own code. In the tight loop the attributes alone take the floor from ${floor.toFixed(2)} to ${floorAttributes.toFixed(2)} µs (${times(floorAttributes / floor)}): the SDK checks and copies every attribute twice.`,
     `- Registering the SDK alone (its AsyncLocalStorage context manager acts on every promise and timer of the bus) costs the untraced bus ${(untracedSdk - untraced).toFixed(2)} µs per message.`,
-  ];
-}
-
-/** The memory section: heap growth over the run and bytes allocated per message. */
-function memorySummary(section: SectionResult): string[] {
-  const runs = samplesOf(section, 'memory');
-  const growth = median(runs.map((sample) => Number(sample.heapGrowthBytes)));
-  const perMessage = median(runs.map((sample) => Number(sample.allocatedBytesPerMessage)));
-  return [
-    `- heap after GC grew by **${(growth / 1024).toFixed(0)} KiB** over 1M messages (median of ${runs.length}; per run: ${runs.map((sample) => `${(Number(sample.heapGrowthBytes) / 1024).toFixed(0)} KiB`).join(', ')}).`,
-    `- allocation: **${perMessage.toFixed(0)} bytes per message** (bus, tracing and SDK together).`,
   ];
 }
 
@@ -257,8 +249,9 @@ export function sectionReport(section: SectionResult): SectionReport {
     return `${text} — ${verdict(met)}`;
   };
   const lines = [`### ${section.title}`, ''];
-  if (section.name !== 'memory') lines.push(...variantTable(section), '');
-  const summary = section.name === 'inprocess' ? inProcessSummary(section, target) : section.name === 'memory' ? memorySummary(section) : brokerSummary(section, target);
+  const memory = section.name === 'memory' || section.name === 'memory-rabbitmq' || section.name === 'memory-kafka';
+  if (!memory && section.name !== 'wire') lines.push(...variantTable(section), '');
+  const summary = section.name === 'inprocess' ? inProcessSummary(section, target) : memory ? memorySummary(section, target) : section.name === 'wire' ? wireSummary(section, target) : brokerSummary(section, target);
   lines.push(...summary, '');
   if (section.profiles !== undefined) lines.push(...profileTable(section, section.profiles), '');
   lines.push(`<sub>${section.rounds} round${section.rounds === 1 ? '' : 's'}; 1-minute load average ${section.load.before.toFixed(1)} before, ${section.load.after.toFixed(1)} after.</sub>`, '');
@@ -269,18 +262,21 @@ export function sectionReport(section: SectionResult): SectionReport {
 export function benchmarkReport(results: BenchResults): string {
   const { rounds, memoryRounds, messages, environment } = results;
   const sections = results.sections.map(sectionReport);
-  const targets = sections.flatMap((section) => section.targets);
+  const chart = chartSummary(results);
+  const targets = [...sections.flatMap((section) => section.targets), { section: 'chart', text: chart.text, met: chart.met }];
   const header = [
     '# Benchmarks',
     '',
-    'Written by `npm run bench` (scripts/bench/run.ts). Every variant runs in its own process; the',
-    `variants alternate over ${rounds} round${rounds === 1 ? '' : 's'} (the memory section: ${memoryRounds}) and the tables show medians with`,
+    '![Throughput as a share of untraced, and client CPU added per message, by transport and variant](benchmarks.svg)',
+    '',
+    'Written by `npm run bench` (scripts/bench/run.ts), with the chart above (docs/benchmarks.svg). Every variant runs in its own process; the',
+    `variants alternate over ${rounds} round${rounds === 1 ? '' : 's'} (the in-process memory and the wire sections: ${memoryRounds}, the broker memory sections: 1) and the tables show medians with`,
     'their spread.',
     '',
     `- machine: ${environment.cpus} × ${environment.cpuModel}, ${(environment.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${environment.platform} ${environment.release}`,
     `- Node.js ${environment.node}; @opentelemetry/api ${environment.api}, sdk-trace ${environment.sdkTrace}, core ${environment.core}`,
     ...results.brokers.map((broker) => `- ${broker.title}: ${broker.client} ${broker.clientVersion}, broker ${broker.brokerVersion === undefined ? '' : `${broker.brokerVersion} `}from ${broker.source}; ${broker.official === undefined ? 'no official instrumentation' : `official instrumentation ${broker.official} ${broker.officialVersion}`}`),
-    `- messages per run: in-process ${messages.inprocess.toLocaleString('en')}, memory ${messages.memory.toLocaleString('en')}, RabbitMQ ${messages.rabbitmq.toLocaleString('en')}, Kafka ${messages.kafka.toLocaleString('en')} (each client), Kafka single sends ${messages['kafka-single'].toLocaleString('en')}`,
+    `- messages per run: in-process ${messages.inprocess.toLocaleString('en')}, RabbitMQ ${messages.rabbitmq.toLocaleString('en')}, Kafka ${messages.kafka.toLocaleString('en')} (each client), Kafka single sends ${messages['kafka-single'].toLocaleString('en')}; memory ${messages.memory.toLocaleString('en')} through tracebus on each transport; wire ${messages.wire.toLocaleString('en')}`,
     `- run on ${environment.date}`,
     '',
     '## Targets',
@@ -338,6 +334,18 @@ export function benchmarkReport(results: BenchResults): string {
     '- Kafka, single sends (kafkajs): the same, but one message per `send` call, at most 32 calls in',
     '  flight, so that the per-call work of the client and of tracing falls on every message while the',
     '  broker’s round trip does not set the pace. No sampled variants.',
+    '',
+    'Memory, on the in-process bus (scripts/bench/memory.ts, one bus for the whole run), RabbitMQ and',
+    'Kafka (the broker sections’ children in memory mode): `untraced`, `floor` (on the bus, the',
+    'floor’s work written by hand around it) and `tracebus`, each in its own process under',
+    '`--expose-gc`; after a warm-up, the run’s messages go in ten passes, and after each the spans',
+    'are flushed and a full GC samples the heap. A line fit through tracebus’s samples says whether',
+    'its heap stayed flat; bytes allocated per message are summed from V8’s GC statistics',
+    '(scripts/bench/heap.ts).',
+    '',
+    'Wire: scripts/bench/wire.ts has tracebus write its headers through recording fakes of kafkajs',
+    'and amqplib, and sizes the messages with the clients’ own encoders; the broker runs send the',
+    'headers of its last case as static headers through the untraced client (scripts/bench/payload.ts).',
     '',
     'The latency is the consumer-side cost of the handler wrapper: from the client invoking',
     'its callback to the user handler starting, plus from the handler’s end to the callback returning',
