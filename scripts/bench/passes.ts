@@ -10,6 +10,7 @@
  */
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import { profileIfAsked } from './cpu-profile.ts';
+import { benchPayload } from './payload.ts';
 import type { WrapperProbe } from './probe.ts';
 import { exportedDetail, exportedSpans } from './sdk.ts';
 
@@ -49,7 +50,9 @@ const SAMPLED_AT_MOST = 0.25;
 /** Throws when the throughput pass did less tracing work than its variant must (see the header). */
 export function checkTracing({ provider, sampled, spansExpected }: Pick<Passes, 'provider' | 'sampled' | 'spansExpected'>, spansPerMessage: number, traceparentsPerMessage: number): void {
   if (provider === undefined) {
-    if (traceparentsPerMessage !== 0) throw new Error(`expected no trace context without an SDK, ${traceparentsPerMessage} of the messages carried a traceparent`);
+    // The wire section's untraced runs send a traceparent as a static header (payload.ts).
+    const expected = benchPayload('untraced').staticHeaders?.traceparent === undefined ? 0 : 1;
+    if (traceparentsPerMessage !== expected) throw new Error(`expected ${expected === 0 ? 'no trace context without an SDK' : 'the static traceparent on every message'}, ${traceparentsPerMessage} of the messages carried a traceparent`);
     return;
   }
   if (traceparentsPerMessage !== 1) throw new Error(`expected every message to carry a traceparent, ${traceparentsPerMessage} of them did`);
