@@ -8,6 +8,7 @@
  *   ISOLATED_VARIANTS=eachMessage,send  only the variants whose names contain one of these
  *   ISOLATED_BASE=/path/to/other/checkout  also that checkout's tracebus, marked (base)
  *   ISOLATED_SAMPLED=1  under ParentBased(TraceIdRatioBased(0.01)) instead of every trace
+ *   ISOLATED_JSON=1     one JSON line of the medians, for run.ts's `isolated` section
  *
  * The variants alternate within every round, so a noisy neighbour hits all of them alike;
  * the figure is CPU time (user + system) per message, the median of the rounds, and each
@@ -227,10 +228,17 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const median = (values: number[] = []) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-console.log(`CPU µs per message, median of ${rounds} rounds of ${messages.toLocaleString('en')} (${((exportedSpans() - spansBefore) / (rounds * messages)).toFixed(2)} spans exported per message and variant):`);
-for (const name of names) {
-  const value = median(samples[name]!);
-  const floor = name.includes('tracebus') ? median(samples[name.replace(/tracebus.*$/, 'floor+semconv')]!) : undefined;
-  console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
+const spansPerMessage = (exportedSpans() - spansBefore) / (rounds * messages);
+if (process.env.ISOLATED_JSON === '1') {
+  // For run.ts's `isolated` section: one JSON line, the medians by variant.
+  const rows = names.map((name) => ({ name, cpuMicrosPerMessage: median(samples[name]) }));
+  console.log(JSON.stringify({ variant: sampled ? 'isolated@1%' : 'isolated', messages, rounds, seconds: 0, spansPerMessage, rows }));
+} else {
+  console.log(`CPU µs per message, median of ${rounds} rounds of ${messages.toLocaleString('en')} (${spansPerMessage.toFixed(2)} spans exported per message and variant):`);
+  for (const name of names) {
+    const value = median(samples[name]!);
+    const floor = name.includes('tracebus') ? median(samples[name.replace(/tracebus.*$/, 'floor+semconv')]!) : undefined;
+    console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
+  }
 }
 await provider.shutdown();

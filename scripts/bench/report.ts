@@ -6,6 +6,7 @@ import { chartSummary } from './chart.ts';
 import { memorySummary } from './memory-report.ts';
 import { STACK_PARTS } from './profile-summary.ts';
 import { median, microsPerMessage as us, type BenchResults, type ProfiledRun, type Sample, type SectionResult } from './results.ts';
+import { isolatedSummary } from './isolated-report.ts';
 import { wireSummary } from './wire-report.ts';
 
 /** A target a section checks, and whether the run met it (`undefined`: the run could not tell). */
@@ -253,8 +254,9 @@ export function sectionReport(section: SectionResult): SectionReport {
   };
   const lines = [`### ${section.title}`, ''];
   const memory = section.name === 'memory' || section.name === 'memory-rabbitmq' || section.name === 'memory-kafka';
-  if (!memory && section.name !== 'wire') lines.push(...variantTable(section), '');
-  const summary = section.name === 'inprocess' ? inProcessSummary(section, target) : memory ? memorySummary(section, target) : section.name === 'wire' ? wireSummary(section, target) : brokerSummary(section, target);
+  if (!memory && section.name !== 'wire' && section.name !== 'isolated') lines.push(...variantTable(section), '');
+  const summary =
+    section.name === 'inprocess' ? inProcessSummary(section, target) : memory ? memorySummary(section, target) : section.name === 'wire' ? wireSummary(section, target) : section.name === 'isolated' ? isolatedSummary(section) : brokerSummary(section, target);
   lines.push(...summary, '');
   if (section.profiles !== undefined) lines.push(...profileTable(section, section.profiles), '');
   lines.push(`<sub>${section.rounds} round${section.rounds === 1 ? '' : 's'}; 1-minute load average ${section.load.before.toFixed(1)} before, ${section.load.after.toFixed(1)} after.</sub>`, '');

@@ -29,7 +29,7 @@ export interface ProfiledRun {
   tracingFunctions: { name: string; origin: string; microsPerMessage: number }[];
 }
 
-export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka' | 'memory-rabbitmq' | 'memory-kafka' | 'wire';
+export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka' | 'memory-rabbitmq' | 'memory-kafka' | 'wire' | 'isolated';
 
 /** Everything one section measured. */
 export interface SectionResult {

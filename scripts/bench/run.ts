@@ -7,7 +7,8 @@
  * median of the rounds with their spread (min–max).
  *
  *   BENCH_ROUNDS (default 3)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
- *                                 kafka-single,confluent-kafka,memory-rabbitmq,memory-kafka,wire)
+ *                                 kafka-single,confluent-kafka,memory-rabbitmq,memory-kafka,wire,
+ *                                 isolated)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
  *                                 100000, RabbitMQ 20000, Kafka 50000, Kafka single sends 10000)
  *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for the RabbitMQ section, for the
@@ -19,6 +20,7 @@
  *   BENCH_MEMORY_MESSAGES (default 1000000)  tracebus's messages in each memory section (the
  *                                 untraced and floor runs, which only count allocation, make a fifth)
  *   BENCH_WIRE_MESSAGES (default 20000)  messages per throughput run of the wire section
+ *   BENCH_ISOLATED_MESSAGES (default 50000)  messages per variant and round of isolated.ts
  *
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
@@ -65,6 +67,8 @@ const kafkaMessages = messagesFor(process.env.BENCH_KAFKA_MESSAGES, 50_000);
 const kafkaSingleMessages = messagesFor(process.env.BENCH_KAFKA_SINGLE_MESSAGES, 10_000);
 const memoryMessages = Number(process.env.BENCH_MEMORY_MESSAGES ?? 1_000_000);
 const wireMessages = Number(process.env.BENCH_WIRE_MESSAGES ?? 20_000);
+const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000);
+const ISOLATED_ROUNDS = 7;
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -193,6 +197,15 @@ const sections: Section[] = [
     variants: WIRE_RUNS.map(({ variant }) => variant),
     rounds: memoryRounds,
     command: (variant) => [`scripts/bench/${wireRun(variant).broker}.ts`, 'untraced', String(wireMessages)],
+  },
+  {
+    name: 'isolated',
+    title: `Tracing alone, on clients that do nothing: ${isolatedMessages.toLocaleString('en')} messages per variant and round, ${ISOLATED_ROUNDS} rounds in one process`,
+    variants: ['isolated', 'isolated@1%'],
+    // isolated.ts alternates its variants over its own rounds, in one process.
+    rounds: 1,
+    command: () => ['scripts/bench/isolated.ts', String(isolatedMessages), String(ISOLATED_ROUNDS)],
+    env: (variant) => ({ ISOLATED_JSON: '1', ...(variant === 'isolated@1%' ? { ISOLATED_SAMPLED: '1' } : {}) }),
   },
 ];
 
@@ -330,7 +343,7 @@ const brokersUsed = sections.flatMap(({ name, client: section }): BrokerUsed[] =
 const bench: BenchResults = {
   rounds,
   memoryRounds,
-  messages: { inprocess: messages, memory: memoryMessages, rabbitmq: rabbitmqMessages, kafka: kafkaMessages, 'kafka-single': kafkaSingleMessages, 'confluent-kafka': kafkaMessages, 'memory-rabbitmq': memoryMessages, 'memory-kafka': memoryMessages, wire: wireMessages },
+  messages: { inprocess: messages, memory: memoryMessages, rabbitmq: rabbitmqMessages, kafka: kafkaMessages, 'kafka-single': kafkaSingleMessages, 'confluent-kafka': kafkaMessages, 'memory-rabbitmq': memoryMessages, 'memory-kafka': memoryMessages, wire: wireMessages, isolated: isolatedMessages },
   environment: {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown CPU',
