@@ -76,9 +76,12 @@ export HOME=$NODE_HOME \
 ctl() { "$SCRIPTS/rabbitmqctl" -n "$NODE" "$@"; }
 queues() { "$SCRIPTS/rabbitmq-queues" -n "$NODE" "$@"; }
 
-pid() {  # pid of this node's VM, if it runs (a zombie has no arguments, so it does not count)
+# Whether process $1 is this node's VM (a zombie has no arguments, so it does not count).
+is_node() { ps -o args= -p "$1" 2>/dev/null | grep -qF -- "-tracebus_node $DIR "; }
+
+pid() {  # pid of this node's VM, if it runs
   local p; p=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  ps -o args= -p "$p" 2>/dev/null | grep -qF -- "-tracebus_node $DIR " && echo "$p"
+  is_node "$p" && echo "$p"
 }
 
 port_open() { (: </dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
@@ -98,7 +101,8 @@ stop() {
   # Without the pid-file argument: with it, rabbitmqctl waits for a file that a node that
   # never finished booting does not write.
   ctl -q stop >/dev/null 2>&1 || kill -TERM "$p" 2>/dev/null || true
-  while pid >/dev/null || port_open "$PORT"; do
+  # The node removes its pid file before its VM has exited: wait for the process itself.
+  while is_node "$p" || port_open "$PORT"; do
     if ((SECONDS > deadline)); then
       echo "rabbitmq: $NODE still runs 30 s after stop; killing it" >&2
       kill -KILL "$p" 2>/dev/null || true
@@ -113,7 +117,7 @@ kill_node() {
   local p
   p=$(pid) || { echo "rabbitmq: $NODE is not running" >&2; return 0; }
   kill -KILL "$p"
-  while pid >/dev/null; do sleep 0.05; done
+  while is_node "$p"; do sleep 0.05; done
   echo "rabbitmq: killed $NODE (pid $p)"
 }
 
