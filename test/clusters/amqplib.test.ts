@@ -11,13 +11,12 @@
  * consumer had not acknowledged. In CI the suite must run; elsewhere it is skipped, with the
  * reason, only when no RabbitMQ installation is found.
  */
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp, { type Channel, type ConfirmChannel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ATTR_RABBITMQ_REDELIVERED } from '../../src/amqplib/attributes.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { publishUntilConfirmed, Reconnecting } from '../support/amqplib-reconnecting.ts';
-import { notInProducersTrace } from '../support/fault-checks.ts';
+import { amqpDeliveryOf, deliveryProblems, notInProducersTrace, type AmqpDelivery } from '../support/fault-checks.ts';
 import { RabbitMQCluster, rabbitmqClusterUnavailable } from '../support/rabbitmq-cluster.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -31,56 +30,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Messages in all; the leader is killed once this many are confirmed. */
 const TOTAL = 3000;
 const KILL_AT = 1000;
-/** Published before the killed node is back; the rest after it has rejoined. */
+/** Published before the killed node is back (more if the publisher has not reconnected by then); the rest after it has rejoined. */
 const BEFORE_REJOIN = 2000;
-
-/** One delivery, as the handler saw it. */
-interface Delivery {
-  readonly id: string;
-  readonly redelivered: boolean;
-  readonly spanId: string;
-  readonly traceparents: readonly string[];
-}
-
-/** The values of every header named `traceparent`, in any case. */
-function traceparentsOf(headers: Record<string, unknown> | undefined): string[] {
-  return Object.entries(headers ?? {})
-    .filter(([key]) => key.toLowerCase() === 'traceparent')
-    .map(([, value]) => String(value));
-}
-
-/**
- * What is wrong with the deliveries and their `process` spans: a delivery without its own
- * span, a span whose `tracebus.rabbitmq.redelivered` differs from the broker's flag, a
- * message without exactly one `traceparent` naming the span's parent, and a message delivered
- * unflagged more often than it was sent (a redelivery the broker did not flag).
- */
-function deliveryProblems(deliveries: readonly Delivery[], processes: readonly ReadableSpan[], sends: readonly ReadableSpan[]): string[] {
-  const problems: string[] = [];
-  const bySpanId = new Map(processes.map((span) => [span.spanContext().spanId, span]));
-  const sendsOf = new Map<string, number>();
-  for (const span of sends) sendsOf.set(String(span.attributes['messaging.message.id']), (sendsOf.get(String(span.attributes['messaging.message.id'])) ?? 0) + 1);
-  const unflagged = new Map<string, number>();
-  for (const delivery of deliveries) {
-    const span = bySpanId.get(delivery.spanId);
-    if (span === undefined) {
-      problems.push(`${delivery.id}: no process span ${delivery.spanId}`);
-      continue;
-    }
-    if (span.attributes['messaging.message.id'] !== delivery.id) problems.push(`${delivery.id}: span ${delivery.spanId} is about ${String(span.attributes['messaging.message.id'])}`);
-    if (span.attributes[ATTR_RABBITMQ_REDELIVERED] !== (delivery.redelivered ? true : undefined)) {
-      problems.push(`${delivery.id}: redelivered ${delivery.redelivered}, span ${delivery.spanId} has ${ATTR_RABBITMQ_REDELIVERED} ${String(span.attributes[ATTR_RABBITMQ_REDELIVERED])}`);
-    }
-    const parent = span.parentSpanContext;
-    const wire = parent === undefined ? 'none' : `00-${parent.traceId}-${parent.spanId}-01`;
-    if (delivery.traceparents.length !== 1 || delivery.traceparents[0] !== wire) problems.push(`${delivery.id}: traceparent ${JSON.stringify(delivery.traceparents)}, span's parent ${wire}`);
-    if (!delivery.redelivered) unflagged.set(delivery.id, (unflagged.get(delivery.id) ?? 0) + 1);
-  }
-  for (const [id, count] of unflagged) {
-    if (count > (sendsOf.get(id) ?? 0)) problems.push(`${id}: delivered ${count}× without the redelivered flag, sent ${sendsOf.get(id) ?? 0}×`);
-  }
-  return problems.length <= 10 ? problems : [...problems.slice(0, 10), `… and ${problems.length - 10} more`];
-}
 
 describe.skipIf(noCluster !== undefined)('RabbitMQ cluster: the leader of a quorum queue killed mid-stream', () => {
   let cluster: RabbitMQCluster;
@@ -112,7 +63,7 @@ describe.skipIf(noCluster !== undefined)('RabbitMQ cluster: the leader of a quor
     // The leader's node first, then the others in turn.
     const urls = [0, 1, 2].map((step) => cluster.urls[(leader - 1 + step) % 3]!);
 
-    const deliveries: Delivery[] = [];
+    const deliveries: AmqpDelivery[] = [];
     const acked = new Set<string>();
     let inFlight = 0;
     const consumer = new Reconnecting<Channel>(
@@ -122,8 +73,8 @@ describe.skipIf(noCluster !== undefined)('RabbitMQ cluster: the leader of a quor
         await channel.prefetch(20);
         await channel.consume(queue, async (message, trace) => {
           if (message === null) return;
-          const id = message.properties.messageId as string;
-          deliveries.push({ id, redelivered: message.fields.redelivered, spanId: trace.spanId, traceparents: traceparentsOf(message.properties.headers) });
+          const delivery = amqpDeliveryOf(message, trace);
+          deliveries.push(delivery);
           inFlight++;
           try {
             // Some work, so that deliveries are unacknowledged when the node goes away.
@@ -131,7 +82,7 @@ describe.skipIf(noCluster !== undefined)('RabbitMQ cluster: the leader of a quor
             // On a channel the kill closed, ack throws: the handler fails, tracebus records
             // it, and the broker delivers the message again.
             channel.ack(message);
-            acked.add(id);
+            acked.add(delivery.id);
           } finally {
             inFlight--;
           }
@@ -143,42 +94,49 @@ describe.skipIf(noCluster !== undefined)('RabbitMQ cluster: the leader of a quor
       (connection) => connection.createConfirmChannel(),
       async () => undefined,
     );
+    let next = 0;
     let confirmed = 0;
     let resent = 0;
     const resentIds = new Set<string>();
-    async function publishAll(from: number, to: number): Promise<void> {
-      // 20 at a time, paced, so that sends are still under way when the node is killed.
-      for (let at = from; at < to; at += 20) {
-        await Promise.all(
-          ids.slice(at, Math.min(at + 20, to)).map(async (id) => {
-            await publishUntilConfirmed(publisher, queue, Buffer.from(id), { messageId: id, persistent: true }, () => {
-              resent++;
-              resentIds.add(id);
-            });
-            confirmed++;
-          }),
-        );
-        await sleep(10);
-      }
+    /**
+     * Publishes the messages from `next` on while `more()` holds, 20 in flight without a
+     * pause: each send is made as soon as one is confirmed, so that sends are under way
+     * whenever the connection dies.
+     */
+    async function publishWhile(more: () => boolean): Promise<void> {
+      const sender = async () => {
+        while (next < TOTAL && more()) {
+          const id = ids[next++]!;
+          await publishUntilConfirmed(publisher, queue, Buffer.from(id), { messageId: id, persistent: true }, () => {
+            resent++;
+            resentIds.add(id);
+          });
+          confirmed++;
+        }
+      };
+      await Promise.all(Array.from({ length: 20 }, sender));
     }
 
     let atKill = { confirmed: 0, delivered: 0, inFlight: 0 };
+    let beforeRejoin = 0;
     let leaderAfter = 0;
     let onlineAfter: number[] = [];
     let restarted: Promise<void> | undefined;
     try {
       await Promise.all([consumer.start(), publisher.start()]);
-      const beforeRejoin = publishAll(0, BEFORE_REJOIN);
+      // Until the publisher has lost its connection and found another, at least.
+      const outage = publishWhile(() => next < BEFORE_REJOIN || publisher.connections < 2);
       await waitFor(() => confirmed >= KILL_AT, `${KILL_AT} confirmed sends`, 120_000);
       atKill = { confirmed, delivered: deliveries.length, inFlight };
       await cluster.kill(leader);
       restarted = cluster.restart(leader);
       restarted.catch(() => undefined);
-      await beforeRejoin;
+      await outage;
+      beforeRejoin = next;
       // Asked of the surviving nodes (the killed one is still starting, or already back).
       leaderAfter = await cluster.queueLeader(queue);
       await restarted;
-      await publishAll(BEFORE_REJOIN, TOTAL);
+      await publishWhile(() => true);
       await waitFor(() => acked.size === TOTAL, `all ${TOTAL} messages processed and acked`, 120_000);
       onlineAfter = await cluster.queueOnline(queue, leaderAfter);
     } finally {
@@ -203,12 +161,13 @@ describe.skipIf(noCluster !== undefined)('RabbitMQ cluster: the leader of a quor
     console.log(
       `clusters: rabbitmq leader-kill: ${TOTAL} published (${resent} sends not confirmed and sent again, for ${resentIds.size} messages: ${[...why].map(([message, count]) => `${count}× ${message}`).join(', ')}), ${deliveries.length} consumed, ` +
         `${duplicates} duplicates (${redelivered} deliveries flagged redelivered), ${lost} lost, ${open} open spans; killed ${name(leader)} at ${atKill.confirmed} confirmed, ` +
-        `${atKill.delivered} delivered, ${atKill.inFlight} being handled; leader then ${name(leaderAfter)}; consumer connected ${consumer.connections}× (${consumer.connectedTo.join(' ')}), ` +
+        `${atKill.delivered} delivered, ${atKill.inFlight} being handled; ${beforeRejoin} published before it rejoined; leader then ${name(leaderAfter)}; consumer connected ${consumer.connections}× (${consumer.connectedTo.join(' ')}), ` +
         `publisher ${publisher.connections}× (${publisher.connectedTo.join(' ')}); ${processes.filter((span) => span.status.code === 2).length} process spans with errors`,
     );
 
     // The kill came mid-stream, took both clients' connections, and they went on elsewhere.
-    expect(atKill.confirmed).toBeLessThan(BEFORE_REJOIN);
+    expect(atKill.confirmed).toBeLessThan(beforeRejoin);
+    expect(beforeRejoin).toBeLessThan(TOTAL);
     expect(leaderAfter).not.toBe(leader);
     expect(consumer.connections).toBeGreaterThanOrEqual(2);
     expect(publisher.connections).toBeGreaterThanOrEqual(2);
