@@ -47,6 +47,18 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'clusters',
+          include: ['test/clusters/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          // After the unit and broker projects: the clusters take the machine's two cores.
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });
