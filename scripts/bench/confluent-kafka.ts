@@ -2,16 +2,19 @@
  * One benchmark variant of @confluentinc/kafka-javascript (its KafkaJS API), run in its own
  * process by scripts/bench/run.ts, side by side with kafka.ts's kafkajs:
  *   KAFKA_BROKERS=host:port node scripts/bench/confluent-kafka.ts <variant> <messages>
- * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, latency, spansPerMessage }
+ * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, latency, spansPerMessage, traceparentsPerMessage }
  * The client is built with `bash scripts/clients/build-confluent.sh`.
  *
- * Variants (those of kafka.ts but `otel`: this client has no official OpenTelemetry
- * instrumentation, so tracebus is measured against its untraced run and the floor):
+ * Variants (those of kafka.ts but `otel` and `otel@1%`: this client has no official
+ * OpenTelemetry instrumentation, so tracebus is measured against its untraced run and the floors):
  *   untraced        the client alone, no SDK
  *   tracebus        traceConfluentProducer() and traceConfluentConsumer(), with the SDK of sdk.ts
  *   tracebus-nosdk  traceConfluentProducer() and traceConfluentConsumer(), no SDK registered
  *   floor           the client and, with the same SDK, only the OpenTelemetry work each message
  *                   cannot avoid (kafka-workload.ts)
+ *   floor+semconv   the floor with the attributes semantic conventions require (kafka-workload.ts)
+ *   tracebus@1%, floor+semconv@1%
+ *                   the same under the SDK's production sampler, ParentBased(TraceIdRatioBased(0.01))
  *
  * Workload: kafka.ts's (kafka-workload.ts), with the client's defaults (acks from all in-sync
  * replicas, `eachMessage` on one partition at a time) but `linger.ms` 0, so that a `send`
@@ -27,11 +30,11 @@ import { createRequire } from 'node:module';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { assigned } from '../../test/support/confluent-kafka.ts';
 import { setUpBrokerVariant } from './broker-variant.ts';
-import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts } from './kafka-workload.ts';
+import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts, SEND_IN_BATCHES } from './kafka-workload.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
 
-const { variant, messages, provider } = await setUpBrokerVariant(50_000);
+const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant(50_000);
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
 const require = createRequire(import.meta.url);
@@ -59,12 +62,12 @@ const consumer: KafkaJS.Consumer = tracebus ? (tracebus.traceConfluentConsumer({
 await Promise.all([producer.connect(), consumer.connect()]);
 await consumer.subscribe({ topics: [topic] });
 
-const workload = kafkaWorkload<KafkaJS.EachMessagePayload>({ topic, variant, probe, send: (batch) => producer.send({ topic, messages: batch }) });
+const workload = kafkaWorkload<KafkaJS.EachMessagePayload>({ topic, variant, floor, shape: SEND_IN_BATCHES, probe, send: (batch) => producer.send({ topic, messages: batch }) });
 await consumer.run({ eachMessage: workload.eachMessage });
 // This client has no group-join event: its assignment is polled.
 await assigned(consumer);
 
-const measured = await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2 });
+const measured = await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2, sampled, traceparents: workload.traceparents });
 
 await Promise.all([consumer.disconnect(), producer.disconnect()]);
 await remove();

@@ -1,7 +1,7 @@
 /**
  * One in-process benchmark variant, run in its own process by scripts/bench/run.ts:
  *   node scripts/bench/inprocess.ts <variant> <messages>
- * Prints one JSON line: { variant, messages, seconds[, spansPerMessage] }.
+ * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, traceparentsPerMessage[, spansPerMessage] }.
  *
  * Variants:
  *   untraced  the bus alone
@@ -18,21 +18,31 @@
  *             span when the bus has taken the message; a handler that extracts and runs
  *             inside the consumer span. What the same OpenTelemetry work costs once it is
  *             spread over a real publish and an asynchronous delivery.
- *   bus+floor+attributes  bus+floor, with the attributes tracebus records
+ *   bus+floor+attributes  bus+floor, with the attributes tracebus records (the floor that
+ *             records what semantic conventions require, and the message id)
+ *   sdk@1%, bus+floor+attributes@1%
+ *             the same under the SDK's production sampler, ParentBased(TraceIdRatioBased(0.01)):
+ *             each producer span starts a trace, 1% of them are kept, and the consumer span
+ *             follows the decision the message carried
  *
- * Every SDK variant checks that it exported two spans per message: a variant whose spans
- * were dropped would be measured doing less than tracing does.
+ * Every SDK variant checks that it exported two spans per message (a sampled one: far fewer,
+ * passes.ts) and that every message reached its handler with a `traceparent`: a variant whose
+ * spans or context were dropped would be measured doing less than tracing does.
  *
  * With BENCH_PROFILE=<file>, the measured pass is CPU-profiled into that file (cpu-profile.ts).
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
-import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryPublisher } from '../../src/memory/index.ts';
+import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryMessage, type MemoryPublisher } from '../../src/memory/index.ts';
+import { SAMPLED_SUFFIX } from './broker-variant.ts';
 import { profileIfAsked } from './cpu-profile.ts';
-import { exportedSpans, registerSdk } from './sdk.ts';
+import { checkTracing } from './passes.ts';
+import { exportedSpans, productionSampler, registerSdk } from './sdk.ts';
 
 const [variant = 'untraced', count = '100000'] = process.argv.slice(2);
 const messages = Number(count);
+const sampled = variant.endsWith(SAMPLED_SUFFIX);
+const base = sampled ? variant.slice(0, -SAMPLED_SUFFIX.length) : variant;
 const warmup = Math.min(20_000, messages);
 // A service returns to the event loop between messages. A loop that never did would keep
 // the BatchSpanProcessor from finishing an export: its queue would fill up and it would
@@ -49,7 +59,8 @@ async function throughBus(wrapping: Wrapping, n: number): Promise<number> {
   let received = 0;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
-  const handler = () => {
+  const handler = (message: MemoryMessage) => {
+    if (message.headers.traceparent !== undefined) carried++;
     if (++received === n) done();
   };
   bus.subscribe('bench', wrapping === 'tracebus' ? traceMemoryHandler()(handler) : byHand ? floorHandler(handler, withAttributes) : handler);
@@ -97,29 +108,53 @@ function floorPublisher(bus: MemoryBus, withAttributes: boolean): MemoryPublishe
 }
 
 /** The floor's consumer half around `handler`. */
-function floorHandler(handler: () => void, withAttributes: boolean): MemoryHandler {
+function floorHandler(handler: (message: MemoryMessage) => void, withAttributes: boolean): MemoryHandler {
   const tracer = trace.getTracer('floor');
   return (message) => {
     const parent = propagation.extract(ROOT_CONTEXT, message.headers);
     const attributes = withAttributes ? { ...PROCESS_ATTRIBUTES, 'messaging.message.id': message.id } : undefined;
     const consumer = tracer.startSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, attributes }, parent);
-    context.with(trace.setSpan(parent, consumer), handler);
+    context.with(trace.setSpan(parent, consumer), handler, undefined, message);
     consumer.end();
   };
 }
 
-/** Runs a traced pass and checks that every message produced its two spans. */
-async function traced(provider: TracerProvider, pass: () => Promise<number>): Promise<{ seconds: number; spansPerMessage: number }> {
+/** Consumed messages that carried a `traceparent`, over every bus pass so far. */
+let carried = 0;
+
+/** The share of the measured pass's messages that carried a `traceparent`. */
+const carriedPerMessage = (before: number) => (carried - before) / messages;
+
+/**
+ * Runs a traced pass and checks that every message produced its two spans (under the 1%
+ * sampler: far fewer) and, through the bus, carried its context. The `floor` loops have no
+ * bus, so no message to look at.
+ */
+async function traced(provider: TracerProvider, pass: () => Promise<number>, throughTheBus = true): Promise<{ seconds: number; spansPerMessage: number; traceparentsPerMessage?: number }> {
   await provider.forceFlush();
   const before = exportedSpans();
+  const carriedBefore = carried;
   const seconds = await measured(pass);
   await provider.forceFlush();
   const spansPerMessage = (exportedSpans() - before) / messages;
-  if (spansPerMessage !== 2) throw new Error(`${variant}: expected 2 spans per message, exported ${spansPerMessage}`);
-  return { seconds, spansPerMessage };
+  if (!sampled && spansPerMessage !== 2) throw new Error(`${variant}: expected 2 spans per message, exported ${spansPerMessage}`);
+  if (!throughTheBus) return { seconds, spansPerMessage };
+  const traceparentsPerMessage = carriedPerMessage(carriedBefore);
+  checkTracing({ provider, sampled, spansExpected: 2 }, spansPerMessage, traceparentsPerMessage);
+  return { seconds, spansPerMessage, traceparentsPerMessage };
+}
+
+/** An untraced pass through the bus, checked to carry no context. */
+async function untraced(pass: () => Promise<number>): Promise<{ seconds: number; traceparentsPerMessage: number }> {
+  const carriedBefore = carried;
+  const seconds = await measured(pass);
+  const traceparentsPerMessage = carriedPerMessage(carriedBefore);
+  checkTracing({ provider: undefined, sampled, spansExpected: 2 }, 0, traceparentsPerMessage);
+  return { seconds, traceparentsPerMessage };
 }
 
 let busy: number | undefined;
+let cpuMicrosPerMessage: number | undefined;
 
 /**
  * The measured pass, profiled when BENCH_PROFILE asks. Its event-loop utilization is kept:
@@ -129,36 +164,39 @@ let busy: number | undefined;
 async function measured<T>(pass: () => Promise<T>): Promise<T> {
   const stop = await profileIfAsked();
   const before = performance.eventLoopUtilization();
+  const cpuBefore = process.cpuUsage();
   try {
     return await pass();
   } finally {
+    const cpu = process.cpuUsage(cpuBefore);
+    cpuMicrosPerMessage = (cpu.user + cpu.system) / messages;
     busy = performance.eventLoopUtilization(before).utilization;
     await stop();
   }
 }
 
-let result: { seconds: number; spansPerMessage?: number };
+let result: { seconds: number; spansPerMessage?: number; traceparentsPerMessage?: number };
 if (variant === 'untraced' || variant === 'nosdk') {
   const wrapping = variant === 'nosdk' ? 'tracebus' : 'none';
   await throughBus(wrapping, warmup);
-  result = { seconds: await measured(() => throughBus(wrapping, messages)) };
+  result = await untraced(() => throughBus(wrapping, messages));
 } else if (variant === 'untraced+sdk') {
   const provider = registerSdk();
   await throughBus('none', warmup);
-  result = { seconds: await measured(() => throughBus('none', messages)) };
+  result = await untraced(() => throughBus('none', messages));
   await provider.shutdown();
-} else if (variant === 'sdk' || variant === 'bus+floor' || variant === 'bus+floor+attributes') {
-  const provider = registerSdk();
-  const wrapping = variant === 'sdk' ? 'tracebus' : variant === 'bus+floor' ? 'by hand' : 'by hand with attributes';
+} else if (base === 'sdk' || variant === 'bus+floor' || base === 'bus+floor+attributes') {
+  const provider = registerSdk(sampled ? { sampler: productionSampler() } : {});
+  const wrapping = base === 'sdk' ? 'tracebus' : base === 'bus+floor' ? 'by hand' : 'by hand with attributes';
   await throughBus(wrapping, warmup);
   result = await traced(provider, () => throughBus(wrapping, messages));
   await provider.shutdown();
 } else if (variant === 'floor' || variant === 'floor+attributes') {
   const provider = registerSdk();
   await floor(warmup, variant === 'floor+attributes');
-  result = await traced(provider, () => floor(messages, variant === 'floor+attributes'));
+  result = await traced(provider, () => floor(messages, variant === 'floor+attributes'), false);
   await provider.shutdown();
 } else {
-  throw new Error(`unknown variant '${variant}': use untraced, nosdk, sdk, untraced+sdk, floor, floor+attributes, bus+floor or bus+floor+attributes`);
+  throw new Error(`unknown variant '${variant}': use untraced, nosdk, sdk, untraced+sdk, floor, floor+attributes, bus+floor, bus+floor+attributes, sdk@1% or bus+floor+attributes@1%`);
 }
-console.log(JSON.stringify({ variant, messages, ...result, eventLoopUtilization: busy }));
+console.log(JSON.stringify({ variant, messages, ...result, cpuMicrosPerMessage, eventLoopUtilization: busy }));

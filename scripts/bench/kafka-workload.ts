@@ -2,22 +2,46 @@
  * The workload of the Kafka benchmark children, the same for both clients (kafka.ts with
  * kafkajs, confluent-kafka.ts with @confluentinc/kafka-javascript's KafkaJS API) and every
  * variant: a fresh topic of 3 partitions; one producer sends keyless messages of 256 bytes in
- * `send` calls of 100 messages, at most 4 calls in flight; one consumer in its own group runs
- * an `eachMessage` handler that counts the messages. A pass's throughput is end to end: from
- * the first send to the last message consumed.
+ * `send` calls of 100 messages, at most 4 calls in flight (SEND_IN_BATCHES; kafka.ts's
+ * `single` shape sends one message per call instead, SEND_SINGLY); one consumer in its own
+ * group runs an `eachMessage` handler that counts the messages, and those that carried a
+ * `traceparent`. A pass's throughput is end to end: from the first send to the last message
+ * consumed.
  *
- * The `floor` variant's work is here too: a producer span started, its context injected and
+ * The floor variants' work is here too: a producer span started, its context injected and
  * the span ended for every message sent; the context extracted and a consumer span around
- * the handler for every message consumed.
+ * the handler for every message consumed. `floor+semconv` starts those spans with the
+ * attributes semantic conventions require, named and valued as tracebus records them: the
+ * system (`kafka`), the operation's name and type (`create` for a message of a `send` of
+ * several, as tracebus's per-message span; `send` for a `send` of one; `process`), and the
+ * topic as the destination.
  */
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type TextMapGetter } from '@opentelemetry/api';
 import type { Admin } from 'kafkajs';
+import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
+import { KAFKA_SYSTEM } from '../../src/kafka/attributes.ts';
+import type { FloorKind } from './broker-variant.ts';
+import { benchPayload } from './payload.ts';
 import type { WrapperProbe } from './probe.ts';
 
 const PARTITIONS = 3;
-const BATCH = 100;
-const IN_FLIGHT = 4;
-const payload = Buffer.alloc(256, 'x');
+
+/** How the producer sends: messages per `send` call, and how many calls may be in flight at once. */
+export interface SendShape {
+  batch: number;
+  inFlight: number;
+}
+
+/** The Kafka sections' shape: `send` calls of 100 messages, at most 4 in flight. */
+export const SEND_IN_BATCHES: SendShape = { batch: 100, inFlight: 4 };
+
+/**
+ * The kafka-single section's shape: one message per `send` call, as a service that sends
+ * each message where it arises does. With one call at a time the pass would measure the
+ * broker's round trip, not the client; 32 in flight keep the client busy (each call is its
+ * own produce request: kafkajs does not linger to batch them).
+ */
+export const SEND_SINGLY: SendShape = { batch: 1, inFlight: 32 };
 
 /**
  * kafkajs 2.2.4 (the client of kafka.ts, the admin of both) arms timers with negative delays
@@ -39,7 +63,7 @@ export interface BenchMessage {
 
 /** What both clients hand `eachMessage`, as far as the workload reads it. */
 interface ConsumedPayload {
-  message: { headers?: Record<string, unknown> };
+  message: { headers?: Record<string, unknown> | undefined };
 }
 
 /** A fresh topic of the workload's partitions, made and later deleted through a kafkajs admin (which waits for the leaders). */
@@ -57,18 +81,28 @@ export async function createBenchTopic(admin: Admin): Promise<{ topic: string; r
 }
 
 export interface KafkaWorkload<P extends ConsumedPayload> {
-  /** The handler to give the consumer's `run()`: it counts, inside the floor's consumer span for `floor`. */
+  /** The handler to give the consumer's `run()`: it counts, inside the floor's consumer span for the floor variants. */
   eachMessage: (payload: P) => Promise<void>;
   /** Sends `n` messages and resolves with the seconds from the first send to the last message consumed. */
   pass: (n: number) => Promise<number>;
+  /** How many consumed messages so far carried a `traceparent` header. */
+  traceparents: () => number;
 }
 
 /**
- * The workload on `topic` for `variant`: `send` sends one batch of messages through the
- * (traced or untraced) producer; the handler marks the user handler's start and end on `probe`.
+ * The workload on `topic` for a variant (`floor` says which floor, if any): `send` sends
+ * one call's messages through the (traced or untraced) producer, as `shape` groups them;
+ * the handler marks the user handler's start and end on `probe`.
  */
-export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, probe, send }: { topic: string; variant: string; probe: WrapperProbe; send: (messages: BenchMessage[]) => Promise<unknown> }): KafkaWorkload<P> {
+export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, floor, shape, probe, send }: { topic: string; variant: string; floor: FloorKind | undefined; shape: SendShape; probe: WrapperProbe; send: (messages: BenchMessage[]) => Promise<unknown> }): KafkaWorkload<P> {
   const floorTracer = trace.getTracer('floor');
+  const withAttributes = floor === 'semconv';
+  // tracebus's per-message producer span: `create` in a send of several, `send` in a send of one.
+  const producerOperation = shape.batch === 1 ? 'send' : 'create';
+  const producerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: producerOperation, [ATTR_MESSAGING_OPERATION_TYPE]: producerOperation, [ATTR_MESSAGING_DESTINATION_NAME]: topic });
+  const consumerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: topic });
+  const producerName = `${withAttributes ? producerOperation : 'send'} ${topic}`;
+  const { payload, staticHeaders } = benchPayload(variant);
   // Both clients hand consumed header values over as Buffers.
   const bufferGetter: TextMapGetter<Record<string, unknown>> = {
     get: (carrier, key) => carrier[key]?.toString(),
@@ -79,7 +113,7 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, probe
   const floorEachMessage = (handler: (payload: P) => Promise<void>) =>
     async function floorConsumer(payload: P): Promise<void> {
       const parent = propagation.extract(ROOT_CONTEXT, payload.message.headers ?? {}, bufferGetter);
-      const span = floorTracer.startSpan(`process ${topic}`, { kind: SpanKind.CONSUMER }, parent);
+      const span = floorTracer.startSpan(`process ${topic}`, { kind: SpanKind.CONSUMER, attributes: withAttributes ? consumerAttributes() : undefined }, parent);
       try {
         await context.with(trace.setSpan(parent, span), handler, undefined, payload);
       } finally {
@@ -89,22 +123,26 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, probe
 
   /** One message to send; the floor's producer side: a producer span whose context the message carries. */
   const message: () => BenchMessage =
-    variant === 'floor'
+    floor !== undefined
       ? () => {
-          const span = floorTracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER });
+          const span = floorTracer.startSpan(producerName, { kind: SpanKind.PRODUCER, attributes: withAttributes ? producerAttributes() : undefined });
           const headers: Record<string, string> = {};
           propagation.inject(trace.setSpan(context.active(), span), headers);
           span.end();
           return { value: payload, headers };
         }
-      : () => ({ value: payload });
+      : staticHeaders === undefined
+        ? () => ({ value: payload })
+        : () => ({ value: payload, headers: { ...staticHeaders } });
 
   let received = 0;
+  let carried = 0;
   let target = 0;
   let lastConsumed = 0n;
   let allConsumed = () => {};
-  const handler = async (): Promise<void> => {
+  const handler = async (payload: P): Promise<void> => {
     probe.handlerStarted();
+    if (payload.message.headers?.traceparent !== undefined) carried++;
     const done = ++received === target;
     probe.handlerEnded();
     if (done) {
@@ -118,19 +156,19 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, probe
     target = received + n;
     const inFlight = new Set<Promise<unknown>>();
     const start = process.hrtime.bigint();
-    for (let sent = 0; sent < n; sent += BATCH) {
+    for (let sent = 0; sent < n; sent += shape.batch) {
       // Fresh message objects for every call: an instrumentation may write its headers into
       // the objects it is given.
       const batch: BenchMessage[] = [];
-      for (let index = 0; index < Math.min(BATCH, n - sent); index++) batch.push(message());
+      for (let index = 0; index < Math.min(shape.batch, n - sent); index++) batch.push(message());
       const sending: Promise<unknown> = send(batch).finally(() => inFlight.delete(sending));
       inFlight.add(sending);
-      if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+      if (inFlight.size >= shape.inFlight) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     await consumed;
     return Number(lastConsumed - start) / 1e9;
   }
 
-  return { eachMessage: variant === 'floor' ? floorEachMessage(handler) : handler, pass };
+  return { eachMessage: floor !== undefined ? floorEachMessage(handler) : handler, pass, traceparents: () => carried };
 }

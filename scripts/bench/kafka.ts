@@ -1,7 +1,7 @@
 /**
  * One Kafka benchmark variant, run in its own process by scripts/bench/run.ts:
- *   KAFKA_BROKERS=host:port node scripts/bench/kafka.ts <variant> <messages>
- * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, latency, spansPerMessage }
+ *   KAFKA_BROKERS=host:port node scripts/bench/kafka.ts <variant> <messages> [single]
+ * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, latency, spansPerMessage, traceparentsPerMessage }
  * (kafkajs cannot tell the broker's version; run.ts names the broker it provisioned).
  *
  * Variants:
@@ -12,6 +12,12 @@
  *   floor           kafkajs and, with the same SDK, only the OpenTelemetry work each message
  *                   cannot avoid: start and end a producer span per message and inject its
  *                   context; extract it, start a consumer span and run the handler in its context
+ *   floor+semconv   the floor, its spans started with the attributes semantic conventions
+ *                   require (kafka-workload.ts)
+ *   tracebus@1%, otel@1%, floor+semconv@1%
+ *                   the same under the SDK's production sampler, ParentBased(TraceIdRatioBased(0.01)):
+ *                   each producer span starts a trace, 1% of them are kept, and the consumer
+ *                   span follows the decision the message carried
  *
  * Workload, the same for every variant and for confluent-kafka.ts (kafka-workload.ts): a
  * fresh topic of 3 partitions; one producer sends `messages` keyless messages of 256 bytes in
@@ -20,7 +26,14 @@
  * partition at a time, kafkajs's default) that counts the messages. Throughput is end to end:
  * from the first send to the last message consumed.
  *
+ * With `single` (the kafka-single section), each `send` call carries one message and up to
+ * 32 calls are in flight (kafka-workload.ts's SEND_SINGLY): the per-call work of the client
+ * and of tracing, which a call of 100 spreads over its messages, then falls on every message;
+ * the calls in flight keep the pass from measuring the broker's round trip instead.
+ *
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
+ * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one topic and consumer: a warm-up (a tenth of the messages, at least 1,000),
  * the throughput pass, and a latency pass of the same size with the wrapper probe on
@@ -29,12 +42,14 @@
 import { createRequire } from 'node:module';
 import type { Consumer, EachMessagePayload, Kafka as KafkaClient, Producer } from 'kafkajs';
 import { setUpBrokerVariant } from './broker-variant.ts';
-import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts } from './kafka-workload.ts';
+import { measureMemory } from './heap.ts';
+import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts, SEND_IN_BATCHES, SEND_SINGLY } from './kafka-workload.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
 
 // Before kafkajs is first loaded: the official instrumentation hooks its require.
-const { variant, messages, provider } = await setUpBrokerVariant(50_000, async () => new (await import('@opentelemetry/instrumentation-kafkajs')).KafkaJsInstrumentation());
+const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant(50_000, async () => new (await import('@opentelemetry/instrumentation-kafkajs')).KafkaJsInstrumentation());
+const shape = process.argv[4] === 'single' ? SEND_SINGLY : SEND_IN_BATCHES;
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
 quietNegativeTimeouts();
@@ -67,12 +82,13 @@ const consumer: Consumer = tracebus ? (tracebus.traceConsumer({ brokers, clientI
 await Promise.all([producer.connect(), consumer.connect()]);
 await consumer.subscribe({ topics: [topic], fromBeginning: true });
 
-const workload = kafkaWorkload<EachMessagePayload>({ topic, variant, probe, send: (messages) => producer.send({ topic, messages }) });
+const workload = kafkaWorkload<EachMessagePayload>({ topic, variant, floor, shape, probe, send: (messages) => producer.send({ topic, messages }) });
 const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
 await consumer.run({ eachMessage: workload.eachMessage });
 await joined;
 
-const measured = await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2 });
+// With BENCH_MEMORY=1 (the memory sections, under --expose-gc), the heap and allocation instead (heap.ts).
+const measured = process.env.BENCH_MEMORY === '1' ? await measureMemory({ pass: workload.pass, messages, provider, spansExpected: 2 }) : await measurePasses({ pass: workload.pass, messages, provider, probe, spansExpected: 2, sampled, traceparents: workload.traceparents });
 
 await Promise.all([consumer.disconnect(), producer.disconnect()]);
 await remove();

@@ -1,44 +1,65 @@
 /**
- * Heap after GC before and after N traced in-process messages, and bytes allocated per
- * message (summed from V8's GC statistics). Run with --expose-gc:
- *   node --expose-gc scripts/bench/memory.ts <messages>
+ * The in-process memory benchmark, one variant per process, run by scripts/bench/run.ts:
+ *   node --expose-gc scripts/bench/memory.ts <variant> <messages>
+ * Prints one JSON line: { variant, messages, seconds, heapSamples, allocatedBytesPerMessage, spansPerMessage }
+ * (heap.ts: the heap after GC ten times over the run, bytes allocated per message).
+ *
+ * Variants, all on one bus for the whole run:
+ *   untraced  the bus alone, no SDK
+ *   floor     the floor's work by hand around the bus, with the SDK of sdk.ts: a producer span
+ *             whose context the message carries, ended once the bus has it; the handler in
+ *             a consumer span continuing it
+ *   tracebus  traceMemoryPublisher() and traceMemoryHandler(), with the same SDK
  */
-import { GCProfiler } from 'node:v8';
-import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryPublisher } from '../../src/memory/index.ts';
+import { measureMemory } from './heap.ts';
 import { registerSdk } from './sdk.ts';
 
-const messages = Number(process.argv[2] ?? 1_000_000);
-const gc = globalThis.gc;
-if (gc === undefined) throw new Error('run with node --expose-gc');
+const VARIANTS = ['untraced', 'floor', 'tracebus'];
+const [variant = 'tracebus', count = '1000000'] = process.argv.slice(2);
+if (!VARIANTS.includes(variant)) throw new Error(`unknown variant '${variant}': use ${VARIANTS.join(', ')}`);
+const messages = Number(count);
 
-const provider = registerSdk();
+const provider = variant === 'untraced' ? undefined : registerSdk();
+const tracer = trace.getTracer('floor');
 const bus = new MemoryBus();
-const publisher = traceMemoryPublisher()(bus);
-let received = 0;
-bus.subscribe('bench', traceMemoryHandler()(() => void received++));
 
-async function pump(n: number): Promise<void> {
+/** The floor's producer side: the message carries a producer span's context; the span ends once the bus has it. */
+const floorPublisher: MemoryPublisher = {
+  publish(topic, message) {
+    const span = tracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER });
+    const headers: Record<string, string> = {};
+    propagation.inject(trace.setSpan(context.active(), span), headers);
+    return bus.publish(topic, { ...message, headers }).then(() => span.end());
+  },
+};
+
+/** The floor's consumer side: `handler` in a consumer span continuing the message's context. */
+const floorHandler =
+  (handler: () => void): MemoryHandler =>
+  (message) => {
+    const parent = propagation.extract(ROOT_CONTEXT, message.headers);
+    const span = tracer.startSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER }, parent);
+    context.with(trace.setSpan(parent, span), handler);
+    span.end();
+  };
+
+let received = 0;
+const handle = () => void received++;
+const publisher = variant === 'tracebus' ? traceMemoryPublisher()(bus) : variant === 'floor' ? floorPublisher : bus;
+bus.subscribe('bench', variant === 'tracebus' ? traceMemoryHandler()(handle) : variant === 'floor' ? floorHandler(handle) : handle);
+
+async function pass(n: number): Promise<number> {
   const target = received + n;
+  const start = process.hrtime.bigint();
   for (let index = 0; index < n; index++) await publisher.publish('bench', { payload: { index, kind: 'order' } });
   await bus.drained();
   if (received !== target) throw new Error(`lost messages: ${target - received}`);
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-await pump(50_000);
-await provider.forceFlush();
-gc();
-const before = process.memoryUsage().heapUsed;
-const profiler = new GCProfiler();
-profiler.start();
-const start = process.hrtime.bigint();
-await pump(messages);
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-const stats = profiler.stop();
-await provider.forceFlush();
-gc();
-const after = process.memoryUsage().heapUsed;
-let freed = 0;
-for (const entry of stats?.statistics ?? []) freed += entry.beforeGC.heapStatistics.usedHeapSize - entry.afterGC.heapStatistics.usedHeapSize;
+const measured = await measureMemory({ pass, messages, provider, spansExpected: 2 });
 await bus.close();
-await provider.shutdown();
-console.log(JSON.stringify({ variant: 'memory', messages, seconds, heapBeforeBytes: before, heapAfterBytes: after, heapGrowthBytes: after - before, allocatedBytesPerMessage: (freed + (after - before)) / messages }));
+await provider?.shutdown();
+console.log(JSON.stringify({ variant, messages, ...measured }));

@@ -2,9 +2,15 @@
  * The passes every broker benchmark child makes on its queue or topic, in the same order
  * for every variant: a warm-up, the throughput pass (timed, its CPU time and exported spans
  * counted, profiled when BENCH_PROFILE asks), and a latency pass with the wrapper probe on.
+ *
+ * The throughput pass is checked, so that no variant is measured doing less than it should:
+ * a variant with an SDK exports its spans (every one, or under the 1% sampler far fewer than
+ * every one) and every message it consumed carried a `traceparent`, sampled or not; a
+ * variant without an SDK carries none.
  */
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import { profileIfAsked } from './cpu-profile.ts';
+import { benchPayload } from './payload.ts';
 import type { WrapperProbe } from './probe.ts';
 import { exportedDetail, exportedSpans } from './sdk.ts';
 
@@ -15,8 +21,12 @@ export interface Passes {
   /** Set for the variants with an SDK: their spans are counted. */
   provider: TracerProvider | undefined;
   probe: WrapperProbe;
-  /** Spans each message must produce at least (a producer and a consumer span). */
+  /** Spans each message must produce at least (a producer and a consumer span) when every span is recorded. */
   spansExpected: number;
+  /** Whether the SDK samples 1% of traces (broker-variant.ts): then most of those spans are not recorded. */
+  sampled: boolean;
+  /** How many consumed messages so far carried a `traceparent` header. */
+  traceparents: () => number;
 }
 
 export interface Measured {
@@ -26,14 +36,37 @@ export interface Measured {
   /** Attributes and links per message on the exported spans, all spans of the message together. */
   attributesPerMessage: number;
   linksPerMessage: number;
+  /** The share of the pass's messages that reached the consumer with a `traceparent`. */
+  traceparentsPerMessage: number;
   latency: ReturnType<WrapperProbe['percentiles']>;
 }
 
-export async function measurePasses({ pass, messages, provider, probe, spansExpected }: Passes): Promise<Measured> {
+/**
+ * Under the 1% sampler a traced variant exports about 1% of the spans it would otherwise:
+ * more than a quarter of them would mean the sampler was not in effect.
+ */
+const SAMPLED_AT_MOST = 0.25;
+
+/** Throws when the throughput pass did less tracing work than its variant must (see the header). */
+export function checkTracing({ provider, sampled, spansExpected }: Pick<Passes, 'provider' | 'sampled' | 'spansExpected'>, spansPerMessage: number, traceparentsPerMessage: number): void {
+  if (provider === undefined) {
+    // The wire section's untraced runs send a traceparent as a static header (payload.ts).
+    const expected = benchPayload('untraced').staticHeaders?.traceparent === undefined ? 0 : 1;
+    if (traceparentsPerMessage !== expected) throw new Error(`expected ${expected === 0 ? 'no trace context without an SDK' : 'the static traceparent on every message'}, ${traceparentsPerMessage} of the messages carried a traceparent`);
+    return;
+  }
+  if (traceparentsPerMessage !== 1) throw new Error(`expected every message to carry a traceparent, ${traceparentsPerMessage} of them did`);
+  if (sampled) {
+    if (spansPerMessage > spansExpected * SAMPLED_AT_MOST) throw new Error(`expected the 1% sampler to drop most spans, exported ${spansPerMessage} per message`);
+  } else if (spansPerMessage < spansExpected) throw new Error(`expected at least ${spansExpected} spans per message, exported ${spansPerMessage}`);
+}
+
+export async function measurePasses({ pass, messages, provider, probe, spansExpected, sampled, traceparents }: Passes): Promise<Measured> {
   await pass(Math.max(1_000, Math.round(messages / 10)));
   await provider?.forceFlush();
   const spansBefore = exportedSpans();
   const detailBefore = exportedDetail();
+  const traceparentsBefore = traceparents();
   const stopProfile = await profileIfAsked();
   const cpuBefore = process.cpuUsage();
   const seconds = await pass(messages);
@@ -44,13 +77,13 @@ export async function measurePasses({ pass, messages, provider, probe, spansExpe
   const detail = exportedDetail();
   const attributesPerMessage = (detail.attributes - detailBefore.attributes) / messages;
   const linksPerMessage = (detail.links - detailBefore.links) / messages;
-  // A traced variant that exported fewer spans would be measured doing less than it should.
-  if (provider !== undefined && spansPerMessage < spansExpected) throw new Error(`expected at least ${spansExpected} spans per message, exported ${spansPerMessage}`);
+  const traceparentsPerMessage = (traceparents() - traceparentsBefore) / messages;
+  checkTracing({ provider, sampled, spansExpected }, spansPerMessage, traceparentsPerMessage);
   probe.enabled = true;
   await pass(messages);
   // The pass ends when the handler sees the last message; an async wrapper's sample is
   // recorded a few microtasks later.
   await new Promise((resolve) => setImmediate(resolve));
   probe.enabled = false;
-  return { seconds, cpuMicrosPerMessage: (cpu.user + cpu.system) / messages, spansPerMessage, attributesPerMessage, linksPerMessage, latency: probe.percentiles() };
+  return { seconds, cpuMicrosPerMessage: (cpu.user + cpu.system) / messages, spansPerMessage, attributesPerMessage, linksPerMessage, traceparentsPerMessage, latency: probe.percentiles() };
 }

@@ -1,7 +1,7 @@
 /**
  * One RabbitMQ benchmark variant, run in its own process by scripts/bench/run.ts:
  *   AMQP_URL=amqp://… node scripts/bench/rabbitmq.ts <variant> <messages>
- * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, latency, spansPerMessage, broker }.
+ * Prints one JSON line: { variant, messages, seconds, cpuMicrosPerMessage, latency, spansPerMessage, traceparentsPerMessage, broker }.
  *
  * Variants:
  *   untraced        amqplib alone, no SDK
@@ -11,33 +11,48 @@
  *   floor           amqplib and, with the same SDK, only the OpenTelemetry work each message
  *                   cannot avoid: start and end a producer span and inject its context;
  *                   extract it, start a consumer span and run the handler in its context
+ *   floor+semconv   the floor, its spans started with the attributes semantic conventions
+ *                   require, named and valued as tracebus records them: `messaging.system.name`
+ *                   `rabbitmq`, the operation's name and type (`send`, `process`), and the
+ *                   destination (the queue: the default exchange with the queue as routing key)
+ *   tracebus@1%, otel@1%, floor+semconv@1%
+ *                   the same under the SDK's production sampler, ParentBased(TraceIdRatioBased(0.01)):
+ *                   each producer span starts a trace, 1% of them are kept, and the consumer
+ *                   span follows the decision the message carried
  *
  * Workload, the same for every variant: one producer connection with a ConfirmChannel,
  * one consumer connection with a channel of prefetch 500, a fresh exclusive queue. The
  * producer publishes `messages` messages of 256 bytes to the queue through the default
  * exchange, waiting for the broker's confirms after every 1,000 (a bounded window, as a
  * producer that cares about its messages does); the consumer acks each message in its
- * handler. Throughput is end to end: from the first publish to the last message consumed.
+ * handler, and counts those that carried a `traceparent`. Throughput is end to end: from the
+ * first publish to the last message consumed.
  *
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
+ * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one queue: a warm-up (a tenth of the messages, at least 1,000), the
  * throughput pass, and a latency pass of the same size with the wrapper probe on
  * (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes } from '@opentelemetry/api';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { RABBITMQ_SYSTEM } from '../../src/amqplib/attributes.ts';
+import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
 import { setUpBrokerVariant } from './broker-variant.ts';
+import { measureMemory } from './heap.ts';
 import { measurePasses } from './passes.ts';
+import { benchPayload } from './payload.ts';
 import { WrapperProbe } from './probe.ts';
 
 // Before amqplib is first loaded: the official instrumentation hooks its require.
-const { variant, messages, provider } = await setUpBrokerVariant(20_000, async () => new (await import('@opentelemetry/instrumentation-amqplib')).AmqplibInstrumentation());
+const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant(20_000, async () => new (await import('@opentelemetry/instrumentation-amqplib')).AmqplibInstrumentation());
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const CONFIRM_WINDOW = 1_000;
 const PREFETCH = 500;
-const payload = Buffer.alloc(256, 'x');
+const { payload, staticHeaders } = benchPayload(variant);
 
 const amqp = createRequire(import.meta.url)('amqplib') as typeof import('amqplib');
 const decorate = variant.startsWith('tracebus') ? (await import('../../src/amqplib/index.ts')).traceChannel() : undefined;
@@ -65,6 +80,9 @@ const queue = `tracebus.bench.${process.pid}.${Date.now()}`;
 await consumer.assertQueue(queue, { exclusive: true, durable: false });
 
 const floorTracer = trace.getTracer('floor');
+const withAttributes = floor === 'semconv';
+const sendAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: RABBITMQ_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'send', [ATTR_MESSAGING_OPERATION_TYPE]: 'send', [ATTR_MESSAGING_DESTINATION_NAME]: queue });
+const processAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: RABBITMQ_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: queue });
 type OnMessage = (message: ConsumeMessage | null) => void;
 
 /** The floor's consumer side: the handler inside a consumer span continuing the message's context. */
@@ -72,7 +90,7 @@ const floorConsume = (handler: OnMessage): OnMessage =>
   function floorConsumer(message) {
     if (message === null) return handler(message);
     const parent = propagation.extract(ROOT_CONTEXT, message.properties.headers ?? {});
-    const span = floorTracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent);
+    const span = floorTracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER, attributes: withAttributes ? processAttributes() : undefined }, parent);
     try {
       context.with(trace.setSpan(parent, span), handler, undefined, message);
     } finally {
@@ -82,23 +100,27 @@ const floorConsume = (handler: OnMessage): OnMessage =>
 
 /** One publish; the floor's producer side: a producer span whose context the message carries. */
 const publish =
-  variant === 'floor'
+  floor !== undefined
     ? () => {
-        const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER });
+        const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: withAttributes ? sendAttributes() : undefined });
         const headers: Record<string, string> = {};
         propagation.inject(trace.setSpan(context.active(), span), headers);
         producer.sendToQueue(queue, payload, { headers });
         span.end();
       }
-    : () => producer.sendToQueue(queue, payload);
+    : staticHeaders === undefined
+      ? () => producer.sendToQueue(queue, payload)
+      : () => producer.sendToQueue(queue, payload, { headers: staticHeaders });
 
 let received = 0;
+let carried = 0;
 let target = 0;
 let lastConsumed = 0n;
 let allConsumed = () => {};
 const handler: OnMessage = (message) => {
   if (message === null) return;
   probe.handlerStarted();
+  if (message.properties.headers?.traceparent !== undefined) carried++;
   const done = ++received === target;
   probe.handlerEnded();
   consumer.ack(message);
@@ -107,7 +129,7 @@ const handler: OnMessage = (message) => {
     allConsumed();
   }
 };
-await consumer.consume(queue, variant === 'floor' ? floorConsume(handler) : handler);
+await consumer.consume(queue, floor !== undefined ? floorConsume(handler) : handler);
 
 async function pass(n: number): Promise<number> {
   const consumed = new Promise<void>((resolve) => (allConsumed = resolve));
@@ -122,7 +144,8 @@ async function pass(n: number): Promise<number> {
   return Number(lastConsumed - start) / 1e9;
 }
 
-const measured = await measurePasses({ pass, messages, provider, probe, spansExpected: 2 });
+// With BENCH_MEMORY=1 (the memory sections, under --expose-gc), the heap and allocation instead (heap.ts).
+const measured = process.env.BENCH_MEMORY === '1' ? await measureMemory({ pass, messages, provider, spansExpected: 2 }) : await measurePasses({ pass, messages, provider, probe, spansExpected: 2, sampled, traceparents: () => carried });
 
 const serverProperties = (consumerConnection as unknown as { connection: { serverProperties?: { product?: string; version?: string } } }).connection.serverProperties;
 await consumerConnection.close();

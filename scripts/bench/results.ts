@@ -29,7 +29,7 @@ export interface ProfiledRun {
   tracingFunctions: { name: string; origin: string; microsPerMessage: number }[];
 }
 
-export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'confluent-kafka';
+export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka' | 'memory-rabbitmq' | 'memory-kafka' | 'wire' | 'isolated';
 
 /** Everything one section measured. */
 export interface SectionResult {
@@ -38,7 +38,7 @@ export interface SectionResult {
   /** In the order of the tables; the first is the one the others are compared with. */
   variants: string[];
   rounds: number;
-  /** Every round's sample, by variant. */
+  /** Every round's sample, by variant; the wire section's also hold `encoding`, the one run of wire.ts. */
   samples: Record<string, Sample[]>;
   /** The 1-minute load average before and after the rounds. */
   load: { before: number; after: number };
@@ -88,7 +88,7 @@ export interface Environment {
 
 /** The results of one `npm run bench`. */
 export interface BenchResults {
-  /** Rounds per section; the memory section makes `memoryRounds`. */
+  /** Rounds per section; the in-process memory and the wire sections make `memoryRounds`, the broker memory sections one. */
   rounds: number;
   memoryRounds: number;
   /** Messages per run of each section. */
@@ -109,3 +109,15 @@ export function median(values: number[]): number {
 
 /** Wall-clock microseconds per message of one run. */
 export const microsPerMessage = (sample: Sample): number => (sample.seconds / sample.messages) * 1e6;
+
+/**
+ * The slope of the Theil–Sen line through `points` (the median of the slopes between every
+ * two of them), in units of y per unit of x: how fast the heap after GC rose over a memory
+ * run, in bytes per message. Unlike a least-squares fit, one sample that caught a client's
+ * buffers full does not tilt it.
+ */
+export function slope(points: { x: number; y: number }[]): number {
+  const slopes: number[] = [];
+  for (let i = 0; i < points.length; i++) for (let j = i + 1; j < points.length; j++) if (points[j]!.x !== points[i]!.x) slopes.push((points[j]!.y - points[i]!.y) / (points[j]!.x - points[i]!.x));
+  return median(slopes);
+}

@@ -6,18 +6,30 @@
  * over several rounds, so a noisy neighbour hits all of them alike; the table reports the
  * median of the rounds with their spread (min–max).
  *
- *   BENCH_ROUNDS (default 5)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
- *                                 confluent-kafka)
+ *   BENCH_ROUNDS (default 3)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
+ *                                 kafka-single,confluent-kafka,memory-rabbitmq,memory-kafka,wire,
+ *                                 isolated)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
- *                                 100000, RabbitMQ 20000, Kafka 50000)
+ *                                 100000, RabbitMQ 20000, Kafka 50000, Kafka single sends 10000)
  *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for the RabbitMQ section, for the
  *                                 two Kafka sections (kafkajs and @confluentinc/kafka-javascript)
+ *   BENCH_KAFKA_SINGLE_MESSAGES   the same for the kafka-single section (kafkajs, one message
+ *                                 per `send`: each message costs a produce request, so fewer)
  *   BENCH_KAFKA_PORT (default 29092)  port of a Kafka started from the local jars
  *   BENCH_PROFILES (default 1)    0 skips the CPU profiles of the in-process and broker sections
+ *   BENCH_MEMORY_MESSAGES (default 1000000)  tracebus's messages in each memory section (the
+ *                                 untraced and floor runs, which only count allocation, make a fifth)
+ *   BENCH_WIRE_MESSAGES (default 20000)  messages per throughput run of the wire section
+ *   BENCH_ISOLATED_MESSAGES (default 50000)  messages per variant and round of isolated.ts
  *
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
  * section needs its client built (bash scripts/clients/build-confluent.sh).
+ *
+ * Three rounds by default (five before the sections had their semconv-floor and sampled
+ * variants and the kafka-single section); each section logs how long it took.
+ *
+ * Besides docs/benchmarks.md, it writes docs/benchmarks.svg, the chart of the same results (chart.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +37,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { provideKafka, provideRabbitMQ, type ProvidedBroker } from '../brokers/provision.ts';
+import { benchmarkChart } from './chart.ts';
 import { stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
 import { benchmarkReport, sectionReport } from './report.ts';
 import { microsPerMessage as us, type BenchResults, type BrokerUsed, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
@@ -39,75 +52,161 @@ interface Section {
   /** A broker section's client (BROKER_CLIENTS). */
   client?: BrokerClient;
   command: (variant: string) => string[];
+  /** What a variant's child needs in its environment besides the section's, if anything. */
+  env?: (variant: string) => NodeJS.ProcessEnv;
   /** Variants run once more with their measured pass CPU-profiled, to explain a gap. */
   profiled?: string[];
 }
 
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const memoryRounds = Math.min(rounds, 3);
 const messagesFor = (specific: string | undefined, fallback: number) => Number(specific ?? process.env.BENCH_MESSAGES ?? fallback);
 const messages = messagesFor(undefined, 100_000);
 const rabbitmqMessages = messagesFor(process.env.BENCH_RABBITMQ_MESSAGES, 20_000);
 const kafkaMessages = messagesFor(process.env.BENCH_KAFKA_MESSAGES, 50_000);
-const MEMORY_MESSAGES = 1_000_000;
+const kafkaSingleMessages = messagesFor(process.env.BENCH_KAFKA_SINGLE_MESSAGES, 10_000);
+const memoryMessages = Number(process.env.BENCH_MEMORY_MESSAGES ?? 1_000_000);
+const wireMessages = Number(process.env.BENCH_WIRE_MESSAGES ?? 20_000);
+const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000);
+const ISOLATED_ROUNDS = 7;
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
 /**
  * The broker, the client library and the official instrumentation of each broker section, by
- * section name; @confluentinc/kafka-javascript has no official instrumentation.
+ * section name; @confluentinc/kafka-javascript has no official instrumentation. Each
+ * section's child is scripts/bench/<script>.ts with `args` after the variant and count;
+ * `sampled` sections also run the variants under the 1% sampler.
  */
-const BROKER_CLIENTS: Record<'rabbitmq' | 'kafka' | 'confluent-kafka', { title: string; broker: 'rabbitmq' | 'kafka'; client: string; official?: string; messages: number }> = {
-  rabbitmq: { title: 'RabbitMQ', broker: 'rabbitmq', client: 'amqplib', official: '@opentelemetry/instrumentation-amqplib', messages: rabbitmqMessages },
-  kafka: { title: 'Kafka', broker: 'kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaMessages },
-  'confluent-kafka': { title: 'Kafka', broker: 'kafka', client: '@confluentinc/kafka-javascript', messages: kafkaMessages },
+const BROKER_CLIENTS: Record<'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka', { title: string; broker: 'rabbitmq' | 'kafka'; client: string; official?: string; messages: number; script: string; args?: string[]; shape?: string; sampled: boolean }> = {
+  rabbitmq: { title: 'RabbitMQ', broker: 'rabbitmq', client: 'amqplib', official: '@opentelemetry/instrumentation-amqplib', messages: rabbitmqMessages, script: 'rabbitmq', sampled: true },
+  kafka: { title: 'Kafka', broker: 'kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaMessages, script: 'kafka', sampled: true },
+  'kafka-single': { title: 'Kafka', broker: 'kafka', client: 'kafkajs', official: '@opentelemetry/instrumentation-kafkajs', messages: kafkaSingleMessages, script: 'kafka', args: ['single'], shape: 'one message per send', sampled: false },
+  'confluent-kafka': { title: 'Kafka', broker: 'kafka', client: '@confluentinc/kafka-javascript', messages: kafkaMessages, script: 'confluent-kafka', sampled: true },
 };
 type BrokerClient = keyof typeof BROKER_CLIENTS;
 
 /** The parts of the stack whose functions a profile lists by name: tracing's own. */
 const TRACING_PARTS: StackPart[] = ['OpenTelemetry API and SDK', 'tracebus', 'official instrumentation'];
 
+/** The environment of one variant's child: the section's, and what the variant adds. */
+const variantEnv = (section: Section, env: NodeJS.ProcessEnv, variant: string): NodeJS.ProcessEnv => (section.env === undefined ? env : { ...env, ...section.env(variant) });
+
+// A run's time limit: a million messages through RabbitMQ, in its memory section, take minutes
+// on a quiet machine and many more on a busy one.
+const CHILD_TIMEOUT_MS = 1_800_000;
+
 function runChild(args: string[], env: NodeJS.ProcessEnv): Sample {
-  const output = execFileSync(process.execPath, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  const output = execFileSync(process.execPath, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'], timeout: CHILD_TIMEOUT_MS });
   const line = output.trim().split('\n').pop()!;
   return JSON.parse(line) as Sample;
 }
 
-/** A broker section: its child script is scripts/bench/<name>.ts; `otel` where the client has an official instrumentation. */
+/** A broker section: `otel` where the client has an official instrumentation, the sampled variants where the section has them. */
 function brokerSection(name: BrokerClient): Section {
-  const { title, broker, client, official, messages: count } = BROKER_CLIENTS[name];
+  const { title, broker, client, official, messages: count, script, args = [], shape, sampled } = BROKER_CLIENTS[name];
   const otel = official === undefined ? [] : ['otel'];
+  const atOnePercent = sampled ? ['tracebus@1%', ...otel.map((variant) => `${variant}@1%`), 'floor+semconv@1%'] : [];
   return {
     name,
-    title: `${title} (${client}): ${count.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'tracebus', ...otel, 'floor', 'tracebus-nosdk'],
+    title: `${title} (${client}${shape === undefined ? '' : `, ${shape}`}): ${count.toLocaleString('en')} messages per run`,
+    variants: ['untraced', 'tracebus', ...otel, 'floor', 'floor+semconv', 'tracebus-nosdk', ...atOnePercent],
     rounds,
     broker,
     client: name,
-    profiled: ['untraced', 'floor', 'tracebus', ...otel],
-    command: (variant) => [`scripts/bench/${name}.ts`, variant, String(count)],
+    profiled: ['untraced', 'floor', 'floor+semconv', 'tracebus', ...otel],
+    command: (variant) => [`scripts/bench/${script}.ts`, variant, String(count), ...args],
   };
+}
+
+/** The variants of the memory sections: tracebus's long run, and the untraced and floor runs next to it. */
+const MEMORY_VARIANTS = ['untraced', 'floor', 'tracebus'];
+/** Messages of one memory run: tracebus's long run, a fifth for the runs that only count allocation. */
+const memoryCount = (variant: string) => (variant === 'tracebus' ? memoryMessages : Math.ceil(memoryMessages / 5));
+
+/**
+ * A memory section: the in-process bus (memory.ts, as many rounds as fit in three) or a
+ * broker's child in memory mode (one round: a million messages through RabbitMQ take minutes).
+ */
+function memorySection(name: 'memory' | 'memory-rabbitmq' | 'memory-kafka'): Section {
+  const broker = name === 'memory' ? undefined : BROKER_CLIENTS[name === 'memory-rabbitmq' ? 'rabbitmq' : 'kafka'];
+  const where = broker === undefined ? 'in-process bus' : `${broker.title} (${broker.client})`;
+  const counts = `${memoryMessages.toLocaleString('en')} messages through tracebus, ${memoryCount('untraced').toLocaleString('en')} untraced and through the floor`;
+  const common = { name, title: `Memory, ${where}: ${counts}`, variants: MEMORY_VARIANTS };
+  if (broker === undefined) return { ...common, rounds: memoryRounds, command: (variant) => ['--expose-gc', 'scripts/bench/memory.ts', variant, String(memoryCount(variant))] };
+  const child = name === 'memory-rabbitmq' ? 'rabbitmq' : 'kafka';
+  return { ...common, rounds: 1, broker: broker.broker, command: (variant) => ['--expose-gc', `scripts/bench/${child}.ts`, variant, String(memoryCount(variant))], env: () => ({ BENCH_MEMORY: '1' }) };
+}
+
+/**
+ * The wire section's throughput runs: each broker's untraced child with 100-byte and 1 KiB
+ * bodies, without and with the trace headers of wire.ts's last case as static headers.
+ */
+const WIRE_RUNS = (['rabbitmq', 'kafka'] as const).flatMap((broker) =>
+  [100, 1024].flatMap((bytes) => [false, true].map((headers) => ({ variant: `${broker} ${bytes === 1024 ? '1 KiB' : `${bytes} B`}${headers ? ' + headers' : ''}`, broker, bytes, headers }))),
+);
+const wireRun = (variant: string) => WIRE_RUNS.find((run) => run.variant === variant)!;
+
+/**
+ * The wire section: wire.ts's encoding first (its sample goes under `encoding`), then the
+ * throughput runs of each broker that can be had, its static headers those the encoding saw
+ * tracebus write.
+ */
+async function runWireSection(section: Section): Promise<SectionResult> {
+  const encoding = runChild(['scripts/bench/wire.ts'], process.env);
+  const headers = JSON.stringify(encoding.staticHeaders);
+  let env: NodeJS.ProcessEnv = process.env;
+  const variants: string[] = [];
+  for (const broker of ['rabbitmq', 'kafka'] as const) {
+    const found = await brokerEnv(broker);
+    if (typeof found === 'string') {
+      const message = `no ${broker} broker: ${found}`;
+      if (inCi) throw new Error(`[bench] ${message}`);
+      console.error(`[bench] wire: skipping the ${broker} runs: ${message}`);
+      skipped.push({ title: `${section.title}, on ${broker}`, reason: message });
+      continue;
+    }
+    env = { ...env, ...found };
+    variants.push(...section.variants.filter((variant) => wireRun(variant).broker === broker));
+  }
+  const wireEnv = (variant: string) => ({ BENCH_PAYLOAD_BYTES: String(wireRun(variant).bytes), ...(wireRun(variant).headers ? { BENCH_STATIC_HEADERS: headers } : {}) });
+  const result = runSection({ ...section, variants, env: wireEnv }, env);
+  result.samples.encoding = [encoding];
+  return result;
 }
 
 const sections: Section[] = [
   {
     name: 'inprocess',
     title: `In-process bus: ${messages.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'nosdk', 'sdk', 'floor', 'floor+attributes', 'bus+floor', 'bus+floor+attributes', 'untraced+sdk'],
+    variants: ['untraced', 'nosdk', 'sdk', 'floor', 'floor+attributes', 'bus+floor', 'bus+floor+attributes', 'untraced+sdk', 'sdk@1%', 'bus+floor+attributes@1%'],
     rounds,
     profiled: ['untraced', 'floor', 'bus+floor+attributes', 'sdk'],
     command: (variant) => ['scripts/bench/inprocess.ts', variant, String(messages)],
   },
-  {
-    name: 'memory',
-    title: `Memory: ${MEMORY_MESSAGES.toLocaleString('en')} traced in-process messages`,
-    variants: ['memory'],
-    rounds: memoryRounds,
-    command: () => ['--expose-gc', 'scripts/bench/memory.ts', String(MEMORY_MESSAGES)],
-  },
+  memorySection('memory'),
   brokerSection('rabbitmq'),
   brokerSection('kafka'),
+  brokerSection('kafka-single'),
   brokerSection('confluent-kafka'),
+  memorySection('memory-rabbitmq'),
+  memorySection('memory-kafka'),
+  {
+    name: 'wire',
+    title: `Bytes on the wire: the trace headers on every message, ${wireMessages.toLocaleString('en')} untraced messages per run`,
+    variants: WIRE_RUNS.map(({ variant }) => variant),
+    rounds: memoryRounds,
+    command: (variant) => [`scripts/bench/${wireRun(variant).broker}.ts`, 'untraced', String(wireMessages)],
+  },
+  {
+    name: 'isolated',
+    title: `Tracing alone, on clients that do nothing: ${isolatedMessages.toLocaleString('en')} messages per variant and round, ${ISOLATED_ROUNDS} rounds in one process`,
+    variants: ['isolated', 'isolated@1%'],
+    // isolated.ts alternates its variants over its own rounds, in one process.
+    rounds: 1,
+    command: () => ['scripts/bench/isolated.ts', String(isolatedMessages), String(ISOLATED_ROUNDS)],
+    env: (variant) => ({ ISOLATED_JSON: '1', ...(variant === 'isolated@1%' ? { ISOLATED_SAMPLED: '1' } : {}) }),
+  },
 ];
 
 /** Why a section's client cannot run here (@confluentinc/kafka-javascript's addon not built), or `undefined`. */
@@ -148,7 +247,7 @@ function profileRuns(section: Section, env: NodeJS.ProcessEnv): ProfiledRun[] {
   try {
     return (section.profiled ?? []).map((variant) => {
       const file = join(directory, `${variant}.cpuprofile`);
-      const sample = runChild(section.command(variant), { ...env, BENCH_PROFILE: file });
+      const sample = runChild(section.command(variant), { ...variantEnv(section, env, variant), BENCH_PROFILE: file });
       const summary = summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
       const parts = Object.fromEntries([...stackParts(summary)].map(([part, time]) => [part, time / sample.messages]));
       console.error(`[bench] ${section.name} profiled ${variant}`);
@@ -170,7 +269,7 @@ function runSection(section: Section, env: NodeJS.ProcessEnv): SectionResult {
   for (let round = 0; round < section.rounds; round++) {
     const order = section.variants.map((_, index) => section.variants[(index + round) % section.variants.length]!);
     for (const variant of order) {
-      const sample = runChild(section.command(variant), env);
+      const sample = runChild(section.command(variant), variantEnv(section, env, variant));
       samples[variant]!.push(sample);
       const latency = sample.latency === undefined ? '' : `, wrapper p50 ${sample.latency.p50.toFixed(2)} µs p99 ${sample.latency.p99.toFixed(2)} µs`;
       console.error(`[bench] ${section.name} round ${round + 1}/${section.rounds} ${variant}: ${us(sample).toFixed(2)} µs/message${latency}`);
@@ -192,6 +291,12 @@ const skipped: SkippedSection[] = [];
 try {
   for (const section of sections) {
     if (wanted && !wanted.includes(section.name)) continue;
+    if (section.name === 'wire') {
+      const result = await runWireSection(section);
+      results.push(result);
+      console.log(sectionReport(result).lines.join('\n'));
+      continue;
+    }
     let env: NodeJS.ProcessEnv = process.env;
     const problem = clientProblem(section);
     if (problem !== undefined) {
@@ -211,7 +316,9 @@ try {
       }
       env = found;
     }
+    const started = Date.now();
     const result = runSection(section, env);
+    console.error(`[bench] ${section.name} took ${((Date.now() - started) / 1000).toFixed(0)} s`);
     if (section.broker !== undefined) brokers.get(section.broker)!.version ??= result.samples[section.variants[0]!]![0]?.broker;
     results.push(result);
     console.log(sectionReport(result).lines.join('\n'));
@@ -221,10 +328,13 @@ try {
 }
 
 const version = (name: string) => (JSON.parse(readFileSync(`node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
-// One line per client that ran: the Kafka sections share their broker.
+// One line per client that ran: the Kafka sections share their broker, kafka and kafka-single their client.
+const clientsListed = new Set<string>();
 const brokersUsed = sections.flatMap(({ name, client: section }): BrokerUsed[] => {
   if (section === undefined || !results.some((result) => result.name === name)) return [];
   const { title, broker, client, official } = BROKER_CLIENTS[section];
+  if (clientsListed.has(client)) return [];
+  clientsListed.add(client);
   const entry = brokers.get(broker);
   if (entry?.provided === undefined) return [];
   const used: BrokerUsed = { title, client, clientVersion: version(client), brokerVersion: entry.version, source: entry.provided.source };
@@ -233,7 +343,7 @@ const brokersUsed = sections.flatMap(({ name, client: section }): BrokerUsed[] =
 const bench: BenchResults = {
   rounds,
   memoryRounds,
-  messages: { inprocess: messages, memory: MEMORY_MESSAGES, rabbitmq: rabbitmqMessages, kafka: kafkaMessages, 'confluent-kafka': kafkaMessages },
+  messages: { inprocess: messages, memory: memoryMessages, rabbitmq: rabbitmqMessages, kafka: kafkaMessages, 'kafka-single': kafkaSingleMessages, 'confluent-kafka': kafkaMessages, 'memory-rabbitmq': memoryMessages, 'memory-kafka': memoryMessages, wire: wireMessages, isolated: isolatedMessages },
   environment: {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown CPU',
@@ -251,4 +361,5 @@ const bench: BenchResults = {
   skipped,
 };
 writeFileSync('docs/benchmarks.md', benchmarkReport(bench));
-console.error('[bench] wrote docs/benchmarks.md');
+writeFileSync('docs/benchmarks.svg', benchmarkChart(bench));
+console.error('[bench] wrote docs/benchmarks.md and docs/benchmarks.svg');

@@ -191,14 +191,16 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
       handlerTrace = IDLE_MESSAGE_TRACE;
     } else {
       const info: OperationInfo = { type: 'process', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
-      const attributes = this.tracer.attributes(info);
+      // Metric attributes are worked out only while metrics are on.
+      const instruments = this.tracer.instruments();
+      const attributes = instruments === undefined ? undefined : this.tracer.attributes(info);
       const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes);
-      const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links, attributes);
+      const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links);
       if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
       ctx = trace.setSpan(parent, span);
       handlerTrace = messageTraceOf(span, ctx);
       delivery = new Delivery(this, span, message.fields.deliveryTag, this.queue, destination);
-      delivery.onEnd = measureReceive(this.tracer.instruments(), attributes, { type: 'process', publishedAt: timestampOf(message.properties.timestamp) });
+      if (attributes !== undefined) delivery.onEnd = measureReceive(instruments, attributes, { type: 'process', publishedAt: timestampOf(message.properties.timestamp) });
     }
     if (!this.noAck) this.#ledgerNow?.track(delivery);
     let result: unknown;

@@ -76,16 +76,24 @@ export function runInSpan<T, A, B, R>(span: Span, ctx: Context | undefined, fn: 
     endSpan(span, onEnd, undefined, false);
     return result;
   }
-  return result.then(
-    function settled(value) {
-      endSpan(span, onEnd, undefined, false);
-      return value;
-    },
-    function failed(error: unknown) {
-      endSpan(span, onEnd, error, true);
-      throw error;
-    },
-  ) as R;
+  return endWhenSettled(result, span, onEnd) as R;
+}
+
+/**
+ * Ends `span` once `pending` settles, then resolves or rejects as it did. An async function
+ * rather than `then(onFulfilled, onRejected)`: that would allocate two closures over the
+ * span for every message, where `await` allocates none.
+ */
+async function endWhenSettled<V>(pending: PromiseLike<V>, span: Span, onEnd: OnEnd | undefined): Promise<V> {
+  let value: V;
+  try {
+    value = await pending;
+  } catch (error) {
+    endSpan(span, onEnd, error, true);
+    throw error;
+  }
+  endSpan(span, onEnd, undefined, false);
+  return value;
 }
 
 /** Ends `span`, recording `error` on it first when `failed`, then calls `onEnd` (the operation's metrics). */

@@ -129,22 +129,47 @@ export class MessagingTracer {
     return !this.#sdkRegistered;
   }
 
-  /** Attributes of an operation, under the names `semconv` selects. */
+  /**
+   * All attributes of an operation, under the names `semconv` selects: the ones a span
+   * starts with and `info.attributes`. What metrics and hooks see.
+   */
   attributes(info: OperationInfo): Attributes {
+    const attributes = this.#startAttributes(info);
+    if (info.attributes !== undefined) Object.assign(attributes, withSemconvNames(info.attributes, this.semconv));
+    return attributes;
+  }
+
+  /** System, operation, destination and `info.sampling`: what a sampler sees. A new object. */
+  #startAttributes(info: OperationInfo): Attributes {
     const attributes: Attributes = {
       [ATTR_MESSAGING_SYSTEM]: this.system,
       [ATTR_MESSAGING_OPERATION_TYPE]: info.type,
       [ATTR_MESSAGING_OPERATION_NAME]: info.name ?? info.type,
     };
     if (info.destination !== undefined) attributes[ATTR_MESSAGING_DESTINATION_NAME] = info.destination;
-    if (info.attributes !== undefined) Object.assign(attributes, info.attributes);
-    return withSemconvNames(attributes, this.semconv);
+    if (info.sampling !== undefined) Object.assign(attributes, info.sampling);
+    return this.semconv === 'current' ? attributes : withSemconvNames(attributes, this.semconv);
   }
 
-  /** Starts a span for `info`: `{operation name} {destination}`. */
-  startSpan(info: OperationInfo, kind: SpanKind, parent: Context, links?: Link[], attributes: Attributes = this.attributes(info)): Span {
+  /**
+   * Starts a span for `info`: `{operation name} {destination}`. The sampler sees the
+   * system, operation, destination and `info.sampling`; `info.attributes` follow on a span
+   * that records. Given `attributes`, the span starts with exactly those.
+   */
+  startSpan(info: OperationInfo, kind: SpanKind, parent: Context, links?: Link[], attributes?: Attributes): Span {
     const name = info.destination === undefined ? (info.name ?? info.type) : `${info.name ?? info.type} ${info.destination}`;
-    return this.tracer.startSpan(name, { kind, attributes, links }, parent);
+    if (attributes !== undefined) return this.tracer.startSpan(name, { kind, attributes, links }, parent);
+    const span = this.tracer.startSpan(name, { kind, attributes: this.#startAttributes(info), links }, parent);
+    // Set after the start, not passed to it: the SDK validates start attributes twice
+    // (before and after sampling) and even for the spans its sampler drops.
+    if (info.attributes !== undefined && span.isRecording()) span.setAttributes(withSemconvNames(info.attributes, this.semconv));
+    return span;
+  }
+
+  /** The metrics of a send about to start for `info` (see {@link measureSend}); `undefined` while metrics are off. */
+  measureSend(info: OperationInfo, count?: number): OnEnd | undefined {
+    const instruments = this.#metrics.instruments();
+    return instruments === undefined ? undefined : measureSend(instruments, this.attributes(info), count);
   }
 
   /** The metric instruments, or `undefined` while no MeterProvider is registered. */
@@ -183,11 +208,10 @@ export class MessagingTracer {
     const state = this.#propagation.now();
     if (this.#idle(state)) return send(copyWithoutContext(headers), IDLE_SPAN);
     const parent = context.active();
-    const attributes = this.attributes(info);
-    const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
+    const span = this.startSpan(info, SpanKind.PRODUCER, parent);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
-    const onEnd = measureSend(this.#metrics.instruments(), attributes);
+    const onEnd = this.measureSend(info);
     return runInSpan(span, activate ? ctx : undefined, send, undefined, this.#propagation.inject(ctx, headers, state), span, onEnd);
   }
 
@@ -197,11 +221,10 @@ export class MessagingTracer {
    * `headers` and calls `end` exactly once. `parent` defaults to the active context.
    */
   beginPublish<M>(info: OperationInfo, headers: MessageHeaders | undefined | null, message: M, hook: SpanHook<M> | undefined, parent: Context = context.active()): OpenPublish {
-    const attributes = this.attributes(info);
-    const span = this.startSpan(info, SpanKind.PRODUCER, parent, undefined, attributes);
+    const span = this.startSpan(info, SpanKind.PRODUCER, parent);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
-    const onEnd = measureSend(this.#metrics.instruments(), attributes);
+    const onEnd = this.measureSend(info);
     return { span, context: ctx, headers: this.#propagation.inject(ctx, headers), end: spanEnder(span, onEnd) };
   }
 
@@ -221,12 +244,14 @@ export class MessagingTracer {
     const state = this.#propagation.now();
     // As in the traced path, the handler runs in the message's context (here: the root one), never the ambient one.
     if (this.#idle(state)) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_MESSAGE_TRACE);
-    const attributes = this.attributes(info);
+    // Metric attributes are worked out only while metrics are on.
+    const instruments = this.#metrics.instruments();
+    const attributes = instruments === undefined ? undefined : this.attributes(info);
     const { parent, links } = this.#place(state, headers, message, policy, info.destination, attributes);
-    const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links, attributes);
+    const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links);
     if (hook !== undefined) runHook(hook, span, message, 'consumerHook');
     const ctx = trace.setSpan(parent, span);
-    return runInSpan(span, ctx, handle, undefined, messageTraceOf(span, ctx), undefined, measureReceive(this.#metrics.instruments(), attributes, info));
+    return runInSpan(span, ctx, handle, undefined, messageTraceOf(span, ctx), undefined, attributes === undefined ? undefined : measureReceive(instruments, attributes, info));
   }
 
   /** Parent context and links for a received message under `policy`. */

@@ -9,7 +9,16 @@ export interface OperationInfo {
   name?: string;
   /** Destination for the span name and `messaging.destination.name`. Omit when anonymous. */
   destination?: string;
-  /** More attributes, under their semconv 1.45 names. */
+  /**
+   * Attributes a sampler should see when the span starts, beside the system, operation and
+   * destination (semconv's sampling-relevant attributes, such as Kafka's consumer group),
+   * under their semconv 1.45 names.
+   */
+  sampling?: Attributes;
+  /**
+   * More attributes, under their semconv 1.45 names. They are set right after the span
+   * starts, and only on a span that records: a span its sampler dropped costs none of them.
+   */
   attributes?: Attributes;
   /** When the message was produced (ms since the epoch), for the time-in-queue metric. */
   publishedAt?: number;

@@ -86,3 +86,21 @@ export function withSemconvNames(attributes: Attributes, mode: SemconvMode): Att
   }
   return renamed;
 }
+
+const groupAttributes = new Map<string, Attributes>();
+
+/**
+ * `{ 'messaging.consumer.group.name': group }`, the attribute a sampler sees on consumer
+ * spans (OperationInfo.sampling); one frozen object per group, as a consumer's group stays
+ * the same from message to message. `undefined` for no group.
+ */
+export function consumerGroupAttributes(group: string | undefined): Attributes | undefined {
+  if (group === undefined) return undefined;
+  let attributes = groupAttributes.get(group);
+  if (attributes === undefined) {
+    attributes = Object.freeze({ [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: group });
+    // Applications have a handful of groups; one that makes them up per message is not cached.
+    if (groupAttributes.size < 1_000) groupAttributes.set(group, attributes);
+  }
+  return attributes;
+}

@@ -113,10 +113,9 @@ export function producedAttributes(message: ProducedMessage, client: ClientAttri
   return attributes;
 }
 
-/** Attributes of one consumed message: group, partition, offset, key, tombstone, body size, client. */
-export function consumedAttributes(groupId: string | undefined, partition: number, message: ConsumedMessage, client: ClientAttributes): Attributes {
+/** Attributes of one consumed message besides its group: partition, offset, key, tombstone, body size, client. */
+export function consumedAttributes(partition: number, message: ConsumedMessage, client: ClientAttributes): Attributes {
   const attributes: Attributes = { [ATTR_MESSAGING_DESTINATION_PARTITION_ID]: partitionId(partition) };
-  if (groupId !== undefined) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = groupId;
   const offset = Number(message.offset);
   // Offsets are 64-bit; one beyond 2^53 cannot be an exact attribute value and is left out.
   if (Number.isSafeInteger(offset)) attributes[ATTR_KAFKA_OFFSET] = offset;

@@ -3,6 +3,7 @@ import { measureReceive, runHook, runInSpan } from '../core/lifecycle.ts';
 import { messageTraceOf, type MessageTrace } from '../core/message-trace.ts';
 import { ATTR_LINKS_DROPPED, type Placement } from '../core/messaging-tracer.ts';
 import type { OperationInfo } from '../core/operation.ts';
+import { consumerGroupAttributes } from '../core/semconv.ts';
 import { batchAttributes, consumedAttributes } from './attributes.ts';
 import type { ConsumedMessage, EachBatchShape } from './client.ts';
 import type { ConsumerSpans } from './consumer.ts';
@@ -79,7 +80,7 @@ export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handl
 /** Runs `work` for one message of a batch inside its own `process` span. */
 function processInBatch<R>(consumer: ConsumerSpans, batchSpan: Span, topic: string, partition: number, message: ConsumedMessage, placement: Placement, work: (message: ConsumedMessage, trace: MessageTrace) => R): R {
   const tracer = consumer.tracer;
-  const info: OperationInfo = { type: 'process', destination: topic, attributes: consumedAttributes(consumer.groupId, partition, message, consumer.client) };
+  const info: OperationInfo = { type: 'process', destination: topic, sampling: consumerGroupAttributes(consumer.groupId), attributes: consumedAttributes(partition, message, consumer.client) };
   let parent: Context;
   let links: Link[] | undefined;
   if (trace.getSpan(placement.parent) !== undefined) {

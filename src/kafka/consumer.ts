@@ -10,6 +10,7 @@ import { originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
+import { consumerGroupAttributes } from '../core/semconv.ts';
 import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
 import { processBatch, type BatchMessageTraceOf } from './batch.ts';
 import { registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
@@ -185,10 +186,10 @@ export class ConsumerSpans {
     // With nothing registered, skip even the attributes (see MessagingTracer.idle).
     if (this.tracer.idle()) return context.with(ROOT_CONTEXT, handler, undefined, payload, IDLE_MESSAGE_TRACE);
     const { topic, partition, message } = payload;
-    const attributes = consumedAttributes(this.groupId, partition, message, this.client);
+    const attributes = consumedAttributes(partition, message, this.client);
     const attempt = attempts.seen(topic, partition, message.offset);
     if (attempt > 1) attributes[ATTR_KAFKA_ATTEMPT] = attempt;
-    const info: OperationInfo = { type: 'process', destination: topic, attributes, publishedAt: timestampOf(message) };
+    const info: OperationInfo = { type: 'process', destination: topic, sampling: consumerGroupAttributes(this.groupId), attributes, publishedAt: timestampOf(message) };
     return this.tracer.traceProcess(info, message.headers as MessageHeaders | undefined, payload, this.#policy, this.hook, function handle(trace) {
       return handler(payload, trace);
     });

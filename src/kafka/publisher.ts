@@ -3,7 +3,7 @@ import { checkOptions, checkTarget } from '../core/checks.ts';
 import type { PublisherDecorator } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
 import { copyWithoutContext, copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
-import { measureSend, runHook, runInSpan } from '../core/lifecycle.ts';
+import { runHook, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
 import { callContext, callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
@@ -171,12 +171,11 @@ export class SendTracer {
     const active = context.active();
     const parent = transaction === undefined ? active : transaction.parentFor(active);
     const info: OperationInfo = { type: 'send', destination: record.topic, attributes: producedAttributes(message, this.#client, true) };
-    const attributes = tracer.attributes(info);
-    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active), attributes);
+    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const sent: TopicMessagesShape = { ...record, messages: [{ ...message, headers: this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined)) }] };
-    return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sent, undefined, measureSend(tracer.instruments(), attributes, 1));
+    return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sent, undefined, tracer.measureSend(info, 1));
   }
 
   /** A multi-message `send` (`record` set) or a `sendBatch` (`batch` set), whose messages are in `groups`. */
@@ -199,7 +198,6 @@ export class SendTracer {
     const sentGroups: TopicMessagesShape[] = new Array(groups.length);
     let span: Span;
     let ctx: Context;
-    let attributes: Attributes;
     if (this.#createSpans) {
       const created: SpanContext[] = [];
       for (let index = 0; index < groups.length; index++) {
@@ -212,13 +210,11 @@ export class SendTracer {
       if (dropped > 0) sendAttributes[ATTR_LINKS_DROPPED] = dropped;
       const linkToTransaction = transaction?.linksFor(active);
       if (linkToTransaction !== undefined) links.push(...linkToTransaction);
-      attributes = tracer.attributes(info);
       // Semconv: a send span whose context is not the one injected is CLIENT.
-      span = tracer.startSpan(info, SpanKind.CLIENT, parent, links, attributes);
+      span = tracer.startSpan(info, SpanKind.CLIENT, parent, links);
       ctx = trace.setSpan(parent, span);
     } else {
-      attributes = tracer.attributes(info);
-      span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active), attributes);
+      span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
       ctx = trace.setSpan(parent, span);
       const traceHeaders = tracer.inject(ctx, undefined);
       for (let index = 0; index < groups.length; index++) {
@@ -228,7 +224,7 @@ export class SendTracer {
         sentGroups[index] = { ...group, messages };
       }
     }
-    const onEnd = measureSend(tracer.instruments(), attributes, count);
+    const onEnd = tracer.measureSend(info, count);
     if (record !== undefined) return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
     return runInSpan(span, callContext(ctx, sink.sendBatch), originalOf(sink.sendBatch), sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
   }

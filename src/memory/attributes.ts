@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import { ATTR_MESSAGING_CONSUMER_GROUP_NAME, ATTR_MESSAGING_MESSAGE_ID } from '../core/semconv.ts';
+import { ATTR_MESSAGING_MESSAGE_ID, consumerGroupAttributes } from '../core/semconv.ts';
 import type { MemoryMessage, OutgoingMessage } from './bus.ts';
 
 /** `messaging.system.name` of the in-process bus. */
@@ -12,12 +12,16 @@ export function publishedAttributes(message: OutgoingMessage | undefined): Attri
   return message?.id === undefined ? undefined : { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
 }
 
-/** Attributes of a `process` span beyond the core's: id, attempt of a redelivery, and the group unless anonymous. */
+/** Attributes of a `process` span beyond the core's and the group's: id, and attempt of a redelivery. */
 export function consumedAttributes(message: MemoryMessage): Attributes {
   const attributes: Attributes = { [ATTR_MESSAGING_MESSAGE_ID]: message.id };
   if (message.redelivered) attributes[ATTR_MEMORY_ATTEMPT] = message.attempt;
-  if (!isAnonymousGroup(message.group, message.topic)) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = message.group;
   return attributes;
+}
+
+/** `messaging.consumer.group.name` for a sampler to see, unless the group is anonymous. */
+export function groupAttributes(message: MemoryMessage): Attributes | undefined {
+  return isAnonymousGroup(message.group, message.topic) ? undefined : consumerGroupAttributes(message.group);
 }
 
 /** Whether `group` is the bus's name for a subscription without a group: `<topic>#<n>`. */

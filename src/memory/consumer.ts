@@ -5,7 +5,7 @@ import { IDLE_MESSAGE_TRACE, MessagingTracer } from '../core/messaging-tracer.ts
 import type { SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
-import { consumedAttributes, MEMORY_SYSTEM } from './attributes.ts';
+import { consumedAttributes, groupAttributes, MEMORY_SYSTEM } from './attributes.ts';
 import type { MemoryMessage } from './bus.ts';
 
 /** Options of {@link traceMemoryHandler}. */
@@ -35,7 +35,7 @@ export function traceMemoryHandler(options?: MemoryHandlerOptions): HandlerMiddl
     checkHandler(next, 'traceMemoryHandler', '(message, trace) => …');
     return markTraced(function tracedHandler(message: MemoryMessage<any>) {
       if (tracer.idle()) return context.with(ROOT_CONTEXT, next, undefined, message, IDLE_MESSAGE_TRACE);
-      const info = { type: 'process', destination: message.topic, attributes: consumedAttributes(message), publishedAt: message.publishedAt } as const;
+      const info = { type: 'process', destination: message.topic, sampling: groupAttributes(message), attributes: consumedAttributes(message), publishedAt: message.publishedAt } as const;
       return tracer.traceProcess(info, message.headers, message, policy, consumerHook, (trace) => next(message, trace));
     });
   };

@@ -10,8 +10,9 @@ import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
-import { traceChannel, type TracedChannel } from '../../src/amqplib/index.ts';
+import { traceChannel } from '../../src/amqplib/index.ts';
 import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { publishUntilConfirmed, Reconnecting } from '../support/amqplib-reconnecting.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
 import { notInProducersTrace } from '../support/fault-checks.ts';
 import { amqpUrl } from '../support/integration.ts';
@@ -25,74 +26,6 @@ if (noNode !== undefined) console.warn(`[faults-amqplib] RabbitMQ restart test s
 
 const run = `${process.pid}.${Date.now().toString(36)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Reconnect code as an application writes it for amqplib: on the connection's `close`,
- * connect again with exponential backoff, open a new channel, trace it with the same
- * `traceChannel()` decorator, and set it up again.
- */
-class Reconnecting<C extends Channel | ConfirmChannel> {
-  connections = 0;
-  #channel: TracedChannel<C> | undefined;
-  #connection: ChannelModel | undefined;
-  #stopped = false;
-  #ready: PromiseWithResolvers<TracedChannel<C>> = Promise.withResolvers();
-  readonly #url: string;
-  readonly #open: (connection: ChannelModel) => Promise<C>;
-  readonly #setUp: (channel: TracedChannel<C>) => Promise<void>;
-  readonly #decorate = traceChannel();
-
-  constructor(url: string, open: (connection: ChannelModel) => Promise<C>, setUp: (channel: TracedChannel<C>) => Promise<void>) {
-    this.#url = url;
-    this.#open = open;
-    this.#setUp = setUp;
-  }
-
-  /** The current channel, once one is open. */
-  channel(): Promise<TracedChannel<C>> {
-    return this.#channel === undefined ? this.#ready.promise : Promise.resolve(this.#channel);
-  }
-
-  async start(): Promise<void> {
-    for (let delay = 100; !this.#stopped; delay = Math.min(delay * 2, 1_000)) {
-      try {
-        await this.#connect();
-        return;
-      } catch {
-        await sleep(delay);
-      }
-    }
-  }
-
-  async #connect(): Promise<void> {
-    const connection = await amqp.connect(this.#url);
-    connection.on('error', () => undefined);
-    try {
-      const raw = await this.#open(connection);
-      raw.on('error', () => undefined);
-      const channel = this.#decorate(raw);
-      await this.#setUp(channel);
-      connection.once('close', () => {
-        this.#channel = undefined;
-        this.#connection = undefined;
-        if (!this.#stopped) void this.start();
-      });
-      this.#connection = connection;
-      this.#channel = channel;
-      this.connections++;
-      this.#ready.resolve(channel);
-      this.#ready = Promise.withResolvers();
-    } catch (error) {
-      await connection.close().catch(() => undefined);
-      throw error;
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#connection?.close().catch(() => undefined);
-  }
-}
 
 describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
   const suite = restartSuite({ name: 'tracebus-faults@localhost', port: 5673 });
@@ -142,20 +75,7 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
 
     /** Publishes `id` as a persistent message until the broker confirms it. */
     async function publish(id: string): Promise<void> {
-      for (;;) {
-        const channel = await publisher.channel();
-        try {
-          await new Promise<void>((resolve, reject) => {
-            channel.sendToQueue(queue, Buffer.from(id), { messageId: id, persistent: true }, (error) => (error == null ? resolve() : reject(error)));
-          });
-          return;
-        } catch {
-          // Not confirmed (the channel closed first): it may or may not be queued, so it is
-          // sent again, as at-least-once publishing does.
-          republished++;
-          await sleep(50);
-        }
-      }
+      await publishUntilConfirmed(publisher, queue, Buffer.from(id), { messageId: id, persistent: true }, () => republished++);
     }
     async function publishAll(from: number, to: number): Promise<void> {
       for (let at = from; at < to; at += 10) await Promise.all(ids.slice(at, Math.min(at + 10, to)).map(publish));

@@ -4,6 +4,9 @@
  */
 import { SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { ConsumeMessage } from 'amqplib';
+import { ATTR_RABBITMQ_REDELIVERED } from '../../src/amqplib/attributes.ts';
+import type { MessageTrace } from '../../src/index.ts';
 
 /**
  * What the checks read of a span: a recorded `ReadableSpan`, or a span another process
@@ -146,5 +149,61 @@ export function deliveredContextProblems(deliveries: readonly Delivery[], consum
   }
   if (missing.length > unfinished) problems.push(`${missing.length} deliveries have no consumer span (at most ${unfinished} may): ${missing.slice(0, 5).join(', ')}`);
   for (const span of consumers) if (!matched.has(span.spanContext().spanId)) problems.push(`${describe(span)} (${String(span.attributes[idAttribute])}): no delivery ran in it`);
+  return summarized(problems);
+}
+
+/** One delivery of a RabbitMQ message, as its handler saw it. */
+export interface AmqpDelivery {
+  /** `messageId`. */
+  readonly id: string;
+  /** The broker's `redelivered` flag. */
+  readonly redelivered: boolean;
+  /** The span the handler ran in. */
+  readonly spanId: string;
+  /** The value of every header named `traceparent`, in any case. */
+  readonly traceparents: readonly string[];
+}
+
+/** What the handler of `message`, running in `trace`, knows of its delivery. */
+export function amqpDeliveryOf(message: ConsumeMessage, trace: MessageTrace): AmqpDelivery {
+  const traceparents = Object.entries(message.properties.headers ?? {})
+    .filter(([key]) => key.toLowerCase() === 'traceparent')
+    .map(([, value]) => String(value));
+  return { id: String(message.properties.messageId), redelivered: message.fields.redelivered, spanId: trace.spanId, traceparents };
+}
+
+/**
+ * What is wrong with the deliveries of a RabbitMQ stream and their `process` spans, spans
+ * and messages matched by `messaging.message.id`: a delivery without a span of its own, a
+ * span whose `tracebus.rabbitmq.redelivered` differs from the broker's flag, a message
+ * without exactly one `traceparent` naming its span's parent, and a message delivered
+ * unflagged more often than it was sent (a redelivery the broker did not flag: each copy
+ * sent is delivered unflagged once at most).
+ */
+export function deliveryProblems(deliveries: readonly AmqpDelivery[], processes: readonly ReadableSpan[], sends: readonly ReadableSpan[]): string[] {
+  const key = 'messaging.message.id';
+  const problems: string[] = [];
+  const bySpanId = new Map(processes.map((span) => [span.spanContext().spanId, span]));
+  const sent = new Map<string, number>();
+  for (const span of sends) sent.set(String(span.attributes[key]), (sent.get(String(span.attributes[key])) ?? 0) + 1);
+  const unflagged = new Map<string, number>();
+  for (const delivery of deliveries) {
+    const span = bySpanId.get(delivery.spanId);
+    if (span === undefined) {
+      problems.push(`${delivery.id}: no process span ${delivery.spanId}`);
+      continue;
+    }
+    if (span.attributes[key] !== delivery.id) problems.push(`${delivery.id}: its span ${delivery.spanId} is about ${String(span.attributes[key])}`);
+    if (span.attributes[ATTR_RABBITMQ_REDELIVERED] !== (delivery.redelivered ? true : undefined)) {
+      problems.push(`${delivery.id}: redelivered ${delivery.redelivered}, but ${describe(span)} has ${ATTR_RABBITMQ_REDELIVERED} ${String(span.attributes[ATTR_RABBITMQ_REDELIVERED])}`);
+    }
+    const parent = span.parentSpanContext;
+    const wire = parent === undefined ? 'none' : `00-${parent.traceId}-${parent.spanId}-01`;
+    if (delivery.traceparents.length !== 1 || delivery.traceparents[0] !== wire) problems.push(`${delivery.id}: traceparent ${JSON.stringify(delivery.traceparents)}, but the parent of ${describe(span)} is ${wire}`);
+    if (!delivery.redelivered) unflagged.set(delivery.id, (unflagged.get(delivery.id) ?? 0) + 1);
+  }
+  for (const [id, count] of unflagged) {
+    if (count > (sent.get(id) ?? 0)) problems.push(`${id}: delivered ${count}× without the redelivered flag, sent ${sent.get(id) ?? 0}×`);
+  }
   return summarized(problems);
 }
