@@ -55,7 +55,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 600_000,
-          // After the unit and broker projects: the clusters take the machine's two cores.
+          // A group of its own, never alongside the other projects: the clusters take the machine's two cores.
           sequence: { groupOrder: 1 },
         },
       },
