@@ -21,6 +21,7 @@
  *                                 untraced and floor runs, which only count allocation, make a fifth)
  *   BENCH_WIRE_MESSAGES (default 20000)  messages per throughput run of the wire section
  *   BENCH_ISOLATED_MESSAGES (default 50000)  messages per variant and round of isolated.ts
+ *   BENCH_RESULTS=<file>          also writes what was measured there, as JSON (render.ts)
  *
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
@@ -360,6 +361,8 @@ const bench: BenchResults = {
   sections: results,
   skipped,
 };
+// BENCH_RESULTS=<file> keeps what was measured, for render.ts to write the report again.
+if (process.env.BENCH_RESULTS) writeFileSync(process.env.BENCH_RESULTS, JSON.stringify(bench));
 writeFileSync('docs/benchmarks.md', benchmarkReport(bench));
 writeFileSync('docs/benchmarks.svg', benchmarkChart(bench));
 console.error('[bench] wrote docs/benchmarks.md and docs/benchmarks.svg');
