@@ -3,27 +3,151 @@
  * alone costs per message on clients that do nothing, tracebus beside the floor with the
  * semconv-required attributes and, for a Kafka consumer, the same floor with the attributes
  * tracebus records. It separates what tracebus's own code adds from what its attributes cost
- * in the SDK. Nothing here measures.
+ * in the SDK, and, from a CPU profile of each variant run alone, gives tracebus's own self
+ * time per message, which the broker sections' target (c) uses. Nothing here measures.
  */
-import type { SectionResult } from './results.ts';
+import type { IsolatedProfile, SectionName, SectionResult } from './results.ts';
 
 interface Row {
   name: string;
   cpuMicrosPerMessage: number;
 }
 
-const OPERATIONS = [
-  { prefix: 'send x100', title: 'Kafka `send` of 100 messages, per message' },
-  { prefix: 'send x1', title: 'Kafka `send` of one message' },
-  { prefix: 'eachMessage', title: 'Kafka `eachMessage`' },
-  { prefix: 'amqp publish', title: 'AMQP publish on a ConfirmChannel' },
-  { prefix: 'amqp consume', title: 'AMQP consume' },
+/**
+ * isolated.ts's operations: its tracebus variant is `<prefix>: tracebus`, the floor it is
+ * compared with `<floor>: floor+semconv` (the no-op clients are kafkajs-shaped, so the
+ * Kafka floors stand for @confluentinc/kafka-javascript too).
+ */
+export const OPERATIONS = [
+  { prefix: 'send x100', floor: 'send x100', title: 'Kafka `send` of 100 messages, per message' },
+  { prefix: 'send x1', floor: 'send x1', title: 'Kafka `send` of one message' },
+  { prefix: 'eachMessage', floor: 'eachMessage', title: 'Kafka `eachMessage`' },
+  { prefix: 'confluent send x100', floor: 'send x100', title: '@confluentinc/kafka-javascript `send` of 100 messages, per message' },
+  { prefix: 'confluent eachMessage', floor: 'eachMessage', title: '@confluentinc/kafka-javascript `eachMessage`' },
+  { prefix: 'amqp publish', floor: 'amqp publish', title: 'AMQP publish on a ConfirmChannel' },
+  { prefix: 'amqp consume', floor: 'amqp consume', title: 'AMQP consume' },
+  { prefix: 'bus publish', floor: 'bus publish', title: 'in-process bus publish' },
+  { prefix: 'bus handler', floor: 'bus handler', title: 'in-process bus handler' },
 ];
+const tracebusOf = (prefix: string) => `${prefix}: tracebus`;
+/** isolated.ts's variants that run the W3C propagators alone, tracebus's and @opentelemetry/core's. */
+export const W3C_TRACEBUS = 'w3c propagators: tracebus';
+export const W3C_CORE = 'w3c propagators: core';
+const floorOf = (floor: string) => `${floor}: floor+semconv`;
+
+/** The variants run.ts profiles alone, each in its own child: every tracebus variant and every floor they are compared with. */
+export const ISOLATED_PROFILED = [...OPERATIONS.map(({ prefix }) => tracebusOf(prefix)), ...new Set(OPERATIONS.map(({ floor }) => floorOf(floor)))];
+
+/** The operations that make one message of each broker section: its producer's and its consumer's. */
+const TRANSPORTS: Partial<Record<SectionName, { producer: string; consumer: string }>> = {
+  rabbitmq: { producer: 'amqp publish', consumer: 'amqp consume' },
+  kafka: { producer: 'send x100', consumer: 'eachMessage' },
+  'kafka-single': { producer: 'send x1', consumer: 'eachMessage' },
+  'confluent-kafka': { producer: 'confluent send x100', consumer: 'confluent eachMessage' },
+  inprocess: { producer: 'bus publish', consumer: 'bus handler' },
+};
+
+/** tracebus's own self time per message of one transport, from the isolated section's profiles (µs). */
+export interface IsolatedOwnTime {
+  /** The isolated.ts operations, as named there (`send x100`, `eachMessage`, …). */
+  producerOperation: string;
+  consumerOperation: string;
+  /** tracebus's own code (src/) on each side and together, and the part of it in src/w3c. */
+  producer: number;
+  consumer: number;
+  total: number;
+  w3c: number;
+  /** The hand-written floors' own code (isolated.ts) on both sides together. */
+  floor: number;
+}
+
+/**
+ * What tracebus's own code costs per message on `transport` (producer operation + consumer
+ * operation), measured alone on the no-op clients; `undefined` when `isolated` did not run,
+ * was not profiled, or lacks a profile the transport needs.
+ */
+export function isolatedOwnTime(isolated: SectionResult | undefined, transport: SectionName): IsolatedOwnTime | undefined {
+  const operations = TRANSPORTS[transport];
+  const profiles = isolated?.isolatedProfiles;
+  if (operations === undefined || profiles === undefined) return undefined;
+  const find = (variant: string) => profiles.find((profile) => profile.variant === variant);
+  const floorName = (prefix: string) => floorOf(OPERATIONS.find((operation) => operation.prefix === prefix)!.floor);
+  const producer = find(tracebusOf(operations.producer));
+  const consumer = find(tracebusOf(operations.consumer));
+  const producerFloor = find(floorName(operations.producer));
+  const consumerFloor = find(floorName(operations.consumer));
+  if (producer === undefined || consumer === undefined || producerFloor === undefined || consumerFloor === undefined) return undefined;
+  return {
+    producerOperation: operations.producer,
+    consumerOperation: operations.consumer,
+    producer: producer.tracebusMicrosPerOperation,
+    consumer: consumer.tracebusMicrosPerOperation,
+    total: producer.tracebusMicrosPerOperation + consumer.tracebusMicrosPerOperation,
+    w3c: producer.w3cMicrosPerOperation + consumer.w3cMicrosPerOperation,
+    floor: producerFloor.scriptMicrosPerOperation + consumerFloor.scriptMicrosPerOperation,
+  };
+}
+
+/** The W3C propagators alone, tracebus's and @opentelemetry/core's, CPU µs per message (every trace sampled). */
+export function isolatedW3c(isolated: SectionResult | undefined): { tracebus: number; core: number } | undefined {
+  const rows = (isolated?.samples.isolated?.[0]?.rows ?? []) as Row[];
+  const tracebus = rows.find((row) => row.name === W3C_TRACEBUS)?.cpuMicrosPerMessage;
+  const core = rows.find((row) => row.name === W3C_CORE)?.cpuMicrosPerMessage;
+  return tracebus === undefined || core === undefined ? undefined : { tracebus, core };
+}
+
+const TRANSPORT_TITLES: [SectionName, string][] = [
+  ['rabbitmq', 'RabbitMQ'],
+  ['kafka', 'Kafka'],
+  ['kafka-single', 'Kafka single sends'],
+  ['confluent-kafka', '@confluentinc/kafka-javascript'],
+  ['inprocess', 'in-process bus'],
+];
+
+/** The table of the isolated section's profiles: whose code the self time per message was in, per operation. */
+function profileTable(profiles: IsolatedProfile[], section: SectionResult): string[] {
+  const find = (variant: string) => profiles.find((profile) => profile.variant === variant);
+  const rows = OPERATIONS.flatMap(({ prefix, floor, title }) => {
+    const tracebus = find(tracebusOf(prefix));
+    const floorRun = find(floorOf(floor));
+    if (tracebus === undefined) return [];
+    return [`| ${title} | ${tracebus.tracebusMicrosPerOperation.toFixed(2)} | ${tracebus.w3cMicrosPerOperation.toFixed(2)} | ${tracebus.scriptMicrosPerOperation.toFixed(2)} | ${floorRun === undefined ? '—' : floorRun.scriptMicrosPerOperation.toFixed(2)} |`];
+  });
+  if (rows.length === 0) return [];
+  const { operations, runs } = profiles[0]!;
+  const intervals = profiles.map((profile) => profile.intervalMicros);
+  // How much the samples' own timeDeltas exceed samples × interval, and how the busy samples
+  // compare with the CPU time the unprofiled rounds measured (the profiled runs' own CPU time
+  // also counts the profiler's thread).
+  const wallExcess = profiles.map((profile) => profile.sampledMicros / (profile.samples * profile.intervalMicros) - 1);
+  const unprofiled = (section.samples.isolated?.[0]?.rows ?? []) as Row[];
+  const busyShare = profiles.flatMap((profile) => {
+    const cpu = unprofiled.find((row) => row.name === profile.variant)?.cpuMicrosPerMessage;
+    return cpu === undefined ? [] : [profile.busyMicrosPerOperation / cpu];
+  });
+  const range = (values: number[], format: (value: number) => string) => `${format(Math.min(...values))}–${format(Math.max(...values))}`;
+  const percent = (value: number) => `${(value * 100).toFixed(0)}%`;
+  const perTransport = TRANSPORT_TITLES.flatMap(([transport, title]) => {
+    const own = isolatedOwnTime(section, transport);
+    return own === undefined ? [] : [`${title} (\`${own.producerOperation}\` + \`${own.consumerOperation}\`) ${own.total.toFixed(2)} µs, ${own.w3c.toFixed(2)} of it in src/w3c, the floors' own code ${own.floor.toFixed(2)} µs`];
+  });
+  return [
+    `tracebus's own self time per message, from CPU profiles of each variant run alone in its own process (every trace sampled; the measured rounds only, ${operations.toLocaleString('en')} messages; the median of ${runs} such children, run in a rotating order; µs per message, samples × the interval between them): in tracebus's sources (src/), the part of it in its W3C propagators (src/w3c, the work the floors leave to @opentelemetry/core), the loop in isolated.ts that drives tracebus's wrapper, and the floor's own code in isolated.ts (the hand-written glue around the SDK, its loop included).`,
+    '',
+    '| operation | tracebus src/ µs | of it src/w3c | loop driving tracebus µs | floor+semconv own code µs |',
+    '|---|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    ...(perTransport.length === 0 ? [] : [`- per message, producer + consumer: ${perTransport.join('; ')}.`]),
+    `- the samples were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of the CPU time per message of the unprofiled rounds above (which also counts the threads of the GC); the samples' wall-clock timeDeltas would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
+    '',
+  ];
+}
 
 /** The section's tables, one per sampler, and a line on what tracebus adds over the floors. */
 export function isolatedSummary(section: SectionResult): string[] {
   const lines = [
-    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`), with the SDK of the broker sections; the variants alternate over the rounds in one process and the table shows medians. `floor+tracebus attributes` is the Kafka consumer floor with the ten attributes tracebus records on a process span, set at its start.',
+    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`), with the SDK of the broker sections; the variants alternate over the rounds in one process and the table shows medians. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is the Kafka consumer floor with the ten attributes tracebus records on a process span, set at its start.',
     '',
   ];
   for (const variant of section.variants) {
@@ -32,9 +156,9 @@ export function isolatedSummary(section: SectionResult): string[] {
     const of = (name: string) => rows.find((row) => row.name === name)?.cpuMicrosPerMessage;
     lines.push(variant === 'isolated' ? 'Every trace sampled:' : 'Under `ParentBased(TraceIdRatioBased(0.01))`, producers starting the traces (the consumer side continues one unsampled trace):', '');
     lines.push('| operation | floor+semconv µs | tracebus µs | tracebus ÷ floor |', '|---|---:|---:|---:|');
-    for (const { prefix, title } of OPERATIONS) {
-      const floor = of(`${prefix}: floor+semconv`);
-      const tracebus = of(`${prefix}: tracebus`);
+    for (const { prefix, floor: floorPrefix, title } of OPERATIONS) {
+      const floor = of(floorOf(floorPrefix));
+      const tracebus = of(tracebusOf(prefix));
       if (floor === undefined || tracebus === undefined) continue;
       lines.push(`| ${title} | ${floor.toFixed(2)} | ${tracebus.toFixed(2)} | ${(tracebus / floor).toFixed(2)}× |`);
     }
@@ -44,7 +168,13 @@ export function isolatedSummary(section: SectionResult): string[] {
     if (semconv !== undefined && attributes !== undefined && tracebus !== undefined) {
       lines.push('', `- Kafka \`eachMessage\`: with tracebus's attributes the floor costs ${attributes.toFixed(2)} µs (${(attributes / semconv).toFixed(2)}× \`floor+semconv\`); tracebus costs ${(tracebus / attributes).toFixed(2)}× that floor.`);
     }
+    const ownW3c = of(W3C_TRACEBUS);
+    const coreW3c = of(W3C_CORE);
+    if (ownW3c !== undefined && coreW3c !== undefined) {
+      lines.push(`- The W3C propagators alone (\`traceparent\` and baggage written into a message's headers and read back from them as bytes, the propagators called as tracebus and the floors call them): tracebus's (src/w3c) ${ownW3c.toFixed(2)} µs per message, @opentelemetry/core's ${coreW3c.toFixed(2)} µs (${(ownW3c / coreW3c).toFixed(2)}×). This is the work the profiles below count as tracebus's own in src/w3c and, for the floors, as OpenTelemetry's.`);
+    }
     lines.push('');
   }
+  if (section.isolatedProfiles !== undefined) lines.push(...profileTable(section.isolatedProfiles, section));
   return lines;
 }

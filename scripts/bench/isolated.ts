@@ -1,14 +1,23 @@
 /**
- * What tracing alone costs per message, without a broker: tracebus's Kafka producer and
- * consumer wrappers around clients that do nothing (a `send` that resolves at once, an
- * `eachMessage` payload made in memory), side by side with the floor that records the
- * attributes semantic conventions require, in one process, with the SDK of sdk.ts.
+ * What tracing alone costs per message, without a broker: tracebus's producer and consumer
+ * wrappers (kafkajs, @confluentinc/kafka-javascript's KafkaJS API, amqplib, the in-process
+ * bus's publisher and handler) around clients
+ * that do nothing (a `send` that resolves at once, an `eachMessage` payload made in memory,
+ * a delivery handed over in memory), side by side with the floor that records the
+ * attributes semantic conventions require, in one process, with the SDK of sdk.ts. The
+ * no-op clients are kafkajs-shaped, so the Kafka floors stand for both Kafka clients.
  *
  *   npm run bench:isolated -- [messages=100000] [rounds=5]
- *   ISOLATED_VARIANTS=eachMessage,send  only the variants whose names contain one of these
+ *   ISOLATED_VARIANTS=eachMessage,send  only the variants whose names contain one of these;
+ *                       a part that is a variant's whole name selects that variant alone
+ *                       (`send x1: tracebus`, not `send x100: tracebus` too)
  *   ISOLATED_BASE=/path/to/other/checkout  also that checkout's tracebus, marked (base)
  *   ISOLATED_SAMPLED=1  under ParentBased(TraceIdRatioBased(0.01)) instead of every trace
  *   ISOLATED_JSON=1     one JSON line of the medians, for run.ts's `isolated` section
+ *   BENCH_PROFILE=<file>  a CPU profile of the measured rounds (not the warm-up) into that
+ *                       file (cpu-profile.ts); the output says how many operations (messages,
+ *                       all selected variants together) those rounds ran, `profiledOperations`
+ *                       in the JSON line, so that self time per operation can be computed
  *
  * The variants alternate within every round, so a noisy neighbour hits all of them alike;
  * the figure is CPU time (user + system) per message, the median of the rounds, and each
@@ -16,10 +25,15 @@
  * the same wrappers with real clients; this one shows tracing's own share without the
  * client's noise, for work on tracebus's hot path.
  */
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter } from '@opentelemetry/api';
+import { context, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanKind, trace, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { traceChannel } from '../../src/amqplib/index.ts';
-import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
+import { headerGetter, headerSetter } from '../../src/core/headers.ts';
+import { activeMessageTrace } from '../../src/core/message-trace.ts';
+import type { MemoryMessage } from '../../src/memory/index.ts';
+import { w3cConformant } from '../../src/w3c/index.ts';
+import { W3C_CORE, W3C_TRACEBUS } from './isolated-report.ts';
+import { profileIfAsked } from './cpu-profile.ts';
 import { NoopChannel, NoopConsumer, NoopProducer, type KafkaMessage } from './noop-clients.ts';
 import { exportedSpans, productionSampler, registerSdk } from './sdk.ts';
 
@@ -43,6 +57,7 @@ const bufferGetter: TextMapGetter<Record<string, unknown>> = {
 const sink = new NoopProducer();
 
 const rabbitSemconv = (operation: string, type: string) => ({ 'messaging.system.name': 'rabbitmq', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': queue });
+const busSemconv = (operation: 'send' | 'process') => ({ 'messaging.system.name': 'tracebus.memory', 'messaging.operation.name': operation, 'messaging.operation.type': operation, 'messaging.destination.name': busTopic });
 const semconv = (operation: string, type: string) => ({ 'messaging.system.name': 'kafka', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': topic });
 
 /** Headers as they come off the wire: what a traced producer wrote, as Buffers. */
@@ -65,20 +80,67 @@ function delivery(deliveryTag: number, headers: Record<string, unknown>): Consum
 const queue = 'orders';
 const rabbitSink = new NoopChannel();
 
-/** tracebus's Kafka wrappers from `module` around the no-op clients. */
-async function wrappers(module: typeof import('../../src/kafkajs/index.ts')) {
+type KafkaModule = typeof import('../../src/kafkajs/index.ts');
+type ConfluentModule = typeof import('../../src/confluent-kafka/index.ts');
+type AmqpModule = typeof import('../../src/amqplib/index.ts');
+type MemoryModule = typeof import('../../src/memory/index.ts');
+type Variants = Record<string, (n: number) => Promise<void>>;
+
+/** tracebus's kafkajs wrappers from `module` around the no-op clients. */
+async function wrappers(module: KafkaModule) {
   const producer = module.traceProducer({ brokers: ['127.0.0.1:9092'], clientId: 'bench' })(new NoopProducer() as never) as unknown as NoopProducer;
   const consumer = new NoopConsumer();
   await (module.traceConsumer({ brokers: ['127.0.0.1:9092'], clientId: 'bench', groupId: 'bench-group' })(consumer as never) as unknown as NoopConsumer).run({ eachMessage: async () => {} });
   return { producer, eachMessage: consumer.eachMessage! };
 }
 
-/** The tracebus variants of the wrappers from `kafka` and `amqp`, named with `suffix`. */
-async function tracebusVariants(kafka: typeof import('../../src/kafkajs/index.ts'), amqp: typeof import('../../src/amqplib/index.ts'), suffix: string): Promise<Record<string, (n: number) => Promise<void>>> {
-  const { producer, eachMessage } = await wrappers(kafka);
+/**
+ * tracebus's wrappers for @confluentinc/kafka-javascript's KafkaJS API from `module` around
+ * the same no-op clients: that API has kafkajs's shape, and the wrappers need no more of the
+ * client than `send`/`sendBatch` and `run`/`subscribe` (the group comes from the options,
+ * as the client's internals it is otherwise read from are not there).
+ */
+async function confluentWrappers(module: ConfluentModule) {
+  const producer = module.traceConfluentProducer({ brokers: ['127.0.0.1:9092'], clientId: 'bench' })(new NoopProducer() as never) as unknown as NoopProducer;
+  const consumer = new NoopConsumer();
+  await (module.traceConfluentConsumer({ brokers: ['127.0.0.1:9092'], clientId: 'bench', groupId: 'bench-group' })(consumer as never) as unknown as NoopConsumer).run({ eachMessage: async () => {} });
+  return { producer, eachMessage: consumer.eachMessage! };
+}
+
+/**
+ * The Kafka variants of one client's wrappers, named `<prefix>send x100: tracebus<suffix>`
+ * and so on; `single` adds `send x1`, one message per `send`.
+ */
+function kafkaVariants({ producer, eachMessage }: { producer: NoopProducer; eachMessage: (payload: unknown) => Promise<void> }, prefix: string, suffix: string, single: boolean): Variants {
+  const variants: Variants = {
+    [`${prefix}send x100: tracebus${suffix}`]: async (n) => {
+      for (let sent = 0; sent < n; sent += BATCH) {
+        const batch: KafkaMessage[] = [];
+        for (let index = 0; index < BATCH; index++) batch.push({ value: payload });
+        await producer.send({ topic, messages: batch });
+      }
+    },
+    [`${prefix}send x1: tracebus${suffix}`]: async (n) => {
+      for (let sent = 0; sent < n; sent++) await producer.send({ topic, messages: [{ value: payload }] });
+    },
+    [`${prefix}eachMessage: tracebus${suffix}`]: async (n) => {
+      const headers = wireHeaders();
+      for (let offset = 0; offset < n; offset++) {
+        await eachMessage({ topic, partition: 0, message: { key: null, value: payload, headers, offset: String(offset), timestamp: '1700000000000' } });
+      }
+    },
+  };
+  if (!single) delete variants[`${prefix}send x1: tracebus${suffix}`];
+  return variants;
+}
+
+/** The tracebus variants of the wrappers from `kafka`, `confluent` (when there) and `amqp`, named with `suffix`. */
+async function tracebusVariants(kafka: KafkaModule, confluent: ConfluentModule | undefined, amqp: AmqpModule, memory: MemoryModule, suffix: string): Promise<Variants> {
   const raw = new NoopChannel();
   const channel = amqp.traceChannel({ serverAddress: '127.0.0.1', serverPort: 5672 })(raw as unknown as ConfirmChannel);
   await channel.consume(queue, (message) => message !== null && channel.ack(message));
+  // Single sends are kafkajs's alone, as in the broker sections.
+  const confluentVariants = confluent === undefined ? {} : kafkaVariants(await confluentWrappers(confluent), 'confluent ', suffix, false);
   return {
     [`amqp publish: tracebus${suffix}`]: async (n) => {
       for (let sent = 1; sent <= n; sent++) {
@@ -94,35 +156,55 @@ async function tracebusVariants(kafka: typeof import('../../src/kafkajs/index.ts
         if (tag % 100 === 0) await Promise.resolve();
       }
     },
-    [`send x100: tracebus${suffix}`]: async (n) => {
-      for (let sent = 0; sent < n; sent += BATCH) {
-        const batch: KafkaMessage[] = [];
-        for (let index = 0; index < BATCH; index++) batch.push({ value: payload });
-        await producer.send({ topic, messages: batch });
-      }
+    ...kafkaVariants(await wrappers(kafka), '', suffix, true),
+    ...confluentVariants,
+    ...busVariants(memory, suffix),
+  };
+}
+
+/** A bus that takes every message at once and delivers none: the in-process bus with nothing behind it. */
+const noopBus = { publish: async (_topic: string, _message: unknown): Promise<void> => {} };
+
+/** A message as the in-process bus hands it to a handler of a subscription without a group, carrying `headers`. */
+function busMessage(index: number, headers: Record<string, string>): MemoryMessage {
+  return { topic: busTopic, payload: busPayload, headers, key: undefined, id: `m-${index}`, attempt: 1, redelivered: false, publishedAt: 1700000000000, group: `${busTopic}#1` };
+}
+const busTopic = 'bench';
+const busPayload = { index: 0, kind: 'order' };
+
+// What the bus passes a handler as its second argument; the traced handler gives its own.
+const untracedTrace = activeMessageTrace(ROOT_CONTEXT);
+
+/** tracebus's in-process bus publisher and handler from `memory`, as inprocess.ts uses them, around the no-op bus. */
+function busVariants(memory: MemoryModule, suffix: string): Variants {
+  const publisher = memory.traceMemoryPublisher()(noopBus as never);
+  const handler = memory.traceMemoryHandler()(() => undefined);
+  return {
+    [`bus publish: tracebus${suffix}`]: async (n) => {
+      for (let index = 0; index < n; index++) await publisher.publish(busTopic, { payload: busPayload });
     },
-    [`send x1: tracebus${suffix}`]: async (n) => {
-      for (let sent = 0; sent < n; sent++) await producer.send({ topic, messages: [{ value: payload }] });
-    },
-    [`eachMessage: tracebus${suffix}`]: async (n) => {
-      const headers = wireHeaders();
-      for (let offset = 0; offset < n; offset++) {
-        await eachMessage({ topic, partition: 0, message: { key: null, value: payload, headers, offset: String(offset), timestamp: '1700000000000' } });
+    [`bus handler: tracebus${suffix}`]: async (n) => {
+      const headers = Object.fromEntries(Object.entries(wireHeaders()).map(([key, value]) => [key, value.toString()]));
+      for (let index = 0; index < n; index++) {
+        handler(busMessage(index, headers), untracedTrace);
+        if (index % 100 === 0) await Promise.resolve();
       }
     },
   };
 }
 
 // ISOLATED_BASE=<checkout> adds the same variants from another checkout's sources, to
-// compare a change with the code before it in one run.
+// compare a change with the code before it in one run (its Confluent ones if it has them).
 const base = process.env.ISOLATED_BASE;
 const tracebus = {
-  ...(await tracebusVariants(await import('../../src/kafkajs/index.ts'), await import('../../src/amqplib/index.ts'), '')),
+  ...(await tracebusVariants(await import('../../src/kafkajs/index.ts'), await import('../../src/confluent-kafka/index.ts'), await import('../../src/amqplib/index.ts'), await import('../../src/memory/index.ts'), '')),
   ...(base === undefined
     ? {}
     : await tracebusVariants(
-        (await import(`${base}/src/kafkajs/index.ts`)) as typeof import('../../src/kafkajs/index.ts'),
-        (await import(`${base}/src/amqplib/index.ts`)) as typeof import('../../src/amqplib/index.ts'),
+        (await import(`${base}/src/kafkajs/index.ts`)) as KafkaModule,
+        (await import(`${base}/src/confluent-kafka/index.ts`).catch(() => undefined)) as ConfluentModule | undefined,
+        (await import(`${base}/src/amqplib/index.ts`)) as AmqpModule,
+        (await import(`${base}/src/memory/index.ts`)) as MemoryModule,
         ' (base)',
       )),
 };
@@ -145,7 +227,38 @@ function floorEachMessage(attributesOf: (offset: number) => Record<string, strin
   };
 }
 
+/**
+ * The W3C propagators alone, as tracebus calls its own (src/w3c, through w3cConformant, with
+ * its header setter and getter) and as the floors call @opentelemetry/core's: per message, a
+ * span's context written into fresh headers and a context read back from the bytes a consumer
+ * receives. The contexts are made beforehand, so that no span is started in the measured loop.
+ */
+function w3cVariant(propagator: TextMapPropagator, setter: TextMapSetter, getter: TextMapGetter<Record<string, unknown>>): (n: number) => Promise<void> {
+  const contexts = Array.from({ length: 1024 }, () => {
+    const span = floorTracer.startSpan('w3c');
+    span.end();
+    return trace.setSpan(ROOT_CONTEXT, span);
+  });
+  const received = contexts.map((ctx) => {
+    const headers: Record<string, string> = {};
+    propagation.inject(ctx, headers);
+    return Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, Buffer.from(value)]));
+  });
+  let read = 0;
+  return async (n) => {
+    for (let index = 0; index < n; index++) {
+      propagator.inject(contexts[index & 1023]!, {}, setter);
+      if (trace.getSpanContext(propagator.extract(ROOT_CONTEXT, received[index & 1023], getter)) !== undefined) read++;
+      if (index % 1000 === 0) await Promise.resolve();
+    }
+    if (read === 0) throw new Error('the W3C propagators read no context');
+  };
+}
+const coreW3c = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
+
 const variants: Record<string, (n: number) => Promise<void>> = {
+  [W3C_TRACEBUS]: w3cVariant(w3cConformant(coreW3c), headerSetter, headerGetter),
+  [W3C_CORE]: w3cVariant(coreW3c, defaultTextMapSetter, bufferGetter),
   'amqp publish: floor+semconv': async (n) => {
     for (let sent = 1; sent <= n; sent++) {
       const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: rabbitSemconv('send', 'send') });
@@ -194,6 +307,27 @@ const variants: Record<string, (n: number) => Promise<void>> = {
       span.end();
     }
   },
+  // The in-process bus's floors: inprocess.ts's `bus+floor+attributes` publisher and handler.
+  'bus publish: floor+semconv': async (n) => {
+    for (let index = 0; index < n; index++) {
+      const span = floorTracer.startSpan(`send ${busTopic}`, { kind: SpanKind.PRODUCER, attributes: busSemconv('send') }, context.active());
+      const headers: Record<string, string> = {};
+      propagation.inject(trace.setSpan(context.active(), span), headers);
+      await noopBus.publish(busTopic, { payload: busPayload, headers }).then(() => span.end());
+    }
+  },
+  'bus handler: floor+semconv': async (n) => {
+    const headers = Object.fromEntries(Object.entries(wireHeaders()).map(([key, value]) => [key, value.toString()]));
+    const handler = (_message: MemoryMessage) => undefined;
+    for (let index = 0; index < n; index++) {
+      const message = busMessage(index, headers);
+      const parent = propagation.extract(ROOT_CONTEXT, message.headers);
+      const span = floorTracer.startSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, attributes: { ...busSemconv('process'), 'messaging.message.id': message.id } }, parent);
+      context.with(trace.setSpan(parent, span), handler, undefined, message);
+      span.end();
+      if (index % 100 === 0) await Promise.resolve();
+    }
+  },
   'eachMessage: floor+semconv': floorEachMessage(() => semconv('process', 'process')),
   'eachMessage: floor+tracebus attributes': floorEachMessage((offset) => ({
     ...semconv('process', 'process'),
@@ -216,29 +350,43 @@ async function measure(name: string, n: number): Promise<number> {
 }
 
 Object.assign(variants, tracebus);
+// A part of ISOLATED_VARIANTS that is a variant's whole name selects that variant alone (so
+// that `send x1: tracebus` does not also select `send x100: tracebus`); any other part, the
+// variants whose names contain it.
 const only = process.env.ISOLATED_VARIANTS?.split(',');
-const names = Object.keys(variants).filter((name) => only === undefined || only.some((part) => name.includes(part)));
+const selects = (name: string) => only === undefined || only.some((part) => (Object.hasOwn(variants, part) ? name === part : name.includes(part)));
+const names = Object.keys(variants).filter(selects);
+if (names.length === 0) throw new Error(`ISOLATED_VARIANTS=${process.env.ISOLATED_VARIANTS} selects none of: ${Object.keys(variants).join(', ')}`);
 for (const name of names) await measure(name, Math.min(messages, 20_000));
 const spansBefore = exportedSpans();
 const samples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+// BENCH_PROFILE: the measured rounds alone, every selected variant's runs together.
+const stopProfile = await profileIfAsked();
 for (let round = 0; round < rounds; round++) {
   for (let index = 0; index < names.length; index++) {
     const name = names[(index + round) % names.length]!;
     samples[name]!.push(await measure(name, messages));
   }
 }
+await stopProfile();
+/** Operations (messages) the profiled rounds ran, all selected variants together. */
+const profiledOperations = rounds * messages * names.length;
+const profiled = process.env.BENCH_PROFILE ? { profiledOperations } : {};
 const median = (values: number[] = []) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spansPerMessage = (exportedSpans() - spansBefore) / (rounds * messages);
 if (process.env.ISOLATED_JSON === '1') {
   // For run.ts's `isolated` section: one JSON line, the medians by variant.
   const rows = names.map((name) => ({ name, cpuMicrosPerMessage: median(samples[name]) }));
-  console.log(JSON.stringify({ variant: sampled ? 'isolated@1%' : 'isolated', messages, rounds, seconds: 0, spansPerMessage, rows }));
+  console.log(JSON.stringify({ variant: sampled ? 'isolated@1%' : 'isolated', messages, rounds, seconds: 0, spansPerMessage, ...profiled, rows }));
 } else {
   console.log(`CPU µs per message, median of ${rounds} rounds of ${messages.toLocaleString('en')} (${spansPerMessage.toFixed(2)} spans exported per message and variant):`);
   for (const name of names) {
     const value = median(samples[name]!);
-    const floor = name.includes('tracebus') ? median(samples[name.replace(/tracebus.*$/, 'floor+semconv')]!) : undefined;
+    // The Kafka floors stand for both Kafka clients' wrappers.
+    const floorName = name.replace(/^confluent /, '').replace(/tracebus.*$/, 'floor+semconv');
+    const floor = name.includes('tracebus') && samples[floorName] !== undefined ? median(samples[floorName]) : undefined;
     console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
   }
+  if (process.env.BENCH_PROFILE) console.log(`CPU profile of the measured rounds, ${profiledOperations.toLocaleString('en')} operations (${rounds} × ${messages.toLocaleString('en')} × ${names.length} variant${names.length === 1 ? '' : 's'}): ${process.env.BENCH_PROFILE}`);
 }
 await provider.shutdown();

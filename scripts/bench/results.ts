@@ -29,6 +29,32 @@ export interface ProfiledRun {
   tracingFunctions: { name: string; origin: string; microsPerMessage: number }[];
 }
 
+/**
+ * One isolated.ts variant run alone with its measured rounds CPU-profiled (run.ts's
+ * `isolated` section), in several children: self time per operation (one message sent or
+ * consumed) by whose code it was in, where no broker competes for the CPU.
+ */
+export interface IsolatedProfile {
+  /** The isolated.ts variant, e.g. `send x100: tracebus` or `send x100: floor+semconv`. */
+  variant: string;
+  /** Profiled children of the variant, and the operations (messages) each one's profiled rounds ran. */
+  runs: number;
+  operations: number;
+  /** Samples in the children's profiles together, and the median time between two of them (µs; 250 asked). */
+  samples: number;
+  intervalMicros: number;
+  /** The profiles' timeDeltas summed (µs), each one's first (profiler start to first sample) aside: more than samples × interval by the time the process waited descheduled. */
+  sampledMicros: number;
+  /** Self time per operation (µs), samples × interval, the median of the children: all but idle, */
+  busyMicrosPerOperation: number;
+  /** in tracebus's sources (`tracebus src/…`, the in-process bus aside), */
+  tracebusMicrosPerOperation: number;
+  /** of that in its W3C propagators (`tracebus src/w3c`), */
+  w3cMicrosPerOperation: number;
+  /** and in scripts/bench/isolated.ts itself: a floor's hand-written code, or the loop that drives tracebus's wrapper. */
+  scriptMicrosPerOperation: number;
+}
+
 export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka' | 'memory-rabbitmq' | 'memory-kafka' | 'wire' | 'isolated';
 
 /** Everything one section measured. */
@@ -48,6 +74,8 @@ export interface SectionResult {
   official?: string;
   /** The profiled runs, when the section was profiled. */
   profiles?: ProfiledRun[];
+  /** The `isolated` section's variants, each run alone CPU-profiled, when it was profiled. */
+  isolatedProfiles?: IsolatedProfile[];
 }
 
 /** A section that was asked for but could not run. */

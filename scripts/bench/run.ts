@@ -16,11 +16,15 @@
  *   BENCH_KAFKA_SINGLE_MESSAGES   the same for the kafka-single section (kafkajs, one message
  *                                 per `send`: each message costs a produce request, so fewer)
  *   BENCH_KAFKA_PORT (default 29092)  port of a Kafka started from the local jars
- *   BENCH_PROFILES (default 1)    0 skips the CPU profiles of the in-process and broker sections
+ *   BENCH_PROFILES (default 1)    0 skips the CPU profiles of the in-process, broker and isolated
+ *                                 sections
  *   BENCH_MEMORY_MESSAGES (default 1000000)  tracebus's messages in each memory section (the
  *                                 untraced and floor runs, which only count allocation, make a fifth)
  *   BENCH_WIRE_MESSAGES (default 20000)  messages per throughput run of the wire section
- *   BENCH_ISOLATED_MESSAGES (default 50000)  messages per variant and round of isolated.ts
+ *   BENCH_ISOLATED_MESSAGES (default 50000)  messages per variant and round of isolated.ts; its
+ *                                 profiled runs (each tracebus variant and floor alone, for the
+ *                                 broker sections' target (c)) make two rounds of as many, in
+ *                                 three children per variant
  *   BENCH_RESULTS=<file>          also writes what was measured there, as JSON (render.ts)
  *
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
@@ -39,9 +43,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { provideKafka, provideRabbitMQ, type ProvidedBroker } from '../brokers/provision.ts';
 import { benchmarkChart } from './chart.ts';
+import { ISOLATED_PROFILED } from './isolated-report.ts';
 import { stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
 import { benchmarkReport, sectionReport } from './report.ts';
-import { microsPerMessage as us, type BenchResults, type BrokerUsed, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
+import { median, microsPerMessage as us, type BenchResults, type BrokerUsed, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
 
 /** How to run one section: its variants, the child that measures each, and which to profile. */
 interface Section {
@@ -57,6 +62,8 @@ interface Section {
   env?: (variant: string) => NodeJS.ProcessEnv;
   /** Variants run once more with their measured pass CPU-profiled, to explain a gap. */
   profiled?: string[];
+  /** The isolated section's: isolated.ts variants run once more each, alone, with their measured rounds CPU-profiled. */
+  isolatedProfiled?: string[];
 }
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -70,6 +77,12 @@ const memoryMessages = Number(process.env.BENCH_MEMORY_MESSAGES ?? 1_000_000);
 const wireMessages = Number(process.env.BENCH_WIRE_MESSAGES ?? 20_000);
 const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000);
 const ISOLATED_ROUNDS = 7;
+// The isolated section's profiled runs: each variant alone in ISOLATED_PROFILE_RUNS children,
+// the variants in a rotating order, so that a busy spell of the machine slows one child
+// rather than one variant, and the median child counts; each child profiles
+// ISOLATED_PROFILE_ROUNDS rounds (a thousand samples or more at the default 50,000 messages).
+const ISOLATED_PROFILE_RUNS = 3;
+const ISOLATED_PROFILE_ROUNDS = 2;
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -207,6 +220,8 @@ const sections: Section[] = [
     rounds: 1,
     command: () => ['scripts/bench/isolated.ts', String(isolatedMessages), String(ISOLATED_ROUNDS)],
     env: (variant) => ({ ISOLATED_JSON: '1', ...(variant === 'isolated@1%' ? { ISOLATED_SAMPLED: '1' } : {}) }),
+    // Every trace sampled: the broker sections' target (c) is about that SDK.
+    isolatedProfiled: ISOLATED_PROFILED,
   },
 ];
 
@@ -263,6 +278,98 @@ function profileRuns(section: Section, env: NodeJS.ProcessEnv): ProfiledRun[] {
   }
 }
 
+/** Self time per operation (µs) by whose code it was in, in one profiled isolated.ts child. */
+interface IsolatedChildProfile {
+  operations: number;
+  samples: number;
+  intervalMicros: number;
+  sampledMicros: number;
+  busy: number;
+  tracebus: number;
+  w3c: number;
+  script: number;
+}
+
+/**
+ * Self time per operation by whose code it was in, from the CPU profile of an isolated.ts
+ * child that ran one variant alone and printed `sample`.
+ *
+ * Each sample counts for the interval the sampler kept (the median of the profile's
+ * timeDeltas), not for its own timeDelta. With no broker the two would agree if nothing
+ * else ran, but on a machine of two cores this process too is descheduled now and then (by
+ * other work on the machine, and the profiler's own thread), and a wall-clock delta hands
+ * the whole wait to the frame the next sample lands in: the inflation that makes the broker
+ * runs' profiles overstate every frame. Counted samples weigh alike; the median delta, rather
+ * than the 250 µs asked, because the sampler keeps a somewhat longer period than it is asked
+ * for. The busy samples so counted come close to the CPU time the section's unprofiled rounds
+ * measured (the isolated section's profile table compares them); the timeDeltas summed come
+ * to more.
+ */
+function isolatedChildProfile(profile: CpuProfile, sample: Sample): IsolatedChildProfile {
+  const operations = Number(sample.profiledOperations);
+  const intervalMicros = median(profile.timeDeltas.slice(1));
+  const { total, byOrigin, byFunction } = summarize({ ...profile, timeDeltas: profile.samples.map(() => intervalMicros) });
+  const perOperation = (time: number) => time / operations;
+  const sum = (times: number[]) => times.reduce((all, time) => all + time, 0);
+  const tracebus = sum([...byOrigin].filter(([origin]) => stackPartOf(origin) === 'tracebus').map(([, time]) => time));
+  // The functions of isolated.ts itself: `name  scripts/bench/isolated.ts:line` (summarize's keys).
+  const script = sum([...byFunction].filter(([key]) => /  scripts\/bench\/isolated\.ts:\d+$/.test(key)).map(([, { time }]) => time));
+  return {
+    operations,
+    samples: profile.samples.length,
+    intervalMicros,
+    // The first delta runs from the profiler's start to its first sample: no part of the rounds.
+    sampledMicros: sum(profile.timeDeltas.slice(1)),
+    busy: perOperation(total - (byOrigin.get('(idle)') ?? 0)),
+    tracebus: perOperation(tracebus),
+    w3c: perOperation(byOrigin.get('tracebus src/w3c') ?? 0),
+    script: perOperation(script),
+  };
+}
+
+/**
+ * tracebus's own time where nothing else competes for the CPU: each of the isolated
+ * section's `isolatedProfiled` variants alone in its own child (ISOLATED_VARIANTS its whole
+ * name), its measured rounds CPU-profiled (BENCH_PROFILE), ISOLATED_PROFILE_RUNS times in
+ * a rotating order; each figure is the median of the variant's children.
+ */
+function isolatedProfileRuns(section: Section, env: NodeJS.ProcessEnv): IsolatedProfile[] {
+  const variants = section.isolatedProfiled ?? [];
+  const children = new Map<string, IsolatedChildProfile[]>(variants.map((variant) => [variant, []]));
+  const directory = mkdtempSync(join(os.tmpdir(), 'tracebus-bench-'));
+  try {
+    for (let run = 0; run < ISOLATED_PROFILE_RUNS; run++) {
+      for (let index = 0; index < variants.length; index++) {
+        const variant = variants[(index + run) % variants.length]!;
+        const file = join(directory, `${run}-${index}.cpuprofile`);
+        const sample = runChild(['scripts/bench/isolated.ts', String(isolatedMessages), String(ISOLATED_PROFILE_ROUNDS)], { ...env, ISOLATED_JSON: '1', ISOLATED_VARIANTS: variant, BENCH_PROFILE: file });
+        const child = isolatedChildProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, sample);
+        children.get(variant)!.push(child);
+        console.error(`[bench] ${section.name} profiled ${run + 1}/${ISOLATED_PROFILE_RUNS} ${variant} alone: tracebus ${child.tracebus.toFixed(2)} µs/message (src/w3c ${child.w3c.toFixed(2)}), isolated.ts ${child.script.toFixed(2)}`);
+      }
+    }
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+  return variants.map((variant) => {
+    const runs = children.get(variant)!;
+    const medianOf = (value: (child: IsolatedChildProfile) => number) => median(runs.map(value));
+    const sumOf = (value: (child: IsolatedChildProfile) => number) => runs.reduce((all, child) => all + value(child), 0);
+    return {
+      variant,
+      runs: runs.length,
+      operations: runs[0]!.operations,
+      samples: sumOf((child) => child.samples),
+      intervalMicros: medianOf((child) => child.intervalMicros),
+      sampledMicros: sumOf((child) => child.sampledMicros),
+      busyMicrosPerOperation: medianOf((child) => child.busy),
+      tracebusMicrosPerOperation: medianOf((child) => child.tracebus),
+      w3cMicrosPerOperation: medianOf((child) => child.w3c),
+      scriptMicrosPerOperation: medianOf((child) => child.script),
+    };
+  });
+}
+
 /** Runs a section's rounds, the variants in a rotating order, then its profiled runs. */
 function runSection(section: Section, env: NodeJS.ProcessEnv): SectionResult {
   const samples: Record<string, Sample[]> = Object.fromEntries(section.variants.map((variant) => [variant, []]));
@@ -284,6 +391,7 @@ function runSection(section: Section, env: NodeJS.ProcessEnv): SectionResult {
     if (official !== undefined) result.official = official;
   }
   if (section.profiled !== undefined && process.env.BENCH_PROFILES !== '0') result.profiles = profileRuns(section, env);
+  if (section.isolatedProfiled !== undefined && process.env.BENCH_PROFILES !== '0') result.isolatedProfiles = isolatedProfileRuns(section, env);
   return result;
 }
 
@@ -295,7 +403,7 @@ try {
     if (section.name === 'wire') {
       const result = await runWireSection(section);
       results.push(result);
-      console.log(sectionReport(result).lines.join('\n'));
+      console.log(sectionReport(result, results).lines.join('\n'));
       continue;
     }
     let env: NodeJS.ProcessEnv = process.env;
@@ -322,7 +430,7 @@ try {
     console.error(`[bench] ${section.name} took ${((Date.now() - started) / 1000).toFixed(0)} s`);
     if (section.broker !== undefined) brokers.get(section.broker)!.version ??= result.samples[section.variants[0]!]![0]?.broker;
     results.push(result);
-    console.log(sectionReport(result).lines.join('\n'));
+    console.log(sectionReport(result, results).lines.join('\n'));
   }
 } finally {
   for (const [kind, entry] of brokers) await entry.provided?.stop().catch((error: unknown) => console.error(`[bench] could not stop ${kind}:`, error));

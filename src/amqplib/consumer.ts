@@ -11,6 +11,7 @@ import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
+import { isValidSpanContext } from '../core/span-context.ts';
 import {
   addDeath,
   addDestination,
@@ -309,7 +310,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
         span.setAttributes(attributes);
         const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes);
         const remote = links?.[0]?.context ?? trace.getSpanContext(parent);
-        if (remote !== undefined && trace.isSpanContextValid(remote)) span.addLink({ context: remote });
+        if (remote !== undefined && isValidSpanContext(remote)) span.addLink({ context: remote });
         if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
         if (!this.noAck) {
           const delivery = new Delivery(this, span, message.fields.deliveryTag, this.queue, destination);

@@ -59,18 +59,32 @@ export class Delivery {
  */
 export class Ledger {
   readonly #open = new Map<number, Delivery>();
+  // The delivery tracked last, kept out of #open until another is tracked. A consumer that
+  // settles each message before the next one arrives then never touches the map: emptying a
+  // Map on every message makes V8 shrink its table each time.
+  #last: Delivery | undefined;
   readonly #deadLetterExchanges = new Map<string, string>();
 
   get size(): number {
-    return this.#open.size;
+    return this.#open.size + (this.#last === undefined ? 0 : 1);
   }
 
   track(delivery: Delivery): void {
-    this.#open.set(delivery.tag, delivery);
+    const last = this.#last;
+    // A tag tracked again (a channel's tags restart after a reconnect) replaces the delivery it had.
+    if (last !== undefined && last.tag !== delivery.tag) this.#open.set(last.tag, last);
+    if (this.#open.size !== 0) this.#open.delete(delivery.tag);
+    this.#last = delivery;
   }
 
   /** Removes and returns the delivery with `tag`, or `undefined` if it was settled already. */
   take(tag: number): Delivery | undefined {
+    const last = this.#last;
+    if (last !== undefined && last.tag === tag) {
+      this.#last = undefined;
+      return last;
+    }
+    if (this.#open.size === 0) return undefined;
     const delivery = this.#open.get(tag);
     if (delivery !== undefined) this.#open.delete(tag);
     return delivery;
@@ -78,6 +92,7 @@ export class Ledger {
 
   clear(): void {
     this.#open.clear();
+    this.#last = undefined;
   }
 
   rememberDeadLetterExchange(queue: string, exchange: string): void {
@@ -93,12 +108,18 @@ export class Ledger {
    * `nackAll`). Never throws: this runs inside the application's `ack`.
    */
   settled(tag: number, multiple: boolean, method: SettleMethod, requeue: boolean): void {
-    if (this.#open.size === 0) return;
+    if (this.#last === undefined && this.#open.size === 0) return;
     try {
       if (!multiple) {
         const delivery = this.take(tag);
         if (delivery !== undefined) this.record(delivery, method, requeue, false, false);
         return;
+      }
+      // The last delivery joins the others, after them, as it was tracked after them.
+      const last = this.#last;
+      if (last !== undefined) {
+        this.#open.set(last.tag, last);
+        this.#last = undefined;
       }
       let ended: Delivery[] | undefined;
       for (const [openTag, delivery] of this.#open) {

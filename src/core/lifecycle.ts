@@ -80,20 +80,21 @@ export function runInSpan<T, A, B, R>(span: Span, ctx: Context | undefined, fn: 
 }
 
 /**
- * Ends `span` once `pending` settles, then resolves or rejects as it did. An async function
- * rather than `then(onFulfilled, onRejected)`: that would allocate two closures over the
- * span for every message, where `await` allocates none.
+ * Ends `span` once `pending` settles, then resolves or rejects as it did. Two callbacks on
+ * `then` rather than an async function that awaits: measured side by side, the async
+ * function's suspended frame costs more per message than the two closures.
  */
-async function endWhenSettled<V>(pending: PromiseLike<V>, span: Span, onEnd: OnEnd | undefined): Promise<V> {
-  let value: V;
-  try {
-    value = await pending;
-  } catch (error) {
-    endSpan(span, onEnd, error, true);
-    throw error;
-  }
-  endSpan(span, onEnd, undefined, false);
-  return value;
+function endWhenSettled<V>(pending: PromiseLike<V>, span: Span, onEnd: OnEnd | undefined): Promise<V> {
+  return Promise.resolve(pending).then(
+    (value) => {
+      endSpan(span, onEnd, undefined, false);
+      return value;
+    },
+    (error: unknown) => {
+      endSpan(span, onEnd, error, true);
+      throw error;
+    },
+  );
 }
 
 /** Ends `span`, recording `error` on it first when `failed`, then calls `onEnd` (the operation's metrics). */

@@ -189,7 +189,9 @@ export class ConsumerSpans {
     const attributes = consumedAttributes(partition, message, this.client);
     const attempt = attempts.seen(topic, partition, message.offset);
     if (attempt > 1) attributes[ATTR_KAFKA_ATTEMPT] = attempt;
-    const info: OperationInfo = { type: 'process', destination: topic, sampling: consumerGroupAttributes(this.groupId), attributes, publishedAt: timestampOf(message) };
+    // The publish time feeds only the time-in-queue metric: parsed only while metrics are on.
+    const publishedAt = this.tracer.instruments() === undefined ? undefined : timestampOf(message);
+    const info: OperationInfo = { type: 'process', destination: topic, sampling: consumerGroupAttributes(this.groupId), attributes, publishedAt };
     return this.tracer.traceProcess(info, message.headers as MessageHeaders | undefined, payload, this.#policy, this.hook, function handle(trace) {
       return handler(payload, trace);
     });

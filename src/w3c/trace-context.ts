@@ -1,4 +1,5 @@
-import { createContextKey, isSpanContextValid, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
+import { createContextKey, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
+import { isValidSpanContext, ParsedSpanContext } from '../core/span-context.ts';
 import { isTracingSuppressed } from '../core/suppression.ts';
 import { trimOws } from './ows.ts';
 import { MAX_TRACESTATE_INPUT, W3CTraceState } from './trace-state.ts';
@@ -134,7 +135,7 @@ function combine(value: string | string[] | undefined): string | undefined {
 export class ConformantTraceContextPropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
     const spanContext = trace.getSpanContext(context);
-    if (spanContext === undefined || !isSpanContextValid(spanContext) || isTracingSuppressed(context)) return;
+    if (spanContext === undefined || !isValidSpanContext(spanContext) || isTracingSuppressed(context)) return;
     setter.set(carrier, TRACEPARENT, formatTraceparent(spanContext, context.getValue(RANDOM_TRACE_ID_KEY) === spanContext.traceId));
     const traceState = spanContext.traceState;
     if (traceState === undefined) return;
@@ -149,7 +150,7 @@ export class ConformantTraceContextPropagator implements TextMapPropagator {
     if (header === undefined) return context;
     const parsed = parseTraceparent(header);
     if (parsed === undefined) return context;
-    const spanContext: SpanContext = { traceId: parsed.traceId, spanId: parsed.spanId, traceFlags: parsed.traceFlags, isRemote: true };
+    const spanContext = new ParsedSpanContext(parsed.traceId, parsed.spanId, parsed.traceFlags);
     const state = combine(getter.get(carrier, TRACESTATE));
     if (state !== undefined && state !== '') spanContext.traceState = W3CTraceState.parse(state);
     const extracted = trace.setSpanContext(context, spanContext);

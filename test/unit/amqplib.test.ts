@@ -4,6 +4,7 @@ import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PublisherDecorator } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
+import { Ledger, type Delivery } from '../../src/amqplib/settlement.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
 import { asChannel, asConfirmChannel, FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
@@ -604,5 +605,45 @@ describe('with nothing registered (no SDK, no propagator, no metrics)', () => {
     expect(seen).toEqual(['00000000000000000000000000000000', '00000000000000000000000000000000']);
     expect(diagnostics.logged).toEqual([]);
     await expect(Promise.resolve(traceConsume({ channel, queue: 'q', onError: 'rethrow' })(async () => Promise.reject(failure))(delivery(undefined, { deliveryTag: 3 })))).rejects.toBe(failure);
+  });
+});
+
+describe('the ledger of open deliveries', () => {
+  // Deliveries as far as the ledger looks at them: their tag.
+  const open = (tag: number) => ({ tag }) as unknown as Delivery;
+
+  it('finds each delivery by tag whether it was tracked last or before, once', () => {
+    const ledger = new Ledger();
+    const [first, second, third] = [open(1), open(2), open(3)];
+    ledger.track(first);
+    ledger.track(second);
+    ledger.track(third);
+    expect(ledger.size).toBe(3);
+    expect(ledger.take(2)).toBe(second);
+    expect(ledger.take(3)).toBe(third);
+    expect(ledger.take(3)).toBeUndefined();
+    expect(ledger.take(1)).toBe(first);
+    expect(ledger.size).toBe(0);
+    expect(ledger.take(1)).toBeUndefined();
+  });
+
+  it('a tag tracked again (tags restart on a new channel) replaces its delivery, last or not', () => {
+    const ledger = new Ledger();
+    const [old, renewed, other, again] = [open(1), open(1), open(2), open(1)];
+    ledger.track(old);
+    ledger.track(renewed);
+    expect(ledger.size).toBe(1);
+    expect(ledger.take(1)).toBe(renewed);
+    ledger.track(old);
+    ledger.track(other);
+    ledger.track(again);
+    expect(ledger.size).toBe(2);
+    expect(ledger.take(1)).toBe(again);
+    expect(ledger.take(1)).toBeUndefined();
+    expect(ledger.take(2)).toBe(other);
+    ledger.track(other);
+    ledger.clear();
+    expect(ledger.size).toBe(0);
+    expect(ledger.take(2)).toBeUndefined();
   });
 });
