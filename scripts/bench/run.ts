@@ -10,7 +10,7 @@
  *                                 kafka-single,confluent-kafka,memory-rabbitmq,memory-kafka,wire,
  *                                 isolated)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
- *                                 100000, RabbitMQ 20000, Kafka 50000, Kafka single sends 10000)
+ *                                 100000, RabbitMQ 20000, Kafka 50000, Kafka single sends 20000, in at least five rounds)
  *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for the RabbitMQ section, for the
  *                                 two Kafka sections (kafkajs and @confluentinc/kafka-javascript)
  *   BENCH_KAFKA_SINGLE_MESSAGES   the same for the kafka-single section (kafkajs, one message
@@ -72,7 +72,10 @@ const messagesFor = (specific: string | undefined, fallback: number) => Number(s
 const messages = messagesFor(undefined, 100_000);
 const rabbitmqMessages = messagesFor(process.env.BENCH_RABBITMQ_MESSAGES, 20_000);
 const kafkaMessages = messagesFor(process.env.BENCH_KAFKA_MESSAGES, 50_000);
-const kafkaSingleMessages = messagesFor(process.env.BENCH_KAFKA_SINGLE_MESSAGES, 10_000);
+const kafkaSingleMessages = messagesFor(process.env.BENCH_KAFKA_SINGLE_MESSAGES, 20_000);
+// Single sends wait on the broker's acks, whose timing varies more from run to run than a
+// client's CPU: the kafka-single section takes at least five rounds for its medians.
+const kafkaSingleRounds = Math.max(rounds, 5);
 const memoryMessages = Number(process.env.BENCH_MEMORY_MESSAGES ?? 1_000_000);
 const wireMessages = Number(process.env.BENCH_WIRE_MESSAGES ?? 20_000);
 const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000);
@@ -125,7 +128,7 @@ function brokerSection(name: BrokerClient): Section {
     name,
     title: `${title} (${client}${shape === undefined ? '' : `, ${shape}`}): ${count.toLocaleString('en')} messages per run`,
     variants: ['untraced', 'tracebus', ...otel, 'floor', 'floor+semconv', 'tracebus-nosdk', ...atOnePercent],
-    rounds,
+    rounds: name === 'kafka-single' ? kafkaSingleRounds : rounds,
     broker,
     client: name,
     profiled: ['untraced', 'floor', 'floor+semconv', 'tracebus', ...otel],

@@ -212,11 +212,16 @@ export class ConsumerSpans {
  */
 export class Attempts {
   readonly #topics = new Map<string, Array<{ offset: string; attempt: number } | undefined>>();
+  // The topic of the last delivery and its partitions: a consumer mostly sees one topic in a row.
+  #lastTopic: string | undefined;
+  #lastPartitions: Array<{ offset: string; attempt: number } | undefined> = [];
 
   /** The attempt number of this delivery: 1, or more when the partition's last delivery was the same offset. */
   seen(topic: string, partition: number, offset: string): number {
-    let partitions = this.#topics.get(topic);
+    let partitions = topic === this.#lastTopic ? this.#lastPartitions : this.#topics.get(topic);
     if (partitions === undefined) this.#topics.set(topic, (partitions = []));
+    this.#lastTopic = topic;
+    this.#lastPartitions = partitions;
     const last = partitions[partition];
     if (last === undefined) {
       partitions[partition] = { offset, attempt: 1 };
