@@ -21,8 +21,9 @@ export class ParsedSpanContext implements SpanContext {
 
 // The trace id last found valid. The spans a process injects or links come in runs of one
 // trace (the create spans of a batch, the sends of one request), so most checks find the
-// same trace id here and scan only the span id.
-let validTraceId = '';
+// same trace id here and scan only the span id. It starts as an id that is valid itself, so
+// that no invalid one (an empty string, `undefined` from JavaScript) can ever match it.
+let validTraceId: unknown = '0af7651916cd43dd8448eb211c80319c';
 
 /** `trace.isSpanContextValid(spanContext)`, answered without a scan where it is already known. */
 export function isValidSpanContext(spanContext: SpanContext): boolean {
