@@ -34,7 +34,7 @@ import { assigned, confluentKafka, confluentUnavailable } from '../support/confl
 import { allConsumed, eventually, messageIds, newSent, processedBy, sendFailed, tally, within, type Sent } from '../support/cluster-stream.ts';
 import { deliveredContextProblems, headerValues, recoveredStreamProblems, type Delivery, type SpanView } from '../support/fault-checks.ts';
 import { KafkaCluster, kafkaClusterUnavailable, type KafkaClusterNode } from '../support/kafka-cluster.ts';
-import { groupJoined } from '../support/kafka-topics.ts';
+import { groupJoined, subscribeWhenKnown } from '../support/kafka-topics.ts';
 import { waitFor } from '../support/wait.ts';
 import type { ExportedSpan } from './workers/kafkajs-consumer.ts';
 
@@ -190,7 +190,7 @@ function kafkajsClient(): TracedClient {
         });
         const joined = groupJoined(consumer, 60_000);
         await consumer.connect();
-        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        await subscribeWhenKnown(consumer, { topics: [topic], fromBeginning: true });
         await consumer.run({
           eachMessage: async ({ message }, trace) => {
             deliveries.push({ id: message.key!.toString(), traceparents: headerValues(message.headers?.traceparent), traceId: trace.traceId, spanId: trace.spanId });

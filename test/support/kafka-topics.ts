@@ -31,3 +31,25 @@ export function groupJoined(consumer: { on(event: string, listener: () => void):
     });
   });
 }
+
+/**
+ * `consumer.subscribe(subscription)`, tried again while a broker answers that it does not
+ * know the topic yet. In a cluster the metadata of a new topic reaches the brokers one by
+ * one, so the broker a consumer asks can lag the one that answered the admin, and kafkajs
+ * does not retry UNKNOWN_TOPIC_OR_PARTITION on subscribe.
+ */
+export async function subscribeWhenKnown<S>(consumer: { subscribe(subscription: S): Promise<void> }, subscription: S, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await consumer.subscribe(subscription);
+      return;
+    } catch (error) {
+      // kafkajs throws the broker's error as it is, or wrapped once (retries exhausted).
+      const failure = error as { type?: unknown; cause?: { type?: unknown }; originalError?: { type?: unknown } } | null;
+      const unknownTopic = [failure?.type, failure?.cause?.type, failure?.originalError?.type].includes('UNKNOWN_TOPIC_OR_PARTITION');
+      if (!unknownTopic || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}

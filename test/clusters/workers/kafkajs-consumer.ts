@@ -24,6 +24,7 @@ import kafkajs from 'kafkajs';
 import { traceConsumer } from '../../../src/kafkajs/index.ts';
 import { ConformantTraceContextPropagator } from '../../../src/w3c/index.ts';
 import { headerValues } from '../../support/fault-checks.ts';
+import { subscribeWhenKnown } from '../../support/kafka-topics.ts';
 import { CountingProcessor } from '../../support/span-counter.ts';
 
 /** A span as it leaves the worker. */
@@ -84,7 +85,7 @@ consumer.on(consumer.events.CRASH, ({ payload }) => emit({ type: 'crash', error:
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 await consumer.connect();
-await consumer.subscribe({ topics: [topic], fromBeginning: true });
+await subscribeWhenKnown(consumer, { topics: [topic], fromBeginning: true });
 await consumer.run({
   eachMessage: async ({ partition, message }, messageTrace) => {
     if (delayMs > 0) await sleep(delayMs);
