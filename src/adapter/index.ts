@@ -8,6 +8,7 @@ export type { OnEnd } from '../core/lifecycle.ts';
 export { activeMessageTrace, messageTraceOf } from '../core/message-trace.ts';
 export { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
 export type { OpenPublish, Placement } from '../core/messaging-tracer.ts';
+export type { PropagationState } from '../core/propagation.ts';
 export {
   ATTR_PROPAGATION_OUTCOME,
   DURATION_BUCKETS,

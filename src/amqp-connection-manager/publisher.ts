@@ -97,7 +97,8 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
   let lastChannel: Loose | undefined;
 
   function publish(exchange: string, routingKey: string, content: unknown, publishOptions?: Loose, done?: Done): unknown {
-    if (tracer.idle()) {
+    const state = tracer.prepare();
+    if (state === undefined) {
       // Nothing to record or write; trace headers the message carried from elsewhere still go.
       const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutContext(publishOptions.headers) };
       return raw.publish(exchange, routingKey, content, sent, done);
@@ -111,7 +112,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     if (queued !== undefined) attributes[ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED] = raw._channel == null;
     const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
     const publish: AmqpPublish = { exchange, routingKey, content: content as Buffer, options: publishOptions };
-    const open = tracer.beginPublish(info, publishOptions?.headers, publish, producerHook);
+    const open = tracer.beginPublish(info, publishOptions?.headers, publish, producerHook, undefined, state);
     if (queued === true) {
       const ahead = queueLengthOf(raw);
       open.span.addEvent(EVENT_RABBITMQ_QUEUED, ahead === undefined ? undefined : { [ATTR_RABBITMQ_QUEUE_LENGTH]: ahead });

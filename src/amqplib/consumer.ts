@@ -185,7 +185,8 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
     let delivery: Delivery;
     let ctx: Context;
     let handlerTrace: MessageTrace;
-    if (this.tracer.idle()) {
+    const state = this.tracer.prepare();
+    if (state === undefined) {
       // Nothing to record; the delivery is still tracked, so that `onError` settles it once.
       delivery = new Delivery(this, IDLE_SPAN, message.fields.deliveryTag, this.queue, destination);
       ctx = ROOT_CONTEXT;
@@ -195,7 +196,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
       // Metric attributes are worked out only while metrics are on.
       const instruments = this.tracer.instruments();
       const attributes = instruments === undefined ? undefined : this.tracer.attributes(info);
-      const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes);
+      const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes, state);
       const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links);
       if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
       ctx = trace.setSpan(parent, span);

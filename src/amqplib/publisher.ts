@@ -120,7 +120,8 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
   delegateMethods(raw, traced, same);
 
   function publish(exchange: string, routingKey: string, content: Buffer, publishOptions?: Options.Publish, callback?: ConfirmCallback): boolean {
-    if (tracer.idle()) {
+    const state = tracer.prepare();
+    if (state === undefined) {
       // Nothing to record or write; trace headers the message carried from elsewhere still go.
       const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutContext(publishOptions.headers) };
       return confirms ? callOwn(raw, raw.publish, exchange, routingKey, content, sent, callback) : callOwn(raw, raw.publish, exchange, routingKey, content, sent);
@@ -128,7 +129,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     const destination = memo.publish(exchange, routingKey);
     const attributes = publishedAttributes(routingKey, destination, publishOptions, bodySize ? content : undefined, server);
     const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
-    const open = tracer.beginPublish(info, publishOptions?.headers, { exchange, routingKey, content, options: publishOptions }, producerHook);
+    const open = tracer.beginPublish(info, publishOptions?.headers, { exchange, routingKey, content, options: publishOptions }, producerHook, undefined, state);
     const headers = traceHeaders(open.headers, budget, open.span);
     try {
       return sendTraced(raw as Publishing, confirms, open, exchange, routingKey, content, { ...publishOptions, headers }, callback);

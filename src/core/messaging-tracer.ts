@@ -107,6 +107,18 @@ export class MessagingTracer {
     return this.#idle(this.#propagation.now());
   }
 
+  /**
+   * The propagation to trace the next message with, or `undefined` while tracing is idle
+   * (see {@link idle}). An adapter that asks before it builds a message's attributes passes
+   * the answer on to `tracePublish`, `traceProcess`, `beginPublish`, `inject` or `placement`
+   * for the same message, so they need not look the propagator up again (a lookup copies
+   * the global propagator's field list).
+   */
+  prepare(): PropagationState | undefined {
+    const state = this.#propagation.now();
+    return this.#idle(state) ? undefined : state;
+  }
+
   #idle(state: PropagationState): boolean {
     if (this.#tracerProvider !== undefined || !state.nothing) return false;
     if (!this.#noTracerProvider()) return false;
@@ -186,8 +198,8 @@ export class MessagingTracer {
    * field the propagator writes (and `traceparent`/`tracestate` always) is replaced, never
    * repeated, and not carried over from `headers` when the context has no value for it.
    */
-  inject(ctx: Context, headers: MessageHeaders | undefined | null): WritableHeaders {
-    return this.#propagation.inject(ctx, headers);
+  inject(ctx: Context, headers: MessageHeaders | undefined | null, state: PropagationState = this.#propagation.now()): WritableHeaders {
+    return this.#propagation.inject(ctx, headers, state);
   }
 
   /** The context carried by `headers`, on top of the empty root context. Never throws. */
@@ -199,7 +211,8 @@ export class MessagingTracer {
    * Runs `send` with headers that carry a new PRODUCER span's context, inside that span.
    * The span ends when `send` returns or settles; an error is recorded and rethrown.
    * `activate: false` skips making the span active during `send`, for transports with
-   * nothing underneath that could start child spans (the in-process bus).
+   * nothing underneath that could start child spans (the in-process bus). `prepared`, the
+   * answer of {@link prepare} for this message, skips looking again whether tracing is idle.
    */
   tracePublish<M, R>(
     info: OperationInfo,
@@ -208,9 +221,10 @@ export class MessagingTracer {
     hook: SpanHook<M> | undefined,
     send: (headers: WritableHeaders, span: Span) => R,
     activate = true,
+    prepared?: PropagationState,
   ): R {
-    const state = this.#propagation.now();
-    if (this.#idle(state)) return send(copyWithoutContext(headers), IDLE_SPAN);
+    const state = prepared ?? this.#propagation.now();
+    if (prepared === undefined && this.#idle(state)) return send(copyWithoutContext(headers), IDLE_SPAN);
     const parent = context.active();
     const span = this.startSpan(info, SpanKind.PRODUCER, parent);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
@@ -222,20 +236,22 @@ export class MessagingTracer {
   /**
    * Starts a PRODUCER span for a send whose end the transport reports later (a broker
    * confirm), and injects its context into a copy of `headers`. The caller sends with
-   * `headers` and calls `end` exactly once. `parent` defaults to the active context.
+   * `headers` and calls `end` exactly once. `parent` defaults to the active context;
+   * `state` is {@link prepare}'s answer for this message, when the caller asked.
    */
-  beginPublish<M>(info: OperationInfo, headers: MessageHeaders | undefined | null, message: M, hook: SpanHook<M> | undefined, parent: Context = context.active()): OpenPublish {
+  beginPublish<M>(info: OperationInfo, headers: MessageHeaders | undefined | null, message: M, hook: SpanHook<M> | undefined, parent: Context = context.active(), state?: PropagationState): OpenPublish {
     const span = this.startSpan(info, SpanKind.PRODUCER, parent);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const onEnd = this.measureSend(info);
-    return { span, context: ctx, headers: this.#propagation.inject(ctx, headers), end: spanEnder(span, onEnd) };
+    return { span, context: ctx, headers: this.#propagation.inject(ctx, headers, state), end: spanEnder(span, onEnd) };
   }
 
   /**
    * Runs `handle` for one received message inside a new span (CONSUMER for `process`),
    * placed in the trace according to `policy`. The span lasts as long as the handler;
-   * a handler error is recorded on it and rethrown unchanged.
+   * a handler error is recorded on it and rethrown unchanged. `prepared`, the answer of
+   * {@link prepare} for this message, skips looking again whether tracing is idle.
    */
   traceProcess<M, R>(
     info: OperationInfo,
@@ -244,10 +260,11 @@ export class MessagingTracer {
     policy: PolicyOption<M> | undefined,
     hook: SpanHook<M> | undefined,
     handle: (trace: MessageTrace) => R,
+    prepared?: PropagationState,
   ): R {
-    const state = this.#propagation.now();
+    const state = prepared ?? this.#propagation.now();
     // As in the traced path, the handler runs in the message's context (here: the root one), never the ambient one.
-    if (this.#idle(state)) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_MESSAGE_TRACE);
+    if (prepared === undefined && this.#idle(state)) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_MESSAGE_TRACE);
     // Metric attributes are worked out only while metrics are on.
     const instruments = this.#metrics.instruments();
     const attributes = instruments === undefined ? undefined : this.attributes(info);
@@ -259,8 +276,8 @@ export class MessagingTracer {
   }
 
   /** Parent context and links for a received message under `policy`. */
-  placement<M>(headers: MessageHeaders | undefined | null, message: M, policy: PolicyOption<M> | undefined, destination?: string, attributes?: Attributes): Placement {
-    return this.#place(this.#propagation.now(), this.#metrics.instruments(), headers, message, policy, destination, attributes);
+  placement<M>(headers: MessageHeaders | undefined | null, message: M, policy: PolicyOption<M> | undefined, destination?: string, attributes?: Attributes, state?: PropagationState): Placement {
+    return this.#place(state ?? this.#propagation.now(), this.#metrics.instruments(), headers, message, policy, destination, attributes);
   }
 
   #place<M>(state: PropagationState, instruments: Instruments | undefined, headers: MessageHeaders | undefined | null, message: M, policy: PolicyOption<M> | undefined, destination: string | undefined, attributes: Attributes | undefined): Placement {

@@ -184,7 +184,8 @@ export class ConsumerSpans {
   processMessage(payload: EachMessageShape, handler: (payload: EachMessageShape, trace: MessageTrace) => unknown, attempts: Attempts): unknown {
     if (payload?.message == null) return handler(payload, activeMessageTrace(context.active()));
     // With nothing registered, skip even the attributes (see MessagingTracer.idle).
-    if (this.tracer.idle()) return context.with(ROOT_CONTEXT, handler, undefined, payload, IDLE_MESSAGE_TRACE);
+    const state = this.tracer.prepare();
+    if (state === undefined) return context.with(ROOT_CONTEXT, handler, undefined, payload, IDLE_MESSAGE_TRACE);
     const { topic, partition, message } = payload;
     const attributes = consumedAttributes(partition, message, this.client);
     const attempt = attempts.seen(topic, partition, message.offset);
@@ -192,9 +193,17 @@ export class ConsumerSpans {
     // The publish time feeds only the time-in-queue metric: parsed only while metrics are on.
     const publishedAt = this.tracer.instruments() === undefined ? undefined : timestampOf(message);
     const info: OperationInfo = { type: 'process', destination: topic, sampling: consumerGroupAttributes(this.groupId), attributes, publishedAt };
-    return this.tracer.traceProcess(info, message.headers as MessageHeaders | undefined, payload, this.#policy, this.hook, function handle(trace) {
-      return handler(payload, trace);
-    });
+    return this.tracer.traceProcess(
+      info,
+      message.headers as MessageHeaders | undefined,
+      payload,
+      this.#policy,
+      this.hook,
+      function handle(trace) {
+        return handler(payload, trace);
+      },
+      state,
+    );
   }
 
   /** Parent and links of one message's span under the policy. */

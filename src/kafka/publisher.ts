@@ -5,6 +5,7 @@ import { delegateTo } from '../core/delegate.ts';
 import { copyWithoutContext, copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
 import { runHook, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
+import type { PropagationState } from '../core/propagation.ts';
 import { callContext, callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
@@ -144,9 +145,10 @@ export class SendTracer {
     const messages = record?.messages;
     // Malformed calls go to the client untouched, for its own error.
     if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return callOwn(sink, sink.send, record);
-    if (this.#tracer.idle()) return callOwn(sink, sink.send, { ...record, messages: messages.map(this.#withoutTraceHeaders, this) });
-    if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction);
-    return this.#sendMany(sink, record, undefined, [record], record.topic, transaction);
+    const state = this.#tracer.prepare();
+    if (state === undefined) return callOwn(sink, sink.send, { ...record, messages: messages.map(this.#withoutTraceHeaders, this) });
+    if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction, state);
+    return this.#sendMany(sink, record, undefined, [record], record.topic, transaction, state);
   }
 
   sendBatch(sink: Sender, batch: ProducerBatchShape, transaction: TransactionSpan | undefined): Promise<unknown> {
@@ -159,14 +161,15 @@ export class SendTracer {
       if (index === 0) destination = group.topic;
       else if (group.topic !== destination) destination = undefined;
     }
-    if (this.#tracer.idle()) return callOwn(sink, sink.sendBatch, { ...batch, topicMessages: topicMessages.map((group) => ({ ...group, messages: group.messages.map(this.#withoutTraceHeaders, this) })) });
-    return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction);
+    const state = this.#tracer.prepare();
+    if (state === undefined) return callOwn(sink, sink.sendBatch, { ...batch, topicMessages: topicMessages.map((group) => ({ ...group, messages: group.messages.map(this.#withoutTraceHeaders, this) })) });
+    return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction, state);
   }
 
   // Not tracePublish: a send inside a transaction takes the transaction as parent or link,
   // and a bulk send injects each message's own `create` span; the spans go through the
   // core's startSpan and runInSpan.
-  #sendOne(sink: Sender, record: TopicMessagesShape, message: ProducedMessage, transaction: TransactionSpan | undefined): Promise<unknown> {
+  #sendOne(sink: Sender, record: TopicMessagesShape, message: ProducedMessage, transaction: TransactionSpan | undefined, state: PropagationState): Promise<unknown> {
     const tracer = this.#tracer;
     const active = context.active();
     const parent = transaction === undefined ? active : transaction.parentFor(active);
@@ -174,7 +177,7 @@ export class SendTracer {
     const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
     const ctx = trace.setSpan(parent, span);
-    const sent: TopicMessagesShape = { ...record, messages: [{ ...message, headers: this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined)) }] };
+    const sent: TopicMessagesShape = { ...record, messages: [{ ...message, headers: this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)) }] };
     return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sent, undefined, tracer.measureSend(info, 1));
   }
 
@@ -186,6 +189,7 @@ export class SendTracer {
     groups: readonly TopicMessagesShape[],
     destination: string | undefined,
     transaction: TransactionSpan | undefined,
+    state: PropagationState,
   ): Promise<unknown> {
     const tracer = this.#tracer;
     const active = context.active();
@@ -203,7 +207,7 @@ export class SendTracer {
       for (let index = 0; index < groups.length; index++) {
         const group = groups[index]!;
         const messages: ProducedMessage[] = new Array(group.messages.length);
-        for (let at = 0; at < messages.length; at++) messages[at] = this.#create(parent, group.topic, group.messages[at]!, created);
+        for (let at = 0; at < messages.length; at++) messages[at] = this.#create(parent, group.topic, group.messages[at]!, created, state);
         sentGroups[index] = { ...group, messages };
       }
       const { links, dropped } = tracer.links(created);
@@ -216,7 +220,7 @@ export class SendTracer {
     } else {
       span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
       ctx = trace.setSpan(parent, span);
-      const traceHeaders = tracer.inject(ctx, undefined);
+      const traceHeaders = tracer.inject(ctx, undefined, state);
       for (let index = 0; index < groups.length; index++) {
         const group = groups[index]!;
         const messages: ProducedMessage[] = new Array(group.messages.length);
@@ -230,7 +234,7 @@ export class SendTracer {
   }
 
   /** Records the `create` span of one message and returns a copy carrying its context. */
-  #create(parent: Context, topic: string, message: ProducedMessage, created: SpanContext[]): ProducedMessage {
+  #create(parent: Context, topic: string, message: ProducedMessage, created: SpanContext[], state: PropagationState): ProducedMessage {
     if (!isMessage(message)) return message;
     const tracer = this.#tracer;
     const info: OperationInfo = { type: 'create', destination: topic, attributes: producedAttributes(message, this.#client, false) };
@@ -238,7 +242,7 @@ export class SendTracer {
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
     span.end();
     created.push(span.spanContext());
-    return { ...message, headers: this.#encode(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined)) };
+    return { ...message, headers: this.#encode(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined, state)) };
   }
 
 

@@ -34,9 +34,10 @@ export function traceMemoryHandler(options?: MemoryHandlerOptions): HandlerMiddl
   return function traceHandler(next) {
     checkHandler(next, 'traceMemoryHandler', '(message, trace) => …');
     return markTraced(function tracedHandler(message: MemoryMessage<any>) {
-      if (tracer.idle()) return context.with(ROOT_CONTEXT, next, undefined, message, IDLE_MESSAGE_TRACE);
+      const state = tracer.prepare();
+      if (state === undefined) return context.with(ROOT_CONTEXT, next, undefined, message, IDLE_MESSAGE_TRACE);
       const info = { type: 'process', destination: message.topic, sampling: groupAttributes(message), attributes: consumedAttributes(message), publishedAt: message.publishedAt } as const;
-      return tracer.traceProcess(info, message.headers, message, policy, consumerHook, (trace) => next(message, trace));
+      return tracer.traceProcess(info, message.headers, message, policy, consumerHook, (trace) => next(message, trace), state);
     });
   };
 }

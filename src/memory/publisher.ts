@@ -36,10 +36,12 @@ export function traceMemoryPublisher(options?: MemoryPublisherOptions): Publishe
     return markTraced({
       publish: function tracedPublish<P>(topic: string, message: OutgoingMessage<P>): Promise<void> {
         // With nothing registered, skip even building the attributes (see MessagingTracer.idle).
-        if (tracer.idle()) return publisher.publish(topic, withoutTraceHeaders(message));
+        const state = tracer.prepare();
+        if (state === undefined) return publisher.publish(topic, withoutTraceHeaders(message));
         return tracer.tracePublish({ type: 'send', destination: topic, attributes: publishedAttributes(message) }, message?.headers, { topic, message }, producerHook, (headers) =>
           publisher.publish(topic, { ...message, headers }),
           false,
+          state,
         );
       },
     });

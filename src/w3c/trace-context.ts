@@ -10,8 +10,6 @@ const FIELDS = [TRACEPARENT, TRACESTATE] as const;
 
 /** Length of a version-00 `traceparent`: `00-` + 32 + `-` + 16 + `-` + 2. */
 const TRACEPARENT_LENGTH = 55;
-const ZERO_TRACE_ID = '00000000000000000000000000000000';
-const ZERO_SPAN_ID = '0000000000000000';
 
 /** Bit 0 of trace-flags, `sampled`. */
 const FLAG_SAMPLED = 0x01;
@@ -31,12 +29,20 @@ export const RANDOM_TRACE_ID_KEY = createContextKey('tracebus W3C random-trace-i
 const HEX = new Int8Array(128).fill(-1);
 for (let digit = 0; digit < 16; digit++) HEX['0123456789abcdef'.charCodeAt(digit)] = digit;
 
-function isLowerHex(value: string, from: number, to: number): boolean {
+/**
+ * Whether `value[from, to)` is lowercase hex and not all zeros: 1 when it is hex with a
+ * non-zero digit, 0 when all zeros, -1 when not hex. One pass: comparing the slices with an
+ * all-zero id afterwards would walk them again.
+ */
+function scanHexId(value: string, from: number, to: number): number {
+  let digits = 0;
   for (let index = from; index < to; index++) {
     const code = value.charCodeAt(index);
-    if (code > 0x7f || HEX[code]! < 0) return false;
+    const digit = code > 0x7f ? -1 : HEX[code]!;
+    if (digit < 0) return -1;
+    digits |= digit;
   }
-  return true;
+  return digits === 0 ? 0 : 1;
 }
 
 /** A parsed `traceparent`: ids, and the flags this version knows (others cleared). */
@@ -72,12 +78,10 @@ export function parseTraceparent(header: string): Traceparent | undefined {
   if (version === 0xff) return undefined;
   if (version === 0 ? length !== TRACEPARENT_LENGTH : length > TRACEPARENT_LENGTH && value.charCodeAt(TRACEPARENT_LENGTH) !== 0x2d) return undefined;
   if (value.charCodeAt(35) !== 0x2d || value.charCodeAt(52) !== 0x2d) return undefined;
-  if (!isLowerHex(value, 3, 35) || !isLowerHex(value, 36, 52) || !isLowerHex(value, 53, 55)) return undefined;
-  const traceId = value.slice(3, 35);
-  const spanId = value.slice(36, 52);
-  if (traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return undefined;
+  // An all-zero trace-id or parent-id is invalid, as is any digit that is not lowercase hex.
+  if (scanHexId(value, 3, 35) < 1 || scanHexId(value, 36, 52) < 1 || scanHexId(value, 53, 55) < 0) return undefined;
   const traceFlags = (HEX[value.charCodeAt(53)]! * 16 + HEX[value.charCodeAt(54)]!) & KNOWN_FLAGS;
-  return { traceId, spanId, traceFlags };
+  return { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags };
 }
 
 const FLAG_TEXT = ['00', '01', '02', '03'] as const;

@@ -145,4 +145,28 @@ describe('when tracing is not (fully) set up', () => {
       diagnostics.stop();
     }
   });
+
+  it('prepare() answers undefined while idle, and its state, passed on, is what the message is traced with', async () => {
+    const tracer = new MessagingTracer('kafka');
+    expect(tracer.prepare()).toBeUndefined();
+    const exporter = new InMemorySpanExporter();
+    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    trace.setGlobalTracerProvider(provider);
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    const state = tracer.prepare();
+    expect(state?.fields).toEqual(new Set(['traceparent', 'tracestate']));
+    // Unregistered after prepare(): the prepared state still carries the message through.
+    propagation.disable();
+    const sent = tracer.tracePublish({ type: 'send', destination: 'orders' }, { 'x-order': '42' }, undefined, undefined, (written) => written, true, state);
+    const [published] = exporter.getFinishedSpans();
+    expect(sent).toEqual({ 'x-order': '42', traceparent: `00-${published!.spanContext().traceId}-${published!.spanContext().spanId}-01` });
+    let handled: MessageTrace | undefined;
+    tracer.traceProcess({ type: 'process', destination: 'orders' }, sent, undefined, undefined, undefined, (handlerTrace) => (handled = handlerTrace), state);
+    expect(handled!.traceId).toBe(published!.spanContext().traceId);
+    expect(exporter.getFinishedSpans()[1]!.parentSpanContext?.spanId).toBe(published!.spanContext().spanId);
+    // Without the prepared state the same calls look again and find no propagator.
+    expect(tracer.tracePublish({ type: 'send', destination: 'orders' }, { 'x-order': '42' }, undefined, undefined, (written) => written)).toEqual({ 'x-order': '42' });
+    await provider.shutdown();
+  });
 });

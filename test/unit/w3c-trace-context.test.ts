@@ -240,6 +240,14 @@ describe('ConformantTraceContextPropagator', () => {
     expect(parseTraceparent(`00-${TRACE_ID}-${SPAN_ID}-03`)?.traceFlags).toBe(3);
     expect(parseTraceparent(`00-${TRACE_ID}-${SPAN_ID}-ff`)?.traceFlags).toBe(3);
     expect(parseTraceparent(`00-${TRACE_ID}-${SPAN_ID}-0\u00e9`)).toBeUndefined();
+    // All-zero ids are invalid; an id with one non-zero digit anywhere is not.
+    expect(parseTraceparent(`00-${'0'.repeat(32)}-${SPAN_ID}-01`)).toBeUndefined();
+    expect(parseTraceparent(`00-${TRACE_ID}-${'0'.repeat(16)}-01`)).toBeUndefined();
+    expect(parseTraceparent(`00-${'0'.repeat(31)}1-${'0'.repeat(15)}1-00`)).toEqual({ traceId: `${'0'.repeat(31)}1`, spanId: `${'0'.repeat(15)}1`, traceFlags: 0 });
+    expect(parseTraceparent(`00-1${'0'.repeat(31)}-1${'0'.repeat(15)}-00`)).toEqual({ traceId: `1${'0'.repeat(31)}`, spanId: `1${'0'.repeat(15)}`, traceFlags: 0 });
+    // A non-hex digit after zeros is still not hex.
+    expect(parseTraceparent(`00-${'0'.repeat(31)}g-${SPAN_ID}-01`)).toBeUndefined();
+    expect(parseTraceparent(`00-${TRACE_ID}-${'0'.repeat(15)}\u0100-01`)).toBeUndefined();
   });
 
   it('reads a repeated traceparent as invalid, whatever the getter returns', () => {
