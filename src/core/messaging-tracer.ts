@@ -68,6 +68,12 @@ export class MessagingTracer {
   #tracerFrom: TracerProvider | undefined;
   #sdkFrom: unknown;
   #sdkRegistered = true;
+  // The last span name and what it was made of: an adapter names span after span the same
+  // (`process orders`), and one string shared by them all is neither concatenated per
+  // message nor flattened again by each exporter that writes it.
+  #nameOperation: string | undefined;
+  #nameDestination: string | undefined;
+  #name = '';
 
   constructor(system: string, options: TracingOptions = {}) {
     if (typeof system !== 'string' || system === '') throw new TypeError('tracebus: MessagingTracer needs a messaging.system name such as "kafka"');
@@ -173,13 +179,23 @@ export class MessagingTracer {
    * that records. Given `attributes`, the span starts with exactly those.
    */
   startSpan(info: OperationInfo, kind: SpanKind, parent: Context, links?: Link[], attributes?: Attributes): Span {
-    const name = info.destination === undefined ? (info.name ?? info.type) : `${info.name ?? info.type} ${info.destination}`;
+    const name = this.#spanName(info.name ?? info.type, info.destination);
     if (attributes !== undefined) return this.tracer.startSpan(name, { kind, attributes, links }, parent);
     const span = this.tracer.startSpan(name, { kind, attributes: this.#startAttributes(info), links }, parent);
     // Set after the start, not passed to it: the SDK validates start attributes twice
     // (before and after sampling) and even for the spans its sampler drops.
     if (info.attributes !== undefined && span.isRecording()) span.setAttributes(withSemconvNames(info.attributes, this.semconv));
     return span;
+  }
+
+  #spanName(operation: string, destination: string | undefined): string {
+    if (destination === undefined) return operation;
+    if (operation !== this.#nameOperation || destination !== this.#nameDestination) {
+      this.#nameOperation = operation;
+      this.#nameDestination = destination;
+      this.#name = `${operation} ${destination}`;
+    }
+    return this.#name;
   }
 
   /** The metrics of a send about to start for `info` (see {@link measureSend}); `undefined` while metrics are off. */
