@@ -4,6 +4,7 @@
  */
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
+import { CONFIRM_FLOOR } from './results.ts';
 import { productionSampler, registerSdk } from './sdk.ts';
 
 /** The variants of every broker benchmark, as run.ts runs them. */
@@ -37,9 +38,9 @@ export interface BrokerVariant {
  * client is first loaded, and load the client through CommonJS require. A client with no
  * official instrumentation (no `officialInstrumentation`) has no `otel` variants.
  */
-export async function setUpBrokerVariant(defaultMessages: number, officialInstrumentation?: () => Promise<Instrumentation>): Promise<BrokerVariant> {
+export async function setUpBrokerVariant(defaultMessages: number, officialInstrumentation?: () => Promise<Instrumentation>, extraVariants: string[] = []): Promise<BrokerVariant> {
   const [variant = 'untraced', count = String(defaultMessages)] = process.argv.slice(2);
-  const variants = officialInstrumentation === undefined ? BROKER_VARIANTS.filter((name) => !name.startsWith('otel')) : BROKER_VARIANTS;
+  const variants = [...(officialInstrumentation === undefined ? BROKER_VARIANTS.filter((name) => !name.startsWith('otel')) : BROKER_VARIANTS), ...extraVariants];
   if (!variants.includes(variant)) throw new Error(`unknown variant '${variant}': use ${variants.join(', ')}`);
   const sampled = variant.endsWith(SAMPLED_SUFFIX);
   const base = sampled ? variant.slice(0, -SAMPLED_SUFFIX.length) : variant;
@@ -48,6 +49,6 @@ export async function setUpBrokerVariant(defaultMessages: number, officialInstru
     const { registerInstrumentations } = await import('@opentelemetry/instrumentation');
     registerInstrumentations({ instrumentations: [await officialInstrumentation()] });
   }
-  const floor = base === 'floor' ? 'plain' : base === 'floor+semconv' ? 'semconv' : undefined;
+  const floor = base === 'floor' ? 'plain' : base === 'floor+semconv' || base === CONFIRM_FLOOR ? 'semconv' : undefined;
   return { variant, messages: Number(count), provider, sampled, floor };
 }

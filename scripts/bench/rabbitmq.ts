@@ -15,6 +15,9 @@
  *                   require, named and valued as tracebus records them: `messaging.system.name`
  *                   `rabbitmq`, the operation's name and type (`send`, `process`), and the
  *                   destination (the queue: the default exchange with the queue as routing key)
+ *   floor+semconv+confirm
+ *                   floor+semconv, its send span ended when the broker confirms the message
+ *                   (failed on a nack), as tracebus's is, rather than right after the publish
  *   tracebus@1%, otel@1%, floor+semconv@1%
  *                   the same under the SDK's production sampler, ParentBased(TraceIdRatioBased(0.01)):
  *                   each producer span starts a trace, 1% of them are kept, and the consumer
@@ -37,7 +40,7 @@
  * (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RABBITMQ_SYSTEM } from '../../src/amqplib/attributes.ts';
 import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
@@ -45,10 +48,11 @@ import { setUpBrokerVariant } from './broker-variant.ts';
 import { measureMemory } from './heap.ts';
 import { measurePasses } from './passes.ts';
 import { benchPayload } from './payload.ts';
+import { CONFIRM_FLOOR } from './results.ts';
 import { WrapperProbe } from './probe.ts';
 
 // Before amqplib is first loaded: the official instrumentation hooks its require.
-const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant(20_000, async () => new (await import('@opentelemetry/instrumentation-amqplib')).AmqplibInstrumentation());
+const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant(20_000, async () => new (await import('@opentelemetry/instrumentation-amqplib')).AmqplibInstrumentation(), [CONFIRM_FLOOR]);
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const CONFIRM_WINDOW = 1_000;
 const PREFETCH = 500;
@@ -81,6 +85,7 @@ await consumer.assertQueue(queue, { exclusive: true, durable: false });
 
 const floorTracer = trace.getTracer('floor');
 const withAttributes = floor === 'semconv';
+const endAtConfirm = variant === CONFIRM_FLOOR;
 const sendAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: RABBITMQ_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'send', [ATTR_MESSAGING_OPERATION_TYPE]: 'send', [ATTR_MESSAGING_DESTINATION_NAME]: queue });
 const processAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: RABBITMQ_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: queue });
 type OnMessage = (message: ConsumeMessage | null) => void;
@@ -105,8 +110,15 @@ const publish =
         const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: withAttributes ? sendAttributes() : undefined });
         const headers: Record<string, string> = {};
         propagation.inject(trace.setSpan(context.active(), span), headers);
-        producer.sendToQueue(queue, payload, { headers });
-        span.end();
+        if (endAtConfirm) {
+          producer.sendToQueue(queue, payload, { headers }, (error) => {
+            if (error != null) span.setStatus({ code: SpanStatusCode.ERROR });
+            span.end();
+          });
+        } else {
+          producer.sendToQueue(queue, payload, { headers });
+          span.end();
+        }
       }
     : staticHeaders === undefined
       ? () => producer.sendToQueue(queue, payload)

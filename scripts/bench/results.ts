@@ -136,6 +136,12 @@ export function median(values: number[]): number {
 }
 
 /** Wall-clock microseconds per message of one run. */
+/**
+ * RabbitMQ's floor whose send span ends when the broker confirms the message, as tracebus's
+ * does, rather than right after the publish (rabbitmq.ts); the other brokers have no confirm.
+ */
+export const CONFIRM_FLOOR = 'floor+semconv+confirm';
+
 export const microsPerMessage = (sample: Sample): number => (sample.seconds / sample.messages) * 1e6;
 
 /**

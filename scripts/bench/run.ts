@@ -46,7 +46,7 @@ import { benchmarkChart } from './chart.ts';
 import { ISOLATED_PROFILED } from './isolated-report.ts';
 import { stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
 import { benchmarkReport, sectionReport } from './report.ts';
-import { median, microsPerMessage as us, type BenchResults, type BrokerUsed, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
+import { CONFIRM_FLOOR, median, microsPerMessage as us, type BenchResults, type BrokerUsed, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
 
 /** How to run one section: its variants, the child that measures each, and which to profile. */
 interface Section {
@@ -127,7 +127,8 @@ function brokerSection(name: BrokerClient): Section {
   return {
     name,
     title: `${title} (${client}${shape === undefined ? '' : `, ${shape}`}): ${count.toLocaleString('en')} messages per run`,
-    variants: ['untraced', 'tracebus', ...otel, 'floor', 'floor+semconv', 'tracebus-nosdk', ...atOnePercent],
+    // RabbitMQ's send spans may end at the broker's confirm, as tracebus's do: a floor does that too.
+    variants: ['untraced', 'tracebus', ...otel, 'floor', 'floor+semconv', ...(broker === 'rabbitmq' ? [CONFIRM_FLOOR] : []), 'tracebus-nosdk', ...atOnePercent],
     rounds: name === 'kafka-single' ? kafkaSingleRounds : rounds,
     broker,
     client: name,
