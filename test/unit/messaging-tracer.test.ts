@@ -37,6 +37,21 @@ describe('MessagingTracer', () => {
     });
   });
 
+  it('names each span from its own operation and destination, whatever the span before it was', () => {
+    const tracer = new MessagingTracer('kafka');
+    const operations = [
+      { type: 'send', destination: 'orders' },
+      { type: 'send', destination: 'orders' },
+      { type: 'send', destination: 'payments' },
+      { type: 'process', destination: 'payments' },
+      { type: 'process', name: 'poll', destination: 'payments' },
+      { type: 'receive' },
+      { type: 'send', destination: 'orders' },
+    ] as const;
+    for (const info of operations) tracer.startSpan(info, SpanKind.INTERNAL, ROOT_CONTEXT).end();
+    expect(recorder.spans().map((span) => span.name)).toEqual(['send orders', 'send orders', 'send payments', 'process payments', 'poll payments', 'receive', 'send orders']);
+  });
+
   it('replaces every field the propagator writes: stale baggage does not outlive its context', () => {
     const tracer = new MessagingTracer('kafka');
     const stale = { traceparent: TP, TraceState: 'old=1', Baggage: 'stale=1', 'x-app': 'kept' };
