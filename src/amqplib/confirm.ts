@@ -17,17 +17,21 @@ export type Publishing = { publish(exchange: string, routingKey: string, content
  * neither), else once the message is written to the socket buffer.
  */
 export function sendTraced(raw: Publishing, confirms: boolean, open: OpenPublish, exchange: string, routingKey: string, content: Buffer, options: unknown, callback: ConfirmCallback | undefined): boolean {
-  if (confirms) return callOwn(raw, raw.publish, exchange, routingKey, content, options, confirmation(open, callback));
+  if (confirms) return callOwn(raw, raw.publish, exchange, routingKey, content, options, confirmation(open.end, callback));
   const sent: boolean = callOwn(raw, raw.publish, exchange, routingKey, content, options);
   open.end(undefined, false);
   return sent;
 }
 
-/** The confirm callback that ends the send span when the broker acks or nacks, then calls the caller's. */
-function confirmation(open: OpenPublish, callback: ConfirmCallback | undefined): ConfirmCallback {
+/**
+ * The confirm callback that ends the send span when the broker acks or nacks, then calls the
+ * caller's. It holds on to `end` alone: the context and headers of the send are not kept alive
+ * for as long as the broker takes to confirm.
+ */
+function confirmation(end: OpenPublish['end'], callback: ConfirmCallback | undefined): ConfirmCallback {
   return function confirmed(error: unknown, ok?: unknown) {
     // amqplib reports a broker nack as a plain Error('message nacked').
-    open.end(error, error != null, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined);
+    end(error, error != null, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined);
     if (typeof callback === 'function') callback(error, ok);
   };
 }
