@@ -315,13 +315,15 @@ export class MessagingTracer {
 
   /**
    * At most `maxLinks` links to the valid contexts among `contexts`, and how many were dropped.
+   * `checked: true` says the caller has already kept only valid contexts, which are then not
+   * checked again.
    */
-  links(contexts: Iterable<SpanContext | undefined>, attributesOf?: (index: number) => Attributes | undefined): { links: Link[]; dropped: number } {
+  links(contexts: Iterable<SpanContext | undefined>, attributesOf?: (index: number) => Attributes | undefined, checked = false): { links: Link[]; dropped: number } {
     const links: Link[] = [];
     let dropped = 0;
     let index = 0;
     for (const spanContext of contexts) {
-      if (spanContext !== undefined && isValidSpanContext(spanContext)) {
+      if (spanContext !== undefined && (checked || isValidSpanContext(spanContext))) {
         if (links.length < this.maxLinks) links.push({ context: spanContext, attributes: attributesOf?.(index) });
         else dropped++;
       }

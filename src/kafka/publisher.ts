@@ -6,6 +6,7 @@ import { copyWithoutContext, copyWithoutTraceHeaders, headerSetter, type Message
 import { runHook, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { PropagationState } from '../core/propagation.ts';
+import { isValidSpanContext } from '../core/span-context.ts';
 import { callContext, callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
@@ -210,7 +211,7 @@ export class SendTracer {
         for (let at = 0; at < messages.length; at++) messages[at] = this.#create(parent, group.topic, group.messages[at]!, created, state);
         sentGroups[index] = { ...group, messages };
       }
-      const { links, dropped } = tracer.links(created);
+      const { links, dropped } = tracer.links(created, undefined, true);
       if (dropped > 0) sendAttributes[ATTR_LINKS_DROPPED] = dropped;
       const linkToTransaction = transaction?.linksFor(active);
       if (linkToTransaction !== undefined) links.push(...linkToTransaction);
@@ -241,7 +242,10 @@ export class SendTracer {
     const span = tracer.startSpan(info, SpanKind.PRODUCER, parent);
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
     span.end();
-    created.push(span.spanContext());
+    const spanContext = span.spanContext();
+    // Checked once, here: the injection below then finds its trace id known valid
+    // (span-context.ts), and the send span's links take the contexts as they are.
+    if (isValidSpanContext(spanContext)) created.push(spanContext);
     return { ...message, headers: this.#encode(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined, state)) };
   }
 

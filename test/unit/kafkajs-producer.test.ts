@@ -1,4 +1,4 @@
-import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type SpanOptions, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
@@ -155,6 +155,30 @@ describe('traceProducer: send', () => {
     expect(send.kind).toBe(SpanKind.PRODUCER);
     expect(send.attributes['messaging.batch.message_count']).toBe(2);
     expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual([{ traceparent: wire(send) }, { traceparent: wire(send), baggage: 'old=1' }]);
+  });
+
+  it('links the send span only to create spans with a valid context, and sends no traceparent for the others', async () => {
+    const real = trace.getTracerProvider();
+    const invalid = trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 });
+    let created = 0;
+    // A provider whose every second `create` span has an invalid context, as a broken tracer's would.
+    const tracerProvider = {
+      getTracer(name: string, version?: string) {
+        const tracer = real.getTracer(name, version);
+        return {
+          startSpan: (spanName: string, options?: SpanOptions, ctx?: Context) => (spanName === 'create mixed' && created++ % 2 === 1 ? invalid : tracer.startSpan(spanName, options, ctx)),
+          startActiveSpan: tracer.startActiveSpan.bind(tracer),
+        } as Tracer;
+      },
+    };
+    const producer = traceProducer({ tracerProvider })(asProducer(raw));
+    await producer.send({ topic: 'mixed', messages: Array.from({ length: 4 }, (_, index) => ({ value: String(index) })) });
+    const spans = recorder.spans();
+    const creates = spans.filter((span) => span.name === 'create mixed');
+    expect(creates).toHaveLength(2);
+    const send = findSpan(spans, 'send mixed');
+    expect(send.links.map((link) => link.context.spanId)).toEqual(creates.map((span) => span.spanContext().spanId));
+    expect(raw.sent[0]!.arg.messages.map((message) => message.headers?.traceparent)).toEqual([wire(creates[0]!), undefined, wire(creates[1]!), undefined]);
   });
 
   it('maxLinks caps the send span’s links and records how many were dropped', async () => {
