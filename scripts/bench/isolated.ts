@@ -60,13 +60,22 @@ const rabbitSemconv = (operation: string, type: string) => ({ 'messaging.system.
 const busSemconv = (operation: 'send' | 'process') => ({ 'messaging.system.name': 'tracebus.memory', 'messaging.operation.name': operation, 'messaging.operation.type': operation, 'messaging.destination.name': busTopic });
 const semconv = (operation: string, type: string) => ({ 'messaging.system.name': 'kafka', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': topic });
 
-/** Headers as they come off the wire: what a traced producer wrote, as Buffers. */
+/** Headers as a Kafka client hands them over: what a traced producer wrote, as Buffers. */
 function wireHeaders(): Record<string, Buffer> {
   const headers: Record<string, string> = {};
   const span = floorTracer.startSpan('seed');
   propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers);
   span.end();
   return Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, Buffer.from(value)]));
+}
+
+/**
+ * The same headers as text: how amqplib hands over the string headers a traced publisher
+ * wrote (AMQP long strings, decoded to strings on delivery), and how the in-process bus
+ * carries them.
+ */
+function textHeaders(): Record<string, string> {
+  return Object.fromEntries(Object.entries(wireHeaders()).map(([key, value]) => [key, value.toString()]));
 }
 
 /** A delivery as amqplib hands it over, carrying `headers`. */
@@ -150,7 +159,7 @@ async function tracebusVariants(kafka: KafkaModule, confluent: ConfluentModule |
       await channel.waitForConfirms();
     },
     [`amqp consume: tracebus${suffix}`]: async (n) => {
-      const headers = wireHeaders();
+      const headers = textHeaders();
       for (let tag = 1; tag <= n; tag++) {
         raw.deliver(delivery(tag, headers));
         if (tag % 100 === 0) await Promise.resolve();
@@ -184,7 +193,7 @@ function busVariants(memory: MemoryModule, suffix: string): Variants {
       for (let index = 0; index < n; index++) await publisher.publish(busTopic, { payload: busPayload });
     },
     [`bus handler: tracebus${suffix}`]: async (n) => {
-      const headers = Object.fromEntries(Object.entries(wireHeaders()).map(([key, value]) => [key, value.toString()]));
+      const headers = textHeaders();
       for (let index = 0; index < n; index++) {
         handler(busMessage(index, headers), untracedTrace);
         if (index % 100 === 0) await Promise.resolve();
@@ -270,7 +279,7 @@ const variants: Record<string, (n: number) => Promise<void>> = {
     await new Promise((resolve) => setImmediate(resolve));
   },
   'amqp consume: floor+semconv': async (n) => {
-    const headers = wireHeaders();
+    const headers = textHeaders();
     const handler = (message: ConsumeMessage | null) => message !== null && rabbitSink.ack();
     for (let tag = 1; tag <= n; tag++) {
       const message = delivery(tag, headers);
@@ -317,7 +326,7 @@ const variants: Record<string, (n: number) => Promise<void>> = {
     }
   },
   'bus handler: floor+semconv': async (n) => {
-    const headers = Object.fromEntries(Object.entries(wireHeaders()).map(([key, value]) => [key, value.toString()]));
+    const headers = textHeaders();
     const handler = (_message: MemoryMessage) => undefined;
     for (let index = 0; index < n; index++) {
       const message = busMessage(index, headers);

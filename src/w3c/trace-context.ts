@@ -1,4 +1,5 @@
 import { createContextKey, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
+import { headerGetter, soleHeader, type MessageHeaders } from '../core/headers.ts';
 import { isValidSpanContext, ParsedSpanContext } from '../core/span-context.ts';
 import { isTracingSuppressed } from '../core/suppression.ts';
 import { trimOws } from './ows.ts';
@@ -26,7 +27,8 @@ const KNOWN_FLAGS = FLAG_SAMPLED | FLAG_RANDOM;
  */
 export const RANDOM_TRACE_ID_KEY = createContextKey('tracebus W3C random-trace-id flag');
 
-const HEX = new Int8Array(128).fill(-1);
+// Every byte value has an entry, so that a byte needs no range check before the lookup.
+const HEX = new Int8Array(256).fill(-1);
 for (let digit = 0; digit < 16; digit++) HEX['0123456789abcdef'.charCodeAt(digit)] = digit;
 
 /**
@@ -68,6 +70,12 @@ export interface Traceparent {
  * // { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: 1 }
  */
 export function parseTraceparent(header: string): Traceparent | undefined {
+  const parsed = parseSpanContext(header);
+  return parsed === undefined ? undefined : { traceId: parsed.traceId, spanId: parsed.spanId, traceFlags: parsed.traceFlags };
+}
+
+/** {@link parseTraceparent}, straight into the remote span context that extraction hands on (one object per message, not two). */
+function parseSpanContext(header: string): ParsedSpanContext | undefined {
   const value = trimOws(header);
   const length = value.length;
   if (length < TRACEPARENT_LENGTH) return undefined;
@@ -81,7 +89,80 @@ export function parseTraceparent(header: string): Traceparent | undefined {
   // An all-zero trace-id or parent-id is invalid, as is any digit that is not lowercase hex.
   if (scanHexId(value, 3, 35) < 1 || scanHexId(value, 36, 52) < 1 || scanHexId(value, 53, 55) < 0) return undefined;
   const traceFlags = (HEX[value.charCodeAt(53)]! * 16 + HEX[value.charCodeAt(54)]!) & KNOWN_FLAGS;
-  return { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags };
+  return new ParsedSpanContext(value.slice(3, 35), value.slice(36, 52), traceFlags);
+}
+
+const DASH = 0x2d;
+const ZERO = 0x30;
+
+/**
+ * {@link parseSpanContext} for a `traceparent` that arrived as bytes (kafkajs and
+ * Confluent's client hand every header over as a Buffer), in its usual form only: version
+ * 00, exactly 55 bytes. Anything else (spaces around it, a later version, a byte that is
+ * not lowercase hex, a BOM) returns `undefined`, and the caller decodes the bytes and
+ * parses the text, which decides it.
+ *
+ * Our own code, not a decoding followed by the parser: that reads every digit twice, once
+ * to decode and once through `charCodeAt` (which costs about three times a byte read),
+ * and slices of the decoded text are slow subjects for the regular expressions with which
+ * `@opentelemetry/api`'s `isSpanContextValid` checks the parent of every span the SDK
+ * starts. Here each byte is read once, and only the two ids become strings, flat ones.
+ */
+function parseTraceparentBytes(bytes: Uint8Array): ParsedSpanContext | undefined {
+  if (bytes.length !== TRACEPARENT_LENGTH || bytes[0] !== ZERO || bytes[1] !== ZERO) return undefined;
+  if (bytes[2] !== DASH || bytes[35] !== DASH || bytes[52] !== DASH) return undefined;
+  let traceDigits = 0;
+  for (let index = 3; index < 35; index++) {
+    const digit = HEX[bytes[index]!]!;
+    if (digit < 0) return undefined;
+    traceDigits |= digit;
+  }
+  let spanDigits = 0;
+  for (let index = 36; index < 52; index++) {
+    const digit = HEX[bytes[index]!]!;
+    if (digit < 0) return undefined;
+    spanDigits |= digit;
+  }
+  const high = HEX[bytes[53]!]!;
+  const low = HEX[bytes[54]!]!;
+  if (traceDigits === 0 || spanDigits === 0 || high < 0 || low < 0) return undefined;
+  return new ParsedSpanContext(asciiTraceId(bytes), asciiSpanId(bytes), (high * 16 + low) & KNOWN_FLAGS);
+}
+
+const fromCharCode = String.fromCharCode;
+
+// The ids as one call each: a string built in parts would be a rope that the regular
+// expressions checking it must flatten first.
+function asciiTraceId(b: Uint8Array): string {
+  return fromCharCode(b[3]!, b[4]!, b[5]!, b[6]!, b[7]!, b[8]!, b[9]!, b[10]!, b[11]!, b[12]!, b[13]!, b[14]!, b[15]!, b[16]!, b[17]!, b[18]!, b[19]!, b[20]!, b[21]!, b[22]!, b[23]!, b[24]!, b[25]!, b[26]!, b[27]!, b[28]!, b[29]!, b[30]!, b[31]!, b[32]!, b[33]!, b[34]!);
+}
+
+function asciiSpanId(b: Uint8Array): string {
+  return fromCharCode(b[36]!, b[37]!, b[38]!, b[39]!, b[40]!, b[41]!, b[42]!, b[43]!, b[44]!, b[45]!, b[46]!, b[47]!, b[48]!, b[49]!, b[50]!, b[51]!);
+}
+
+/** The remote span context of a carrier read through `getter`. */
+function fromGetter(carrier: unknown, getter: TextMapGetter): ParsedSpanContext | undefined {
+  const header = single(getter.get(carrier, TRACEPARENT));
+  return header === undefined ? undefined : parseSpanContext(header);
+}
+
+/**
+ * {@link fromGetter} for message headers read through tracebus's own getter, with one scan
+ * of the headers: a single `traceparent` that is a string or a byte array is parsed where
+ * it lies, bytes without decoding them first. Whatever else (a repeated header, bytes
+ * outside the usual form, another type) goes through the getter, which decides it as for
+ * any carrier.
+ */
+function fromMessageHeaders(carrier: MessageHeaders | undefined | null): ParsedSpanContext | undefined {
+  const raw = soleHeader(carrier, TRACEPARENT);
+  if (raw === undefined) return undefined;
+  if (typeof raw === 'string') return parseSpanContext(raw);
+  if (raw instanceof Uint8Array) {
+    const parsed = parseTraceparentBytes(raw);
+    if (parsed !== undefined) return parsed;
+  }
+  return fromGetter(carrier, headerGetter);
 }
 
 const FLAG_TEXT = ['00', '01', '02', '03'] as const;
@@ -150,15 +231,12 @@ export class ConformantTraceContextPropagator implements TextMapPropagator {
   }
 
   extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {
-    const header = single(getter.get(carrier, TRACEPARENT));
-    if (header === undefined) return context;
-    const parsed = parseTraceparent(header);
-    if (parsed === undefined) return context;
-    const spanContext = new ParsedSpanContext(parsed.traceId, parsed.spanId, parsed.traceFlags);
+    const spanContext = getter === headerGetter ? fromMessageHeaders(carrier as MessageHeaders | undefined | null) : fromGetter(carrier, getter);
+    if (spanContext === undefined) return context;
     const state = combine(getter.get(carrier, TRACESTATE));
     if (state !== undefined && state !== '') spanContext.traceState = W3CTraceState.parse(state);
     const extracted = trace.setSpanContext(context, spanContext);
-    return parsed.traceFlags & FLAG_RANDOM ? extracted.setValue(RANDOM_TRACE_ID_KEY, parsed.traceId) : extracted;
+    return spanContext.traceFlags & FLAG_RANDOM ? extracted.setValue(RANDOM_TRACE_ID_KEY, spanContext.traceId) : extracted;
   }
 
   fields(): string[] {

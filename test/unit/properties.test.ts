@@ -2,6 +2,7 @@ import { baggageEntryMetadataFromString, propagation, ROOT_CONTEXT, trace, type 
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConformantBaggagePropagator, ConformantTraceContextPropagator, W3CTraceState } from '../../src/w3c/index.ts';
+import { RANDOM_TRACE_ID_KEY } from '../../src/w3c/trace-context.ts';
 import { copyWithoutTraceHeaders, headerGetter, headerSetter, MessagingTracer, type WritableHeaders } from '../../src/adapter/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
@@ -200,6 +201,54 @@ function contextOf({ traceId, spanId, traceFlags, state, baggage }: Sendable): C
   const withBaggage = Object.keys(entries).length === 0 ? ROOT_CONTEXT : propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage(entries));
   return trace.setSpanContext(withBaggage, { traceId, spanId, traceFlags, traceState: state.length === 0 ? undefined : W3CTraceState.from(state) });
 }
+
+/** A version-00 `traceparent` as the bytes a Kafka client hands over, now and then with bytes changed, added or taken away. */
+const idOrZeros = (length: number) => fc.oneof({ weight: 6, arbitrary: hex(length) }, { weight: 1, arbitrary: fc.constant('0'.repeat(length)) }, { weight: 1, arbitrary: fc.nat(length - 1).map((at) => '0'.repeat(at) + '1' + '0'.repeat(length - 1 - at)) });
+// Changes aimed at the grammar: the version, the dashes, the ends of each id, the flags; bytes next to hex digits, dashes, OWS, control and non-ASCII bytes.
+const byteChange = fc.tuple(
+  fc.oneof(fc.constantFrom(0, 1, 2, 3, 34, 35, 36, 51, 52, 53, 54), fc.nat(54)),
+  fc.oneof(fc.constantFrom(0x30, 0x31, 0x39, 0x61, 0x66, 0x67, 0x41, 0x46, 0x2d, 0x20, 0x09, 0x00, 0x7f, 0x80, 0xb0, 0xc3, 0xff), fc.integer({ min: 0, max: 255 })),
+);
+const traceparentBytes = fc
+  .tuple(
+    idOrZeros(32),
+    idOrZeros(16),
+    fc.constantFrom('00', '01', '03', 'ff'),
+    fc.array(byteChange, { maxLength: 2 }),
+    fc.constantFrom('', 'x', ' ', '\ufeff'),
+    fc.boolean(),
+  )
+  .map(([traceId, spanId, flags, changes, extra, plain]) => {
+    const bytes = Buffer.from(`${extra === '\ufeff' ? extra : ''}00-${traceId}-${spanId}-${flags}${extra === '\ufeff' ? '' : extra}`);
+    for (const [at, byte] of changes) bytes[at] = byte;
+    // A Buffer from kafkajs, or a plain Uint8Array from another client.
+    return plain ? new Uint8Array(bytes) : bytes;
+  });
+
+describe('a traceparent read where it lies decides as the header getter does', () => {
+  it('ConformantTraceContextPropagator with headerGetter (one scan; bytes checked before decoding) and with any other getter over the same headers', () => {
+    const propagator = new ConformantTraceContextPropagator();
+    // Another getter object over the same headers: the propagator reads through it as through any getter.
+    const viaGetter: typeof headerGetter = { get: (carrier, key) => headerGetter.get(carrier, key), keys: (carrier) => headerGetter.keys(carrier) };
+    const outcome = (ctx: Context) => {
+      const spanContext = trace.getSpanContext(ctx);
+      return spanContext && { traceId: spanContext.traceId, spanId: spanContext.spanId, traceFlags: spanContext.traceFlags, isRemote: spanContext.isRemote, traceState: spanContext.traceState?.serialize(), random: ctx.getValue(RANDOM_TRACE_ID_KEY) };
+    };
+    // Runs in which a traceparent sent as bytes was read valid, and was read invalid.
+    const bytes = { valid: 0, invalid: 0 };
+    fc.assert(
+      fc.property(fc.oneof(headerMaps, traceContextHeaders, fc.tuple(anyCase('traceparent'), traceparentBytes, fc.dictionary(headerName, headerValue, { maxKeys: 3 })).map(([name, value, others]) => ({ ...others, [name]: value }))), (headers) => {
+        const fast = outcome(propagator.extract(ROOT_CONTEXT, headers, headerGetter));
+        expect(fast).toEqual(outcome(propagator.extract(ROOT_CONTEXT, headers, viaGetter)));
+        const names = Object.keys(headers ?? {}).filter((name) => name.toLowerCase() === 'traceparent');
+        if (names.length === 1 && headers![names[0]!] instanceof Uint8Array) bytes[fast === undefined ? 'invalid' : 'valid']++;
+      }),
+      { numRuns: 600 },
+    );
+    expect(bytes.valid).toBeGreaterThanOrEqual(60);
+    expect(bytes.invalid).toBeGreaterThanOrEqual(30);
+  });
+});
 
 describe('valid context round-trips exactly through inject → extract', () => {
   const toBuffers = (headers: WritableHeaders) => Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, Buffer.from(String(value))]));

@@ -250,6 +250,44 @@ describe('ConformantTraceContextPropagator', () => {
     expect(parseTraceparent(`00-${TRACE_ID}-${'0'.repeat(15)}\u0100-01`)).toBeUndefined();
   });
 
+  it('reads a traceparent sent as bytes exactly as its text, whatever byte of it is changed to whatever value', () => {
+    // Through headerGetter the propagator checks a 55-byte value before decoding it; through any
+    // other getter it parses the decoded text. Every byte of the value, set to each of the 256
+    // byte values, in a Buffer (kafkajs) and in a plain Uint8Array: both ways must agree.
+    const viaGetter: typeof headerGetter = { get: (carrier, key) => headerGetter.get(carrier, key), keys: (carrier) => headerGetter.keys(carrier) };
+    const read = (carrier: Record<string, unknown>, getter: typeof headerGetter) => {
+      const ctx = propagator.extract(ROOT_CONTEXT, carrier, getter);
+      const spanContext = trace.getSpanContext(ctx);
+      return spanContext && { traceId: spanContext.traceId, spanId: spanContext.spanId, traceFlags: spanContext.traceFlags, isRemote: spanContext.isRemote, random: ctx.getValue(RANDOM_TRACE_ID_KEY) };
+    };
+    const value = `00-${TRACE_ID}-${SPAN_ID}-03`;
+    expect(read({ traceparent: Buffer.from(value) }, headerGetter)).toEqual({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 3, isRemote: true, random: TRACE_ID });
+    expect(read({ TraceParent: new Uint8Array(Buffer.from(value)) }, headerGetter)).toEqual({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 3, isRemote: true, random: TRACE_ID });
+    let valid = 0;
+    for (let at = 0; at < value.length; at++) {
+      for (let byte = 0; byte < 256; byte++) {
+        const bytes = Buffer.from(value);
+        bytes[at] = byte;
+        for (const carrier of [{ traceparent: bytes }, { traceparent: new Uint8Array(bytes) }]) {
+          const fast = read(carrier, headerGetter);
+          expect(fast).toEqual(read(carrier, viaGetter));
+          if (fast !== undefined) valid++;
+        }
+      }
+    }
+    // Each digit of the ids, the flags and the version keeps the value valid as one of 16 lowercase
+    // hex digits (a later version of 55 characters reads as 00 does; 'ff' is the one forbidden, and
+    // no single change makes it); each dash only as it is.
+    expect(valid).toBe(2 * (48 * 16 + 2 * 16 + 2 * 16 + 3));
+    // Spaces or a BOM around it, one byte more or less, a later version: decided by the text, as through any getter.
+    for (const text of [` ${value}`, `${value}\t`, `\ufeff${value}`, value.slice(0, -1), `${value}0`, `01-${TRACE_ID}-${SPAN_ID}-03-xyz`, `00-${'0'.repeat(32)}-${SPAN_ID}-01`, `00-${TRACE_ID}-${'0'.repeat(16)}-01`]) {
+      const carrier = { traceparent: Buffer.from(text) };
+      expect(read(carrier, headerGetter)).toEqual(read(carrier, viaGetter));
+    }
+    expect(read({ traceparent: Buffer.from(`\ufeff${value}`) }, headerGetter)?.spanId).toBe(SPAN_ID);
+    expect(read({ traceparent: Buffer.from(`00-${TRACE_ID}-${'0'.repeat(16)}-01`) }, headerGetter)).toBeUndefined();
+  });
+
   it('reads a repeated traceparent as invalid, whatever the getter returns', () => {
     const tp = `00-${TRACE_ID}-${SPAN_ID}-01`;
     const arrayGetter = { keys: () => ['traceparent'], get: () => [tp, tp] };
