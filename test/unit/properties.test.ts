@@ -202,13 +202,14 @@ function contextOf({ traceId, spanId, traceFlags, state, baggage }: Sendable): C
   return trace.setSpanContext(withBaggage, { traceId, spanId, traceFlags, traceState: state.length === 0 ? undefined : W3CTraceState.from(state) });
 }
 
-/** A version-00 `traceparent` as the bytes a Kafka client hands over, now and then with bytes changed, added or taken away. */
+/** An id of `length` hex digits: mostly random, now and then all zeros or all zeros but one. */
 const idOrZeros = (length: number) => fc.oneof({ weight: 6, arbitrary: hex(length) }, { weight: 1, arbitrary: fc.constant('0'.repeat(length)) }, { weight: 1, arbitrary: fc.nat(length - 1).map((at) => '0'.repeat(at) + '1' + '0'.repeat(length - 1 - at)) });
 // Changes aimed at the grammar: the version, the dashes, the ends of each id, the flags; bytes next to hex digits, dashes, OWS, control and non-ASCII bytes.
 const byteChange = fc.tuple(
   fc.oneof(fc.constantFrom(0, 1, 2, 3, 34, 35, 36, 51, 52, 53, 54), fc.nat(54)),
   fc.oneof(fc.constantFrom(0x30, 0x31, 0x39, 0x61, 0x66, 0x67, 0x41, 0x46, 0x2d, 0x20, 0x09, 0x00, 0x7f, 0x80, 0xb0, 0xc3, 0xff), fc.integer({ min: 0, max: 255 })),
 );
+/** A version-00 `traceparent` as the bytes a Kafka client hands over, now and then with bytes changed, one added, or a BOM in front. */
 const traceparentBytes = fc
   .tuple(
     idOrZeros(32),
@@ -245,7 +246,7 @@ describe('a traceparent read where it lies decides as the header getter does', (
       }),
       { numRuns: 600 },
     );
-    expect(bytes.valid).toBeGreaterThanOrEqual(60);
+    expect(bytes.valid).toBeGreaterThanOrEqual(40);
     expect(bytes.invalid).toBeGreaterThanOrEqual(30);
   });
 });
