@@ -83,7 +83,7 @@ export const headerGetter: TextMapGetter<MessageHeaders | undefined | null> = {
 };
 
 /** What {@link soleHeader} returns when more than one header has the name. */
-export const SEVERAL: unique symbol = Symbol('tracebus: several headers');
+const SEVERAL: unique symbol = Symbol('tracebus: several headers');
 
 /**
  * The value of the one header named `name` (lowercase; keys match case-insensitively, as
