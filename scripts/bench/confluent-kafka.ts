@@ -22,9 +22,9 @@
  *
  * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
  *
- * Passes on the one topic and consumer: a warm-up (a tenth of the messages, at least 1,000),
- * the throughput pass, and a latency pass of the same size with the wrapper probe on
- * (probe.ts, passes.ts).
+ * Passes on the one topic and consumer: a warm-up (as many messages as the measured pass,
+ * at least 30,000), the throughput pass, and a latency pass of the same size with the
+ * wrapper probe on (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';

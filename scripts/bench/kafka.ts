@@ -35,9 +35,9 @@
  * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
  * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
- * Passes on the one topic and consumer: a warm-up (a tenth of the messages, at least 1,000),
- * the throughput pass, and a latency pass of the same size with the wrapper probe on
- * (probe.ts, passes.ts).
+ * Passes on the one topic and consumer: a warm-up (as many messages as the measured pass,
+ * at least 30,000), the throughput pass, and a latency pass of the same size with the
+ * wrapper probe on (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';
 import type { Consumer, EachMessagePayload, Kafka as KafkaClient, Producer } from 'kafkajs';

@@ -1,6 +1,6 @@
 /**
  * The passes every broker benchmark child makes on its queue or topic, in the same order
- * for every variant: a warm-up, the throughput pass (timed, its CPU time and exported spans
+ * for every variant: a warm-up ({@link warmupFor}), the throughput pass (timed, its CPU time and exported spans
  * counted, profiled when BENCH_PROFILE asks), and a latency pass with the wrapper probe on.
  *
  * The throughput pass is checked, so that no variant is measured doing less than it should:
@@ -61,8 +61,25 @@ export function checkTracing({ provider, sampled, spansExpected }: Pick<Passes, 
   } else if (spansPerMessage < spansExpected) throw new Error(`expected at least ${spansExpected} spans per message, exported ${spansPerMessage}`);
 }
 
+/**
+ * The warm-up's messages: as many as the measured pass, and at least 30,000. A production
+ * consumer runs warm, and a child is far from it after a few thousand messages: V8 is still
+ * optimizing the hot path and the heap is still growing to its working size, and tracing,
+ * with more code and more objects per message, pays more of that than the untraced client.
+ * On RabbitMQ (20,000 measured messages), after a 1,000-message warm-up tracebus's CPU per
+ * message was 2.0× what it was after 30,000, the semconv floor's 1.7× and the untraced
+ * client's 1.5×; warm-ups of up to 240,000 changed it no further. BENCH_WARMUP_MESSAGES
+ * sets it.
+ */
+export function warmupFor(messages: number): number {
+  const asked = process.env.BENCH_WARMUP_MESSAGES;
+  return asked === undefined ? Math.max(messages, WARMUP_AT_LEAST) : Number(asked);
+}
+
+const WARMUP_AT_LEAST = 30_000;
+
 export async function measurePasses({ pass, messages, provider, probe, spansExpected, sampled, traceparents }: Passes): Promise<Measured> {
-  await pass(Math.max(1_000, Math.round(messages / 10)));
+  await pass(warmupFor(messages));
   await provider?.forceFlush();
   const spansBefore = exportedSpans();
   const detailBefore = exportedDetail();

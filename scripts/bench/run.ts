@@ -10,7 +10,8 @@
  *                                 kafka-single,confluent-kafka,memory-rabbitmq,memory-kafka,wire,
  *                                 isolated)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
- *                                 100000, RabbitMQ 20000, Kafka 50000, Kafka single sends 20000, in at least five rounds)
+ *                                 100000, RabbitMQ 50000, Kafka 50000, Kafka single sends 20000, in at least five rounds);
+ *                                 a broker child warms up with as many, at least 30000 (passes.ts)
  *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for the RabbitMQ section, for the
  *                                 two Kafka sections (kafkajs and @confluentinc/kafka-javascript)
  *   BENCH_KAFKA_SINGLE_MESSAGES   the same for the kafka-single section (kafkajs, one message
@@ -70,7 +71,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const memoryRounds = Math.min(rounds, 3);
 const messagesFor = (specific: string | undefined, fallback: number) => Number(specific ?? process.env.BENCH_MESSAGES ?? fallback);
 const messages = messagesFor(undefined, 100_000);
-const rabbitmqMessages = messagesFor(process.env.BENCH_RABBITMQ_MESSAGES, 20_000);
+const rabbitmqMessages = messagesFor(process.env.BENCH_RABBITMQ_MESSAGES, 50_000);
 const kafkaMessages = messagesFor(process.env.BENCH_KAFKA_MESSAGES, 50_000);
 const kafkaSingleMessages = messagesFor(process.env.BENCH_KAFKA_SINGLE_MESSAGES, 20_000);
 // Single sends wait on the broker's acks, whose timing varies more from run to run than a
