@@ -139,8 +139,26 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
     ...rows,
     '',
     ...(perTransport.length === 0 ? [] : [`- per message, producer + consumer: ${perTransport.join('; ')}.`]),
+    ...heaviestLines(profiles, find),
     `- the samples were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of the CPU time per message of the unprofiled rounds above (which also counts the threads of the GC); the samples' wall-clock timeDeltas would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
     '',
+  ];
+}
+
+/**
+ * Where tracebus's own time went, per operation: its heaviest functions in the profiles. V8
+ * counts the code it inlines into a function (an API or SDK call, a callee of tracebus's own)
+ * as that function's self time, so a frame can hold more than its own lines.
+ */
+function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => IsolatedProfile | undefined): string[] {
+  const parts = OPERATIONS.flatMap(({ prefix, title }) => {
+    const heaviest = find(tracebusOf(prefix))?.heaviest;
+    if (heaviest === undefined || heaviest.length === 0) return [];
+    return [`${title}: ${heaviest.map(({ name, at, micros }) => `\`${name}\` (${at}) ${micros.toFixed(2)}`).join(', ')}`];
+  });
+  if (parts.length === 0) return [];
+  return [
+    `- tracebus's heaviest functions, self time per message (µs; the children's samples together; V8 counts the code it inlines into a function, API and SDK calls among it, as that function's own): ${parts.join('; ')}.`,
   ];
 }
 

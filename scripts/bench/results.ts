@@ -53,6 +53,21 @@ export interface IsolatedProfile {
   w3cMicrosPerOperation: number;
   /** and in scripts/bench/isolated.ts itself: a floor's hand-written code, or the loop that drives tracebus's wrapper. */
   scriptMicrosPerOperation: number;
+  /**
+   * tracebus's heaviest functions by self time per operation (µs), over the children together
+   * (their samples summed, over their operations summed), heaviest first. Absent in results
+   * written before it was recorded.
+   */
+  heaviest?: HeavyFunction[];
+}
+
+/** A function of tracebus's sources and its self time per operation. */
+export interface HeavyFunction {
+  /** The function's name as V8 reports it (`(anonymous)` for an arrow function). */
+  name: string;
+  /** Its file and line, `src/kafka/publisher.ts:173`. */
+  at: string;
+  micros: number;
 }
 
 export type SectionName = 'inprocess' | 'memory' | 'rabbitmq' | 'kafka' | 'kafka-single' | 'confluent-kafka' | 'memory-rabbitmq' | 'memory-kafka' | 'wire' | 'isolated';

@@ -6,7 +6,7 @@
  * over several rounds, so a noisy neighbour hits all of them alike; the table reports the
  * median of the rounds with their spread (min–max).
  *
- *   BENCH_ROUNDS (default 3)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
+ *   BENCH_ROUNDS (default 5)      BENCH_SECTIONS (default all: inprocess,memory,rabbitmq,kafka,
  *                                 kafka-single,confluent-kafka,memory-rabbitmq,memory-kafka,wire,
  *                                 isolated)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
@@ -32,8 +32,9 @@
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
  * section needs its client built (bash scripts/clients/build-confluent.sh).
  *
- * Three rounds by default (five before the sections had their semconv-floor and sampled
- * variants and the kafka-single section); each section logs how long it took.
+ * Five rounds by default: with three, two full runs of the same code put tracebus's
+ * throughput against the official instrumentation's 15 points apart on RabbitMQ (the target is
+ * a share of it); each section logs how long it took.
  *
  * Besides docs/benchmarks.md, it writes docs/benchmarks.svg, the chart of the same results (chart.ts).
  */
@@ -47,7 +48,7 @@ import { benchmarkChart } from './chart.ts';
 import { ISOLATED_PROFILED } from './isolated-report.ts';
 import { stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
 import { benchmarkReport, sectionReport } from './report.ts';
-import { CONFIRM_FLOOR, median, microsPerMessage as us, type BenchResults, type BrokerUsed, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
+import { CONFIRM_FLOOR, median, microsPerMessage as us, type BenchResults, type BrokerUsed, type HeavyFunction, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
 
 /** How to run one section: its variants, the child that measures each, and which to profile. */
 interface Section {
@@ -67,7 +68,7 @@ interface Section {
   isolatedProfiled?: string[];
 }
 
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const memoryRounds = Math.min(rounds, 3);
 const messagesFor = (specific: string | undefined, fallback: number) => Number(specific ?? process.env.BENCH_MESSAGES ?? fallback);
 const messages = messagesFor(undefined, 100_000);
@@ -293,6 +294,8 @@ interface IsolatedChildProfile {
   tracebus: number;
   w3c: number;
   script: number;
+  /** Self time (µs, samples × interval) of each function of tracebus's sources, by summarize's key. */
+  functions: Map<string, number>;
 }
 
 /**
@@ -329,7 +332,29 @@ function isolatedChildProfile(profile: CpuProfile, sample: Sample): IsolatedChil
     tracebus: perOperation(tracebus),
     w3c: perOperation(byOrigin.get('tracebus src/w3c') ?? 0),
     script: perOperation(script),
+    functions: new Map([...byFunction].filter(([, { origin }]) => stackPartOf(origin) === 'tracebus').map(([key, { time }]) => [key, time])),
   };
+}
+
+/** How many of tracebus's heaviest functions an isolated profile keeps. */
+const HEAVIEST_KEPT = 6;
+
+/**
+ * tracebus's heaviest functions over a variant's profiled children: each function's samples
+ * summed over the children, per operation of all of them. Summed rather than the median of
+ * the children, whose few samples per function would make a median jumpy.
+ */
+function heaviestFunctions(children: IsolatedChildProfile[]): HeavyFunction[] {
+  const operations = children.reduce((all, child) => all + child.operations, 0);
+  const times = new Map<string, number>();
+  for (const child of children) for (const [key, time] of child.functions) times.set(key, (times.get(key) ?? 0) + time);
+  return [...times]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, HEAVIEST_KEPT)
+    .map(([key, time]) => {
+      const [name = key, at = ''] = key.split('  ');
+      return { name, at, micros: time / operations };
+    });
 }
 
 /**
@@ -371,6 +396,7 @@ function isolatedProfileRuns(section: Section, env: NodeJS.ProcessEnv): Isolated
       tracebusMicrosPerOperation: medianOf((child) => child.tracebus),
       w3cMicrosPerOperation: medianOf((child) => child.w3c),
       scriptMicrosPerOperation: medianOf((child) => child.script),
+      heaviest: heaviestFunctions(runs),
     };
   });
 }
