@@ -1,7 +1,8 @@
 /**
  * The passes every broker benchmark child makes on its queue or topic, in the same order
- * for every variant: a warm-up ({@link warmupFor}), the throughput pass (timed, its CPU time and exported spans
- * counted, profiled when BENCH_PROFILE asks), and a latency pass with the wrapper probe on.
+ * for every variant: a warm-up ({@link warmupFor}), the throughput pass (timed, its CPU time
+ * and exported spans counted, profiled when BENCH_PROFILE asks), and a latency pass with the
+ * wrapper probe on.
  *
  * The throughput pass is checked, so that no variant is measured doing less than it should:
  * a variant with an SDK exports its spans (every one, or under the 1% sampler far fewer than
@@ -67,13 +68,17 @@ export function checkTracing({ provider, sampled, spansExpected }: Pick<Passes, 
  * optimizing the hot path and the heap is still growing to its working size, and tracing,
  * with more code and more objects per message, pays more of that than the untraced client.
  * On RabbitMQ (20,000 measured messages), after a 1,000-message warm-up tracebus's CPU per
- * message was 2.0× what it was after 30,000, the semconv floor's 1.7× and the untraced
- * client's 1.5×; warm-ups of up to 240,000 changed it no further. BENCH_WARMUP_MESSAGES
- * sets it.
+ * message was 2.0× what it was after 30,000, `floor+semconv+confirm`'s 1.7× and the
+ * untraced client's 1.5×; warm-ups of up to 240,000 changed it no further.
+ * BENCH_WARMUP_MESSAGES sets it.
  */
 export function warmupFor(messages: number): number {
   const asked = process.env.BENCH_WARMUP_MESSAGES;
-  return asked === undefined ? Math.max(messages, WARMUP_AT_LEAST) : Number(asked);
+  if (asked === undefined) return Math.max(messages, WARMUP_AT_LEAST);
+  const count = Number(asked);
+  // A pass of no messages would wait for a last message that never comes.
+  if (!Number.isSafeInteger(count) || count < 1) throw new Error(`BENCH_WARMUP_MESSAGES=${asked}: give a number of messages of at least 1, such as 30000`);
+  return count;
 }
 
 const WARMUP_AT_LEAST = 30_000;

@@ -11,7 +11,8 @@
  *                                 isolated)
  *   BENCH_MESSAGES                messages per run for every section (defaults: in-process
  *                                 100000, RabbitMQ 50000, Kafka 50000, Kafka single sends 20000, in at least five rounds);
- *                                 a broker child warms up with as many, at least 30000 (passes.ts)
+ *                                 a broker child warms up with as many, at least 30000 (passes.ts;
+ *                                 BENCH_WARMUP_MESSAGES sets the warm-up instead)
  *   BENCH_RABBITMQ_MESSAGES, BENCH_KAFKA_MESSAGES   the same for the RabbitMQ section, for the
  *                                 two Kafka sections (kafkajs and @confluentinc/kafka-javascript)
  *   BENCH_KAFKA_SINGLE_MESSAGES   the same for the kafka-single section (kafkajs, one message
