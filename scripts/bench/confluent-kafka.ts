@@ -49,7 +49,8 @@ const { Kafka: KafkaJsClient, logLevel: kafkaJsLogLevel } = await import('kafkaj
 const { topic, remove } = await createBenchTopic(new KafkaJsClient({ clientId: `${clientId}-admin`, brokers, logLevel: kafkaJsLogLevel.NOTHING }).admin());
 
 const rawProducer = kafka.producer({ 'linger.ms': 0 });
-const rawConsumer = kafka.consumer({ kafkaJS: { groupId: `${topic}-group`, fromBeginning: true, maxWaitTimeInMs: 100 } });
+const groupId = `${topic}-group`;
+const rawConsumer = kafka.consumer({ kafkaJS: { groupId, fromBeginning: true, maxWaitTimeInMs: 100 } });
 
 // The probe goes where the client calls eachMessage (it calls the handler its `run()` was
 // given), so it wraps whatever the client was handed: the handler itself or tracebus's.
@@ -62,7 +63,7 @@ const consumer: KafkaJS.Consumer = tracebus ? (tracebus.traceConfluentConsumer({
 await Promise.all([producer.connect(), consumer.connect()]);
 await consumer.subscribe({ topics: [topic] });
 
-const workload = kafkaWorkload<KafkaJS.EachMessagePayload>({ topic, variant, floor, shape: SEND_IN_BATCHES, probe, send: (batch) => producer.send({ topic, messages: batch }) });
+const workload = kafkaWorkload<KafkaJS.EachMessagePayload>({ topic, groupId, variant, floor, shape: SEND_IN_BATCHES, probe, send: (batch) => producer.send({ topic, messages: batch }) });
 await consumer.run({ eachMessage: workload.eachMessage });
 // This client has no group-join event: its assignment is polled.
 await assigned(consumer);

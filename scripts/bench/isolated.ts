@@ -57,6 +57,9 @@ const bufferGetter: TextMapGetter<Record<string, unknown>> = {
 const sink = new NoopProducer();
 
 const rabbitSemconv = (operation: string, type: string) => ({ 'messaging.system.name': 'rabbitmq', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': queue });
+// RabbitMQ's spans also require the routing key (here the queue, through the default exchange)
+// and, on the consumer's, the delivery tag; set after the start on a span that records, as
+// rabbitmq.ts's floor and tracebus set them.
 const busSemconv = (operation: 'send' | 'process') => ({ 'messaging.system.name': 'tracebus.memory', 'messaging.operation.name': operation, 'messaging.operation.type': operation, 'messaging.destination.name': busTopic });
 const semconv = (operation: string, type: string) => ({ 'messaging.system.name': 'kafka', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': topic });
 
@@ -271,6 +274,7 @@ const variants: Record<string, (n: number) => Promise<void>> = {
   'amqp publish: floor+semconv': async (n) => {
     for (let sent = 1; sent <= n; sent++) {
       const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: rabbitSemconv('send', 'send') });
+      if (span.isRecording()) span.setAttribute('rabbitmq.destination.routing_key', queue);
       const headers: Record<string, string> = {};
       propagation.inject(trace.setSpan(context.active(), span), headers);
       rabbitSink.sendToQueue(queue, payload, { headers }, () => span.end());
@@ -285,6 +289,7 @@ const variants: Record<string, (n: number) => Promise<void>> = {
       const message = delivery(tag, headers);
       const parent = propagation.extract(ROOT_CONTEXT, message.properties.headers);
       const span = floorTracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER, attributes: rabbitSemconv('process', 'process') }, parent);
+      if (span.isRecording()) span.setAttributes({ 'rabbitmq.destination.routing_key': message.fields.routingKey, 'rabbitmq.message.delivery_tag': message.fields.deliveryTag });
       try {
         context.with(trace.setSpan(parent, span), handler, undefined, message);
       } finally {
@@ -337,7 +342,8 @@ const variants: Record<string, (n: number) => Promise<void>> = {
       if (index % 100 === 0) await Promise.resolve();
     }
   },
-  'eachMessage: floor+semconv': floorEachMessage(() => semconv('process', 'process')),
+  // Kafka's process spans also require the consumer group ("if applicable").
+  'eachMessage: floor+semconv': floorEachMessage(() => ({ ...semconv('process', 'process'), 'messaging.consumer.group.name': 'bench-group' })),
   'eachMessage: floor+tracebus attributes': floorEachMessage((offset) => ({
     ...semconv('process', 'process'),
     'messaging.consumer.group.name': 'bench-group',

@@ -11,14 +11,15 @@
  * The floor variants' work is here too: a producer span started, its context injected and
  * the span ended for every message sent; the context extracted and a consumer span around
  * the handler for every message consumed. `floor+semconv` starts those spans with the
- * attributes semantic conventions require, named and valued as tracebus records them: the
- * system (`kafka`), the operation's name and type (`create` for a message of a `send` of
- * several, as tracebus's per-message span; `send` for a `send` of one; `process`), and the
- * topic as the destination.
+ * attributes semantic conventions require for Kafka, named and valued as tracebus records
+ * them: the system (`kafka`), the operation's name and type (`create` for a message of a
+ * `send` of several, as tracebus's per-message span; `send` for a `send` of one; `process`),
+ * the topic as the destination, and on the consumer's spans the consumer group (Conditionally
+ * Required "if applicable" on Kafka's process spans, and sampling-relevant there).
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type TextMapGetter } from '@opentelemetry/api';
 import type { Admin } from 'kafkajs';
-import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
+import { ATTR_MESSAGING_CONSUMER_GROUP_NAME, ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
 import { KAFKA_SYSTEM } from '../../src/kafka/attributes.ts';
 import type { FloorKind } from './broker-variant.ts';
 import { benchPayload } from './payload.ts';
@@ -90,17 +91,18 @@ export interface KafkaWorkload<P extends ConsumedPayload> {
 }
 
 /**
- * The workload on `topic` for a variant (`floor` says which floor, if any): `send` sends
- * one call's messages through the (traced or untraced) producer, as `shape` groups them;
- * the handler marks the user handler's start and end on `probe`.
+ * The workload on `topic` for a variant (`floor` says which floor, if any), consumed in the
+ * group `groupId`: `send` sends one call's messages through the (traced or untraced)
+ * producer, as `shape` groups them; the handler marks the user handler's start and end on
+ * `probe`.
  */
-export function kafkaWorkload<P extends ConsumedPayload>({ topic, variant, floor, shape, probe, send }: { topic: string; variant: string; floor: FloorKind | undefined; shape: SendShape; probe: WrapperProbe; send: (messages: BenchMessage[]) => Promise<unknown> }): KafkaWorkload<P> {
+export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, variant, floor, shape, probe, send }: { topic: string; groupId: string; variant: string; floor: FloorKind | undefined; shape: SendShape; probe: WrapperProbe; send: (messages: BenchMessage[]) => Promise<unknown> }): KafkaWorkload<P> {
   const floorTracer = trace.getTracer('floor');
   const withAttributes = floor === 'semconv';
   // tracebus's per-message producer span: `create` in a send of several, `send` in a send of one.
   const producerOperation = shape.batch === 1 ? 'send' : 'create';
   const producerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: producerOperation, [ATTR_MESSAGING_OPERATION_TYPE]: producerOperation, [ATTR_MESSAGING_DESTINATION_NAME]: topic });
-  const consumerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: topic });
+  const consumerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: topic, [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId });
   const producerName = `${withAttributes ? producerOperation : 'send'} ${topic}`;
   const { payload, staticHeaders } = benchPayload(variant);
   // Both clients hand consumed header values over as Buffers.

@@ -76,13 +76,14 @@ const kafka: KafkaClient = new Kafka({ clientId, brokers, logLevel: logLevel.NOT
 const { topic, remove } = await createBenchTopic(kafka.admin());
 
 const rawProducer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
-const rawConsumer = kafka.consumer({ groupId: `${topic}-group`, maxWaitTimeInMs: 100 });
+const groupId = `${topic}-group`;
+const rawConsumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
 const producer: Producer = tracebus ? tracebus.traceProducer({ brokers, clientId })(rawProducer) : rawProducer;
 const consumer: Consumer = tracebus ? (tracebus.traceConsumer({ brokers, clientId })(rawConsumer) as unknown as Consumer) : rawConsumer;
 await Promise.all([producer.connect(), consumer.connect()]);
 await consumer.subscribe({ topics: [topic], fromBeginning: true });
 
-const workload = kafkaWorkload<EachMessagePayload>({ topic, variant, floor, shape, probe, send: (messages) => producer.send({ topic, messages }) });
+const workload = kafkaWorkload<EachMessagePayload>({ topic, groupId, variant, floor, shape, probe, send: (messages) => producer.send({ topic, messages }) });
 const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
 await consumer.run({ eachMessage: workload.eachMessage });
 await joined;

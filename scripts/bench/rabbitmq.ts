@@ -11,10 +11,13 @@
  *   floor           amqplib and, with the same SDK, only the OpenTelemetry work each message
  *                   cannot avoid: start and end a producer span and inject its context;
  *                   extract it, start a consumer span and run the handler in its context
- *   floor+semconv   the floor, its spans started with the attributes semantic conventions
- *                   require, named and valued as tracebus records them: `messaging.system.name`
- *                   `rabbitmq`, the operation's name and type (`send`, `process`), and the
- *                   destination (the queue: the default exchange with the queue as routing key)
+ *   floor+semconv   the floor with the attributes semantic conventions require for RabbitMQ,
+ *                   named and valued as tracebus records them: its spans start with
+ *                   `messaging.system.name` `rabbitmq`, the operation's name and type (`send`,
+ *                   `process`) and the destination (the queue: the default exchange with the
+ *                   queue as routing key); a span that records then gets the routing key
+ *                   (Conditionally Required "if not empty") and, on the consumer's side, the
+ *                   delivery tag (Conditionally Required "when available")
  *   floor+semconv+confirm
  *                   floor+semconv, its send span ended when the broker confirms the message
  *                   (failed on a nack), as tracebus's is, rather than right after the publish
@@ -40,10 +43,10 @@
  * on (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RABBITMQ_SYSTEM } from '../../src/amqplib/attributes.ts';
-import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
+import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../../src/core/semconv.ts';
 import { setUpBrokerVariant } from './broker-variant.ts';
 import { measureMemory } from './heap.ts';
 import { measurePasses } from './passes.ts';
@@ -88,6 +91,15 @@ const withAttributes = floor === 'semconv';
 const endAtConfirm = variant === CONFIRM_FLOOR;
 const sendAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: RABBITMQ_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'send', [ATTR_MESSAGING_OPERATION_TYPE]: 'send', [ATTR_MESSAGING_DESTINATION_NAME]: queue });
 const processAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: RABBITMQ_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: queue });
+// The routing key and the delivery tag are set after the start, on a span that records, as
+// tracebus sets its own: the cheapest way to record them (a start attribute is checked twice,
+// and also for the spans the sampler drops).
+const recordSend = (span: Span): void => {
+  if (span.isRecording()) span.setAttribute(ATTR_RABBITMQ_ROUTING_KEY, queue);
+};
+const recordProcess = (span: Span, message: ConsumeMessage): void => {
+  if (span.isRecording()) span.setAttributes({ [ATTR_RABBITMQ_ROUTING_KEY]: message.fields.routingKey, [ATTR_RABBITMQ_DELIVERY_TAG]: message.fields.deliveryTag });
+};
 type OnMessage = (message: ConsumeMessage | null) => void;
 
 /** The floor's consumer side: the handler inside a consumer span continuing the message's context. */
@@ -96,6 +108,7 @@ const floorConsume = (handler: OnMessage): OnMessage =>
     if (message === null) return handler(message);
     const parent = propagation.extract(ROOT_CONTEXT, message.properties.headers ?? {});
     const span = floorTracer.startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER, attributes: withAttributes ? processAttributes() : undefined }, parent);
+    if (withAttributes) recordProcess(span, message);
     try {
       context.with(trace.setSpan(parent, span), handler, undefined, message);
     } finally {
@@ -108,6 +121,7 @@ const publish =
   floor !== undefined
     ? () => {
         const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: withAttributes ? sendAttributes() : undefined });
+        if (withAttributes) recordSend(span);
         const headers: Record<string, string> = {};
         propagation.inject(trace.setSpan(context.active(), span), headers);
         if (endAtConfirm) {
