@@ -42,19 +42,37 @@ const has = (section: SectionResult, variant: string) => section.samples[variant
  * variant of the section once, one after the other), as text: how far this machine's noise moves
  * a ratio whose median a target line gives. Empty when the section has fewer than two rounds.
  */
-function roundRange(section: SectionResult, variants: readonly string[], ratioOf: (round: number) => number, format: (value: number) => string): string {
+function roundRange(section: SectionResult, variants: readonly string[], ratioOf: (round: number) => number | undefined, format: (value: number) => string): string {
   const rounds = Math.min(...variants.map((variant) => samplesOf(section, variant).length));
   if (!(rounds >= 2)) return '';
   const ratios: number[] = [];
-  for (let round = 0; round < rounds; round++) ratios.push(ratioOf(round));
-  if (!ratios.every(Number.isFinite)) return '';
-  return `; round by round ${format(Math.min(...ratios))} to ${format(Math.max(...ratios))}`;
+  let without = 0;
+  for (let round = 0; round < rounds; round++) {
+    const ratio = ratioOf(round);
+    if (ratio === undefined) without++;
+    else ratios.push(ratio);
+  }
+  if (ratios.length === 0 || !ratios.every(Number.isFinite)) return '';
+  const left = without === 0 ? '' : `; in ${without} of ${rounds} rounds the floor measured no more CPU than the untraced run, which leaves no ratio`;
+  return `; round by round ${format(Math.min(...ratios))} to ${format(Math.max(...ratios))}${left}`;
 }
 const cpuIn = (section: SectionResult, variant: string, round: number) => Number(samplesOf(section, variant)[round]!.cpuMicrosPerMessage);
 const usIn = (section: SectionResult, variant: string, round: number) => us(samplesOf(section, variant)[round]!);
-/** Round by round, what `variant` adds to the untraced run's CPU over what `floor` adds. */
+/**
+ * Round by round, what `variant` adds to the untraced run's CPU over what `floor` adds; no
+ * ratio for a round in which the floor measured no more CPU than the untraced run (noise
+ * larger than what the floor adds).
+ */
 const addedRange = (section: SectionResult, variant: string, floor: string) =>
-  roundRange(section, ['untraced', variant, floor], (round) => (cpuIn(section, variant, round) - cpuIn(section, 'untraced', round)) / (cpuIn(section, floor, round) - cpuIn(section, 'untraced', round)), times);
+  roundRange(
+    section,
+    ['untraced', variant, floor],
+    (round) => {
+      const floorAdded = cpuIn(section, floor, round) - cpuIn(section, 'untraced', round);
+      return floorAdded > 0 ? (cpuIn(section, variant, round) - cpuIn(section, 'untraced', round)) / floorAdded : undefined;
+    },
+    times,
+  );
 /** What a missed target's line adds: where to look for the reason. */
 const seeProfile = (section: SectionResult, met: boolean) => (met || section.profiles === undefined ? '' : "; see the section's profile");
 
