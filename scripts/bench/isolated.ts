@@ -56,10 +56,10 @@ const bufferGetter: TextMapGetter<Record<string, unknown>> = {
 
 const sink = new NoopProducer();
 
+// What RabbitMQ's floor spans start with. They also require the routing key (here the queue,
+// through the default exchange) and, on the consumer's, the delivery tag: the floors below set
+// those after the start, on a span that records, as rabbitmq.ts's floor and tracebus do.
 const rabbitSemconv = (operation: string, type: string) => ({ 'messaging.system.name': 'rabbitmq', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': queue });
-// RabbitMQ's spans also require the routing key (here the queue, through the default exchange)
-// and, on the consumer's, the delivery tag; set after the start on a span that records, as
-// rabbitmq.ts's floor and tracebus set them.
 const busSemconv = (operation: 'send' | 'process') => ({ 'messaging.system.name': 'tracebus.memory', 'messaging.operation.name': operation, 'messaging.operation.type': operation, 'messaging.destination.name': busTopic });
 const semconv = (operation: string, type: string) => ({ 'messaging.system.name': 'kafka', 'messaging.operation.name': operation, 'messaging.operation.type': type, 'messaging.destination.name': topic });
 
