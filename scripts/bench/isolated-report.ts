@@ -88,6 +88,25 @@ export function isolatedOwnTime(isolated: SectionResult | undefined, transport: 
   };
 }
 
+/**
+ * What tracing alone costs per message on `transport` on the no-op clients, producer
+ * operation + consumer operation, tracebus's and the semconv floor's (CPU µs, the medians of
+ * the unprofiled rounds; `sampled`: under the 1% sampler): the broker sections' added CPU
+ * without the client's and the broker's noise around it. `undefined` when `isolated` did not
+ * run that sampler or lacks an operation the transport needs.
+ */
+export function isolatedAdded(isolated: SectionResult | undefined, transport: SectionName, sampled: boolean): { producerOperation: string; consumerOperation: string; tracebus: number; floor: number } | undefined {
+  const operations = TRANSPORTS[transport];
+  const rows = (isolated?.samples[sampled ? 'isolated@1%' : 'isolated']?.[0]?.rows ?? []) as Row[];
+  if (operations === undefined) return undefined;
+  const cpuOf = (name: string) => rows.find((row) => row.name === name)?.cpuMicrosPerMessage;
+  const floorName = (prefix: string) => floorOf(OPERATIONS.find((operation) => operation.prefix === prefix)!.floor);
+  const values = [cpuOf(tracebusOf(operations.producer)), cpuOf(tracebusOf(operations.consumer)), cpuOf(floorName(operations.producer)), cpuOf(floorName(operations.consumer))];
+  if (!values.every((value) => value !== undefined && Number.isFinite(value))) return undefined;
+  const [producer, consumer, producerFloor, consumerFloor] = values as number[];
+  return { producerOperation: operations.producer, consumerOperation: operations.consumer, tracebus: producer! + consumer!, floor: producerFloor! + consumerFloor! };
+}
+
 /** The W3C propagators alone, tracebus's and @opentelemetry/core's, CPU µs per message (every trace sampled). */
 export function isolatedW3c(isolated: SectionResult | undefined): { tracebus: number; core: number } | undefined {
   const rows = (isolated?.samples.isolated?.[0]?.rows ?? []) as Row[];

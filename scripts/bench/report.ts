@@ -6,7 +6,7 @@ import { chartSummary } from './chart.ts';
 import { memorySummary } from './memory-report.ts';
 import { STACK_PARTS } from './profile-summary.ts';
 import { CONFIRM_FLOOR, median, microsPerMessage as us, type BenchResults, type ProfiledRun, type Sample, type SectionResult } from './results.ts';
-import { isolatedOwnTime, isolatedSummary, isolatedW3c } from './isolated-report.ts';
+import { isolatedAdded, isolatedOwnTime, isolatedSummary, isolatedW3c } from './isolated-report.ts';
 import { wireSummary } from './wire-report.ts';
 
 /** A target a section checks, and whether the run met it (`undefined`: the run could not tell). */
@@ -73,6 +73,16 @@ const addedRange = (section: SectionResult, variant: string, floor: string) =>
     },
     times,
   );
+/**
+ * The same ratio measured without a client or a broker around it: tracing's own work on the
+ * transport's producer and consumer, on the isolated section's no-op clients, where the
+ * variants alternate in one process and the client's and the broker's noise is absent.
+ */
+function aloneText(isolated: SectionResult | undefined, transport: SectionResult['name'], sampled: boolean): string {
+  const alone = isolatedAdded(isolated, transport, sampled);
+  if (alone === undefined) return '';
+  return `; on clients that do nothing (isolated section), tracing's work for \`${alone.producerOperation}\` + \`${alone.consumerOperation}\` costs tracebus ${alone.tracebus.toFixed(2)} µs of CPU per message and the floor ${alone.floor.toFixed(2)} µs: ${times(alone.tracebus / alone.floor)}`;
+}
 /** What a missed target's line adds: where to look for the reason. */
 const seeProfile = (section: SectionResult, met: boolean) => (met || section.profiles === undefined ? '' : "; see the section's profile");
 
@@ -124,7 +134,7 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     const confirmAdded = has(section, CONFIRM_FLOOR) ? cpuAddedOf(section, CONFIRM_FLOOR) : undefined;
     const confirm = confirmAdded === undefined ? '' : `; the semconv floor whose send span ends when the broker confirms the message, as tracebus's does (\`${CONFIRM_FLOOR}\`), adds ${confirmAdded.toFixed(1)} µs: ${times(added / confirmAdded)}`;
     lines.push(
-      `- ${target(`tracebus adds ${added.toFixed(1)} µs of CPU per message; the floor with the semconv attributes (\`${names.semconvFloor}\`) adds ${semconvAdded.toFixed(1)} µs: ${times(added / semconvAdded)} (target ≤ 1.2×${addedRange(section, names.tracebus, names.semconvFloor)}); the attribute-free floor (\`${names.floor}\`) adds ${floorAdded.toFixed(1)} µs: ${times(added / floorAdded)}${confirm}${records}${seeProfile(section, met)}`, met)}.`,
+      `- ${target(`tracebus adds ${added.toFixed(1)} µs of CPU per message; the floor with the semconv attributes (\`${names.semconvFloor}\`) adds ${semconvAdded.toFixed(1)} µs: ${times(added / semconvAdded)} (target ≤ 1.2×${addedRange(section, names.tracebus, names.semconvFloor)}); the attribute-free floor (\`${names.floor}\`) adds ${floorAdded.toFixed(1)} µs: ${times(added / floorAdded)}${confirm}${records}${aloneText(isolated, section.name, false)}${seeProfile(section, met)}`, met)}.`,
     );
   }
   const profiled = section.profiles?.find((run) => run.variant === names.tracebus);
@@ -165,7 +175,7 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     // The throughput half is out of any tracer's reach where the floor misses it: say how the CPU half fares on its own.
     const cpuHalf = floorShare < 0.9 ? `; the CPU half alone is ${sampledAdded <= floorAdded ? 'met' : 'missed'}` : '';
     lines.push(
-      `- ${target(`sampled 1% (ParentBased(TraceIdRatioBased(0.01))): tracebus reaches ${pct(share)} of untraced throughput (target ≥ 90%; \`${names.sampledFloor}\` reaches ${pct(floorShare)}${floorShare < 0.9 ? ': no tracer that propagates every message does better here' : ''}) and adds ${sampledAdded.toFixed(1)} µs of CPU per message; \`${names.sampledFloor}\` adds ${floorAdded.toFixed(1)} µs (target: no more): ${times(sampledAdded / floorAdded)}${addedRange(section, names.sampled, names.sampledFloor)}${cpuHalf}${seeProfile(section, met)}`, met)}.`,
+      `- ${target(`sampled 1% (ParentBased(TraceIdRatioBased(0.01))): tracebus reaches ${pct(share)} of untraced throughput (target ≥ 90%; \`${names.sampledFloor}\` reaches ${pct(floorShare)}${floorShare < 0.9 ? ': no tracer that propagates every message does better here' : ''}) and adds ${sampledAdded.toFixed(1)} µs of CPU per message; \`${names.sampledFloor}\` adds ${floorAdded.toFixed(1)} µs (target: no more): ${times(sampledAdded / floorAdded)}${addedRange(section, names.sampled, names.sampledFloor)}${cpuHalf}${aloneText(isolated, section.name, true)}${seeProfile(section, met)}`, met)}.`,
     );
   }
   return lines;

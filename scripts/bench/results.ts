@@ -150,13 +150,16 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** Wall-clock microseconds per message of one run. */
 /**
  * RabbitMQ's floor whose send span ends when the broker confirms the message, as tracebus's
  * does, rather than right after the publish (rabbitmq.ts); the other brokers have no confirm.
  */
 export const CONFIRM_FLOOR = 'floor+semconv+confirm';
 
+/** Where run.ts keeps what a run measured, beside docs/benchmarks.md, and where render.ts reads it. */
+export const RESULTS_FILE = 'docs/benchmarks.json';
+
+/** Wall-clock microseconds per message of one run. */
 export const microsPerMessage = (sample: Sample): number => (sample.seconds / sample.messages) * 1e6;
 
 /**

@@ -27,7 +27,8 @@
  *                                 profiled runs (each tracebus variant and floor alone, for the
  *                                 broker sections' target (c)) make two rounds of as many, in
  *                                 three children per variant
- *   BENCH_RESULTS=<file>          also writes what was measured there, as JSON (render.ts)
+ *   BENCH_RESULTS=<file>          also writes what was measured there, as JSON; it always goes
+ *                                 to docs/benchmarks.json, beside the report (render.ts)
  *
  * The brokers are found or started as the integration tests do (scripts/brokers/provision.ts):
  * KAFKA_BROKERS / AMQP_URL, else testcontainers, else this machine. The confluent-kafka
@@ -37,7 +38,8 @@
  * throughput against the official instrumentation's 15 points apart on RabbitMQ (the target is
  * a share of it); each section logs how long it took.
  *
- * Besides docs/benchmarks.md, it writes docs/benchmarks.svg, the chart of the same results (chart.ts).
+ * Besides docs/benchmarks.md, it writes docs/benchmarks.svg, the chart of the same results
+ * (chart.ts), and docs/benchmarks.json, the results themselves.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,7 +51,7 @@ import { benchmarkChart } from './chart.ts';
 import { ISOLATED_PROFILED } from './isolated-report.ts';
 import { stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
 import { benchmarkReport, sectionReport } from './report.ts';
-import { CONFIRM_FLOOR, median, microsPerMessage as us, type BenchResults, type BrokerUsed, type HeavyFunction, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
+import { CONFIRM_FLOOR, RESULTS_FILE, median, microsPerMessage as us, type BenchResults, type BrokerUsed, type HeavyFunction, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
 
 /** How to run one section: its variants, the child that measures each, and which to profile. */
 interface Section {
@@ -501,8 +503,11 @@ const bench: BenchResults = {
   sections: results,
   skipped,
 };
-// BENCH_RESULTS=<file> keeps what was measured, for render.ts to write the report again.
-if (process.env.BENCH_RESULTS) writeFileSync(process.env.BENCH_RESULTS, JSON.stringify(bench));
+// docs/benchmarks.json keeps what was measured beside the report, so that render.ts can write
+// the report again after a change to it; BENCH_RESULTS=<file> also keeps it there.
+const measured = `${JSON.stringify(bench, null, 1)}\n`;
+if (process.env.BENCH_RESULTS) writeFileSync(process.env.BENCH_RESULTS, measured);
+writeFileSync(RESULTS_FILE, measured);
 writeFileSync('docs/benchmarks.md', benchmarkReport(bench));
 writeFileSync('docs/benchmarks.svg', benchmarkChart(bench));
-console.error('[bench] wrote docs/benchmarks.md and docs/benchmarks.svg');
+console.error(`[bench] wrote docs/benchmarks.md, docs/benchmarks.svg and ${RESULTS_FILE}`);

@@ -1,0 +1,51 @@
+/**
+ * The broker sections' second measure of what tracing adds (scripts/bench/isolated-report.ts):
+ * the producer and consumer operations of each transport, taken from the isolated section's
+ * unprofiled rows, tracebus's beside the semconv floor's, for the sampler asked for.
+ */
+import { describe, expect, it } from 'vitest';
+import { isolatedAdded } from '../../scripts/bench/isolated-report.ts';
+import type { SectionResult } from '../../scripts/bench/results.ts';
+
+const rows = (values: Record<string, number>) => Object.entries(values).map(([name, cpuMicrosPerMessage]) => ({ name, cpuMicrosPerMessage }));
+
+function isolated(all: Record<string, number>, sampled?: Record<string, number>): SectionResult {
+  const samples: SectionResult['samples'] = { isolated: [{ variant: 'isolated', messages: 1_000, seconds: 1, rows: rows(all) }] };
+  if (sampled !== undefined) samples['isolated@1%'] = [{ variant: 'isolated@1%', messages: 1_000, seconds: 1, rows: rows(sampled) }];
+  return { name: 'isolated', title: 'isolated', variants: Object.keys(samples), rounds: 1, samples, load: { before: 0, after: 0 } };
+}
+
+const EVERY_TRACE = {
+  'send x1: tracebus': 2.5,
+  'send x1: floor+semconv': 2,
+  'send x100: tracebus': 1.5,
+  'send x100: floor+semconv': 1.25,
+  'eachMessage: tracebus': 3.25,
+  'eachMessage: floor+semconv': 3,
+  'confluent send x100: tracebus': 1.75,
+  'confluent eachMessage: tracebus': 3.5,
+};
+
+describe('isolatedAdded', () => {
+  it('adds each transport’s producer and consumer operation, tracebus’s and its floors’', () => {
+    const section = isolated(EVERY_TRACE);
+    expect(isolatedAdded(section, 'kafka-single', false)).toEqual({ producerOperation: 'send x1', consumerOperation: 'eachMessage', tracebus: 5.75, floor: 5 });
+    expect(isolatedAdded(section, 'kafka', false)).toEqual({ producerOperation: 'send x100', consumerOperation: 'eachMessage', tracebus: 4.75, floor: 4.25 });
+    // @confluentinc/kafka-javascript's wrappers are compared with the Kafka floors.
+    expect(isolatedAdded(section, 'confluent-kafka', false)).toEqual({ producerOperation: 'confluent send x100', consumerOperation: 'confluent eachMessage', tracebus: 5.25, floor: 4.25 });
+  });
+
+  it('reads the sampled rows for the sampled figures, and gives none where they did not run', () => {
+    const sampled = isolated(EVERY_TRACE, { 'send x1: tracebus': 1.5, 'send x1: floor+semconv': 1.25, 'eachMessage: tracebus': 2, 'eachMessage: floor+semconv': 2.5 });
+    expect(isolatedAdded(sampled, 'kafka-single', true)).toEqual({ producerOperation: 'send x1', consumerOperation: 'eachMessage', tracebus: 3.5, floor: 3.75 });
+    expect(isolatedAdded(isolated(EVERY_TRACE), 'kafka-single', true)).toBeUndefined();
+  });
+
+  it('gives nothing for a transport whose operations are missing, or for a section that is not one', () => {
+    const section = isolated(EVERY_TRACE);
+    expect(isolatedAdded(section, 'rabbitmq', false)).toBeUndefined();
+    expect(isolatedAdded(isolated({ ...EVERY_TRACE, 'eachMessage: floor+semconv': Number.NaN }), 'kafka', false)).toBeUndefined();
+    expect(isolatedAdded(section, 'wire', false)).toBeUndefined();
+    expect(isolatedAdded(undefined, 'kafka', false)).toBeUndefined();
+  });
+});
