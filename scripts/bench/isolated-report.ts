@@ -62,8 +62,23 @@ export interface IsolatedOwnTime {
 }
 
 /**
+ * The factor that turns a profile's self times (samples × the interval between them) into CPU
+ * time: the CPU time per operation the unprofiled rounds measured for the variant, over what
+ * its busy samples add up to. The sampler keeps wall-clock time, so where the machine's cores
+ * are shared a sample also carries the time the process waited descheduled: on a busy host the
+ * busy samples came to up to 2.3 times the CPU time. The profile tells how that time divides
+ * among the stack's parts; the unprofiled rounds tell how much CPU there was to divide. 1 where
+ * the unprofiled rounds have no row for the variant.
+ */
+export function profileToCpu(isolated: SectionResult, profile: IsolatedProfile): number {
+  const rows = (isolated.samples.isolated?.[0]?.rows ?? []) as Row[];
+  const cpu = rows.find((row) => row.name === profile.variant)?.cpuMicrosPerMessage;
+  return cpu === undefined || !Number.isFinite(cpu) || !(profile.busyMicrosPerOperation > 0) ? 1 : cpu / profile.busyMicrosPerOperation;
+}
+
+/**
  * What tracebus's own code costs per message on `transport` (producer operation + consumer
- * operation), measured alone on the no-op clients; `undefined` when `isolated` did not run,
+ * operation), measured alone on the no-op clients, in CPU µs ({@link profileToCpu}); `undefined` when `isolated` did not run,
  * was not profiled, or lacks a profile the transport needs.
  */
 export function isolatedOwnTime(isolated: SectionResult | undefined, transport: SectionName): IsolatedOwnTime | undefined {
@@ -77,14 +92,16 @@ export function isolatedOwnTime(isolated: SectionResult | undefined, transport: 
   const producerFloor = find(floorName(operations.producer));
   const consumerFloor = find(floorName(operations.consumer));
   if (producer === undefined || consumer === undefined || producerFloor === undefined || consumerFloor === undefined) return undefined;
+  const cpu = (profile: IsolatedProfile, micros: number) => micros * profileToCpu(isolated!, profile);
+  const [ownProducer, ownConsumer] = [cpu(producer, producer.tracebusMicrosPerOperation), cpu(consumer, consumer.tracebusMicrosPerOperation)];
   return {
     producerOperation: operations.producer,
     consumerOperation: operations.consumer,
-    producer: producer.tracebusMicrosPerOperation,
-    consumer: consumer.tracebusMicrosPerOperation,
-    total: producer.tracebusMicrosPerOperation + consumer.tracebusMicrosPerOperation,
-    w3c: producer.w3cMicrosPerOperation + consumer.w3cMicrosPerOperation,
-    floor: producerFloor.scriptMicrosPerOperation + consumerFloor.scriptMicrosPerOperation,
+    producer: ownProducer,
+    consumer: ownConsumer,
+    total: ownProducer + ownConsumer,
+    w3c: cpu(producer, producer.w3cMicrosPerOperation) + cpu(consumer, consumer.w3cMicrosPerOperation),
+    floor: cpu(producerFloor, producerFloor.scriptMicrosPerOperation) + cpu(consumerFloor, consumerFloor.scriptMicrosPerOperation),
   };
 }
 
@@ -130,7 +147,8 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
     const tracebus = find(tracebusOf(prefix));
     const floorRun = find(floorOf(floor));
     if (tracebus === undefined) return [];
-    return [`| ${title} | ${tracebus.tracebusMicrosPerOperation.toFixed(2)} | ${tracebus.w3cMicrosPerOperation.toFixed(2)} | ${tracebus.scriptMicrosPerOperation.toFixed(2)} | ${floorRun === undefined ? '—' : floorRun.scriptMicrosPerOperation.toFixed(2)} |`];
+    const cpu = (profile: IsolatedProfile, micros: number) => (micros * profileToCpu(section, profile)).toFixed(2);
+    return [`| ${title} | ${cpu(tracebus, tracebus.tracebusMicrosPerOperation)} | ${cpu(tracebus, tracebus.w3cMicrosPerOperation)} | ${cpu(tracebus, tracebus.scriptMicrosPerOperation)} | ${floorRun === undefined ? '—' : cpu(floorRun, floorRun.scriptMicrosPerOperation)} |`];
   });
   if (rows.length === 0) return [];
   const { operations, runs } = profiles[0]!;
@@ -151,15 +169,15 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
     return own === undefined ? [] : [`${title} (\`${own.producerOperation}\` + \`${own.consumerOperation}\`) ${own.total.toFixed(2)} µs, ${own.w3c.toFixed(2)} of it in src/w3c, the floors' own code ${own.floor.toFixed(2)} µs`];
   });
   return [
-    `tracebus's own self time per message, from CPU profiles of each variant run alone in its own process (every trace sampled; the measured rounds only, ${operations.toLocaleString('en')} messages; the median of ${runs} such children, run in a rotating order; µs per message, samples × the interval between them): in tracebus's sources (src/), the part of it in its W3C propagators (src/w3c, the work the floors leave to @opentelemetry/core), the loop in isolated.ts that drives tracebus's wrapper, and the floor's own code in isolated.ts (the hand-written glue around the SDK, its loop included).`,
+    `tracebus's own self time per message, from CPU profiles of each variant run alone in its own process (every trace sampled; the measured rounds only, ${operations.toLocaleString('en')} messages; the median of ${runs} such children, run in a rotating order; CPU µs per message: the CPU time per message of the unprofiled rounds above, divided as the busy samples divide among the stack's parts): in tracebus's sources (src/), the part of it in its W3C propagators (src/w3c, the work the floors leave to @opentelemetry/core), the loop in isolated.ts that drives tracebus's wrapper, and the floor's own code in isolated.ts (the hand-written glue around the SDK, its loop included).`,
     '',
     '| operation | tracebus src/ µs | of it src/w3c | loop driving tracebus µs | floor+semconv own code µs |',
     '|---|---:|---:|---:|---:|',
     ...rows,
     '',
     ...(perTransport.length === 0 ? [] : [`- per message, producer + consumer: ${perTransport.join('; ')}.`]),
-    ...heaviestLines(profiles, find),
-    `- the samples were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of the CPU time per message of the unprofiled rounds above (which also counts the threads of the GC); the samples' wall-clock timeDeltas would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
+    ...heaviestLines(profiles, find, section),
+    `- the samples were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of the CPU time per message of the unprofiled rounds above (which also counts the threads of the GC), which is why the figures above divide that CPU time by the samples' shares rather than count samples × interval; the samples' wall-clock timeDeltas would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
     '',
   ];
 }
@@ -169,11 +187,13 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
  * counts the code it inlines into a function (an API or SDK call, a callee of tracebus's own)
  * as that function's self time, so a frame can hold more than its own lines.
  */
-function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => IsolatedProfile | undefined): string[] {
+function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => IsolatedProfile | undefined, section: SectionResult): string[] {
   const parts = OPERATIONS.flatMap(({ prefix, title }) => {
-    const heaviest = find(tracebusOf(prefix))?.heaviest;
-    if (heaviest === undefined || heaviest.length === 0) return [];
-    return [`${title}: ${heaviest.map(({ name, at, micros }) => `\`${name}\` (${at}) ${micros.toFixed(2)}`).join(', ')}`];
+    const profile = find(tracebusOf(prefix));
+    const heaviest = profile?.heaviest;
+    if (profile === undefined || heaviest === undefined || heaviest.length === 0) return [];
+    const toCpu = profileToCpu(section, profile);
+    return [`${title}: ${heaviest.map(({ name, at, micros }) => `\`${name}\` (${at}) ${(micros * toCpu).toFixed(2)}`).join(', ')}`];
   });
   if (parts.length === 0) return [];
   return [

@@ -4,7 +4,7 @@
  * unprofiled rows, tracebus's beside the semconv floor's, for the sampler asked for.
  */
 import { describe, expect, it } from 'vitest';
-import { isolatedAdded } from '../../scripts/bench/isolated-report.ts';
+import { isolatedAdded, isolatedOwnTime, profileToCpu } from '../../scripts/bench/isolated-report.ts';
 import type { SectionResult } from '../../scripts/bench/results.ts';
 
 const rows = (values: Record<string, number>) => Object.entries(values).map(([name, cpuMicrosPerMessage]) => ({ name, cpuMicrosPerMessage }));
@@ -47,5 +47,29 @@ describe('isolatedAdded', () => {
     expect(isolatedAdded(isolated({ ...EVERY_TRACE, 'eachMessage: floor+semconv': Number.NaN }), 'kafka', false)).toBeUndefined();
     expect(isolatedAdded(section, 'wire', false)).toBeUndefined();
     expect(isolatedAdded(undefined, 'kafka', false)).toBeUndefined();
+  });
+});
+
+describe('isolatedOwnTime', () => {
+  /** A profile of `variant` whose busy samples came to `busy` µs per operation, `tracebus` and `script` µs of it in those parts. */
+  const profile = (variant: string, busy: number, tracebus: number, w3c: number, script: number) => ({ variant, runs: 3, operations: 100_000, samples: 1_000, intervalMicros: 400, sampledMicros: 400_000, busyMicrosPerOperation: busy, tracebusMicrosPerOperation: tracebus, w3cMicrosPerOperation: w3c, scriptMicrosPerOperation: script });
+
+  it('divides the unprofiled CPU time per message as the busy samples divide among the parts', () => {
+    // The samples counted twice the CPU time on the producer's side and as much on the consumer's.
+    const section = isolated(EVERY_TRACE);
+    section.isolatedProfiles = [
+      profile('send x1: tracebus', 5, 1, 0.2, 0.1),
+      profile('eachMessage: tracebus', 3.25, 0.5, 0.25, 0.05),
+      profile('send x1: floor+semconv', 4, 0, 0, 0.4),
+      profile('eachMessage: floor+semconv', 3, 0, 0, 0.3),
+    ];
+    expect(profileToCpu(section, section.isolatedProfiles[0]!)).toBe(0.5);
+    expect(isolatedOwnTime(section, 'kafka-single')).toEqual({ producerOperation: 'send x1', consumerOperation: 'eachMessage', producer: 0.5, consumer: 0.5, total: 1, w3c: 0.35, floor: 0.5 });
+  });
+
+  it('keeps samples × interval for a variant the unprofiled rounds have no figure for', () => {
+    const section = isolated({});
+    expect(profileToCpu(section, profile('send x1: tracebus', 5, 1, 0.2, 0.1))).toBe(1);
+    expect(isolatedOwnTime(section, 'kafka-single')).toBeUndefined();
   });
 });

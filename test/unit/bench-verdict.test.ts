@@ -1,0 +1,92 @@
+/**
+ * How docs/benchmarks.md decides the added-CPU targets of a broker section
+ * (scripts/bench/report.ts): the broker run's medians decide, unless its rounds fall on both
+ * sides of the target line; then the same ratio on the isolated section's no-op clients does.
+ */
+import { describe, expect, it } from 'vitest';
+import { addedVerdict, sectionReport, type RoundRatios } from '../../scripts/bench/report.ts';
+import type { Sample, SectionResult } from '../../scripts/bench/results.ts';
+
+const rounds = (low: number | undefined, high: number | undefined, without = 0): RoundRatios => ({ text: '', low, high, without });
+const ALONE = (tracebus: number, floor: number) => ({ producerOperation: 'send x1', consumerOperation: 'eachMessage', tracebus, floor });
+
+describe('addedVerdict', () => {
+  it('takes the broker run’s median where every round falls on one side of the line', () => {
+    expect(addedVerdict(1.1, rounds(1.02, 1.18), ALONE(6, 4), 1.2)).toEqual({ met: true, why: '' });
+    // All rounds above the line: missed, however the no-op clients measured.
+    expect(addedVerdict(1.4, rounds(1.25, 1.6), ALONE(5, 5), 1.2)).toEqual({ met: false, why: '' });
+    // A round exactly on the line is on the met side.
+    expect(addedVerdict(1.1, rounds(0.9, 1.2), ALONE(6, 4), 1.2).met).toBe(true);
+  });
+
+  it('lets the isolated ratio decide where the rounds straddle the line, either way', () => {
+    const met = addedVerdict(1.42, rounds(0.8, 1.62), ALONE(5.75, 5), 1.2);
+    expect(met.met).toBe(true);
+    expect(met.why).toBe('; the rounds fall on both sides of 1.20×, so this run cannot place its median against the line: the ratio on clients that do nothing decides');
+    expect(addedVerdict(1.05, rounds(0.8, 1.3), ALONE(6.25, 5), 1.2).met).toBe(false);
+  });
+
+  it('treats rounds without a ratio, or a median without one, as a run that cannot tell', () => {
+    const some = addedVerdict(1.1, rounds(0.9, 1.1, 1), ALONE(6.5, 5), 1.2);
+    expect(some).toEqual({ met: false, why: '; the floor measured no more CPU than the untraced run in some rounds, so this run cannot place its median against the line: the ratio on clients that do nothing decides' });
+    expect(addedVerdict(undefined, rounds(0.9, 1.1), ALONE(5.5, 5), 1.2).met).toBe(true);
+  });
+
+  it('falls back on the broker run’s median without an isolated figure or without rounds', () => {
+    expect(addedVerdict(1.42, rounds(0.8, 1.62), undefined, 1.2)).toEqual({ met: false, why: '' });
+    expect(addedVerdict(1.1, rounds(undefined, undefined), ALONE(7, 5), 1.2)).toEqual({ met: true, why: '' });
+    expect(addedVerdict(undefined, rounds(undefined, undefined), undefined, 1.2).met).toBe(false);
+  });
+});
+
+/** One round's sample: `us` µs of wall time and `cpu` µs of CPU per message. */
+const sample = (variant: string, us: number, cpu: number): Sample => ({ variant, messages: 1_000, seconds: us / 1_000, cpuMicrosPerMessage: cpu, latency: { samples: 1_000, p50: 1, p99: 2 }, spansPerMessage: 2, traceparentsPerMessage: 1, attributesPerMessage: 9 });
+
+/** A kafka-single section whose rounds give `untraced`, `tracebus` and `floor+semconv` these CPU figures. */
+function kafkaSingle(cpu: { untraced: number[]; tracebus: number[]; 'floor+semconv': number[] }): SectionResult {
+  const samples: Record<string, Sample[]> = {};
+  const untraced = cpu.untraced;
+  const perVariant: Record<string, number[]> = { ...cpu, otel: untraced.map((value) => value + 20), floor: untraced.map((value) => value + 5), 'tracebus-nosdk': untraced.map((value) => value + 1) };
+  for (const [variant, values] of Object.entries(perVariant)) samples[variant] = values.map((value) => sample(variant, value * 1.25, value));
+  return { name: 'kafka-single', title: 'Kafka single sends', variants: Object.keys(samples), rounds: untraced.length, samples, load: { before: 0, after: 0 }, official: '@opentelemetry/instrumentation-kafkajs', client: 'kafkajs' };
+}
+
+function isolated(tracebus: number, floor: number): SectionResult {
+  const rows = [
+    { name: 'send x1: tracebus', cpuMicrosPerMessage: tracebus / 2 },
+    { name: 'eachMessage: tracebus', cpuMicrosPerMessage: tracebus / 2 },
+    { name: 'send x1: floor+semconv', cpuMicrosPerMessage: floor / 2 },
+    { name: 'eachMessage: floor+semconv', cpuMicrosPerMessage: floor / 2 },
+  ];
+  return { name: 'isolated', title: 'isolated', variants: ['isolated'], rounds: 1, samples: { isolated: [{ variant: 'isolated', messages: 1_000, seconds: 1, rows }] }, load: { before: 0, after: 0 } };
+}
+
+/** The (b) target of the section's report: the line on the semconv floor. */
+function floorTarget(section: SectionResult, others: SectionResult[]) {
+  const target = sectionReport(section, [section, ...others]).targets.find((entry) => entry.text.startsWith('tracebus adds'));
+  if (target === undefined) throw new Error('no target on the semconv floor in the report');
+  return target;
+}
+
+describe('the semconv-floor target of a broker section', () => {
+  // Added CPU round by round: tracebus 12, 8, 16, 9, 11 µs; the floor 8, 10, 8, 9, 8 µs.
+  // Ratios 1.5, 0.8, 2.0, 1.0, 1.375 straddle 1.2×; the medians give (112 − 100) ÷ (108 − 100) = 1.50×.
+  const NOISY = kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [112, 98, 126, 104, 116], 'floor+semconv': [108, 100, 118, 104, 113] });
+
+  it('is decided by the isolated ratio, and says so, when the rounds straddle the line', () => {
+    const met = floorTarget(NOISY, [isolated(5.75, 5)]);
+    expect(met.met).toBe(true);
+    expect(met.text).toContain('adds 12.0 µs of CPU per message; the floor with the semconv attributes (`floor+semconv`) adds 8.0 µs: 1.50× (target ≤ 1.2×; round by round 0.80× to 2.00×)');
+    expect(met.text).toContain("tracing's work for `send x1` + `eachMessage` costs tracebus 5.75 µs of CPU per message and the floor 5.00 µs: 1.15×; the rounds fall on both sides of 1.20×, so this run cannot place its median against the line: the ratio on clients that do nothing decides");
+    expect(floorTarget(NOISY, [isolated(6.5, 5)]).met).toBe(false);
+  });
+
+  it('keeps the broker run’s verdict when its rounds agree, and without an isolated section', () => {
+    // Ratios 1.5, 1.4, 1.6, 1.25, 1.5: all above the line.
+    const above = kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [112, 97, 126, 105, 117], 'floor+semconv': [108, 95, 120, 103, 113] });
+    const missed = floorTarget(above, [isolated(5, 5)]);
+    expect(missed.met).toBe(false);
+    expect(missed.text).not.toContain('decides');
+    expect(floorTarget(NOISY, []).met).toBe(false);
+  });
+});
