@@ -61,6 +61,11 @@ export interface IsolatedOwnTime {
   floor: number;
 }
 
+/** The CPU µs per message the isolated section's unprofiled rounds measured for `variant` (every trace sampled). */
+function unprofiledCpu(isolated: SectionResult, variant: string): number | undefined {
+  return ((isolated.samples.isolated?.[0]?.rows ?? []) as Row[]).find((row) => row.name === variant)?.cpuMicrosPerMessage;
+}
+
 /**
  * The factor that turns a profile's self times (samples × the interval between them) into CPU
  * time: the CPU time per operation the unprofiled rounds measured for the variant, over what
@@ -71,15 +76,15 @@ export interface IsolatedOwnTime {
  * the unprofiled rounds have no row for the variant.
  */
 export function profileToCpu(isolated: SectionResult, profile: IsolatedProfile): number {
-  const rows = (isolated.samples.isolated?.[0]?.rows ?? []) as Row[];
-  const cpu = rows.find((row) => row.name === profile.variant)?.cpuMicrosPerMessage;
+  const cpu = unprofiledCpu(isolated, profile.variant);
   return cpu === undefined || !Number.isFinite(cpu) || !(profile.busyMicrosPerOperation > 0) ? 1 : cpu / profile.busyMicrosPerOperation;
 }
 
 /**
  * What tracebus's own code costs per message on `transport` (producer operation + consumer
- * operation), measured alone on the no-op clients, in CPU µs ({@link profileToCpu}); `undefined` when `isolated` did not run,
- * was not profiled, or lacks a profile the transport needs.
+ * operation), measured alone on the no-op clients, in CPU µs ({@link profileToCpu});
+ * `undefined` when `isolated` did not run, was not profiled, or lacks a profile the transport
+ * needs.
  */
 export function isolatedOwnTime(isolated: SectionResult | undefined, transport: SectionName): IsolatedOwnTime | undefined {
   const operations = TRANSPORTS[transport];
@@ -157,9 +162,8 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
   // compare with the CPU time the unprofiled rounds measured (the profiled runs' own CPU time
   // also counts the profiler's thread).
   const wallExcess = profiles.map((profile) => profile.sampledMicros / (profile.samples * profile.intervalMicros) - 1);
-  const unprofiled = (section.samples.isolated?.[0]?.rows ?? []) as Row[];
   const busyShare = profiles.flatMap((profile) => {
-    const cpu = unprofiled.find((row) => row.name === profile.variant)?.cpuMicrosPerMessage;
+    const cpu = unprofiledCpu(section, profile.variant);
     return cpu === undefined ? [] : [profile.busyMicrosPerOperation / cpu];
   });
   const range = (values: number[], format: (value: number) => string) => `${format(Math.min(...values))}–${format(Math.max(...values))}`;
