@@ -68,7 +68,6 @@ function roundRatios(section: SectionResult, variants: readonly string[], ratioO
   const left = without === 0 ? '' : `; in ${without} of ${rounds} rounds the floor measured no more CPU than the untraced run, which leaves no ratio`;
   return { text: `; round by round ${format(low)} to ${format(high)}${left}`, low, high, without };
 }
-const roundRange = (section: SectionResult, variants: readonly string[], ratioOf: (round: number) => number | undefined, format: (value: number) => string) => roundRatios(section, variants, ratioOf, format).text;
 const cpuIn = (section: SectionResult, variant: string, round: number) => Number(samplesOf(section, variant)[round]!.cpuMicrosPerMessage);
 const usIn = (section: SectionResult, variant: string, round: number) => us(samplesOf(section, variant)[round]!);
 /**
@@ -152,7 +151,7 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     // instrumentation that records what the floor records.
     const floorShare = has(section, names.semconvFloor) ? medianUsOf(section, 'otel') / medianUsOf(section, names.semconvFloor) : undefined;
     const bound = floorShare === undefined ? '' : `; the floor with the semconv attributes reaches ${pct(floorShare)} of it${floorShare < 1.15 ? ', so no instrumentation that records those attributes reaches 115% here' : ''}`;
-    const shares = roundRange(section, ['otel', names.tracebus], (round) => usIn(section, 'otel', round) / usIn(section, names.tracebus, round), pct);
+    const shares = roundRatios(section, ['otel', names.tracebus], (round) => usIn(section, 'otel', round) / usIn(section, names.tracebus, round), pct).text;
     lines.push(`- ${target(`tracebus: ${pct(share)} of the throughput of ${section.official} (target ≥ 115%${shares}), adding ${added.toFixed(1)} µs of client CPU per message against its ${otelAdded.toFixed(1)} µs (target: less)${bound}${seeProfile(section, met)}`, met)}.`);
   }
   if (has(section, names.semconvFloor)) {
