@@ -15,11 +15,16 @@
  * them: the system (`kafka`), the operation's name and type (`create` for a message of a
  * `send` of several, as tracebus's per-message span; `send` for a `send` of one; `process`),
  * the topic as the destination, and on the consumer's spans the consumer group (Conditionally
- * Required "if applicable" on Kafka's process spans, and sampling-relevant there).
+ * Required "if applicable" on Kafka's process spans, and sampling-relevant there). A `send`
+ * of several messages under `floor+semconv` also gets the span semantic conventions give a
+ * batch API beside its per-message `create` spans: a CLIENT `send` span for the call, with
+ * `messaging.batch.message_count` (Conditionally Required on batch operations) and a link to
+ * each message's `create` span (the send span SHOULD link to every creation context it
+ * injected), active while the client sends and ended when the call settles, as tracebus's.
  */
-import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type TextMapGetter } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Link, type TextMapGetter } from '@opentelemetry/api';
 import type { Admin } from 'kafkajs';
-import { ATTR_MESSAGING_CONSUMER_GROUP_NAME, ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
+import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_MESSAGING_CONSUMER_GROUP_NAME, ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM } from '../../src/core/semconv.ts';
 import { KAFKA_SYSTEM } from '../../src/kafka/attributes.ts';
 import type { FloorKind } from './broker-variant.ts';
 import { benchPayload } from './payload.ts';
@@ -123,19 +128,31 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, varia
       }
     };
 
-  /** One message to send; the floor's producer side: a producer span whose context the message carries. */
-  const message: () => BenchMessage =
+  /**
+   * One message to send; the floor's producer side: a producer span whose context the
+   * message carries, linked from `links` when the call has a batch `send` span.
+   */
+  const message: (links: Link[] | undefined) => BenchMessage =
     floor !== undefined
-      ? () => {
+      ? (links) => {
           const span = floorTracer.startSpan(producerName, { kind: SpanKind.PRODUCER, attributes: withAttributes ? producerAttributes() : undefined });
           const headers: Record<string, string> = {};
           propagation.inject(trace.setSpan(context.active(), span), headers);
           span.end();
+          links?.push({ context: span.spanContext() });
           return { value: payload, headers };
         }
       : staticHeaders === undefined
         ? () => ({ value: payload })
         : () => ({ value: payload, headers: { ...staticHeaders } });
+
+  // floor+semconv's batch `send` span (see the header): only where a call carries several messages.
+  const batchSpans = withAttributes && shape.batch > 1;
+  const sendInSpan = (batch: BenchMessage[], links: Link[]): Promise<unknown> => {
+    const attributes: Attributes = { [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'send', [ATTR_MESSAGING_OPERATION_TYPE]: 'send', [ATTR_MESSAGING_DESTINATION_NAME]: topic, [ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: batch.length };
+    const span = floorTracer.startSpan(`send ${topic}`, { kind: SpanKind.CLIENT, attributes, links });
+    return context.with(trace.setSpan(context.active(), span), send, undefined, batch).finally(() => span.end());
+  };
 
   let received = 0;
   let carried = 0;
@@ -162,8 +179,9 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, varia
       // Fresh message objects for every call: an instrumentation may write its headers into
       // the objects it is given.
       const batch: BenchMessage[] = [];
-      for (let index = 0; index < Math.min(shape.batch, n - sent); index++) batch.push(message());
-      const sending: Promise<unknown> = send(batch).finally(() => inFlight.delete(sending));
+      const links: Link[] | undefined = batchSpans ? [] : undefined;
+      for (let index = 0; index < Math.min(shape.batch, n - sent); index++) batch.push(message(links));
+      const sending: Promise<unknown> = (links === undefined ? send(batch) : sendInSpan(batch, links)).finally(() => inFlight.delete(sending));
       inFlight.add(sending);
       if (inFlight.size >= shape.inFlight) await Promise.race(inFlight);
     }
