@@ -35,6 +35,13 @@ export const W3C_TRACEBUS = 'w3c propagators: tracebus';
 export const W3C_CORE = 'w3c propagators: core';
 const floorOf = (floor: string) => `${floor}: floor+semconv`;
 
+/** The operations isolated.ts also has a `floor+tracebus attributes` variant of: a floor that records tracebus's attributes. */
+const SAME_ATTRIBUTES = [
+  { prefix: 'send x1', title: 'Kafka `send` of one message' },
+  { prefix: 'eachMessage', title: 'Kafka `eachMessage`' },
+  { prefix: 'amqp publish', title: 'AMQP publish on a ConfirmChannel' },
+];
+
 /** The variants run.ts profiles alone, each in its own child: every tracebus variant and every floor they are compared with. */
 export const ISOLATED_PROFILED = [...OPERATIONS.map(({ prefix }) => tracebusOf(prefix)), ...new Set(OPERATIONS.map(({ floor }) => floorOf(floor)))];
 
@@ -208,7 +215,7 @@ function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => I
 /** The section's tables, one per sampler, and a line on what tracebus adds over the floors. */
 export function isolatedSummary(section: SectionResult): string[] {
   const lines = [
-    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; the variants alternate over the rounds in one process and the table shows medians. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is the Kafka consumer floor with the ten attributes tracebus records on a process span, set at its start.',
+    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; the variants alternate over the rounds in one process and the table shows medians. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them.',
     '',
   ];
   for (const variant of section.variants) {
@@ -223,12 +230,14 @@ export function isolatedSummary(section: SectionResult): string[] {
       if (floor === undefined || tracebus === undefined) continue;
       lines.push(`| ${title} | ${floor.toFixed(2)} | ${tracebus.toFixed(2)} | ${(tracebus / floor).toFixed(2)}× |`);
     }
-    const semconv = of('eachMessage: floor+semconv');
-    const attributes = of('eachMessage: floor+tracebus attributes');
-    const tracebus = of('eachMessage: tracebus');
-    if (semconv !== undefined && attributes !== undefined && tracebus !== undefined) {
-      lines.push('', `- Kafka \`eachMessage\`: with tracebus's attributes the floor costs ${attributes.toFixed(2)} µs (${(attributes / semconv).toFixed(2)}× \`floor+semconv\`); tracebus costs ${(tracebus / attributes).toFixed(2)}× that floor.`);
-    }
+    const sameAttributes = SAME_ATTRIBUTES.flatMap(({ prefix, title }) => {
+      const semconv = of(floorOf(prefix));
+      const attributes = of(`${prefix}: floor+tracebus attributes`);
+      const tracebus = of(tracebusOf(prefix));
+      if (semconv === undefined || attributes === undefined || tracebus === undefined) return [];
+      return [`- ${title}: with tracebus's attributes the floor costs ${attributes.toFixed(2)} µs (${(attributes / semconv).toFixed(2)}× \`floor+semconv\`); tracebus costs ${(tracebus / attributes).toFixed(2)}× that floor.`];
+    });
+    if (sameAttributes.length > 0) lines.push('', ...sameAttributes);
     const ownW3c = of(W3C_TRACEBUS);
     const coreW3c = of(W3C_CORE);
     if (ownW3c !== undefined && coreW3c !== undefined) {

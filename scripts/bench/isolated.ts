@@ -25,7 +25,7 @@
  * the same wrappers with real clients; this one shows tracing's own share without the
  * client's noise, for work on tracebus's hot path.
  */
-import { context, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanKind, trace, type Link, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { context, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Link, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { headerGetter, headerSetter } from '../../src/core/headers.ts';
@@ -221,6 +221,43 @@ const tracebus = {
       )),
 };
 
+// What tracebus's producer spans record beyond the semconv floor's on the no-op clients: the
+// broker's address and port (and on Kafka the client id), Recommended by semconv.
+const TRACEBUS_SERVER = (port: number) => ({ 'server.address': '127.0.0.1', 'server.port': port });
+
+/**
+ * The floor of an AMQP publish on a ConfirmChannel, its span ended at the confirm; `after`
+ * set after the start on a span that records, as tracebus sets its own.
+ */
+function amqpPublishFloor(after: Attributes): (n: number) => Promise<void> {
+  return async (n) => {
+    for (let sent = 1; sent <= n; sent++) {
+      const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: rabbitSemconv('send', 'send') });
+      if (span.isRecording()) span.setAttributes(after);
+      const headers: Record<string, string> = {};
+      propagation.inject(trace.setSpan(context.active(), span), headers);
+      rabbitSink.sendToQueue(queue, payload, { headers }, () => span.end());
+      if (sent % 100 === 0) await rabbitSink.waitForConfirms();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+}
+
+/** The floor of a Kafka `send` of one message; `after` (when given) set after the start on a span that records, as tracebus sets its own. */
+function sendOneFloor(after: Attributes | undefined): (n: number) => Promise<void> {
+  return async (n) => {
+    for (let sent = 0; sent < n; sent++) {
+      const span = floorTracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes: semconv('send', 'send') });
+      if (after !== undefined && span.isRecording()) span.setAttributes(after);
+      const headers: Record<string, string> = {};
+      const ctx = trace.setSpan(context.active(), span);
+      propagation.inject(ctx, headers);
+      await context.with(ctx, () => sink.send({ topic, messages: [{ value: payload, headers }] }));
+      span.end();
+    }
+  };
+}
+
 /** The floor's consumer side with the attributes `attributesOf` gives, at span start. */
 function floorEachMessage(attributesOf: (offset: number) => Record<string, string | number>): (n: number) => Promise<void> {
   return async (n) => {
@@ -271,17 +308,8 @@ const coreW3c = new CompositePropagator({ propagators: [new W3CTraceContextPropa
 const variants: Record<string, (n: number) => Promise<void>> = {
   [W3C_TRACEBUS]: w3cVariant(w3cConformant(coreW3c), headerSetter, headerGetter),
   [W3C_CORE]: w3cVariant(coreW3c, defaultTextMapSetter, bufferGetter),
-  'amqp publish: floor+semconv': async (n) => {
-    for (let sent = 1; sent <= n; sent++) {
-      const span = floorTracer.startSpan(`send ${queue}`, { kind: SpanKind.PRODUCER, attributes: rabbitSemconv('send', 'send') });
-      if (span.isRecording()) span.setAttribute('rabbitmq.destination.routing_key', queue);
-      const headers: Record<string, string> = {};
-      propagation.inject(trace.setSpan(context.active(), span), headers);
-      rabbitSink.sendToQueue(queue, payload, { headers }, () => span.end());
-      if (sent % 100 === 0) await rabbitSink.waitForConfirms();
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-  },
+  'amqp publish: floor+semconv': amqpPublishFloor({ 'rabbitmq.destination.routing_key': queue }),
+  'amqp publish: floor+tracebus attributes': amqpPublishFloor({ 'rabbitmq.destination.routing_key': queue, ...TRACEBUS_SERVER(5672) }),
   'amqp consume: floor+semconv': async (n) => {
     const headers = textHeaders();
     const handler = (message: ConsumeMessage | null) => message !== null && rabbitSink.ack();
@@ -320,16 +348,8 @@ const variants: Record<string, (n: number) => Promise<void>> = {
       }
     }
   },
-  'send x1: floor+semconv': async (n) => {
-    for (let sent = 0; sent < n; sent++) {
-      const span = floorTracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes: semconv('send', 'send') });
-      const headers: Record<string, string> = {};
-      const ctx = trace.setSpan(context.active(), span);
-      propagation.inject(ctx, headers);
-      await context.with(ctx, () => sink.send({ topic, messages: [{ value: payload, headers }] }));
-      span.end();
-    }
-  },
+  'send x1: floor+semconv': sendOneFloor(undefined),
+  'send x1: floor+tracebus attributes': sendOneFloor({ ...TRACEBUS_SERVER(9092), 'messaging.client.id': 'bench' }),
   // The in-process bus's floors: inprocess.ts's `bus+floor+attributes` publisher and handler.
   'bus publish: floor+semconv': async (n) => {
     for (let index = 0; index < n; index++) {

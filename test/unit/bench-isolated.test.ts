@@ -4,7 +4,7 @@
  * unprofiled rows, tracebus's beside the semconv floor's, for the sampler asked for.
  */
 import { describe, expect, it } from 'vitest';
-import { isolatedAdded, isolatedOwnTime, profileToCpu } from '../../scripts/bench/isolated-report.ts';
+import { isolatedAdded, isolatedOwnTime, isolatedSummary, profileToCpu } from '../../scripts/bench/isolated-report.ts';
 import type { SectionResult } from '../../scripts/bench/results.ts';
 
 const rows = (values: Record<string, number>) => Object.entries(values).map(([name, cpuMicrosPerMessage]) => ({ name, cpuMicrosPerMessage }));
@@ -71,5 +71,23 @@ describe('isolatedOwnTime', () => {
     const section = isolated({});
     expect(profileToCpu(section, profile('send x1: tracebus', 5, 1, 0.2, 0.1))).toBe(1);
     expect(isolatedOwnTime(section, 'kafka-single')).toBeUndefined();
+  });
+});
+
+describe('isolatedSummary', () => {
+  it('sets tracebus beside a floor that records its attributes, for each operation that has one', () => {
+    const section = isolated({
+      ...EVERY_TRACE,
+      'send x1: floor+tracebus attributes': 2.25,
+      'eachMessage: floor+tracebus attributes': 3.25,
+      'amqp publish: tracebus': 2,
+      'amqp publish: floor+semconv': 1.5,
+    });
+    const lines = isolatedSummary(section);
+    expect(lines).toContain('- Kafka `send` of one message: with tracebus\'s attributes the floor costs 2.25 µs (1.13× `floor+semconv`); tracebus costs 1.11× that floor.');
+    expect(lines).toContain('- Kafka `eachMessage`: with tracebus\'s attributes the floor costs 3.25 µs (1.08× `floor+semconv`); tracebus costs 1.00× that floor.');
+    // No AMQP line without its floor+tracebus attributes row.
+    expect(lines.filter((line) => line.includes('with tracebus\'s attributes'))).toHaveLength(2);
+    expect(lines).toContain('| Kafka `send` of one message | 2.00 | 2.50 | 1.25× |');
   });
 });
