@@ -1,0 +1,105 @@
+/**
+ * When a span ends relative to the work it covers (src/core/lifecycle.ts): a span that
+ * records waits for the work's promise; one that records nothing (an unsampled trace) ends at
+ * once and hands the caller the work's own promise, unless metrics wait for the settle.
+ */
+import { context, ROOT_CONTEXT, trace, TraceFlags, type Span } from '@opentelemetry/api';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MessagingTracer, runInSpan } from '../../src/adapter/index.ts';
+import type { MessageTrace } from '../../src/index.ts';
+import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_ID = '00f067aa0ba902b7';
+const UNSAMPLED = trace.setSpanContext(ROOT_CONTEXT, { traceId: TRACE_ID, spanId: PARENT_ID, traceFlags: TraceFlags.NONE, isRemote: true });
+
+/** A promise and the functions that settle it. */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
+
+let recorder: SpanRecorder | undefined;
+afterEach(async () => {
+  await recorder?.shutdown();
+  recorder = undefined;
+});
+
+describe('a span that records nothing', () => {
+  it('publishing in an unsampled trace injects its context and returns the send’s own promise', async () => {
+    recorder = recordSpans();
+    const tracer = new MessagingTracer('kafka');
+    const sending = Promise.resolve('sent');
+    let written: Record<string, unknown> = {};
+    let producer: Span | undefined;
+    const result = context.with(UNSAMPLED, () =>
+      tracer.tracePublish({ type: 'send', destination: 'orders' }, { existing: 'yes' }, undefined, undefined, (headers, span) => {
+        written = headers;
+        producer = span;
+        return sending;
+      }),
+    );
+    expect(result).toBe(sending);
+    expect(producer!.isRecording()).toBe(false);
+    expect(written).toEqual({ existing: 'yes', traceparent: `00-${TRACE_ID}-${producer!.spanContext().spanId}-00` });
+    expect(producer!.spanContext().spanId).not.toBe(PARENT_ID);
+    await expect(result).resolves.toBe('sent');
+    expect(recorder.spans()).toEqual([]);
+  });
+
+  it('a handler of an unsampled message runs in its context, and its promise comes back as it was, rejection included', async () => {
+    recorder = recordSpans();
+    const tracer = new MessagingTracer('kafka');
+    const failure = new RangeError('handler failed');
+    const handling = Promise.reject(failure);
+    let seen: MessageTrace | undefined;
+    let active: string | undefined;
+    const result = tracer.traceProcess({ type: 'process', destination: 'orders' }, { traceparent: `00-${TRACE_ID}-${PARENT_ID}-00` }, {}, undefined, undefined, (messageTrace) => {
+      seen = messageTrace;
+      active = trace.getSpanContext(context.active())?.spanId;
+      return handling;
+    });
+    expect(result).toBe(handling);
+    await expect(result).rejects.toBe(failure);
+    expect(seen!.traceId).toBe(TRACE_ID);
+    expect(seen!.sampled).toBe(false);
+    expect(active).toBe(seen!.spanId);
+    expect(recorder.spans()).toEqual([]);
+  });
+
+  it('still waits for the settle when metrics are taken', async () => {
+    const span = trace.wrapSpanContext({ traceId: TRACE_ID, spanId: PARENT_ID, traceFlags: TraceFlags.NONE });
+    const onEnd = vi.fn();
+    const work = deferred<string>();
+    const result = runInSpan(span, undefined, () => work.promise, undefined, undefined, undefined, onEnd);
+    expect(result).not.toBe(work.promise);
+    await Promise.resolve();
+    expect(onEnd).not.toHaveBeenCalled();
+    const failure = new TypeError('nack');
+    work.reject(failure);
+    await expect(result).rejects.toBe(failure);
+    expect(onEnd).toHaveBeenCalledExactlyOnceWith(failure, true, undefined);
+  });
+});
+
+describe('a span that records', () => {
+  it('ends when the work’s promise settles, not before', async () => {
+    recorder = recordSpans();
+    const tracer = new MessagingTracer('kafka');
+    const work = deferred<string>();
+    const result = tracer.tracePublish({ type: 'send', destination: 'orders' }, {}, undefined, undefined, () => work.promise);
+    expect(result).not.toBe(work.promise);
+    await Promise.resolve();
+    expect(recorder.spans()).toEqual([]);
+    expect(recorder.openSpans().map((span) => span.name)).toEqual(['send orders']);
+    work.resolve('sent');
+    await expect(result).resolves.toBe('sent');
+    expect(recorder.openSpans()).toEqual([]);
+    expect(recorder.spans().map((span) => span.name)).toEqual(['send orders']);
+  });
+});
