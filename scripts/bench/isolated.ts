@@ -223,7 +223,7 @@ const tracebus = {
 
 // What tracebus's producer spans record beyond the semconv floor's on the no-op clients: the
 // broker's address and port (and on Kafka the client id), Recommended by semconv.
-const TRACEBUS_SERVER = (port: number) => ({ 'server.address': '127.0.0.1', 'server.port': port });
+const tracebusServer = (port: number) => ({ 'server.address': '127.0.0.1', 'server.port': port });
 
 /**
  * The floor of an AMQP publish on a ConfirmChannel, its span ended at the confirm; `after`
@@ -309,7 +309,7 @@ const variants: Record<string, (n: number) => Promise<void>> = {
   [W3C_TRACEBUS]: w3cVariant(w3cConformant(coreW3c), headerSetter, headerGetter),
   [W3C_CORE]: w3cVariant(coreW3c, defaultTextMapSetter, bufferGetter),
   'amqp publish: floor+semconv': amqpPublishFloor({ 'rabbitmq.destination.routing_key': queue }),
-  'amqp publish: floor+tracebus attributes': amqpPublishFloor({ 'rabbitmq.destination.routing_key': queue, ...TRACEBUS_SERVER(5672) }),
+  'amqp publish: floor+tracebus attributes': amqpPublishFloor({ 'rabbitmq.destination.routing_key': queue, ...tracebusServer(5672) }),
   'amqp consume: floor+semconv': async (n) => {
     const headers = textHeaders();
     const handler = (message: ConsumeMessage | null) => message !== null && rabbitSink.ack();
@@ -349,7 +349,7 @@ const variants: Record<string, (n: number) => Promise<void>> = {
     }
   },
   'send x1: floor+semconv': sendOneFloor(undefined),
-  'send x1: floor+tracebus attributes': sendOneFloor({ ...TRACEBUS_SERVER(9092), 'messaging.client.id': 'bench' }),
+  'send x1: floor+tracebus attributes': sendOneFloor({ ...tracebusServer(9092), 'messaging.client.id': 'bench' }),
   // The in-process bus's floors: inprocess.ts's `bus+floor+attributes` publisher and handler.
   'bus publish: floor+semconv': async (n) => {
     for (let index = 0; index < n; index++) {

@@ -106,7 +106,8 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, varia
   const withAttributes = floor === 'semconv';
   // tracebus's per-message producer span: `create` in a send of several, `send` in a send of one.
   const producerOperation = shape.batch === 1 ? 'send' : 'create';
-  const producerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: producerOperation, [ATTR_MESSAGING_OPERATION_TYPE]: producerOperation, [ATTR_MESSAGING_DESTINATION_NAME]: topic });
+  const operationAttributes = (operation: string): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: operation, [ATTR_MESSAGING_OPERATION_TYPE]: operation, [ATTR_MESSAGING_DESTINATION_NAME]: topic });
+  const producerAttributes = (): Attributes => operationAttributes(producerOperation);
   const consumerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: topic, [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId });
   const producerName = `${withAttributes ? producerOperation : 'send'} ${topic}`;
   const { payload, staticHeaders } = benchPayload(variant);
@@ -149,7 +150,8 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, varia
   // floor+semconv's batch `send` span (see the header): only where a call carries several messages.
   const batchSpans = withAttributes && shape.batch > 1;
   const sendInSpan = (batch: BenchMessage[], links: Link[]): Promise<unknown> => {
-    const attributes: Attributes = { [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'send', [ATTR_MESSAGING_OPERATION_TYPE]: 'send', [ATTR_MESSAGING_DESTINATION_NAME]: topic, [ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: batch.length };
+    const attributes = operationAttributes('send');
+    attributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] = batch.length;
     const span = floorTracer.startSpan(`send ${topic}`, { kind: SpanKind.CLIENT, attributes, links });
     return context.with(trace.setSpan(context.active(), span), send, undefined, batch).finally(() => span.end());
   };
