@@ -64,8 +64,10 @@ export interface IsolatedOwnTime {
   consumer: number;
   total: number;
   w3c: number;
-  /** The hand-written floors' own code (isolated.ts) on both sides together. */
+  /** The hand-written floors' own code (isolated.ts, their loops included) on both sides together. */
   floor: number;
+  /** The loops in isolated.ts that drive tracebus's wrappers, both sides together: about what the floors' loops cost. */
+  loop: number;
 }
 
 /** The CPU µs per message the isolated section's unprofiled rounds measured for `variant` (every trace sampled). */
@@ -114,6 +116,7 @@ export function isolatedOwnTime(isolated: SectionResult | undefined, transport: 
     total: ownProducer + ownConsumer,
     w3c: cpu(producer, producer.w3cMicrosPerOperation) + cpu(consumer, consumer.w3cMicrosPerOperation),
     floor: cpu(producerFloor, producerFloor.scriptMicrosPerOperation) + cpu(consumerFloor, consumerFloor.scriptMicrosPerOperation),
+    loop: cpu(producer, producer.scriptMicrosPerOperation) + cpu(consumer, consumer.scriptMicrosPerOperation),
   };
 }
 

@@ -64,7 +64,7 @@ describe('isolatedOwnTime', () => {
       profile('eachMessage: floor+semconv', 3, 0, 0, 0.3),
     ];
     expect(profileToCpu(section, section.isolatedProfiles[0]!)).toBe(0.5);
-    expect(isolatedOwnTime(section, 'kafka-single')).toEqual({ producerOperation: 'send x1', consumerOperation: 'eachMessage', producer: 0.5, consumer: 0.5, total: 1, w3c: 0.35, floor: 0.5 });
+    expect(isolatedOwnTime(section, 'kafka-single')).toEqual({ producerOperation: 'send x1', consumerOperation: 'eachMessage', producer: 0.5, consumer: 0.5, total: 1, w3c: 0.35, floor: 0.5, loop: 0.1 });
   });
 
   it('keeps samples × interval for a variant the unprofiled rounds have no figure for', () => {

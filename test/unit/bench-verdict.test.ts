@@ -4,11 +4,28 @@
  * sides of the target line; then the same ratio on the isolated section's no-op clients does.
  */
 import { describe, expect, it } from 'vitest';
-import { addedVerdict, sectionReport, type RoundRatios } from '../../scripts/bench/report.ts';
+import { addedVerdict, ownTimeBound, sectionReport, type RoundRatios } from '../../scripts/bench/report.ts';
 import type { Sample, SectionResult } from '../../scripts/bench/results.ts';
 
 const rounds = (low: number | undefined, high: number | undefined, without = 0): RoundRatios => ({ text: '', low, high, without });
 const ALONE = (tracebus: number, floor: number) => ({ producerOperation: 'send x1', consumerOperation: 'eachMessage', tracebus, floor });
+
+describe('ownTimeBound', () => {
+  const own = (total: number, w3c: number, floor: number, loop: number) => ({ producerOperation: 'amqp publish', consumerOperation: 'amqp consume', producer: total / 2, consumer: total / 2, total, w3c, floor, loop });
+
+  it('adds the floors’ own code without their loops to tracebus’s W3C propagators, and says when that alone is over 1 µs', () => {
+    const text = ownTimeBound(own(2.2, 0.95, 0.67, 0.1));
+    expect(text).toContain(
+      "the floors' own code without their loops, 0.57 µs (the loops taken as the 0.10 µs of those driving tracebus), plus tracebus's W3C propagators, 1.52 µs in all: more than 1 µs, so no such tracer meets this target on this machine; tracebus's code is 0.68 µs above that least",
+    );
+  });
+
+  it('claims nothing of the machine where that least is within 1 µs', () => {
+    const text = ownTimeBound(own(1.4, 0.3, 0.6, 0.1));
+    expect(text).toContain("plus tracebus's W3C propagators, 0.80 µs in all; tracebus's code is 0.60 µs above that least");
+    expect(text).not.toContain('no such tracer');
+  });
+});
 
 describe('addedVerdict', () => {
   it('takes the broker run’s median where every round falls on one side of the line', () => {
