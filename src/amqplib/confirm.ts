@@ -1,4 +1,4 @@
-import type { OpenPublish } from '../core/messaging-tracer.ts';
+import { ENDED, type OpenPublish } from '../core/messaging-tracer.ts';
 import { callOwn } from '../core/overlap.ts';
 
 // On a ConfirmChannel a send ends when the broker confirms it, in a callback the core's
@@ -17,7 +17,8 @@ export type Publishing = { publish(exchange: string, routingKey: string, content
  * neither), else once the message is written to the socket buffer.
  */
 export function sendTraced(raw: Publishing, confirms: boolean, open: OpenPublish, exchange: string, routingKey: string, content: Buffer, options: unknown, callback: ConfirmCallback | undefined): boolean {
-  if (confirms) return callOwn(raw, raw.publish, exchange, routingKey, content, options, confirmation(open.end, callback));
+  // A span that has ended already (it records nothing) needs no confirm: the caller's callback goes as it is.
+  if (confirms) return callOwn(raw, raw.publish, exchange, routingKey, content, options, open.end === ENDED ? callback : confirmation(open.end, callback));
   const sent: boolean = callOwn(raw, raw.publish, exchange, routingKey, content, options);
   open.end(undefined, false);
   return sent;

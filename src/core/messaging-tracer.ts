@@ -42,7 +42,11 @@ export interface OpenPublish {
   readonly span: Span;
   readonly context: Context;
   readonly headers: WritableHeaders;
-  /** Ends the span, recording `error` when `failed` (as `type` when given), and records the send's metrics. Later calls do nothing. */
+  /**
+   * Ends the span, recording `error` when `failed` (as `type` when given), and records the
+   * send's metrics. Later calls do nothing. {@link ENDED} when the span records nothing and
+   * metrics are off: the span has ended already.
+   */
   end(error: unknown, failed: boolean, type?: string): void;
 }
 
@@ -260,7 +264,15 @@ export class MessagingTracer {
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const onEnd = this.measureSend(info);
-    return { span, context: ctx, headers: this.#propagation.inject(ctx, headers, state), end: spanEnder(span, onEnd) };
+    const sent = this.#propagation.inject(ctx, headers, state);
+    // A span that records nothing (sampled out: most of production traffic) keeps no end time
+    // and no error, and with metrics off nothing else waits for the confirm: it ends now, and
+    // the transport need not keep a callback alive per message until the broker answers.
+    if (onEnd === undefined && !span.isRecording()) {
+      span.end();
+      return { span, context: ctx, headers: sent, end: ENDED };
+    }
+    return { span, context: ctx, headers: sent, end: spanEnder(span, onEnd) };
   }
 
   /**
@@ -340,6 +352,12 @@ export class MessagingTracer {
     return runInSpan(span, ctx, work, undefined, undefined, undefined, undefined);
   }
 }
+
+/**
+ * The `end` of an {@link OpenPublish} whose span ended when it began (it records nothing): it
+ * does nothing, and a transport can tell that no confirm needs to reach it.
+ */
+export const ENDED: OpenPublish['end'] = function ended() {};
 
 /** `end(error, failed)` for `span`, which ends it once and ignores later calls. */
 function spanEnder(span: Span, onEnd: OnEnd | undefined): OpenPublish['end'] {

@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -143,6 +143,43 @@ describe('traceChannel: a ConfirmChannel', () => {
     expect(confirmed).toEqual([[null, undefined]]);
     expect(recorder.openSpans()).toEqual([]);
     expect(recorder.spans().map((span) => span.status.code)).toEqual([SpanStatusCode.UNSET, SpanStatusCode.UNSET]);
+  });
+
+  it('in an unsampled trace, ends the send span at once and hands amqplib the caller’s own callback, or none', () => {
+    const fake = new FakeConfirmChannel();
+    const channel = traceChannel()(asConfirmChannel(fake));
+    const unsampled = trace.setSpanContext(ROOT_CONTEXT, { traceId: TRACE_ID, spanId: PARENT_ID, traceFlags: TraceFlags.NONE, isRemote: true });
+    const callback = (): void => {};
+    context.with(unsampled, () => {
+      channel.publish('ex', 'rk', Buffer.from('a'), {}, callback);
+      channel.sendToQueue('q', Buffer.from('b'));
+    });
+    expect(fake.published.map((sent) => sent.callback)).toEqual([callback, undefined]);
+    expect(fake.published[0]!.callback).toBe(callback);
+    // Each message still carries a context of its own, child of the unsampled parent, flagged unsampled.
+    const [first, second] = fake.published.map((sent) => String(sent.options!.headers.traceparent));
+    expect(first).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`));
+    expect(second).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`));
+    expect(new Set([first, second, `00-${TRACE_ID}-${PARENT_ID}-00`]).size).toBe(3);
+    expect(recorder.openSpans()).toEqual([]);
+    expect(recorder.spans()).toEqual([]);
+  });
+
+  it('with metrics on, keeps the send of an unsampled trace open until the confirm, for its duration', async () => {
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const fake = new FakeConfirmChannel();
+    const channel = traceChannel({ meterProvider })(asConfirmChannel(fake));
+    const unsampled = trace.setSpanContext(ROOT_CONTEXT, { traceId: TRACE_ID, spanId: PARENT_ID, traceFlags: TraceFlags.NONE, isRemote: true });
+    const confirmed: unknown[] = [];
+    context.with(unsampled, () => channel.sendToQueue('q', Buffer.from('a'), undefined, (error) => confirmed.push(error)));
+    expect(fake.published[0]!.callback).toBeTypeOf('function');
+    expect(await reader.points('messaging.client.sent.messages')).toEqual([]);
+    fake.published[0]!.callback!(null);
+    expect(confirmed).toEqual([null]);
+    expect((await reader.points('messaging.client.sent.messages')).map((point) => point.value)).toEqual([1]);
+    expect(await reader.points('messaging.client.operation.duration')).toHaveLength(1);
+    await meterProvider.shutdown();
   });
 
   it('marks a nacked message ERROR and hands the caller the same error', () => {
