@@ -108,7 +108,7 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, varia
   const producerOperation = shape.batch === 1 ? 'send' : 'create';
   const operationAttributes = (operation: string): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: operation, [ATTR_MESSAGING_OPERATION_TYPE]: operation, [ATTR_MESSAGING_DESTINATION_NAME]: topic });
   const producerAttributes = (): Attributes => operationAttributes(producerOperation);
-  const consumerAttributes = (): Attributes => ({ [ATTR_MESSAGING_SYSTEM]: KAFKA_SYSTEM, [ATTR_MESSAGING_OPERATION_NAME]: 'process', [ATTR_MESSAGING_OPERATION_TYPE]: 'process', [ATTR_MESSAGING_DESTINATION_NAME]: topic, [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId });
+  const consumerAttributes = (): Attributes => ({ ...operationAttributes('process'), [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId });
   const producerName = `${withAttributes ? producerOperation : 'send'} ${topic}`;
   const { payload, staticHeaders } = benchPayload(variant);
   // Both clients hand consumed header values over as Buffers.

@@ -61,9 +61,9 @@ export function recordOperation(instruments: Instruments, spanAttributes: Attrib
  * Calls `fn.call(thisArg, a, b)` with `ctx` active (or in the current context when `ctx` is
  * undefined) and ends `span` when it returns, throws or settles, recording a failure on the
  * span before the error goes on unchanged; then calls `onEnd`. A span that is not recording,
- * without `onEnd`, ends as soon as `fn` returns a promise, which is returned as it is. Arguments are passed through
- * rather than captured in a closure: this runs for every message. Every adapter's span
- * lifecycle goes through here.
+ * without `onEnd`, ends as soon as `fn` returns a promise, which is returned as it is
+ * ({@link endsUnawaited}). Arguments are passed through rather than captured in a closure:
+ * this runs for every message. Every adapter's span lifecycle goes through here.
  */
 export function runInSpan<T, A, B, R>(span: Span, ctx: Context | undefined, fn: (this: T, a: A, b: B) => R, thisArg: T, a: A, b: B, onEnd: OnEnd | undefined): R {
   let result: R;
@@ -78,14 +78,20 @@ export function runInSpan<T, A, B, R>(span: Span, ctx: Context | undefined, fn: 
     endSpan(span, onEnd, undefined, false);
     return result;
   }
-  // A span that records nothing (sampled out: most of production traffic) keeps no end time
-  // and no error, and with metrics off nothing else waits for the settle: it ends now, and
-  // the caller gets `result` itself rather than a promise chained to it for every message.
-  if (onEnd === undefined && !span.isRecording()) {
-    span.end();
-    return result;
-  }
+  // The caller then gets `result` itself rather than a promise chained to it for every message.
+  if (endsUnawaited(span, onEnd)) return result;
   return endWhenSettled(result, span, onEnd) as R;
+}
+
+/**
+ * Ends `span` now, and says so, when nothing needs the end of the work it covers: a span that
+ * records nothing (sampled out: most of production traffic) keeps no end time and no error,
+ * and with metrics off (`onEnd` undefined) nothing else waits for the settle or the confirm.
+ */
+export function endsUnawaited(span: Span, onEnd: OnEnd | undefined): boolean {
+  if (onEnd !== undefined || span.isRecording()) return false;
+  span.end();
+  return true;
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { copyWithoutContext, headerGetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
-import { endSpan, measureReceive, measureSend, runHook, runInSpan, type OnEnd } from './lifecycle.ts';
+import { endSpan, endsUnawaited, measureReceive, measureSend, runHook, runInSpan, type OnEnd } from './lifecycle.ts';
 import { messageTraceOf, type MessageTrace } from './message-trace.ts';
 import { ATTR_PROPAGATION_OUTCOME, classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
 import type { OperationInfo, SpanHook } from './operation.ts';
@@ -265,14 +265,8 @@ export class MessagingTracer {
     const ctx = trace.setSpan(parent, span);
     const onEnd = this.measureSend(info);
     const sent = this.#propagation.inject(ctx, headers, state);
-    // A span that records nothing (sampled out: most of production traffic) keeps no end time
-    // and no error, and with metrics off nothing else waits for the confirm: it ends now, and
-    // the transport need not keep a callback alive per message until the broker answers.
-    if (onEnd === undefined && !span.isRecording()) {
-      span.end();
-      return { span, context: ctx, headers: sent, end: ENDED };
-    }
-    return { span, context: ctx, headers: sent, end: spanEnder(span, onEnd) };
+    // The transport then need not keep a callback alive per message until the broker answers.
+    return { span, context: ctx, headers: sent, end: endsUnawaited(span, onEnd) ? ENDED : spanEnder(span, onEnd) };
   }
 
   /**
