@@ -5,6 +5,7 @@
  */
 import type { HeapSample } from './heap.ts';
 import { median, slope, type Sample, type SectionResult } from './results.ts';
+import type { Brief } from './report.ts';
 
 /**
  * The bound of a flat heap: a line fit through the heap after GC (Theil–Sen, results.ts)
@@ -21,7 +22,7 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
 
 /** The summary of a memory section; `target` states the flat-heap target of tracebus's run. */
-export function memorySummary(section: SectionResult, target: (text: string, met: boolean) => string): string[] {
+export function memorySummary(section: SectionResult, target: (text: string, met: boolean, brief: Brief) => string): string[] {
   const runs = section.samples.tracebus ?? [];
   if (runs.length === 0) return ['- tracebus did not run.'];
   const slopes = runs.map(slopeOf);
@@ -32,7 +33,10 @@ export function memorySummary(section: SectionResult, target: (text: string, met
   const middle = runs[slopes.indexOf([...slopes].sort((a, b) => a - b)[(slopes.length - 1) >> 1]!)]!;
   const allocated = (variant: string) => median((section.samples[variant] ?? []).map((sample) => Number(sample.allocatedBytesPerMessage)));
   const lines = [
-    `- ${target(`heap after GC over ${messages.toLocaleString('en')} messages through tracebus: a line fit through its samples (Theil–Sen) rises ${kib(tracebusSlope)} per 100k messages (flat: at most ${kib(bound)}, ${FLAT_BYTES_PER_MESSAGE} byte per message)`, tracebusSlope <= bound)}.`,
+    `- ${target(`heap after GC over ${messages.toLocaleString('en')} messages through tracebus: a line fit through its samples (Theil–Sen) rises ${kib(tracebusSlope)} per 100k messages (flat: at most ${kib(bound)}, ${FLAT_BYTES_PER_MESSAGE} byte per message)`, tracebusSlope <= bound, {
+      goal: `heap after GC flat over ${messages.toLocaleString('en')} messages`,
+      measured: `${kib(tracebusSlope)} per 100k messages (flat: ≤ ${kib(bound)})`,
+    })}.`,
     `- tracebus's heap after GC (MiB), after a warm-up and every ${(heapSamplesOf(middle)[1]!.messages).toLocaleString('en')} messages${runs.length > 1 ? ' (the run with the median slope)' : ''}: ${heapSamplesOf(middle)
       .map(({ heapUsedBytes }) => mib(heapUsedBytes))
       .join(', ')}${runs.length > 1 ? `; slope per run: ${slopes.map(kib).join(', ')} per 100k` : ''}.`,

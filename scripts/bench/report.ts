@@ -9,11 +9,23 @@ import { CONFIRM_FLOOR, median, microsPerMessage as us, type BenchResults, type 
 import { isolatedAdded, isolatedOwnTime, isolatedSummary, isolatedW3c, type IsolatedOwnTime } from './isolated-report.ts';
 import { wireSummary } from './wire-report.ts';
 
+/**
+ * A target in a few words, for the table at the head of the report's targets: what it asks,
+ * what the run measured, and, for a miss that no tracer could avoid on this machine, why.
+ */
+export interface Brief {
+  goal: string;
+  measured: string;
+  /** Set on a missed target only when every half of it that was missed is out of any tracer's reach here: the reason. */
+  outOfReach?: string;
+}
+
 /** A target a section checks, and whether the run met it (`undefined`: the run could not tell). */
 export interface Target {
   section: string;
   text: string;
   met: boolean | undefined;
+  brief?: Brief;
 }
 
 /** The markdown of one section, and the targets it checked, in the order it states them. */
@@ -22,8 +34,24 @@ export interface SectionReport {
   targets: Target[];
 }
 
-/** States a target: the text with its verdict, recording the target for the report's list. */
-type StateTarget = (text: string, met: boolean | undefined) => string;
+/** States a target: the text with its verdict, recording the target (and its brief) for the report's lists. */
+type StateTarget = (text: string, met: boolean | undefined, brief?: Brief) => string;
+
+/** One half of a two-part target: whether it was met, and why no tracer meets it here when that is so. */
+interface Half {
+  met: boolean;
+  outOfReach: string | undefined;
+}
+
+/**
+ * Why a missed target is out of any tracer's reach here: the reasons of its missed halves, when
+ * every one of them has one; `undefined` when some missed half is tracebus's own to close.
+ */
+export function outOfReach(halves: readonly Half[]): string | undefined {
+  const missed = halves.filter((half) => !half.met);
+  if (missed.length === 0 || missed.some((half) => half.outOfReach === undefined)) return undefined;
+  return missed.map((half) => half.outOfReach).join('; ');
+}
 
 const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
 const times = (value: number) => `${value.toFixed(2)}×`;
@@ -106,10 +134,13 @@ function aloneText(alone: ReturnType<typeof isolatedAdded>): string {
  */
 export function ownTimeBound(alone: IsolatedOwnTime): string {
   const glue = alone.floor - alone.loop;
-  const least = glue + alone.w3c;
+  const least = leastOwnTime(alone);
   const verdict = least > 1 ? ': more than 1 µs, so no such tracer meets this target on this machine' : '';
   return `; the least a tracer that records the floors' spans and propagates as the W3C test suite requires does in its own code (core's propagators diverge from the suite, docs/w3c.md, so such a tracer brings its own; tracebus's are the fastest measured here): the floors' own code without their loops, ${glue.toFixed(2)} µs (the loops taken as the ${alone.loop.toFixed(2)} µs of those driving tracebus), plus tracebus's W3C propagators, ${least.toFixed(2)} µs in all${verdict}; tracebus's code is ${(alone.total - least).toFixed(2)} µs above that least`;
 }
+
+/** The least own time of a tracer that records the floors' spans and propagates as the W3C suite requires (see {@link ownTimeBound}). */
+const leastOwnTime = (alone: IsolatedOwnTime) => alone.floor - alone.loop + alone.w3c;
 
 /**
  * The verdict on an added-CPU ratio (`ratio`, of the medians) against `line`. The broker run
@@ -168,7 +199,19 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     const floorShare = has(section, names.semconvFloor) ? medianUsOf(section, 'otel') / medianUsOf(section, names.semconvFloor) : undefined;
     const bound = floorShare === undefined ? '' : `; the floor with the semconv attributes reaches ${pct(floorShare)} of it${floorShare < 1.15 ? ', so no instrumentation that records those attributes reaches 115% here' : ''}`;
     const shares = roundRatios(section, ['otel', names.tracebus], (round) => usIn(section, 'otel', round) / usIn(section, names.tracebus, round), pct).text;
-    lines.push(`- ${target(`tracebus: ${pct(share)} of the throughput of ${section.official} (target ≥ 115%${shares}), adding ${added.toFixed(1)} µs of client CPU per message against its ${otelAdded.toFixed(1)} µs (target: less)${bound}${seeProfile(section, met)}`, met)}.`);
+    // A half is out of reach where the floor that records the same attributes misses it too.
+    const floorAddedCpu = has(section, names.semconvFloor) ? cpuAddedOf(section, names.semconvFloor) : undefined;
+    const brief: Brief = {
+      goal: `ahead of ${section.official}: ≥ 115% of its throughput, less added CPU`,
+      measured: `${pct(share)} of its throughput; ${added.toFixed(1)} µs added against its ${otelAdded.toFixed(1)}`,
+      outOfReach: met
+        ? undefined
+        : outOfReach([
+            { met: share >= 1.15, outOfReach: floorShare !== undefined && floorShare < 1.15 ? `the semconv floor reaches ${pct(floorShare)} of its throughput` : undefined },
+            { met: added < otelAdded, outOfReach: floorAddedCpu !== undefined && floorAddedCpu >= otelAdded ? `the semconv floor adds ${floorAddedCpu.toFixed(1)} µs, no less than it` : undefined },
+          ]),
+    };
+    lines.push(`- ${target(`tracebus: ${pct(share)} of the throughput of ${section.official} (target ≥ 115%${shares}), adding ${added.toFixed(1)} µs of client CPU per message against its ${otelAdded.toFixed(1)} µs (target: less)${bound}${seeProfile(section, met)}`, met, brief)}.`);
   }
   if (has(section, names.semconvFloor)) {
     const semconvAdded = cpuAddedOf(section, names.semconvFloor);
@@ -184,7 +227,10 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     const confirmAdded = has(section, CONFIRM_FLOOR) ? cpuAddedOf(section, CONFIRM_FLOOR) : undefined;
     const confirm = confirmAdded === undefined ? '' : `; the semconv floor whose send span ends when the broker confirms the message, as tracebus's does (\`${CONFIRM_FLOOR}\`), adds ${confirmAdded.toFixed(1)} µs: ${times(added / confirmAdded)}`;
     lines.push(
-      `- ${target(`tracebus adds ${added.toFixed(1)} µs of CPU per message; the floor with the semconv attributes (\`${names.semconvFloor}\`) adds ${semconvAdded.toFixed(1)} µs: ${times(added / semconvAdded)} (target ≤ 1.2×${rounds.text}); the attribute-free floor (\`${names.floor}\`) adds ${floorAdded.toFixed(1)} µs: ${times(added / floorAdded)}${confirm}${records}${aloneText(alone)}${why}${seeProfile(section, met)}`, met)}.`,
+      `- ${target(`tracebus adds ${added.toFixed(1)} µs of CPU per message; the floor with the semconv attributes (\`${names.semconvFloor}\`) adds ${semconvAdded.toFixed(1)} µs: ${times(added / semconvAdded)} (target ≤ 1.2×${rounds.text}); the attribute-free floor (\`${names.floor}\`) adds ${floorAdded.toFixed(1)} µs: ${times(added / floorAdded)}${confirm}${records}${aloneText(alone)}${why}${seeProfile(section, met)}`, met, {
+        goal: "close to the floor: added CPU ≤ 1.2× the semconv floor's",
+        measured: `${times(added / semconvAdded)}${why === '' || alone === undefined ? '' : `; decided on clients that do nothing: ${times(alone.tracebus / alone.floor)}`}`,
+      })}.`,
     );
   }
   const profiled = section.profiles?.find((run) => run.variant === names.tracebus);
@@ -207,14 +253,18 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     const w3cAlone = isolatedW3c(isolated);
     const w3cCompared = w3cAlone === undefined ? '' : ` (the propagators alone: tracebus's ${w3cAlone.tracebus.toFixed(2)} µs per message, core's ${w3cAlone.core.toFixed(2)} µs)`;
     lines.push(
-      `- ${target(`tracebus's own code: ${alone.total.toFixed(2)} µs of self time per message (producer \`${alone.producerOperation}\` ${alone.producer.toFixed(2)} + consumer \`${alone.consumerOperation}\` ${alone.consumer.toFixed(2)}; target ≤ 1 µs), measured alone on no-op clients (isolated section); ${alone.w3c.toFixed(2)} µs of it in its W3C propagators (src/w3c), the work the floors leave to @opentelemetry/core${w3cCompared}, and ${(alone.total - alone.w3c).toFixed(2)} µs in the rest; a hand-written floor's own code: ${alone.floor.toFixed(2)} µs${met ? '' : ownTimeBound(alone)}${beside}${see}`, met)}.`,
+      `- ${target(`tracebus's own code: ${alone.total.toFixed(2)} µs of self time per message (producer \`${alone.producerOperation}\` ${alone.producer.toFixed(2)} + consumer \`${alone.consumerOperation}\` ${alone.consumer.toFixed(2)}; target ≤ 1 µs), measured alone on no-op clients (isolated section); ${alone.w3c.toFixed(2)} µs of it in its W3C propagators (src/w3c), the work the floors leave to @opentelemetry/core${w3cCompared}, and ${(alone.total - alone.w3c).toFixed(2)} µs in the rest; a hand-written floor's own code: ${alone.floor.toFixed(2)} µs${met ? '' : ownTimeBound(alone)}${beside}${see}`, met, {
+        goal: 'own code ≤ 1 µs of self time per message',
+        measured: `${alone.total.toFixed(2)} µs`,
+        outOfReach: !met && leastOwnTime(alone) > 1 ? `a tracer that records the floors' spans and passes the W3C suite needs ${leastOwnTime(alone).toFixed(2)} µs here; tracebus is ${(alone.total - leastOwnTime(alone)).toFixed(2)} µs above that` : undefined,
+      })}.`,
     );
   } else if (profiled === undefined) {
-    lines.push(`- ${target(`tracebus's own self time per message (target ≤ 1 µs): no profile of \`${names.tracebus}\` in this run`, undefined)}.`);
+    lines.push(`- ${target(`tracebus's own self time per message (target ≤ 1 µs): no profile of \`${names.tracebus}\` in this run`, undefined, { goal: 'own code ≤ 1 µs of self time per message', measured: 'no profile' })}.`);
   } else {
     const own = profiled.parts.tracebus ?? 0;
     const met = own <= 1;
-    lines.push(`- ${target(`tracebus's own code: ${own.toFixed(2)} µs of self time per message in the profiled \`${names.tracebus}\` run, ${w3cOf(profiled).toFixed(2)} µs of it in its W3C propagators (src/w3c), the work the floors leave to @opentelemetry/core (target ≤ 1 µs)${seeProfile(section, met)}`, met)}.`);
+    lines.push(`- ${target(`tracebus's own code: ${own.toFixed(2)} µs of self time per message in the profiled \`${names.tracebus}\` run, ${w3cOf(profiled).toFixed(2)} µs of it in its W3C propagators (src/w3c), the work the floors leave to @opentelemetry/core (target ≤ 1 µs)${seeProfile(section, met)}`, met, { goal: 'own code ≤ 1 µs of self time per message', measured: `${own.toFixed(2)} µs` })}.`);
   }
   if (has(section, names.sampled) && has(section, names.sampledFloor)) {
     const share = medianUsOf(section, 'untraced') / medianUsOf(section, names.sampled);
@@ -228,7 +278,16 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     // The throughput half is out of any tracer's reach where the floor misses it: say how the CPU half fares on its own.
     const cpuHalf = floorShare < 0.9 ? `; the CPU half alone is ${cpu.met ? 'met' : 'missed'}` : '';
     lines.push(
-      `- ${target(`sampled 1% (ParentBased(TraceIdRatioBased(0.01))): tracebus reaches ${pct(share)} of untraced throughput (target ≥ 90%; \`${names.sampledFloor}\` reaches ${pct(floorShare)}${floorShare < 0.9 ? ': no tracer that propagates every message does better here' : ''}) and adds ${sampledAdded.toFixed(1)} µs of CPU per message; \`${names.sampledFloor}\` adds ${floorAdded.toFixed(1)} µs (target: no more): ${times(sampledAdded / floorAdded)}${rounds.text}${aloneText(alone)}${cpu.why}${cpuHalf}${seeProfile(section, met)}`, met)}.`,
+      `- ${target(`sampled 1% (ParentBased(TraceIdRatioBased(0.01))): tracebus reaches ${pct(share)} of untraced throughput (target ≥ 90%; \`${names.sampledFloor}\` reaches ${pct(floorShare)}${floorShare < 0.9 ? ': no tracer that propagates every message does better here' : ''}) and adds ${sampledAdded.toFixed(1)} µs of CPU per message; \`${names.sampledFloor}\` adds ${floorAdded.toFixed(1)} µs (target: no more): ${times(sampledAdded / floorAdded)}${rounds.text}${aloneText(alone)}${cpu.why}${cpuHalf}${seeProfile(section, met)}`, met, {
+        goal: "sampled 1%: ≥ 90% of untraced throughput, added CPU no more than the floor's",
+        measured: `${pct(share)} of untraced; CPU ${times(sampledAdded / floorAdded)} the floor's${cpu.why === '' || alone === undefined ? '' : `; decided on clients that do nothing: ${times(alone.tracebus / alone.floor)}`}`,
+        outOfReach: met
+          ? undefined
+          : outOfReach([
+              { met: share >= 0.9, outOfReach: floorShare < 0.9 ? `the semconv floor reaches ${pct(floorShare)} of untraced throughput` : undefined },
+              { met: cpu.met, outOfReach: undefined },
+            ]),
+      })}.`,
     );
   }
   return lines;
@@ -247,7 +306,7 @@ function inProcessSummary(section: SectionResult, target: StateTarget, isolated:
   const byHand = medianUs('bus+floor') - untraced;
   const byHandAttributes = medianUs('bus+floor+attributes') - untraced;
   return [
-    `- ${target(`tracebus with no SDK: ${pct(untraced / nosdk)} of untraced throughput (target ≥ 90%)`, untraced / nosdk >= 0.9)}.`,
+    `- ${target(`tracebus with no SDK: ${pct(untraced / nosdk)} of untraced throughput (target ≥ 90%)`, untraced / nosdk >= 0.9, { goal: 'no SDK: ≥ 90% of untraced throughput', measured: pct(untraced / nosdk) })}.`,
     ...issueTargets(section, target, isolated),
     `- By the clock: tracebus with the SDK adds ${added.toFixed(2)} µs per message to the bus; the floor's work alone, in a tight loop with no bus, takes ${floor.toFixed(2)} µs (${times(added / floor)}).`,
     `- The floor's work written by hand around the bus (\`bus+floor\`) adds ${byHand.toFixed(2)} µs, ${times(byHand / floor)} the floor: the same two spans, inject and extract cost more spread over a real publish and an asynchronous delivery than in a tight loop. tracebus adds ${times(added / byHand)} that.`,
@@ -387,8 +446,8 @@ function variantTable(section: SectionResult): string[] {
  */
 export function sectionReport(section: SectionResult, sections: readonly SectionResult[] = []): SectionReport {
   const targets: Target[] = [];
-  const target: StateTarget = (text, met) => {
-    targets.push({ section: section.name, text, met });
+  const target: StateTarget = (text, met, brief) => {
+    targets.push({ section: section.name, text, met, brief });
     return `${text} — ${verdict(met)}`;
   };
   const lines = [`### ${section.title}`, ''];
@@ -402,13 +461,41 @@ export function sectionReport(section: SectionResult, sections: readonly Section
   return { lines, targets };
 }
 
+/**
+ * The targets at a glance: how many were met, which misses no tracer could avoid on this
+ * machine (the floor, or the least a W3C-conformant tracer needs, misses them too) and which
+ * are tracebus's own to close; then a row per target with its brief.
+ */
+export function targetTable(targets: readonly Target[]): string[] {
+  const met = targets.filter((entry) => entry.met === true).length;
+  const missed = targets.filter((entry) => entry.met === false);
+  const beyond = missed.filter((entry) => entry.brief?.outOfReach !== undefined).length;
+  const unmeasured = targets.filter((entry) => entry.met === undefined).length;
+  const tally = [
+    `${met} of ${targets.length} targets met`,
+    ...(missed.length === 0 ? [] : [`${missed.length} missed: ${beyond} where no tracer does better on this machine (the floor, or the least a W3C-conformant tracer needs, misses it too), ${missed.length - beyond} where tracebus falls short of what this machine allows`]),
+    ...(unmeasured === 0 ? [] : [`${unmeasured} not measured`]),
+  ];
+  const cell = (entry: Target) => {
+    if (entry.met !== false || entry.brief?.outOfReach === undefined) return verdict(entry.met);
+    return `${verdict(false)}, out of reach here: ${entry.brief.outOfReach}`;
+  };
+  return [
+    `${tally.join('; ')}.`,
+    '',
+    '| section | target | measured | verdict |',
+    '|---|---|---|---|',
+    ...targets.map((entry) => `| ${entry.section} | ${entry.brief?.goal ?? entry.text} | ${entry.brief?.measured ?? ''} | ${cell(entry)} |`),
+  ];
+}
+
 /** The whole of docs/benchmarks.md: where it ran, the targets, what the variants are, and every section's results. */
 export function benchmarkReport(results: BenchResults): string {
   const { rounds, memoryRounds, messages, environment } = results;
   const sections = results.sections.map((section) => sectionReport(section, results.sections));
   const chart = chartSummary(results);
   const singleRounds = results.sections.find((section) => section.name === 'kafka-single')?.rounds;
-  const targets = [...sections.flatMap((section) => section.targets), { section: 'chart', text: chart.text, met: chart.met }];
+  const targets: Target[] = [...sections.flatMap((section) => section.targets), { section: 'chart', text: chart.text, met: chart.met, brief: chart.brief }];
   const header = [
     '# Benchmarks',
     '',
@@ -436,7 +523,12 @@ export function benchmarkReport(results: BenchResults): string {
     'same ratio measured on clients that do nothing decides instead (the isolated section, whose',
     'variants alternate in one process); the line says so.',
     '',
-    ...(targets.length === 0 ? ['No section with a target was run.'] : targets.map((entry) => `- ${entry.section}: ${entry.text} — ${verdict(entry.met)}`)),
+    'A miss is out of reach here where the floor that records the attributes semantic conventions',
+    'require misses that part of the target too, or, for tracebus’s own code, where the least that a',
+    'tracer recording the floors’ spans and passing the W3C test suite spends in its own code is over',
+    '1 µs on this machine.',
+    '',
+    ...(targets.length === 0 ? ['No section with a target was run.'] : [...targetTable(targets), '', 'Each target in full:', '', ...targets.map((entry) => `- ${entry.section}: ${entry.text} — ${verdict(entry.met)}`)]),
     ...results.skipped.map((skipped) => `- ${skipped.title}: not run (${skipped.reason}).`),
     '',
     '## Variants',

@@ -5,6 +5,7 @@
  */
 import { median, microsPerMessage as us, type Sample, type SectionResult } from './results.ts';
 import type { WireCase } from './wire.ts';
+import type { Brief } from './report.ts';
 
 const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
 const BROKERS = [
@@ -17,7 +18,7 @@ const BODIES = [
 ];
 
 /** The summary of the wire section; `target` states that every case and broker was measured. */
-export function wireSummary(section: SectionResult, target: (text: string, met: boolean) => string): string[] {
+export function wireSummary(section: SectionResult, target: (text: string, met: boolean, brief: Brief) => string): string[] {
   const cases = (section.samples.encoding?.[0]?.cases ?? []) as WireCase[];
   if (cases.length === 0) return ['- wire.ts did not run.'];
   const share = (added: number, whole: number) => `${pct(added / whole)} of ${whole.toLocaleString('en')}`;
@@ -65,7 +66,10 @@ export function wireSummary(section: SectionResult, target: (text: string, met: 
   const last = cases.at(-1)!;
   const range = ratios.length === 0 ? 'not measured' : `${pct(Math.min(...ratios))}–${pct(Math.max(...ratios))} of the throughput without them`;
   lines.push(
-    `- ${target(`bytes on the wire, measured with the clients’ encoders and on both brokers: traceparent adds ${first.kafkaAddedBytes} bytes to a Kafka record and ${first.amqpAddedBytes} to an AMQP publish; with tracestate and baggage ${last.kafkaAddedBytes} and ${last.amqpAddedBytes}; carrying those headers, the brokers ran at ${range}`, complete)}.`,
+    `- ${target(`bytes on the wire, measured with the clients’ encoders and on both brokers: traceparent adds ${first.kafkaAddedBytes} bytes to a Kafka record and ${first.amqpAddedBytes} to an AMQP publish; with tracestate and baggage ${last.kafkaAddedBytes} and ${last.amqpAddedBytes}; carrying those headers, the brokers ran at ${range}`, complete, {
+      goal: 'bytes on the wire, and their effect on broker throughput',
+      measured: `traceparent +${first.kafkaAddedBytes} B (Kafka), +${first.amqpAddedBytes} B (AMQP); brokers at ${range}`,
+    })}.`,
   );
   return lines;
 }

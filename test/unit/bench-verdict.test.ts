@@ -4,7 +4,7 @@
  * sides of the target line; then the same ratio on the isolated section's no-op clients does.
  */
 import { describe, expect, it } from 'vitest';
-import { addedVerdict, ownTimeBound, sectionReport, type RoundRatios } from '../../scripts/bench/report.ts';
+import { addedVerdict, outOfReach, ownTimeBound, sectionReport, targetTable, type RoundRatios, type Target } from '../../scripts/bench/report.ts';
 import type { Sample, SectionResult } from '../../scripts/bench/results.ts';
 
 const rounds = (low: number | undefined, high: number | undefined, without = 0): RoundRatios => ({ text: '', low, high, without });
@@ -105,5 +105,63 @@ describe('the semconv-floor target of a broker section', () => {
     expect(missed.met).toBe(false);
     expect(missed.text).not.toContain('decides');
     expect(floorTarget(NOISY, []).met).toBe(false);
+  });
+});
+
+describe('outOfReach', () => {
+  it('gives the reasons of the missed halves when every one of them has one', () => {
+    expect(outOfReach([{ met: false, outOfReach: 'the floor reaches 97.6%' }, { met: true, outOfReach: undefined }])).toBe('the floor reaches 97.6%');
+    expect(outOfReach([{ met: false, outOfReach: 'a' }, { met: false, outOfReach: 'b' }])).toBe('a; b');
+  });
+
+  it('gives none when a missed half is tracebus’s own, or when nothing was missed', () => {
+    expect(outOfReach([{ met: false, outOfReach: 'the floor reaches 55.2%' }, { met: false, outOfReach: undefined }])).toBeUndefined();
+    expect(outOfReach([{ met: true, outOfReach: 'unused' }])).toBeUndefined();
+  });
+});
+
+describe('the target table', () => {
+  const targets: Target[] = [
+    { section: 'kafka', text: 'full text a', met: true, brief: { goal: 'goal a', measured: '1.10×' } },
+    { section: 'kafka', text: 'full text b', met: false, brief: { goal: 'goal b', measured: '52.6%', outOfReach: 'the semconv floor reaches 55.2%' } },
+    { section: 'rabbitmq', text: 'full text c', met: false, brief: { goal: 'goal c', measured: '1.03×' } },
+    { section: 'wire', text: 'full text d', met: undefined },
+  ];
+
+  it('counts the misses out of any tracer’s reach apart from tracebus’s own, and gives a row per target', () => {
+    expect(targetTable(targets)).toEqual([
+      '1 of 4 targets met; 2 missed: 1 where no tracer does better on this machine (the floor, or the least a W3C-conformant tracer needs, misses it too), 1 where tracebus falls short of what this machine allows; 1 not measured.',
+      '',
+      '| section | target | measured | verdict |',
+      '|---|---|---|---|',
+      '| kafka | goal a | 1.10× | **met** |',
+      '| kafka | goal b | 52.6% | **missed**, out of reach here: the semconv floor reaches 55.2% |',
+      '| rabbitmq | goal c | 1.03× | **missed** |',
+      '| wire | full text d |  | **not measured** |',
+    ]);
+  });
+});
+
+describe('the brief of the official-instrumentation target', () => {
+  /** The (a) target of the section's report. */
+  const aheadTarget = (section: SectionResult) => sectionReport(section, [section]).targets.find((entry) => entry.text.startsWith('tracebus: '))!;
+
+  it('puts a throughput miss out of reach where the semconv floor misses 115% too', () => {
+    // Wall time is 1.25 × CPU: otel 150 µs, tracebus 140 µs, floor+semconv 135 µs per message (medians).
+    const target = aheadTarget(kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [112, 98, 126, 104, 116], 'floor+semconv': [108, 100, 118, 104, 113] }));
+    expect(target.met).toBe(false);
+    expect(target.brief).toEqual({
+      goal: 'ahead of @opentelemetry/instrumentation-kafkajs: ≥ 115% of its throughput, less added CPU',
+      measured: '107.1% of its throughput; 12.0 µs added against its 20.0',
+      outOfReach: 'the semconv floor reaches 111.1% of its throughput',
+    });
+  });
+
+  it('leaves the miss tracebus’s own where the semconv floor reaches 115%', () => {
+    // floor+semconv at 125 µs per message: 120.0% of otel's throughput.
+    const target = aheadTarget(kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [112, 98, 126, 104, 116], 'floor+semconv': [100, 92, 108, 95, 102] }));
+    expect(target.met).toBe(false);
+    expect(target.brief?.outOfReach).toBeUndefined();
+    expect(target.text).toContain('the floor with the semconv attributes reaches 120.0% of it');
   });
 });
