@@ -34,6 +34,10 @@ const tracebusOf = (prefix: string) => `${prefix}: tracebus`;
 export const W3C_TRACEBUS = 'w3c propagators: tracebus';
 export const W3C_CORE = 'w3c propagators: core';
 const floorOf = (floor: string) => `${floor}: floor+semconv`;
+/** isolated.ts's variants of the official instrumentation (kafkajs's) on the same no-op clients. */
+const officialOf = (prefix: string) => `${prefix}: otel`;
+/** The official instrumentation isolated.ts runs on the no-op clients. */
+export const ISOLATED_OFFICIAL = '@opentelemetry/instrumentation-kafkajs';
 
 /** The operations isolated.ts also has a `floor+tracebus attributes` variant of: a floor that records tracebus's attributes. */
 const SAME_ATTRIBUTES = [
@@ -127,7 +131,7 @@ export function isolatedOwnTime(isolated: SectionResult | undefined, transport: 
  * without the client's and the broker's noise around it. `undefined` when `isolated` did not
  * run that sampler or lacks an operation the transport needs.
  */
-export function isolatedAdded(isolated: SectionResult | undefined, transport: SectionName, sampled: boolean): { producerOperation: string; consumerOperation: string; tracebus: number; floor: number } | undefined {
+export function isolatedAdded(isolated: SectionResult | undefined, transport: SectionName, sampled: boolean): IsolatedAdded | undefined {
   const operations = TRANSPORTS[transport];
   const rows = (isolated?.samples[sampled ? 'isolated@1%' : 'isolated']?.[0]?.rows ?? []) as Row[];
   if (operations === undefined) return undefined;
@@ -136,7 +140,19 @@ export function isolatedAdded(isolated: SectionResult | undefined, transport: Se
   const values = [cpuOf(tracebusOf(operations.producer)), cpuOf(tracebusOf(operations.consumer)), cpuOf(floorName(operations.producer)), cpuOf(floorName(operations.consumer))];
   if (!values.every((value) => value !== undefined && Number.isFinite(value))) return undefined;
   const [producer, consumer, producerFloor, consumerFloor] = values as number[];
-  return { producerOperation: operations.producer, consumerOperation: operations.consumer, tracebus: producer! + consumer!, floor: producerFloor! + consumerFloor! };
+  const [officialProducer, officialConsumer] = [cpuOf(officialOf(operations.producer)), cpuOf(officialOf(operations.consumer))];
+  const official = officialProducer !== undefined && officialConsumer !== undefined ? officialProducer + officialConsumer : undefined;
+  return { producerOperation: operations.producer, consumerOperation: operations.consumer, tracebus: producer! + consumer!, floor: producerFloor! + consumerFloor!, official };
+}
+
+/** {@link isolatedAdded}'s answer: CPU µs per message of tracing's work on the no-op clients, producer + consumer. */
+export interface IsolatedAdded {
+  producerOperation: string;
+  consumerOperation: string;
+  tracebus: number;
+  floor: number;
+  /** The official instrumentation's, where isolated.ts runs it on the transport's operations. */
+  official: number | undefined;
 }
 
 /** The W3C propagators alone, tracebus's and @opentelemetry/core's, CPU µs per message (every trace sampled). */
@@ -218,7 +234,8 @@ function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => I
 /** The section's tables, one per sampler, and a line on what tracebus adds over the floors. */
 export function isolatedSummary(section: SectionResult): string[] {
   const lines = [
-    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; the variants alternate over the rounds in one process and the table shows medians. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them.',
+    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; the variants alternate over the rounds in one process and the table shows medians. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them. ' +
+      `${ISOLATED_OFFICIAL} runs on the same no-op Kafka clients: its patch applied to a module whose \`Kafka\` hands them out, so that its own wrappers of \`send\` and \`eachMessage\` run with nothing under them (the broker sections' \`otel\`, without their noise).`,
     '',
   ];
   for (const variant of section.variants) {
@@ -226,12 +243,18 @@ export function isolatedSummary(section: SectionResult): string[] {
     if (rows.length === 0) continue;
     const of = (name: string) => rows.find((row) => row.name === name)?.cpuMicrosPerMessage;
     lines.push(variant === 'isolated' ? 'Every trace sampled:' : 'Under `ParentBased(TraceIdRatioBased(0.01))`, producers starting the traces (the consumer side continues one unsampled trace):', '');
-    lines.push('| operation | floor+semconv µs | tracebus µs | tracebus ÷ floor |', '|---|---:|---:|---:|');
+    const withOfficial = OPERATIONS.some(({ prefix }) => of(officialOf(prefix)) !== undefined);
+    lines.push(
+      `| operation | floor+semconv µs | tracebus µs | tracebus ÷ floor |${withOfficial ? ` ${ISOLATED_OFFICIAL} µs | tracebus ÷ it |` : ''}`,
+      `|---|---:|---:|---:|${withOfficial ? '---:|---:|' : ''}`,
+    );
     for (const { prefix, floor: floorPrefix, title } of OPERATIONS) {
       const floor = of(floorOf(floorPrefix));
       const tracebus = of(tracebusOf(prefix));
       if (floor === undefined || tracebus === undefined) continue;
-      lines.push(`| ${title} | ${floor.toFixed(2)} | ${tracebus.toFixed(2)} | ${(tracebus / floor).toFixed(2)}× |`);
+      const official = of(officialOf(prefix));
+      const officialCells = !withOfficial ? '' : official === undefined ? ' — | — |' : ` ${official.toFixed(2)} | ${(tracebus / official).toFixed(2)}× |`;
+      lines.push(`| ${title} | ${floor.toFixed(2)} | ${tracebus.toFixed(2)} | ${(tracebus / floor).toFixed(2)}× |${officialCells}`);
     }
     const sameAttributes = SAME_ATTRIBUTES.flatMap(({ prefix, title }) => {
       const semconv = of(floorOf(prefix));

@@ -6,6 +6,7 @@
  * a delivery handed over in memory), side by side with the floor that records the
  * attributes semantic conventions require, in one process, with the SDK of sdk.ts. The
  * no-op clients are kafkajs-shaped, so the Kafka floors stand for both Kafka clients.
+ * @opentelemetry/instrumentation-kafkajs runs on the same Kafka clients (`… : otel`).
  *
  *   npm run bench:isolated -- [messages=100000] [rounds=5]
  *   ISOLATED_VARIANTS=eachMessage,send  only the variants whose names contain one of these;
@@ -123,26 +124,26 @@ async function confluentWrappers(module: ConfluentModule) {
  * The Kafka variants of one client's wrappers, named `<prefix>send x100: tracebus<suffix>`
  * and so on; `single` adds `send x1`, one message per `send`.
  */
-function kafkaVariants({ producer, eachMessage }: { producer: NoopProducer; eachMessage: (payload: unknown) => Promise<void> }, prefix: string, suffix: string, single: boolean): Variants {
+function kafkaVariants({ producer, eachMessage }: { producer: NoopProducer; eachMessage: (payload: unknown) => Promise<void> }, prefix: string, suffix: string, single: boolean, tracer = 'tracebus'): Variants {
   const variants: Variants = {
-    [`${prefix}send x100: tracebus${suffix}`]: async (n) => {
+    [`${prefix}send x100: ${tracer}${suffix}`]: async (n) => {
       for (let sent = 0; sent < n; sent += BATCH) {
         const batch: KafkaMessage[] = [];
         for (let index = 0; index < BATCH; index++) batch.push({ value: payload });
         await producer.send({ topic, messages: batch });
       }
     },
-    [`${prefix}send x1: tracebus${suffix}`]: async (n) => {
+    [`${prefix}send x1: ${tracer}${suffix}`]: async (n) => {
       for (let sent = 0; sent < n; sent++) await producer.send({ topic, messages: [{ value: payload }] });
     },
-    [`${prefix}eachMessage: tracebus${suffix}`]: async (n) => {
+    [`${prefix}eachMessage: ${tracer}${suffix}`]: async (n) => {
       const headers = wireHeaders();
       for (let offset = 0; offset < n; offset++) {
         await eachMessage({ topic, partition: 0, message: { key: null, value: payload, headers, offset: String(offset), timestamp: '1700000000000' } });
       }
     },
   };
-  if (!single) delete variants[`${prefix}send x1: tracebus${suffix}`];
+  if (!single) delete variants[`${prefix}send x1: ${tracer}${suffix}`];
   return variants;
 }
 
@@ -203,6 +204,41 @@ function busVariants(memory: MemoryModule, suffix: string): Variants {
       }
     },
   };
+}
+
+/**
+ * @opentelemetry/instrumentation-kafkajs on the same no-op clients: its patch applied to a
+ * module whose `Kafka` hands out those clients, so that its own wrappers of `send` and
+ * `eachMessage` run as they do around kafkajs's, with nothing under them. The broker sections'
+ * `otel` variant, without the client's and the broker's noise around it.
+ */
+async function officialVariants(): Promise<Variants> {
+  const { KafkaJsInstrumentation } = await import('@opentelemetry/instrumentation-kafkajs');
+  // Not enabled: it would hook the loading of the real kafkajs; its patch is applied by hand.
+  const instrumentation = new KafkaJsInstrumentation({ enabled: false });
+  const definition = instrumentation.getModuleDefinitions().find((candidate) => candidate.name === 'kafkajs');
+  if (definition?.patch === undefined) throw new Error('isolated.ts: @opentelemetry/instrumentation-kafkajs has no patch for the kafkajs module');
+  // kafkajs's producer has `transaction`, which the instrumentation wraps too; these runs never call it.
+  class OfficialProducer extends NoopProducer {
+    async transaction(): Promise<never> {
+      throw new Error('isolated.ts: no transactions on the no-op producer');
+    }
+  }
+  class NoopKafka {
+    producer() {
+      return new OfficialProducer();
+    }
+    consumer() {
+      return new NoopConsumer();
+    }
+  }
+  const patched = (definition.patch({ Kafka: NoopKafka }, '2.2.4') ?? { Kafka: NoopKafka }) as { Kafka: typeof NoopKafka };
+  const kafka = new patched.Kafka();
+  const producer = kafka.producer();
+  if (producer.send === OfficialProducer.prototype.send) throw new Error('isolated.ts: @opentelemetry/instrumentation-kafkajs did not wrap the producer');
+  const consumer = kafka.consumer();
+  await consumer.run({ eachMessage: async () => {} });
+  return kafkaVariants({ producer, eachMessage: consumer.eachMessage! }, '', '', true, 'otel');
 }
 
 // ISOLATED_BASE=<checkout> adds the same variants from another checkout's sources, to
@@ -393,7 +429,7 @@ async function measure(name: string, n: number): Promise<number> {
   return (used.user + used.system) / n;
 }
 
-Object.assign(variants, tracebus);
+Object.assign(variants, tracebus, await officialVariants());
 // A part of ISOLATED_VARIANTS that is a variant's whole name selects that variant alone (so
 // that `send x1: tracebus` does not also select `send x100: tracebus`); any other part, the
 // variants whose names contain it.
@@ -427,8 +463,8 @@ if (process.env.ISOLATED_JSON === '1') {
   for (const name of names) {
     const value = median(samples[name]!);
     // The Kafka floors stand for both Kafka clients' wrappers.
-    const floorName = name.replace(/^confluent /, '').replace(/tracebus.*$/, 'floor+semconv');
-    const floor = name.includes('tracebus') && samples[floorName] !== undefined ? median(samples[floorName]) : undefined;
+    const floorName = name.replace(/^confluent /, '').replace(/(tracebus|otel).*$/, 'floor+semconv');
+    const floor = floorName !== name && samples[floorName] !== undefined ? median(samples[floorName]) : undefined;
     console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
   }
   if (process.env.BENCH_PROFILE) console.log(`CPU profile of the measured rounds, ${profiledOperations.toLocaleString('en')} operations (${rounds} × ${messages.toLocaleString('en')} × ${names.length} variant${names.length === 1 ? '' : 's'}): ${process.env.BENCH_PROFILE}`);

@@ -41,6 +41,14 @@ describe('isolatedAdded', () => {
     expect(isolatedAdded(isolated(EVERY_TRACE), 'kafka-single', true)).toBeUndefined();
   });
 
+  it('adds the official instrumentation’s operations where it ran on the no-op clients', () => {
+    const section = isolated({ ...EVERY_TRACE, 'send x1: otel': 2.25, 'eachMessage: otel': 2.75, 'send x100: otel': 1 });
+    expect(isolatedAdded(section, 'kafka-single', false)?.official).toBe(5);
+    expect(isolatedAdded(section, 'kafka', false)?.official).toBe(3.75);
+    // It has no wrappers of Confluent's client.
+    expect(isolatedAdded(section, 'confluent-kafka', false)?.official).toBeUndefined();
+  });
+
   it('gives nothing for a transport whose operations are missing, or for a section that is not one', () => {
     const section = isolated(EVERY_TRACE);
     expect(isolatedAdded(section, 'rabbitmq', false)).toBeUndefined();
@@ -89,5 +97,13 @@ describe('isolatedSummary', () => {
     // No AMQP line without its floor+tracebus attributes row.
     expect(lines.filter((line) => line.includes('with tracebus\'s attributes'))).toHaveLength(2);
     expect(lines).toContain('| Kafka `send` of one message | 2.00 | 2.50 | 1.25× |');
+  });
+
+  it('gives the official instrumentation’s figure beside tracebus’s, where it ran', () => {
+    const text = isolatedSummary(isolated({ ...EVERY_TRACE, 'send x1: otel': 2.25, 'eachMessage: otel': 2.75 })).join('\n');
+    expect(text).toContain('| operation | floor+semconv µs | tracebus µs | tracebus ÷ floor | @opentelemetry/instrumentation-kafkajs µs | tracebus ÷ it |');
+    expect(text).toContain('| Kafka `send` of one message | 2.00 | 2.50 | 1.25× | 2.25 | 1.11× |');
+    expect(text).toContain('| Kafka `send` of 100 messages, per message | 1.25 | 1.50 | 1.20× | — | — |');
+    expect(isolatedSummary(isolated(EVERY_TRACE)).join('\n')).toContain('| operation | floor+semconv µs | tracebus µs | tracebus ÷ floor |\n');
   });
 });

@@ -60,20 +60,26 @@ describe('addedVerdict', () => {
 const sample = (variant: string, us: number, cpu: number): Sample => ({ variant, messages: 1_000, seconds: us / 1_000, cpuMicrosPerMessage: cpu, latency: { samples: 1_000, p50: 1, p99: 2 }, spansPerMessage: 2, traceparentsPerMessage: 1, attributesPerMessage: 9 });
 
 /** A kafka-single section whose rounds give `untraced`, `tracebus` and `floor+semconv` these CPU figures. */
-function kafkaSingle(cpu: { untraced: number[]; tracebus: number[]; 'floor+semconv': number[] }): SectionResult {
+function kafkaSingle(cpu: { untraced: number[]; tracebus: number[]; 'floor+semconv': number[]; otel?: number[] }): SectionResult {
   const samples: Record<string, Sample[]> = {};
   const untraced = cpu.untraced;
-  const perVariant: Record<string, number[]> = { ...cpu, otel: untraced.map((value) => value + 20), floor: untraced.map((value) => value + 5), 'tracebus-nosdk': untraced.map((value) => value + 1) };
+  const perVariant: Record<string, number[]> = { ...cpu, otel: cpu.otel ?? untraced.map((value) => value + 20), floor: untraced.map((value) => value + 5), 'tracebus-nosdk': untraced.map((value) => value + 1) };
   for (const [variant, values] of Object.entries(perVariant)) samples[variant] = values.map((value) => sample(variant, value * 1.25, value));
   return { name: 'kafka-single', title: 'Kafka single sends', variants: Object.keys(samples), rounds: untraced.length, samples, load: { before: 0, after: 0 }, official: '@opentelemetry/instrumentation-kafkajs', client: 'kafkajs' };
 }
 
-function isolated(tracebus: number, floor: number): SectionResult {
+function isolated(tracebus: number, floor: number, official?: number): SectionResult {
   const rows = [
     { name: 'send x1: tracebus', cpuMicrosPerMessage: tracebus / 2 },
     { name: 'eachMessage: tracebus', cpuMicrosPerMessage: tracebus / 2 },
     { name: 'send x1: floor+semconv', cpuMicrosPerMessage: floor / 2 },
     { name: 'eachMessage: floor+semconv', cpuMicrosPerMessage: floor / 2 },
+    ...(official === undefined
+      ? []
+      : [
+          { name: 'send x1: otel', cpuMicrosPerMessage: official / 2 },
+          { name: 'eachMessage: otel', cpuMicrosPerMessage: official / 2 },
+        ]),
   ];
   return { name: 'isolated', title: 'isolated', variants: ['isolated'], rounds: 1, samples: { isolated: [{ variant: 'isolated', messages: 1_000, seconds: 1, rows }] }, load: { before: 0, after: 0 } };
 }
@@ -144,7 +150,7 @@ describe('the target table', () => {
 
 describe('the brief of the official-instrumentation target', () => {
   /** The (a) target of the section's report. */
-  const aheadTarget = (section: SectionResult) => sectionReport(section, [section]).targets.find((entry) => entry.text.startsWith('tracebus: '))!;
+  const aheadTarget = (section: SectionResult, others: SectionResult[] = []) => sectionReport(section, [section, ...others]).targets.find((entry) => entry.text.startsWith('tracebus: '))!;
 
   it('puts a throughput miss out of reach where the semconv floor misses 115% too', () => {
     // Wall time is 1.25 × CPU: otel 150 µs, tracebus 140 µs, floor+semconv 135 µs per message (medians).
@@ -163,5 +169,32 @@ describe('the brief of the official-instrumentation target', () => {
     expect(target.met).toBe(false);
     expect(target.brief?.outOfReach).toBeUndefined();
     expect(target.text).toContain('the floor with the semconv attributes reaches 120.0% of it');
+  });
+
+  // Added CPU round by round: tracebus 12, 8, 16, 9, 11 µs; the official instrumentation 10, 10, 8, 11, 11 µs.
+  // Ratios 1.2, 0.8, 2.0, 0.82, 1.0 straddle 1.00×; the medians give 12 ÷ 10 = 1.20×.
+  const STRADDLING = kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [112, 98, 126, 104, 116], 'floor+semconv': [108, 100, 118, 104, 113], otel: [110, 100, 118, 106, 116] });
+
+  it('has the no-op clients decide the CPU half where the rounds straddle, as the floor targets do', () => {
+    const target = aheadTarget(STRADDLING, [isolated(5.5, 5, 6)]);
+    expect(target.text).toContain(
+      "adding 12.0 µs of client CPU per message against its 10.0 µs (target: less; round by round 0.80× to 2.00×); on clients that do nothing (isolated section), tracing's work for `send x1` + `eachMessage` costs tracebus 5.50 µs of CPU per message and @opentelemetry/instrumentation-kafkajs 6.00 µs: 0.92×; the rounds fall on both sides of 1.00×, so this run cannot place its median against the line: the ratio on clients that do nothing decides",
+    );
+    // Throughput: otel 137.5 µs per message, tracebus 140, the floor 135.
+    expect(target.met).toBe(false);
+    expect(target.brief).toEqual({
+      goal: 'ahead of @opentelemetry/instrumentation-kafkajs: ≥ 115% of its throughput, less added CPU',
+      measured: '98.2% of its throughput; 12.0 µs added against its 10.0; decided on clients that do nothing: 0.92×',
+      outOfReach: 'the semconv floor reaches 101.9% of its throughput',
+    });
+  });
+
+  it('puts a CPU miss decided on the no-op clients out of reach only where the floor costs no less there', () => {
+    expect(aheadTarget(STRADDLING, [isolated(5.5, 5, 5)]).brief?.outOfReach).toBe('the semconv floor reaches 101.9% of its throughput; on clients that do nothing the semconv floor costs 5.00 µs, no less than it');
+    expect(aheadTarget(STRADDLING, [isolated(5.5, 4.5, 5)]).brief?.outOfReach).toBeUndefined();
+    // Without the official instrumentation on the no-op clients, the broker run's median decides: 1.20×, missed.
+    const brokerOnly = aheadTarget(STRADDLING, [isolated(5.5, 5)]);
+    expect(brokerOnly.text).not.toContain('decides');
+    expect(brokerOnly.brief?.outOfReach).toBeUndefined();
   });
 });
