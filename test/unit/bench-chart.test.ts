@@ -93,7 +93,11 @@ describe('the benchmark chart', () => {
   });
 
   it('says what it drew for the report, and that nothing was drawn when no transport ran', () => {
-    expect(chartSummary(BENCH)).toEqual({ text: 'docs/benchmarks.svg drawn from this run: throughput as a share of untraced and client CPU added per message, 8 variants on 3 transports', met: true });
+    expect(chartSummary(BENCH)).toEqual({
+      text: 'docs/benchmarks.svg drawn from this run: throughput as a share of untraced and client CPU added per message, 8 variants on 3 transports',
+      met: true,
+      brief: { goal: 'a chart drawn from the same run', measured: '8 variants on 3 transports' },
+    });
     const empty = results([section('memory', { tracebus: [sample('tracebus', 1)] })]);
     expect(chartSummary(empty).met).toBe(false);
     const svg = benchmarkChart(empty);
