@@ -6,7 +6,7 @@
  * in the SDK, and, from a CPU profile of each variant run alone, gives tracebus's own self
  * time per message, which the broker sections' target (c) uses. Nothing here measures.
  */
-import type { IsolatedProfile, SectionName, SectionResult } from './results.ts';
+import { median, type IsolatedProfile, type SectionName, type SectionResult } from './results.ts';
 
 interface Row {
   name: string;
@@ -74,9 +74,25 @@ export interface IsolatedOwnTime {
   loop: number;
 }
 
+/**
+ * The rows of the isolated section's `sampler` run (`isolated`, or `isolated@1%`), one per
+ * variant: the median over its processes (each process's figure is the median of its rounds).
+ * A process measures every variant; one that lacks a variant leaves it out of that median.
+ */
+export function isolatedRows(isolated: SectionResult | undefined, sampler: 'isolated' | 'isolated@1%'): Row[] {
+  const processes = (isolated?.samples[sampler] ?? []).map((sample) => (sample.rows ?? []) as Row[]);
+  const names = [...new Set(processes.flatMap((rows) => rows.map((row) => row.name)))];
+  return names.map((name) => ({ name, cpuMicrosPerMessage: median(processes.flatMap((rows) => rows.filter((row) => row.name === name).map((row) => row.cpuMicrosPerMessage))) }));
+}
+
+/** Each process's rows of the `sampler` run, for ratios taken process by process. */
+function processRows(isolated: SectionResult | undefined, sampler: 'isolated' | 'isolated@1%'): Row[][] {
+  return (isolated?.samples[sampler] ?? []).map((sample) => (sample.rows ?? []) as Row[]);
+}
+
 /** The CPU µs per message the isolated section's unprofiled rounds measured for `variant` (every trace sampled). */
 function unprofiledCpu(isolated: SectionResult, variant: string): number | undefined {
-  return ((isolated.samples.isolated?.[0]?.rows ?? []) as Row[]).find((row) => row.name === variant)?.cpuMicrosPerMessage;
+  return isolatedRows(isolated, 'isolated').find((row) => row.name === variant)?.cpuMicrosPerMessage;
 }
 
 /**
@@ -133,16 +149,26 @@ export function isolatedOwnTime(isolated: SectionResult | undefined, transport: 
  */
 export function isolatedAdded(isolated: SectionResult | undefined, transport: SectionName, sampled: boolean): IsolatedAdded | undefined {
   const operations = TRANSPORTS[transport];
-  const rows = (isolated?.samples[sampled ? 'isolated@1%' : 'isolated']?.[0]?.rows ?? []) as Row[];
+  const sampler = sampled ? 'isolated@1%' : 'isolated';
   if (operations === undefined) return undefined;
-  const cpuOf = (name: string) => rows.find((row) => row.name === name)?.cpuMicrosPerMessage;
   const floorName = (prefix: string) => floorOf(OPERATIONS.find((operation) => operation.prefix === prefix)!.floor);
-  const values = [cpuOf(tracebusOf(operations.producer)), cpuOf(tracebusOf(operations.consumer)), cpuOf(floorName(operations.producer)), cpuOf(floorName(operations.consumer))];
-  if (!values.every((value) => value !== undefined && Number.isFinite(value))) return undefined;
-  const [producer, consumer, producerFloor, consumerFloor] = values as number[];
-  const [officialProducer, officialConsumer] = [cpuOf(officialOf(operations.producer)), cpuOf(officialOf(operations.consumer))];
-  const official = officialProducer !== undefined && officialConsumer !== undefined ? officialProducer + officialConsumer : undefined;
-  return { producerOperation: operations.producer, consumerOperation: operations.consumer, tracebus: producer! + consumer!, floor: producerFloor! + consumerFloor!, official };
+  // Producer + consumer of `name` in `rows`; undefined where either is missing.
+  const both = (rows: Row[], name: (prefix: string) => string) => {
+    const [producer, consumer] = [operations.producer, operations.consumer].map((prefix) => rows.find((row) => row.name === name(prefix))?.cpuMicrosPerMessage);
+    return producer !== undefined && consumer !== undefined && Number.isFinite(producer) && Number.isFinite(consumer) ? producer + consumer : undefined;
+  };
+  const rows = isolatedRows(isolated, sampler);
+  const [tracebus, floor] = [both(rows, tracebusOf), both(rows, floorName)];
+  if (tracebus === undefined || floor === undefined) return undefined;
+  // Process by process, how far the ratios to the floor and to the official instrumentation moved.
+  const spread = (against: (prefix: string) => string) => {
+    const ratios = processRows(isolated, sampler).flatMap((each) => {
+      const [mine, theirs] = [both(each, tracebusOf), both(each, against)];
+      return mine === undefined || theirs === undefined ? [] : [mine / theirs];
+    });
+    return ratios.length < 2 ? undefined : { low: Math.min(...ratios), high: Math.max(...ratios) };
+  };
+  return { producerOperation: operations.producer, consumerOperation: operations.consumer, tracebus, floor, official: both(rows, officialOf), floorSpread: spread(floorName), officialSpread: spread(officialOf) };
 }
 
 /** {@link isolatedAdded}'s answer: CPU µs per message of tracing's work on the no-op clients, producer + consumer. */
@@ -153,11 +179,15 @@ export interface IsolatedAdded {
   floor: number;
   /** The official instrumentation's, where isolated.ts runs it on the transport's operations. */
   official: number | undefined;
+  /** The lowest and highest of tracebus ÷ the floor taken in each process alone; undefined with fewer than two processes. */
+  floorSpread?: { low: number; high: number } | undefined;
+  /** The same of tracebus ÷ the official instrumentation. */
+  officialSpread?: { low: number; high: number } | undefined;
 }
 
 /** The W3C propagators alone, tracebus's and @opentelemetry/core's, CPU µs per message (every trace sampled). */
 export function isolatedW3c(isolated: SectionResult | undefined): { tracebus: number; core: number } | undefined {
-  const rows = (isolated?.samples.isolated?.[0]?.rows ?? []) as Row[];
+  const rows = isolatedRows(isolated, 'isolated');
   const tracebus = rows.find((row) => row.name === W3C_TRACEBUS)?.cpuMicrosPerMessage;
   const core = rows.find((row) => row.name === W3C_CORE)?.cpuMicrosPerMessage;
   return tracebus === undefined || core === undefined ? undefined : { tracebus, core };
@@ -234,12 +264,12 @@ function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => I
 /** The section's tables, one per sampler, and a line on what tracebus adds over the floors. */
 export function isolatedSummary(section: SectionResult): string[] {
   const lines = [
-    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; the variants alternate over the rounds in one process and the table shows medians. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them. ' +
+    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; the variants alternate over the rounds of a process, each figure is the median of its rounds, and the tables show the median of those over the processes (how many: the section’s title), since what V8 makes of the shared hot paths differs from one process to the next. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them. ' +
       `${ISOLATED_OFFICIAL} runs on the same no-op Kafka clients: its patch applied to a module whose \`Kafka\` hands them out, so that its own wrappers of \`send\` and \`eachMessage\` run with nothing under them (the broker sections' \`otel\`, without their noise).`,
     '',
   ];
   for (const variant of section.variants) {
-    const rows = (section.samples[variant]?.[0]?.rows ?? []) as Row[];
+    const rows = isolatedRows(section, variant as 'isolated' | 'isolated@1%');
     if (rows.length === 0) continue;
     const of = (name: string) => rows.find((row) => row.name === name)?.cpuMicrosPerMessage;
     lines.push(variant === 'isolated' ? 'Every trace sampled:' : 'Under `ParentBased(TraceIdRatioBased(0.01))`, producers starting the traces (the consumer side continues one unsampled trace):', '');

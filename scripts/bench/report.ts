@@ -121,8 +121,11 @@ const addedRounds = (section: SectionResult, variant: string, floor: string, aga
  */
 function aloneText(alone: ReturnType<typeof isolatedAdded>): string {
   if (alone === undefined) return '';
-  return `; on clients that do nothing (isolated section), tracing's work for \`${alone.producerOperation}\` + \`${alone.consumerOperation}\` costs tracebus ${alone.tracebus.toFixed(2)} µs of CPU per message and the floor ${alone.floor.toFixed(2)} µs: ${times(alone.tracebus / alone.floor)}`;
+  return `; on clients that do nothing (isolated section), tracing's work for \`${alone.producerOperation}\` + \`${alone.consumerOperation}\` costs tracebus ${alone.tracebus.toFixed(2)} µs of CPU per message and the floor ${alone.floor.toFixed(2)} µs: ${times(alone.tracebus / alone.floor)}${spreadText(alone.floorSpread)}`;
 }
+
+/** `; process by process … to …`: how far an isolated ratio moved between the section's processes. */
+const spreadText = (spread: { low: number; high: number } | undefined) => (spread === undefined ? '' : `, process by process ${times(spread.low)} to ${times(spread.high)}`);
 
 /**
  * Why an own self time over 1 µs may be this machine's: the least any tracer that records the
@@ -204,7 +207,7 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     const cpuAlone =
       officialAlone === undefined || isolatedCpu === undefined
         ? ''
-        : `; on clients that do nothing (isolated section), tracing's work for \`${isolatedCpu.producerOperation}\` + \`${isolatedCpu.consumerOperation}\` costs tracebus ${officialAlone.tracebus.toFixed(2)} µs of CPU per message and ${section.official} ${officialAlone.floor.toFixed(2)} µs: ${times(officialAlone.tracebus / officialAlone.floor)}`;
+        : `; on clients that do nothing (isolated section), tracing's work for \`${isolatedCpu.producerOperation}\` + \`${isolatedCpu.consumerOperation}\` costs tracebus ${officialAlone.tracebus.toFixed(2)} µs of CPU per message and ${section.official} ${officialAlone.floor.toFixed(2)} µs: ${times(officialAlone.tracebus / officialAlone.floor)}${spreadText(isolatedCpu.officialSpread)}`;
     const met = share >= 1.15 && cpu.met;
     // How far the floor itself gets against the official instrumentation: the bound for any
     // instrumentation that records what the floor records.

@@ -4,7 +4,7 @@
  * unprofiled rows, tracebus's beside the semconv floor's, for the sampler asked for.
  */
 import { describe, expect, it } from 'vitest';
-import { isolatedAdded, isolatedOwnTime, isolatedSummary, profileToCpu } from '../../scripts/bench/isolated-report.ts';
+import { isolatedAdded, isolatedOwnTime, isolatedRows, isolatedSummary, profileToCpu } from '../../scripts/bench/isolated-report.ts';
 import type { SectionResult } from '../../scripts/bench/results.ts';
 
 const rows = (values: Record<string, number>) => Object.entries(values).map(([name, cpuMicrosPerMessage]) => ({ name, cpuMicrosPerMessage }));
@@ -55,6 +55,44 @@ describe('isolatedAdded', () => {
     expect(isolatedAdded(isolated({ ...EVERY_TRACE, 'eachMessage: floor+semconv': Number.NaN }), 'kafka', false)).toBeUndefined();
     expect(isolatedAdded(section, 'wire', false)).toBeUndefined();
     expect(isolatedAdded(undefined, 'kafka', false)).toBeUndefined();
+  });
+});
+
+describe('several isolated processes', () => {
+  /** An isolated section of one process per entry of `processes` (every trace sampled). */
+  const processes = (...each: Record<string, number>[]): SectionResult => ({
+    name: 'isolated',
+    title: 'isolated',
+    variants: ['isolated'],
+    rounds: each.length,
+    samples: { isolated: each.map((values) => ({ variant: 'isolated', messages: 1_000, seconds: 1, rows: rows(values) })) },
+    load: { before: 0, after: 0 },
+  });
+  // tracebus ÷ the floor, send x1 + eachMessage: 0.8×, 1.25×, 1.5× in the three processes.
+  const SECTION = processes(
+    { 'send x1: tracebus': 2, 'eachMessage: tracebus': 2, 'send x1: floor+semconv': 2.5, 'eachMessage: floor+semconv': 2.5, 'send x1: otel': 2, 'eachMessage: otel': 2 },
+    { 'send x1: tracebus': 3, 'eachMessage: tracebus': 2, 'send x1: floor+semconv': 2, 'eachMessage: floor+semconv': 2, 'send x1: otel': 3, 'eachMessage: otel': 3 },
+    { 'send x1: tracebus': 3, 'eachMessage: tracebus': 3, 'send x1: floor+semconv': 2, 'eachMessage: floor+semconv': 2, 'send x1: otel': 1.5, 'eachMessage: otel': 1.5 },
+  );
+
+  it('take each variant’s median over the processes', () => {
+    expect(isolatedRows(SECTION, 'isolated')).toEqual(rows({ 'send x1: tracebus': 3, 'eachMessage: tracebus': 2, 'send x1: floor+semconv': 2, 'eachMessage: floor+semconv': 2, 'send x1: otel': 2, 'eachMessage: otel': 2 }));
+    expect(isolatedRows(SECTION, 'isolated@1%')).toEqual([]);
+  });
+
+  it('give the ratios’ spread process by process, beside the ratio of the medians', () => {
+    expect(isolatedAdded(SECTION, 'kafka-single', false)).toEqual({
+      producerOperation: 'send x1',
+      consumerOperation: 'eachMessage',
+      tracebus: 5,
+      floor: 4,
+      official: 4,
+      floorSpread: { low: 0.8, high: 1.5 },
+      // tracebus ÷ the official instrumentation: 1×, 5/6×, 2×.
+      officialSpread: { low: 5 / 6, high: 2 },
+    });
+    // One process gives no spread.
+    expect(isolatedAdded(isolated(EVERY_TRACE), 'kafka-single', false)?.floorSpread).toBeUndefined();
   });
 });
 
