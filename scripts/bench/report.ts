@@ -117,7 +117,7 @@ const addedRounds = (section: SectionResult, variant: string, floor: string, aga
 /**
  * The same ratio measured without a client or a broker around it: tracing's own work on the
  * transport's producer and consumer, on the isolated section's no-op clients, where the
- * variants alternate in one process and the client's and the broker's noise is absent.
+ * variants alternate within each of its processes and the client's and the broker's noise is absent.
  */
 function aloneText(alone: ReturnType<typeof isolatedAdded>): string {
   if (alone === undefined) return '';
@@ -155,7 +155,8 @@ const leastOwnTime = (alone: IsolatedOwnTime) => alone.floor - alone.loop + alon
  * That happens where the client's own CPU per message moves from one process to the next by
  * more than tracing adds (on Kafka single sends, the untraced producer alone measured 84 to 96
  * µs per message in five processes, against the 5–10 µs tracing adds); the same ratio on the
- * isolated section's no-op clients, where the variants alternate in one process, then decides.
+ * isolated section's no-op clients, where the variants alternate within each process, then
+ * decides: its median over the processes, as what V8 makes of the hot paths differs between them.
  */
 export function addedVerdict(ratio: number | undefined, rounds: RoundRatios, alone: { tracebus: number; floor: number } | undefined, line: number, against = 'the floor', strict = false): { met: boolean; why: string } {
   const within = (value: number) => (strict ? value < line : value <= line);
@@ -543,7 +544,8 @@ export function benchmarkReport(results: BenchResults): string {
     'ratio’s rounds fall on both sides of its target line, the run cannot tell which side its median',
     'is on (five rounds span the median of what this machine measures with 94% confidence), and the',
     'same ratio measured on clients that do nothing decides instead (the isolated section, whose',
-    'variants alternate in one process); the line says so.',
+    'variants alternate within each of several processes, the median of which decides); the line',
+    'says so, with the ratio’s spread process by process.',
     '',
     'A miss is out of reach here where the floor that records the attributes semantic conventions',
     'require misses that part of the target too, or, for tracebus’s own code, where the least that a',
