@@ -198,3 +198,17 @@ describe('the brief of the official-instrumentation target', () => {
     expect(brokerOnly.brief?.outOfReach).toBeUndefined();
   });
 });
+
+describe('the in-process no-SDK target', () => {
+  it('gives its share round by round beside the median', () => {
+    const variants = ['untraced', 'nosdk', 'sdk', 'floor', 'floor+attributes', 'bus+floor', 'bus+floor+attributes', 'untraced+sdk'];
+    // µs per message round by round: untraced 10, 9, 11; nosdk 10, 12, 10 (shares 100%, 75%, 110%).
+    const us: Record<string, number[]> = { untraced: [10, 9, 11], nosdk: [10, 12, 10] };
+    const samples = Object.fromEntries(variants.map((variant) => [variant, (us[variant] ?? [20, 20, 20]).map((value) => sample(variant, value, value))]));
+    const section: SectionResult = { name: 'inprocess', title: 'In-process bus', variants, rounds: 3, samples, load: { before: 0, after: 0 } };
+    const target = sectionReport(section, [section]).targets.find((entry) => entry.text.startsWith('tracebus with no SDK'))!;
+    // Medians: untraced 10, nosdk 10.
+    expect(target.text).toBe('tracebus with no SDK: 100.0% of untraced throughput (target ≥ 90%; round by round 75.0% to 110.0%)');
+    expect(target.met).toBe(true);
+  });
+});
