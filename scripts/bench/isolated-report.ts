@@ -80,7 +80,7 @@ export interface IsolatedOwnTime {
  * A process measures every variant; one that lacks a variant leaves it out of that median.
  */
 export function isolatedRows(isolated: SectionResult | undefined, sampler: 'isolated' | 'isolated@1%'): Row[] {
-  const processes = (isolated?.samples[sampler] ?? []).map((sample) => (sample.rows ?? []) as Row[]);
+  const processes = processRows(isolated, sampler);
   const names = [...new Set(processes.flatMap((rows) => rows.map((row) => row.name)))];
   return names.map((name) => ({ name, cpuMicrosPerMessage: median(processes.flatMap((rows) => rows.filter((row) => row.name === name).map((row) => row.cpuMicrosPerMessage))) }));
 }
