@@ -14,6 +14,9 @@
  *                   context; extract it, start a consumer span and run the handler in its context
  *   floor+semconv   the floor, its spans started with the attributes semantic conventions
  *                   require (kafka-workload.ts)
+ *   floor+semconv+confirm
+ *                   with `single` only: floor+semconv, its send span active while kafkajs sends
+ *                   and ended when the broker acknowledges the message (kafka-workload.ts)
  *   tracebus@1%, otel@1%, floor+semconv@1%
  *                   the same under the SDK's production sampler, ParentBased(TraceIdRatioBased(0.01)):
  *                   each producer span starts a trace, 1% of them are kept, and the consumer
@@ -46,10 +49,13 @@ import { measureMemory } from './heap.ts';
 import { createBenchTopic, kafkaWorkload, quietNegativeTimeouts, SEND_IN_BATCHES, SEND_SINGLY } from './kafka-workload.ts';
 import { measurePasses } from './passes.ts';
 import { WrapperProbe } from './probe.ts';
+import { CONFIRM_FLOOR } from './results.ts';
 
 // Before kafkajs is first loaded: the official instrumentation hooks its require.
-const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant(50_000, async () => new (await import('@opentelemetry/instrumentation-kafkajs')).KafkaJsInstrumentation());
-const shape = process.argv[4] === 'single' ? SEND_SINGLY : SEND_IN_BATCHES;
+// A send of one message has a floor whose send span covers the call (kafka-workload.ts).
+const single = process.argv[4] === 'single';
+const { variant, messages, provider, sampled, floor } = await setUpBrokerVariant(50_000, async () => new (await import('@opentelemetry/instrumentation-kafkajs')).KafkaJsInstrumentation(), single ? [CONFIRM_FLOOR] : []);
+const shape = single ? SEND_SINGLY : SEND_IN_BATCHES;
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
 quietNegativeTimeouts();

@@ -46,7 +46,7 @@ import { createRequire } from 'node:module';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RABBITMQ_SYSTEM } from '../../src/amqplib/attributes.ts';
-import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../../src/core/semconv.ts';
+import { ATTR_ERROR_TYPE, ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../../src/core/semconv.ts';
 import { setUpBrokerVariant } from './broker-variant.ts';
 import { measureMemory } from './heap.ts';
 import { measurePasses } from './passes.ts';
@@ -126,7 +126,8 @@ const publish =
         propagation.inject(trace.setSpan(context.active(), span), headers);
         if (endAtConfirm) {
           producer.sendToQueue(queue, payload, { headers }, (error) => {
-            if (error != null) span.setStatus({ code: SpanStatusCode.ERROR });
+            // `error.type` is Conditionally Required on a failed send: recorded as tracebus records it.
+            if (error != null) span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(ATTR_ERROR_TYPE, error instanceof Error ? error.name : '_OTHER');
             span.end();
           });
         } else {

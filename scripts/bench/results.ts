@@ -151,8 +151,10 @@ export function median(values: number[]): number {
 }
 
 /**
- * RabbitMQ's floor whose send span ends when the broker confirms the message, as tracebus's
- * does, rather than right after the publish (rabbitmq.ts); the other brokers have no confirm.
+ * The floor whose send span ends when the broker confirms the message, as tracebus's does,
+ * rather than right after the publish: RabbitMQ's (rabbitmq.ts), and Kafka's for a `send` of
+ * one message (kafka-workload.ts), which the broker acknowledges; a `send` of several already
+ * has a batch span that lasts as long.
  */
 export const CONFIRM_FLOOR = 'floor+semconv+confirm';
 

@@ -138,8 +138,9 @@ function brokerSection(name: BrokerClient): Section {
   return {
     name,
     title: `${title} (${client}${shape === undefined ? '' : `, ${shape}`}): ${count.toLocaleString('en')} messages per run`,
-    // RabbitMQ's send spans may end at the broker's confirm, as tracebus's do: a floor does that too.
-    variants: ['untraced', 'tracebus', ...otel, 'floor', 'floor+semconv', ...(broker === 'rabbitmq' ? [CONFIRM_FLOOR] : []), 'tracebus-nosdk', ...atOnePercent],
+    // RabbitMQ's send spans may end at the broker's confirm, as tracebus's do, and a Kafka send
+    // of one message's at the broker's acknowledgement: a floor does that too.
+    variants: ['untraced', 'tracebus', ...otel, 'floor', 'floor+semconv', ...(broker === 'rabbitmq' || name === 'kafka-single' ? [CONFIRM_FLOOR] : []), 'tracebus-nosdk', ...atOnePercent],
     rounds: name === 'kafka-single' ? kafkaSingleRounds : rounds,
     broker,
     client: name,

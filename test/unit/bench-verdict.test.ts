@@ -60,7 +60,7 @@ describe('addedVerdict', () => {
 const sample = (variant: string, us: number, cpu: number): Sample => ({ variant, messages: 1_000, seconds: us / 1_000, cpuMicrosPerMessage: cpu, latency: { samples: 1_000, p50: 1, p99: 2 }, spansPerMessage: 2, traceparentsPerMessage: 1, attributesPerMessage: 9 });
 
 /** A kafka-single section whose rounds give `untraced`, `tracebus` and `floor+semconv` these CPU figures. */
-function kafkaSingle(cpu: { untraced: number[]; tracebus: number[]; 'floor+semconv': number[]; otel?: number[] }): SectionResult {
+function kafkaSingle(cpu: { untraced: number[]; tracebus: number[]; 'floor+semconv': number[]; otel?: number[]; 'floor+semconv+confirm'?: number[] }): SectionResult {
   const samples: Record<string, Sample[]> = {};
   const untraced = cpu.untraced;
   const perVariant: Record<string, number[]> = { ...cpu, otel: cpu.otel ?? untraced.map((value) => value + 20), floor: untraced.map((value) => value + 5), 'tracebus-nosdk': untraced.map((value) => value + 1) };
@@ -169,6 +169,22 @@ describe('the brief of the official-instrumentation target', () => {
     expect(target.met).toBe(false);
     expect(target.brief?.outOfReach).toBeUndefined();
     expect(target.text).toContain('the floor with the semconv attributes reaches 120.0% of it');
+  });
+
+  it('takes the floor whose send span covers the send as the bound where the section has it', () => {
+    // otel 150 µs per message; floor+semconv 125 µs (120.0%), floor+semconv+confirm 135 µs (111.1%).
+    const cpu = { untraced: [100, 90, 110, 95, 105], tracebus: [112, 98, 126, 104, 116], 'floor+semconv': [100, 92, 108, 95, 102] };
+    const covered = aheadTarget(kafkaSingle({ ...cpu, 'floor+semconv+confirm': [108, 100, 118, 104, 113] }));
+    expect(covered.met).toBe(false);
+    expect(covered.brief?.outOfReach).toBe('the semconv floor whose send span covers the send (`floor+semconv+confirm`) reaches 111.1% of its throughput');
+    expect(covered.text).toContain(
+      'the floor with the semconv attributes reaches 120.0% of it, and the semconv floor whose send span covers the send (`floor+semconv+confirm`), which alone can record `error.type` on a failed send as semantic conventions require, 111.1%, so no instrumentation that records the attributes semantic conventions require reaches 115% here',
+    );
+    // That floor at 120.0% leaves the miss tracebus's own, whatever floor+semconv reached.
+    const reached = aheadTarget(kafkaSingle({ ...cpu, 'floor+semconv': [108, 100, 118, 104, 113], 'floor+semconv+confirm': [100, 92, 108, 95, 102] }));
+    expect(reached.brief?.outOfReach).toBeUndefined();
+    expect(reached.text).toContain('the floor with the semconv attributes reaches 111.1% of it, and the semconv floor whose send span covers the send (`floor+semconv+confirm`), which alone can record `error.type` on a failed send as semantic conventions require, 120.0%');
+    expect(reached.text).not.toContain('reaches 115% here');
   });
 
   // Added CPU round by round: tracebus 12, 8, 16, 9, 11 µs; the official instrumentation 10, 10, 8, 11, 11 µs.
