@@ -183,6 +183,17 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, varia
     return context.with(trace.setSpan(context.active(), span), send, undefined, batch).finally(() => span.end());
   };
 
+  /** One `send` call of `count` messages, as the variant makes it. */
+  const call = (count: number): Promise<unknown> => {
+    if (endAtAck) return sendAcked();
+    // Fresh message objects for every call: an instrumentation may write its headers into
+    // the objects it is given.
+    const batch: BenchMessage[] = [];
+    const links: Link[] | undefined = batchSpans ? [] : undefined;
+    for (let index = 0; index < count; index++) batch.push(message(links));
+    return links === undefined ? send(batch) : sendInSpan(batch, links);
+  };
+
   let received = 0;
   let carried = 0;
   let target = 0;
@@ -205,18 +216,7 @@ export function kafkaWorkload<P extends ConsumedPayload>({ topic, groupId, varia
     const inFlight = new Set<Promise<unknown>>();
     const start = process.hrtime.bigint();
     for (let sent = 0; sent < n; sent += shape.batch) {
-      if (endAtAck) {
-        const sending: Promise<unknown> = sendAcked().finally(() => inFlight.delete(sending));
-        inFlight.add(sending);
-        if (inFlight.size >= shape.inFlight) await Promise.race(inFlight);
-        continue;
-      }
-      // Fresh message objects for every call: an instrumentation may write its headers into
-      // the objects it is given.
-      const batch: BenchMessage[] = [];
-      const links: Link[] | undefined = batchSpans ? [] : undefined;
-      for (let index = 0; index < Math.min(shape.batch, n - sent); index++) batch.push(message(links));
-      const sending: Promise<unknown> = (links === undefined ? send(batch) : sendInSpan(batch, links)).finally(() => inFlight.delete(sending));
+      const sending: Promise<unknown> = call(Math.min(shape.batch, n - sent)).finally(() => inFlight.delete(sending));
       inFlight.add(sending);
       if (inFlight.size >= shape.inFlight) await Promise.race(inFlight);
     }
