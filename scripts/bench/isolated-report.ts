@@ -72,6 +72,11 @@ export interface IsolatedOwnTime {
   floor: number;
   /** The loops in isolated.ts that drive tracebus's wrappers, both sides together: about what the floors' loops cost. */
   loop: number;
+  /**
+   * How far `total` moved from one profiled child to the next: the lowest producer child plus
+   * the lowest consumer child, and the highest of each. Absent where the results do not say.
+   */
+  spread?: { low: number; high: number };
 }
 
 /**
@@ -128,6 +133,10 @@ export function isolatedOwnTime(isolated: SectionResult | undefined, transport: 
   if (producer === undefined || consumer === undefined || producerFloor === undefined || consumerFloor === undefined) return undefined;
   const cpu = (profile: IsolatedProfile, micros: number) => micros * profileToCpu(isolated!, profile);
   const [ownProducer, ownConsumer] = [cpu(producer, producer.tracebusMicrosPerOperation), cpu(consumer, consumer.tracebusMicrosPerOperation)];
+  // Each child's share of its busy samples, times the same unprofiled CPU per message.
+  const byRun = (profile: IsolatedProfile) => (profile.tracebusSharesByRun ?? []).map((share) => share * (unprofiledCpu(isolated!, profile.variant) ?? Number.NaN)).filter(Number.isFinite);
+  const [producerRuns, consumerRuns] = [byRun(producer), byRun(consumer)];
+  const spread = producerRuns.length < 2 || consumerRuns.length < 2 ? undefined : { low: Math.min(...producerRuns) + Math.min(...consumerRuns), high: Math.max(...producerRuns) + Math.max(...consumerRuns) };
   return {
     producerOperation: operations.producer,
     consumerOperation: operations.consumer,
@@ -137,6 +146,7 @@ export function isolatedOwnTime(isolated: SectionResult | undefined, transport: 
     w3c: cpu(producer, producer.w3cMicrosPerOperation) + cpu(consumer, consumer.w3cMicrosPerOperation),
     floor: cpu(producerFloor, producerFloor.scriptMicrosPerOperation) + cpu(consumerFloor, consumerFloor.scriptMicrosPerOperation),
     loop: cpu(producer, producer.scriptMicrosPerOperation) + cpu(consumer, consumer.scriptMicrosPerOperation),
+    ...(spread === undefined ? {} : { spread }),
   };
 }
 

@@ -285,10 +285,12 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     // propagators do it, and the isolated section times both side by side.
     const w3cAlone = isolatedW3c(isolated);
     const w3cCompared = w3cAlone === undefined ? '' : ` (the propagators alone: tracebus's ${w3cAlone.tracebus.toFixed(2)} µs per message, core's ${w3cAlone.core.toFixed(2)} µs)`;
+    // The median child decides; how far the children moved shows how firm that is.
+    const spread = alone.spread === undefined ? '' : `; child by child ${alone.spread.low.toFixed(2)} to ${alone.spread.high.toFixed(2)} µs (the lowest producer and consumer children together, and the highest)`;
     lines.push(
-      `- ${target(`tracebus's own code: ${alone.total.toFixed(2)} µs of self time per message (producer \`${alone.producerOperation}\` ${alone.producer.toFixed(2)} + consumer \`${alone.consumerOperation}\` ${alone.consumer.toFixed(2)}; target ≤ 1 µs), measured alone on no-op clients (isolated section); ${alone.w3c.toFixed(2)} µs of it in its W3C propagators (src/w3c), the work the floors leave to @opentelemetry/core${w3cCompared}, and ${(alone.total - alone.w3c).toFixed(2)} µs in the rest; a hand-written floor's own code: ${alone.floor.toFixed(2)} µs${met ? '' : ownTimeBound(alone)}${beside}${see}`, met, {
+      `- ${target(`tracebus's own code: ${alone.total.toFixed(2)} µs of self time per message (producer \`${alone.producerOperation}\` ${alone.producer.toFixed(2)} + consumer \`${alone.consumerOperation}\` ${alone.consumer.toFixed(2)}; target ≤ 1 µs${spread}), measured alone on no-op clients (isolated section); ${alone.w3c.toFixed(2)} µs of it in its W3C propagators (src/w3c), the work the floors leave to @opentelemetry/core${w3cCompared}, and ${(alone.total - alone.w3c).toFixed(2)} µs in the rest; a hand-written floor's own code: ${alone.floor.toFixed(2)} µs${met ? '' : ownTimeBound(alone)}${beside}${see}`, met, {
         goal: 'own code ≤ 1 µs of self time per message',
-        measured: `${alone.total.toFixed(2)} µs`,
+        measured: `${alone.total.toFixed(2)} µs${alone.spread === undefined ? '' : ` (child by child ${alone.spread.low.toFixed(2)}–${alone.spread.high.toFixed(2)})`}`,
         outOfReach: !met && leastOwnTime(alone) > 1 ? `a tracer that records the floors' spans and passes the W3C suite needs ${leastOwnTime(alone).toFixed(2)} µs here; tracebus is ${(alone.total - leastOwnTime(alone)).toFixed(2)} µs above that` : undefined,
       })}.`,
     );

@@ -54,6 +54,11 @@ export interface IsolatedProfile {
   /** and in scripts/bench/isolated.ts itself: a floor's hand-written code, or the loop that drives tracebus's wrapper. */
   scriptMicrosPerOperation: number;
   /**
+   * Child by child, the share of its busy samples in tracebus's sources: how far the figure
+   * above moves from one process to the next. Absent in results written before it was recorded.
+   */
+  tracebusSharesByRun?: number[];
+  /**
    * tracebus's heaviest functions by self time per operation (µs), over the children together
    * (their samples summed, over their operations summed), heaviest first. Absent in results
    * written before it was recorded.

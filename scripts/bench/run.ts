@@ -406,6 +406,7 @@ function isolatedProfileRuns(section: Section, env: NodeJS.ProcessEnv): Isolated
       tracebusMicrosPerOperation: medianOf((child) => child.tracebus),
       w3cMicrosPerOperation: medianOf((child) => child.w3c),
       scriptMicrosPerOperation: medianOf((child) => child.script),
+      tracebusSharesByRun: runs.map((child) => (child.busy > 0 ? child.tracebus / child.busy : 0)),
       heaviest: heaviestFunctions(runs),
     };
   });

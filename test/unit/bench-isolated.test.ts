@@ -113,6 +113,23 @@ describe('isolatedOwnTime', () => {
     expect(isolatedOwnTime(section, 'kafka-single')).toEqual({ producerOperation: 'send x1', consumerOperation: 'eachMessage', producer: 0.5, consumer: 0.5, total: 1, w3c: 0.35, floor: 0.5, loop: 0.1 });
   });
 
+  it('gives how far the children moved: the lowest producer and consumer children together, and the highest', () => {
+    const section = isolated(EVERY_TRACE);
+    // The unprofiled rounds: 2.5 µs per `send x1`, 3.25 µs per `eachMessage`.
+    section.isolatedProfiles = [
+      { ...profile('send x1: tracebus', 5, 1, 0.2, 0.1), tracebusSharesByRun: [0.2, 0.3, 0.15] },
+      { ...profile('eachMessage: tracebus', 3.25, 0.5, 0.25, 0.05), tracebusSharesByRun: [0.16, 0.1, 0.2] },
+      profile('send x1: floor+semconv', 4, 0, 0, 0.4),
+      profile('eachMessage: floor+semconv', 3, 0, 0, 0.3),
+    ];
+    const spread = isolatedOwnTime(section, 'kafka-single')?.spread;
+    expect(spread?.low).toBeCloseTo(0.15 * 2.5 + 0.1 * 3.25, 10);
+    expect(spread?.high).toBeCloseTo(0.3 * 2.5 + 0.2 * 3.25, 10);
+    // One child alone says nothing of a spread.
+    section.isolatedProfiles[0] = { ...section.isolatedProfiles[0]!, tracebusSharesByRun: [0.2] };
+    expect(isolatedOwnTime(section, 'kafka-single')?.spread).toBeUndefined();
+  });
+
   it('keeps samples × interval for a variant the unprofiled rounds have no figure for', () => {
     const section = isolated({});
     expect(profileToCpu(section, profile('send x1: tracebus', 5, 1, 0.2, 0.1))).toBe(1);

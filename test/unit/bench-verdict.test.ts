@@ -228,3 +228,17 @@ describe('the in-process no-SDK target', () => {
     expect(target.met).toBe(true);
   });
 });
+
+describe('the own-time target', () => {
+  it('gives the median child’s figure and how far the children moved', () => {
+    const alone = isolated(5.5, 5);
+    // Each operation: 2.75 µs of CPU unprofiled, 5.5 µs of busy samples, 1 µs of them in tracebus's sources.
+    const profile = (variant: string, tracebus: number, script: number, shares?: number[]) => ({ variant, runs: 3, operations: 1_000, samples: 1_000, intervalMicros: 250, sampledMicros: 250_000, busyMicrosPerOperation: 5.5, tracebusMicrosPerOperation: tracebus, w3cMicrosPerOperation: tracebus / 2, scriptMicrosPerOperation: script, ...(shares === undefined ? {} : { tracebusSharesByRun: shares }) });
+    alone.isolatedProfiles = [profile('send x1: tracebus', 1, 0.1, [0.1, 0.2, 0.3]), profile('eachMessage: tracebus', 1, 0.1, [0.3, 0.1, 0.2]), profile('send x1: floor+semconv', 0, 0.5), profile('eachMessage: floor+semconv', 0, 0.5)];
+    const section = kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [112, 98, 126, 104, 116], 'floor+semconv': [108, 100, 118, 104, 113] });
+    const own = sectionReport(section, [section, alone]).targets.find((entry) => entry.text.startsWith("tracebus's own code"))!;
+    expect(own.met).toBe(true);
+    expect(own.text).toContain('1.00 µs of self time per message (producer `send x1` 0.50 + consumer `eachMessage` 0.50; target ≤ 1 µs; child by child 0.55 to 1.65 µs (the lowest producer and consumer children together, and the highest))');
+    expect(own.brief?.measured).toBe('1.00 µs (child by child 0.55–1.65)');
+  });
+});
