@@ -126,7 +126,7 @@ const publish =
         propagation.inject(trace.setSpan(context.active(), span), headers);
         if (endAtConfirm) {
           producer.sendToQueue(queue, payload, { headers }, (error) => {
-            // `error.type` is Conditionally Required on a failed send: recorded as tracebus records it.
+            // `error.type` is Conditionally Required on a failed send.
             if (error != null) span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(ATTR_ERROR_TYPE, error instanceof Error ? error.name : '_OTHER');
             span.end();
           });
