@@ -20,6 +20,13 @@ describe('ownTimeBound', () => {
     );
   });
 
+  it('decides on the least as it prints it: 1.00 µs is not over 1 µs', () => {
+    // The floors' own code 0.55 without its loops, plus the propagators' 0.453: 1.003 µs.
+    const text = ownTimeBound(own(1.4, 0.453, 0.65, 0.1));
+    expect(text).toContain("plus tracebus's W3C propagators, 1.00 µs in all; tracebus's code is 0.40 µs above that least");
+    expect(text).not.toContain('no such tracer');
+  });
+
   it('claims nothing of the machine where that least is within 1 µs', () => {
     const text = ownTimeBound(own(1.4, 0.3, 0.6, 0.1));
     expect(text).toContain("plus tracebus's W3C propagators, 0.80 µs in all; tracebus's code is 0.60 µs above that least");
