@@ -41,8 +41,11 @@ type Done = (error: unknown, result?: unknown) => void;
  *   `traceChannel`'s. The context is written into a copy of `options.headers` when you
  *   call, so a message published while the broker is away carries the context it was
  *   published in, whenever it is sent. The span ends when the wrapper settles the
- *   message's promise: the broker's confirm, or a rejection (a nack, a `timeout`, the
- *   wrapper closed), which marks it ERROR. It carries
+ *   message, through its promise or the `done` callback given: the broker's confirm, or a
+ *   failure (a nack, a `timeout`, the wrapper closed), which marks it ERROR. The promise
+ *   returned rejects as the wrapper's does, and is an unhandled rejection when left
+ *   unhandled, as untraced; with `done`, the wrapper returns `null` and `done` runs after
+ *   the span has ended. It carries
  *   `tracebus.rabbitmq.queued_while_disconnected`, and a message the wrapper had to queue
  *   gets the event `tracebus.rabbitmq.queued` (with the queue length ahead of it), so the
  *   time it waited shows on the span.
@@ -123,24 +126,45 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
       outbox.settled(headers);
       open.end(error, failed, type);
     };
+    const failure = (error: unknown) => (error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined);
+    // With a callback the wrapper returns no promise and reports to the callback alone (through
+    // promise-breaker, which calls it from a timer): the span ends there, before the caller's
+    // callback runs, which then runs as it would untraced, its throws included.
+    const callback: Done | undefined =
+      typeof done === 'function'
+        ? function settledPublish(error: unknown, result?: unknown) {
+            if (error == null) end(undefined, false);
+            else end(error, true, failure(error));
+            done(error, result);
+          }
+        : done;
     let result: unknown;
     try {
-      result = raw.publish(exchange, routingKey, content, { ...publishOptions, headers }, done);
+      result = raw.publish(exchange, routingKey, content, { ...publishOptions, headers }, callback);
     } catch (error) {
       end(error, true);
       throw error;
     }
+    if (typeof done === 'function') return result;
     if (!isPromiseLike(result)) {
       end(undefined, false);
       return result;
     }
-    // The wrapper's promise settles when the broker confirms (or the wrapper gives up); the
-    // caller keeps the promise as it was, with its rejection theirs to handle.
-    result.then(
-      () => end(undefined, false),
-      (error: unknown) => end(error, true, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined),
+    // The wrapper's promise settles when the broker confirms (or the wrapper gives up). The
+    // caller gets a promise chained to it, not the wrapper's own: a handler on the wrapper's
+    // would mark its rejection handled, so a failed publish that the caller ignores would no
+    // longer surface as an unhandled rejection, as it does untraced. The chained promise
+    // rejects with the same error, and stays unhandled unless the caller handles it.
+    return result.then(
+      (value: unknown) => {
+        end(undefined, false);
+        return value;
+      },
+      (error: unknown) => {
+        end(error, true, failure(error));
+        throw error;
+      },
     );
-    return result;
   }
 
   const overrides: Record<string, (...args: any[]) => unknown> = {

@@ -46,6 +46,16 @@ class Broker {
   }
 }
 
+/** An untraced wrapper and a traced one, each connected to a fake broker of its own. */
+async function untracedAndTraced() {
+  const [plain, broker] = [new Broker(), new Broker()];
+  const untraced = plain.manager.createChannel();
+  const channel = traceChannelWrapper()(broker.manager.createChannel());
+  await plain.connect(untraced);
+  await broker.connect(channel);
+  return { plain, untraced, broker, channel };
+}
+
 let nextTag = 0;
 function delivery(queue: string, messageId: string, headers?: Record<string, unknown>): ConsumeMessage {
   return {
@@ -120,6 +130,52 @@ describe('traceChannelWrapper: publishing', () => {
     expect(ok!.status.code).toBe(SpanStatusCode.UNSET);
     expect(failed!.status.code).toBe(SpanStatusCode.ERROR);
     expect(failed!.attributes['error.type']).toBe('nack');
+  });
+
+  it('a publish with a callback returns what the wrapper returns and keeps its span open until the confirm; the callback runs after the span ends, a nack recorded on it', async () => {
+    const { untraced, broker, channel } = await untracedAndTraced();
+    const calls: Array<[unknown, string[]]> = [];
+    const done = (error: unknown) => calls.push([error, recorder.spans().map((span) => `${span.name} ${span.status.code}`)]);
+    expect(channel.sendToQueue('orders', Buffer.from('a'), {}, done)).toBe(untraced.sendToQueue('orders', Buffer.from('a'), {}, () => {}));
+    channel.publish('orders', 'order.created', Buffer.from('b'), {}, done);
+    await flush();
+    expect(recorder.spans()).toEqual([]);
+    expect(recorder.openSpans().map((span) => span.name)).toEqual(['send orders', 'send orders:order.created']);
+    const nack = new Error('message nacked');
+    broker.channel.published[0]!.callback!(null);
+    broker.channel.published[1]!.callback!(nack);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(calls).toEqual([
+      [null, [`send orders ${SpanStatusCode.UNSET}`]],
+      [nack, [`send orders ${SpanStatusCode.UNSET}`, `send orders:order.created ${SpanStatusCode.ERROR}`]],
+    ]);
+    expect(findSpan(recorder.spans(), 'send orders:order.created').attributes['error.type']).toBe('nack');
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('a failed publish whose promise the caller ignores is an unhandled rejection with the same error, as it is untraced', async () => {
+    const { plain, untraced, broker, channel } = await untracedAndTraced();
+    // The test runner's own listeners report unhandled rejections as failures: they are set
+    // aside while this one listens.
+    const runners = process.listeners('unhandledRejection');
+    process.removeAllListeners('unhandledRejection');
+    const unhandled: unknown[] = [];
+    process.on('unhandledRejection', (reason) => unhandled.push(reason));
+    try {
+      void untraced.publish('', 'orders', Buffer.from('a'));
+      void channel.publish('', 'orders', Buffer.from('b'));
+      await flush();
+      const [first, second] = [new Error('message nacked'), new Error('message nacked')];
+      plain.channel.published[0]!.callback!(first);
+      broker.channel.published[0]!.callback!(second);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(unhandled).toEqual([first, second]);
+      expect(unhandled[1]).toBe(second);
+    } finally {
+      process.removeAllListeners('unhandledRejection');
+      for (const listener of runners) process.on('unhandledRejection', listener);
+    }
+    expect(findSpan(recorder.spans(), 'send orders').status.code).toBe(SpanStatusCode.ERROR);
   });
 
   it('a message in flight when the connection drops is sent again on the next channel with the same headers, under one span', async () => {

@@ -1,0 +1,64 @@
+/**
+ * amqp-connection-manager's ChannelWrapper against a real RabbitMQ, in the callback style its
+ * `publish` and `sendToQueue` also have: the send span lasts until the broker confirms, the
+ * callback runs once it has ended, and the consumer's span is a child of it.
+ */
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { ConsumeMessage } from 'amqplib';
+import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { headerGetter } from '../../src/adapter/index.ts';
+import { traceChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
+import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { amqpUrl } from '../support/integration.ts';
+import { waitFor } from '../support/wait.ts';
+
+const url = amqpUrl();
+const run = `${process.pid}.${Date.now().toString(36)}`;
+const wire = (span: ReadableSpan) => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`;
+
+describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', () => {
+  let connection: AmqpConnectionManager;
+  let recorder: SpanRecorder;
+
+  beforeEach(() => {
+    recorder = recordSpans();
+    connection = amqp.connect([url!]);
+  });
+  afterEach(async () => {
+    await connection.close();
+    await recorder.shutdown();
+  });
+
+  it('a publish with a callback: its send span ends at the confirm, before the callback runs; the process span is its child', async () => {
+    const queue = `tracebus.it.acm.callback.${run}`;
+    const publisher = traceChannelWrapper()(connection.createChannel({ setup: (channel: import('amqplib').ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true }) }));
+    const consumer = traceChannelWrapper()(connection.createChannel({ confirm: false }));
+    await publisher.waitForConnect();
+    const received: Array<{ message: ConsumeMessage; traceId: string }> = [];
+    await consumer.consume(queue, (message, trace) => {
+      received.push({ message, traceId: trace.traceId });
+      consumer.ack(message);
+    });
+    const settled = new Promise<{ error: unknown; ended: string[]; open: string[] }>((resolve) => {
+      const returned = publisher.sendToQueue(queue, Buffer.from('{"order":1}'), { messageId: 'm-1' }, (error: unknown) =>
+        resolve({ error, ended: recorder.spans().map((span) => span.name), open: recorder.openSpans().map((span) => span.name) }),
+      );
+      // As untraced: with a callback the wrapper returns no promise.
+      expect(returned).toBeNull();
+    });
+    expect(recorder.openSpans().map((span) => span.name)).toEqual([`send ${queue}`]);
+    const { error, ended, open } = await settled;
+    expect(error).toBeNull();
+    // The consumer may have processed the message by then: its span is not what this checks.
+    expect(ended).toContain(`send ${queue}`);
+    expect(open).not.toContain(`send ${queue}`);
+    await waitFor(() => received.length === 1 && recorder.spans().some((span) => span.name === `process ${queue}`), 'the message processed');
+    const send = findSpan(recorder.spans(), `send ${queue}`);
+    expect(headerGetter.get(received[0]!.message.properties.headers, 'traceparent')).toBe(wire(send));
+    const processed = findSpan(recorder.spans(), `process ${queue}`);
+    assertChildOf(processed, send);
+    expect(processed.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+    expect(received[0]!.traceId).toBe(send.spanContext().traceId);
+  });
+});
