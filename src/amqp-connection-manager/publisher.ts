@@ -32,6 +32,11 @@ export type TracedChannelWrapper<W extends ChannelWrapper = ChannelWrapper> = Om
 type Loose = Record<PropertyKey, any>;
 type Done = (error: unknown, result?: unknown) => void;
 
+/** `error.type` of a failed publish: `nack` for the broker's nack, else the error's class. */
+function nackType(error: unknown): string | undefined {
+  return error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined;
+}
+
 /**
  * Traces an amqp-connection-manager `ChannelWrapper`. The returned wrapper behaves like the
  * one passed in (it delegates every method and property to it), and:
@@ -126,7 +131,6 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
       outbox.settled(headers);
       open.end(error, failed, type);
     };
-    const failure = (error: unknown) => (error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined);
     // With a callback the wrapper returns no promise and reports to the callback alone (through
     // promise-breaker, which calls it from a timer): the span ends there, before the caller's
     // callback runs, which then runs as it would untraced, its throws included.
@@ -134,7 +138,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
       typeof done === 'function'
         ? function settledPublish(error: unknown, result?: unknown) {
             if (error == null) end(undefined, false);
-            else end(error, true, failure(error));
+            else end(error, true, nackType(error));
             done(error, result);
           }
         : done;
@@ -161,7 +165,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
         return value;
       },
       (error: unknown) => {
-        end(error, true, failure(error));
+        end(error, true, nackType(error));
         throw error;
       },
     );

@@ -4,7 +4,7 @@
  * callback runs once it has ended, and the consumer's span is a child of it.
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { ConsumeMessage } from 'amqplib';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
@@ -32,7 +32,7 @@ describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', (
 
   it('a publish with a callback: its send span ends at the confirm, before the callback runs; the process span is its child', async () => {
     const queue = `tracebus.it.acm.callback.${run}`;
-    const publisher = traceChannelWrapper()(connection.createChannel({ setup: (channel: import('amqplib').ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true }) }));
+    const publisher = traceChannelWrapper()(connection.createChannel({ setup: (channel: ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true }) }));
     const consumer = traceChannelWrapper()(connection.createChannel({ confirm: false }));
     await publisher.waitForConnect();
     const received: Array<{ message: ConsumeMessage; traceId: string }> = [];
