@@ -8,6 +8,7 @@ import type { OperationInfo } from '../core/operation.ts';
 import { assertPolicyOption } from '../core/policy.ts';
 import { DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from '../amqplib/attributes.ts';
 import { assertOnErrorOption } from '../amqplib/consumer.ts';
+import { confirmation, nackType } from '../amqplib/confirm.ts';
 import { headerBudget } from '../amqplib/header-budget.ts';
 import { traceHeaders } from '../amqplib/headers.ts';
 import type { AmqpChannelOptions, AmqpPublish } from '../amqplib/publisher.ts';
@@ -31,11 +32,6 @@ export type TracedChannelWrapper<W extends ChannelWrapper = ChannelWrapper> = Om
 
 type Loose = Record<PropertyKey, any>;
 type Done = (error: unknown, result?: unknown) => void;
-
-/** `error.type` of a failed publish: `nack` for the broker's nack, else the error's class. */
-function nackType(error: unknown): string | undefined {
-  return error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined;
-}
 
 /**
  * Traces an amqp-connection-manager `ChannelWrapper`. The returned wrapper behaves like the
@@ -134,14 +130,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     // With a callback the wrapper returns no promise and reports to the callback alone (through
     // promise-breaker, which calls it from a timer): the span ends there, before the caller's
     // callback runs, which then runs as it would untraced, its throws included.
-    const callback: Done | undefined =
-      typeof done === 'function'
-        ? function settledPublish(error: unknown, result?: unknown) {
-            if (error == null) end(undefined, false);
-            else end(error, true, nackType(error));
-            done(error, result);
-          }
-        : done;
+    const callback = typeof done === 'function' ? confirmation(end, done) : done;
     let result: unknown;
     try {
       result = raw.publish(exchange, routingKey, content, { ...publishOptions, headers }, callback);

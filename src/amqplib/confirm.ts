@@ -26,15 +26,19 @@ export function sendTraced(raw: Publishing, confirms: boolean, open: OpenPublish
 
 /**
  * The confirm callback that ends the send span when the broker acks or nacks, then calls the
- * caller's. It holds on to `end` alone: the context and headers of the send are not kept alive
+ * caller's (amqp-connection-manager's publish callback has the same shape). It holds on to `end` alone: the context and headers of the send are not kept alive
  * for as long as the broker takes to confirm.
  */
-function confirmation(end: OpenPublish['end'], callback: ConfirmCallback | undefined): ConfirmCallback {
+export function confirmation(end: OpenPublish['end'], callback: ConfirmCallback | undefined): ConfirmCallback {
   return function confirmed(error: unknown, ok?: unknown) {
-    // amqplib reports a broker nack as a plain Error('message nacked').
-    end(error, error != null, error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined);
+    end(error, error != null, nackType(error));
     if (typeof callback === 'function') callback(error, ok);
   };
+}
+
+/** `error.type` of a failed send: `nack` for a broker nack (amqplib reports one as a plain `Error('message nacked')`), else the error's class. */
+export function nackType(error: unknown): string | undefined {
+  return error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined;
 }
 
 /** Ends `open` with `error` and throws it: the send failed before it left. */
