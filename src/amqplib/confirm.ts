@@ -26,8 +26,9 @@ export function sendTraced(raw: Publishing, confirms: boolean, open: OpenPublish
 
 /**
  * The confirm callback that ends the send span when the broker acks or nacks, then calls the
- * caller's (amqp-connection-manager's publish callback has the same shape). It holds on to `end` alone: the context and headers of the send are not kept alive
- * for as long as the broker takes to confirm.
+ * caller's (amqp-connection-manager's publish callback has the same shape). It holds on to
+ * `end` alone: the context and headers of the send are not kept alive for as long as the
+ * broker takes to confirm.
  */
 export function confirmation(end: OpenPublish['end'], callback: ConfirmCallback | undefined): ConfirmCallback {
   return function confirmed(error: unknown, ok?: unknown) {
@@ -36,7 +37,10 @@ export function confirmation(end: OpenPublish['end'], callback: ConfirmCallback 
   };
 }
 
-/** `error.type` of a failed send: `nack` for a broker nack (amqplib reports one as a plain `Error('message nacked')`), else the error's class. */
+/**
+ * `error.type` of a failed send: `nack` for a broker nack, which amqplib reports as a plain
+ * `Error('message nacked')`; `undefined` otherwise, so that the error's class names it.
+ */
 export function nackType(error: unknown): string | undefined {
   return error instanceof Error && error.message === 'message nacked' ? 'nack' : undefined;
 }
