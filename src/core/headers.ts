@@ -82,29 +82,6 @@ export const headerGetter: TextMapGetter<MessageHeaders | undefined | null> = {
   },
 };
 
-/** What {@link soleHeader} returns when more than one header has the name. */
-const SEVERAL: unique symbol = Symbol('tracebus: several headers');
-
-/**
- * The value of the one header named `name` (lowercase; keys match case-insensitively, as
- * in {@link headerGetter}) as it is, undecoded; `undefined` when there is none, and
- * {@link SEVERAL} when there are more. For a reader that handles the common case (one
- * string or byte array) itself and leaves the rest to the getter, in one scan of the headers.
- */
-export function soleHeader(carrier: MessageHeaders | undefined | null, name: string): unknown {
-  if (carrier == null) return undefined;
-  let found: unknown;
-  let seen = false;
-  for (const key in carrier) {
-    if (key.length !== name.length) continue;
-    if (key !== name && key.toLowerCase() !== name) continue;
-    if (seen) return SEVERAL;
-    seen = true;
-    found = carrier[key];
-  }
-  return found;
-}
-
 /**
  * Writes trace headers into a {@link WritableHeaders} object that tracebus owns
  * (never the caller's). Any key that differs only in case is removed first, so a

@@ -1,5 +1,5 @@
 import { createContextKey, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
-import { headerGetter, soleHeader, type MessageHeaders } from '../core/headers.ts';
+import { headerGetter, type MessageHeaders } from '../core/headers.ts';
 import { isValidSpanContext, ParsedSpanContext } from '../core/span-context.ts';
 import { isTracingSuppressed } from '../core/suppression.ts';
 import { trimOws } from './ows.ts';
@@ -142,28 +142,58 @@ function asciiSpanId(b: Uint8Array): string {
   return fromCharCode(b[36]!, b[37]!, b[38]!, b[39]!, b[40]!, b[41]!, b[42]!, b[43]!, b[44]!, b[45]!, b[46]!, b[47]!, b[48]!, b[49]!, b[50]!, b[51]!);
 }
 
-/** The remote span context of a carrier read through `getter`. */
+/** The remote span context of a carrier read through `getter`, without its trace state. */
 function fromGetter(carrier: unknown, getter: TextMapGetter): ParsedSpanContext | undefined {
   const header = single(getter.get(carrier, TRACEPARENT));
   return header === undefined ? undefined : parseSpanContext(header);
 }
 
+/** {@link fromGetter} with the carrier's `tracestate`, read only when `traceparent` is valid. */
+function fromCarrier(carrier: unknown, getter: TextMapGetter): ParsedSpanContext | undefined {
+  const spanContext = fromGetter(carrier, getter);
+  if (spanContext !== undefined) setTraceState(spanContext, getter.get(carrier, TRACESTATE));
+  return spanContext;
+}
+
 /**
- * {@link fromGetter} for message headers read through tracebus's own getter, with one scan
- * of the headers: a single `traceparent` that is a string or a byte array is parsed where
- * it lies, bytes without decoding them first. Whatever else (a repeated header, bytes
- * outside the usual form, another type) goes through the getter, which decides it as for
- * any carrier.
+ * {@link fromCarrier} for message headers read through tracebus's own getter, with one scan
+ * of the headers for both fields: a single `traceparent` that is a string or a byte array is
+ * parsed where it lies, bytes without decoding them first, and a single string `tracestate`
+ * is taken as it is. Whatever else (a repeated header, bytes outside the usual form, another
+ * type) goes through the getter, which decides it as for any carrier.
  */
 function fromMessageHeaders(carrier: MessageHeaders | undefined | null): ParsedSpanContext | undefined {
-  const raw = soleHeader(carrier, TRACEPARENT);
-  if (raw === undefined) return undefined;
-  if (typeof raw === 'string') return parseSpanContext(raw);
-  if (raw instanceof Uint8Array) {
-    const parsed = parseTraceparentBytes(raw);
-    if (parsed !== undefined) return parsed;
+  if (carrier == null) return undefined;
+  let parent: unknown;
+  let parents = 0;
+  let state: unknown;
+  let states = 0;
+  // Keys match case-insensitively, as in the getter; only a key of the right length is lowered.
+  for (const key in carrier) {
+    const length = key.length;
+    if (length === 11) {
+      if (key !== TRACEPARENT && key.toLowerCase() !== TRACEPARENT) continue;
+      parent = carrier[key];
+      parents++;
+    } else if (length === 10) {
+      if (key !== TRACESTATE && key.toLowerCase() !== TRACESTATE) continue;
+      state = carrier[key];
+      states++;
+    }
   }
-  return fromGetter(carrier, headerGetter);
+  if (parents === 0) return undefined;
+  let spanContext: ParsedSpanContext | undefined;
+  if (parents === 1 && typeof parent === 'string') spanContext = parseSpanContext(parent);
+  else spanContext = (parents === 1 && parent instanceof Uint8Array ? parseTraceparentBytes(parent) : undefined) ?? fromGetter(carrier, headerGetter);
+  if (spanContext === undefined || states === 0) return spanContext;
+  setTraceState(spanContext, states === 1 && typeof state === 'string' ? trimOws(state) : headerGetter.get(carrier, TRACESTATE));
+  return spanContext;
+}
+
+/** Gives `spanContext` the trace state in `value` (a getter's answer), if it has a usable one. */
+function setTraceState(spanContext: ParsedSpanContext, value: string | string[] | undefined): void {
+  const state = combine(value);
+  if (state !== undefined && state !== '') spanContext.traceState = W3CTraceState.parse(state);
 }
 
 const FLAG_TEXT = ['00', '01', '02', '03'] as const;
@@ -232,10 +262,8 @@ export class ConformantTraceContextPropagator implements TextMapPropagator {
   }
 
   extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {
-    const spanContext = getter === headerGetter ? fromMessageHeaders(carrier as MessageHeaders | undefined | null) : fromGetter(carrier, getter);
+    const spanContext = getter === headerGetter ? fromMessageHeaders(carrier as MessageHeaders | undefined | null) : fromCarrier(carrier, getter);
     if (spanContext === undefined) return context;
-    const state = combine(getter.get(carrier, TRACESTATE));
-    if (state !== undefined && state !== '') spanContext.traceState = W3CTraceState.parse(state);
     const extracted = trace.setSpanContext(context, spanContext);
     return spanContext.traceFlags & FLAG_RANDOM ? extracted.setValue(RANDOM_TRACE_ID_KEY, spanContext.traceId) : extracted;
   }

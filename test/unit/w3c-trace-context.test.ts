@@ -288,6 +288,33 @@ describe('ConformantTraceContextPropagator', () => {
     expect(read({ traceparent: Buffer.from(`00-${TRACE_ID}-${'0'.repeat(16)}-01`) }, headerGetter)).toBeUndefined();
   });
 
+  it('reads tracestate from message headers as through any getter: any case, bytes, repeats, spaces, other types', () => {
+    // Through headerGetter one scan of the headers finds traceparent and tracestate; through any
+    // other getter the propagator asks for each. Both must give the same trace state.
+    const viaGetter: typeof headerGetter = { get: (carrier, key) => headerGetter.get(carrier, key), keys: (carrier) => headerGetter.keys(carrier) };
+    const state = (carrier: Record<string, unknown>, getter: typeof headerGetter) => trace.getSpanContext(propagator.extract(ROOT_CONTEXT, carrier, getter))?.traceState?.serialize();
+    const tp = `00-${TRACE_ID}-${SPAN_ID}-01`;
+    const cases: [Record<string, unknown>, string | undefined][] = [
+      [{ traceparent: tp, tracestate: 'a=1,b=2' }, 'a=1,b=2'],
+      [{ TraceState: ' \ta=1 ', TraceParent: tp }, 'a=1'],
+      [{ traceparent: Buffer.from(tp), tracestate: Buffer.from('a=1') }, 'a=1'],
+      [{ traceparent: tp, tracestate: 'a=1', TRACESTATE: 'b=2' }, 'a=1,b=2'],
+      [{ traceparent: tp, tracestate: ['a=1', Buffer.from('b=2')] }, 'a=1,b=2'],
+      [{ traceparent: tp, tracestate: 7 }, undefined],
+      [{ traceparent: tp, tracestate: '' }, undefined],
+      [{ traceparent: tp, tracestate: 'a=1', tracestatex: 'b=2' }, 'a=1'],
+      [{ traceparent: tp }, undefined],
+    ];
+    for (const [carrier, expected] of cases) {
+      expect(state(carrier, headerGetter)).toBe(expected);
+      expect(state(carrier, viaGetter)).toBe(expected);
+    }
+    // Not read at all when traceparent is invalid, or repeated.
+    for (const carrier of [{ traceparent: 'garbage', tracestate: 'a=1' }, { traceparent: tp, TraceParent: tp, tracestate: 'a=1' }]) {
+      expect(trace.getSpanContext(propagator.extract(ROOT_CONTEXT, carrier, headerGetter))).toBeUndefined();
+    }
+  });
+
   it('reads a repeated traceparent as invalid, whatever the getter returns', () => {
     const tp = `00-${TRACE_ID}-${SPAN_ID}-01`;
     const arrayGetter = { keys: () => ['traceparent'], get: () => [tp, tp] };
