@@ -95,10 +95,27 @@ export function partitionId(partition: number): string {
   return (partitionIds[partition] ??= String(partition));
 }
 
-/** `kafka.message.key` as text: strings as they are, bytes as UTF-8; `undefined` for no key. */
-export function keyText(key: Buffer | string | null | undefined): string | undefined {
+/**
+ * `kafka.message.key` as text: strings as they are, a Buffer as UTF-8, and a number, bigint or
+ * boolean as kafkajs writes it (`String(key)`: JavaScript callers pass numeric keys, which it
+ * accepts); `undefined` for no key and for any other type. Never throws.
+ */
+export function keyText(key: unknown): string | undefined {
   if (key == null) return undefined;
-  return typeof key === 'string' ? key : key.toString('utf8');
+  if (typeof key === 'string') return key;
+  if (Buffer.isBuffer(key)) return key.toString('utf8');
+  return isScalar(key) ? String(key) : undefined;
+}
+
+/** The size in bytes of a produced message's value as kafkajs writes it; `undefined` for another type. */
+function byteLength(value: unknown): number | undefined {
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (Buffer.isBuffer(value)) return value.length;
+  return isScalar(value) ? Buffer.byteLength(String(value)) : undefined;
+}
+
+function isScalar(value: unknown): value is number | bigint | boolean {
+  return typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
 }
 
 /** Attributes of one message a producer sends: partition when chosen, key, tombstone, body size. */
@@ -108,7 +125,10 @@ export function producedAttributes(message: ProducedMessage, client: ClientAttri
   const key = keyText(message.key);
   if (key !== undefined) attributes[ATTR_KAFKA_MESSAGE_KEY] = key;
   if (message.value === null) attributes[ATTR_KAFKA_MESSAGE_TOMBSTONE] = true;
-  else if (client.bodySize && message.value != null) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = byteLength(message.value);
+  else if (client.bodySize) {
+    const size = byteLength(message.value);
+    if (size !== undefined) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = size;
+  }
   addClient(attributes, client, withClientId);
   return attributes;
 }
@@ -147,8 +167,4 @@ export function systemAttributes(tracer: MessagingTracer): Attributes {
 export function timestampOf(message: ConsumedMessage): number | undefined {
   const timestamp = Number(message.timestamp);
   return Number.isFinite(timestamp) && timestamp > 0 ? timestamp : undefined;
-}
-
-function byteLength(value: Buffer | string): number {
-  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 }

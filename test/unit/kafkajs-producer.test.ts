@@ -115,6 +115,23 @@ describe('traceProducer: send', () => {
     expect(findSpan(recorder.spans(), 'send sized').attributes['messaging.message.body.size']).toBe(6);
   });
 
+  it('a numeric key or value, which kafkajs sends as text, is sent and recorded as that text, single or in a batch', async () => {
+    // JavaScript callers pass numbers where the types say string; kafkajs writes String(key).
+    const producer = traceProducer({ bodySize: true })(asProducer(raw));
+    const single = { topic: 'numbers', messages: [{ key: 42, value: 1234 }] } as unknown as ProducerRecord;
+    const bulk = { topic: 'numbers', messages: [{ key: 7n, value: 'x' }, { key: { not: 'a key' }, value: Buffer.from('ab') }] } as unknown as ProducerRecord;
+    await expect(producer.send(single)).resolves.toEqual([{ topicName: 'numbers', partition: 0, errorCode: 0 }]);
+    await expect(producer.send(bulk)).resolves.toEqual([{ topicName: 'numbers', partition: 0, errorCode: 0 }]);
+    expect(raw.sent.map((sent) => sent.arg.messages.map((message) => [message.key, message.value]))).toEqual([[[42, 1234]], [[7n, 'x'], [{ not: 'a key' }, Buffer.from('ab')]]]);
+    const spans = recorder.spans();
+    const sends = spans.filter((span) => span.name === 'send numbers');
+    expect(sends.map((span) => span.kind)).toEqual([SpanKind.PRODUCER, SpanKind.CLIENT]);
+    expect(sends[0]!.attributes).toMatchObject({ 'kafka.message.key': '42', 'messaging.message.body.size': 4 });
+    const creates = spans.filter((span) => span.name === 'create numbers');
+    expect(creates.map((span) => [span.attributes['kafka.message.key'], span.attributes['messaging.message.body.size']])).toEqual([['7', 1], [undefined, 2]]);
+    expect(spans.every((span) => span.ended)).toBe(true);
+  });
+
   it('several messages in one send: a create span per message, carried by that message, linked from a CLIENT send span', async () => {
     const producer = traceProducer({ clientId: 'bulk' })(asProducer(raw));
     const record = deepFreeze({ topic: 'events', messages: [{ key: 'a', value: '1' }, { key: 'b', value: '2', headers: { traceparent: STALE } }, { key: 'c', value: '3', partition: 1 }] });
