@@ -96,13 +96,16 @@ export function eachBatchMiddleware<P, M>(options: ConsumerOptionsOf<never> | un
  */
 export function consumerDecorator<C extends object, T>(options: ConsumerOptionsOf<never> | undefined, binding: ConsumerBinding<C>): (consumer: C) => T {
   const factory = binding.factories.consumer;
-  const spans = consumerSpans(options, factory, 'consumer');
-  const learn = options?.groupId === undefined && binding.watchGroup !== undefined ? (groupId: string) => void (spans.groupId = groupId) : undefined;
+  const shared = consumerSpans(options, factory, 'consumer');
+  const learns = options?.groupId === undefined && binding.watchGroup !== undefined;
   return function decorateConsumer(consumer) {
     checkTarget(consumer, ['run', 'subscribe'], factory, 'consumer', binding.expects);
     if (binding.isRunning?.(consumer) === true) {
       throw new TypeError(`tracebus: ${factory}(options)(consumer) got a consumer whose run() was called already, so its handlers cannot be traced; wrap the consumer before calling run()`);
     }
+    // Each consumer its own group: one decorator may wrap the consumers of several groups.
+    const spans = shared.forConsumer();
+    const learn = learns ? (groupId: string) => void (spans.groupId = groupId) : undefined;
     if (learn !== undefined) binding.watchGroup!(consumer, learn, 'wrapped');
     const raw = consumer as unknown as ConsumerShape;
     const traced = delegateTo(consumer, {
@@ -178,6 +181,11 @@ export class ConsumerSpans {
     this.groupId = options.groupId;
     this.#policy = options.policy;
     this.hook = options.consumerHook;
+  }
+
+  /** Spans for one more consumer: the same tracer, client, policy and hook, and a group of its own, the one configured until it learns its own. */
+  forConsumer(): ConsumerSpans {
+    return new ConsumerSpans(this.tracer, this.client, { groupId: this.groupId, policy: this.#policy, consumerHook: this.hook });
   }
 
   /** Runs `handler` for one `eachMessage` payload inside its `process` span. */

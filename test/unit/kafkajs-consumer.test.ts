@@ -391,6 +391,20 @@ describe('traceConsumer', () => {
     expect(spansNamed('process orders').map((span) => span.attributes['messaging.consumer.group.name'])).toEqual([undefined, 'learnt']);
   });
 
+  it('one decorator wrapping the consumers of two groups gives each consumer its own group', async () => {
+    const tracing = traceConsumer({ brokers: ['127.0.0.1:9092'] });
+    const [billing, audit] = [new FakeConsumer(), new FakeConsumer()];
+    for (const raw of [billing, audit]) await tracing(asConsumer(raw)).run({ eachMessage: async () => undefined });
+    billing.emit(billing.events.GROUP_JOIN, { groupId: 'billing', memberId: 'm', isLeader: true });
+    audit.emit(audit.events.GROUP_JOIN, { groupId: 'audit', memberId: 'm', isLeader: true });
+    await billing.runs[0]!.eachMessage!(eachMessagePayload(kafkaMessage(0)));
+    await audit.runs[0]!.eachMessage!(eachMessagePayload(kafkaMessage(1)));
+    expect(spansNamed('process orders').map((span) => [span.attributes['kafka.offset'], span.attributes['messaging.consumer.group.name']])).toEqual([
+      [0, 'billing'],
+      [1, 'audit'],
+    ]);
+  });
+
   it('does not trace a handler twice, and passes a run() without handlers through', async () => {
     const raw = new FakeConsumer();
     const consumer = traceConsumer()(asConsumer(raw));
