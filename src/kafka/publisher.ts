@@ -2,7 +2,7 @@ import { context, SpanKind, trace, type Attributes, type Context, type Span, typ
 import { checkOptions, checkTarget } from '../core/checks.ts';
 import type { PublisherDecorator } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
-import { copyWithoutContext, copyWithoutTraceHeaders, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
+import { copyWithoutContext, copyWithoutFields, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
 import { runHook, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { PropagationState } from '../core/propagation.ts';
@@ -225,7 +225,7 @@ export class SendTracer {
       for (let index = 0; index < groups.length; index++) {
         const group = groups[index]!;
         const messages: ProducedMessage[] = new Array(group.messages.length);
-        for (let at = 0; at < messages.length; at++) messages[at] = this.#withTraceHeaders(group.messages[at]!, traceHeaders);
+        for (let at = 0; at < messages.length; at++) messages[at] = this.#withTraceHeaders(group.messages[at]!, traceHeaders, state);
         sentGroups[index] = { ...group, messages };
       }
     }
@@ -250,10 +250,14 @@ export class SendTracer {
   }
 
 
-  /** A copy of `message` whose headers carry `traceHeaders` instead of any trace headers it had. */
-  #withTraceHeaders(message: ProducedMessage, traceHeaders: WritableHeaders): ProducedMessage {
+  /**
+   * A copy of `message` whose headers carry `traceHeaders` instead of any trace headers it had,
+   * and without any other field the propagator writes (`baggage`, …): as for every send, what it
+   * carries is the context of this send alone.
+   */
+  #withTraceHeaders(message: ProducedMessage, traceHeaders: WritableHeaders, state: PropagationState): ProducedMessage {
     if (!isMessage(message)) return message;
-    const headers = copyWithoutTraceHeaders(message.headers as MessageHeaders | undefined);
+    const headers = copyWithoutFields(message.headers as MessageHeaders | undefined, state.fields);
     for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
     return { ...message, headers: this.#encode(headers) };
   }

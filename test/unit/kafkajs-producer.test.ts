@@ -171,7 +171,16 @@ describe('traceProducer: send', () => {
     expect(spans.map((span) => span.name)).toEqual(['send bulk']);
     expect(send.kind).toBe(SpanKind.PRODUCER);
     expect(send.attributes['messaging.batch.message_count']).toBe(2);
-    expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual([{ traceparent: wire(send) }, { traceparent: wire(send), baggage: 'old=1' }]);
+    // As for every send, the baggage a message arrived with does not travel on: the send's context has none.
+    expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual([{ traceparent: wire(send) }, { traceparent: wire(send) }]);
+    // With baggage of its own, every message carries that, once.
+    const withBaggage = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
+    await context.with(withBaggage, () => producer.send({ topic: 'bulk', messages: [{ value: '3', headers: { Baggage: 'old=1' } }, { value: '4' }] }));
+    const second = recorder.spans().filter((span) => span.name === 'send bulk')[1]!;
+    expect(raw.sent[1]!.arg.messages.map((message) => message.headers)).toEqual([
+      { traceparent: wire(second), baggage: 'tenant=acme' },
+      { traceparent: wire(second), baggage: 'tenant=acme' },
+    ]);
   });
 
   it('links the send span only to create spans with a valid context, and sends no traceparent for the others', async () => {
