@@ -125,7 +125,9 @@ class BatchMessages {
 
   async forEachMessage(work: (message: ConsumedMessage, trace: MessageTrace) => unknown, options: ForEachMessageOptions = {}): Promise<void> {
     if (typeof work !== 'function') throw new TypeError('tracebus: trace.forEachMessage(work) needs a function (message, trace) => …');
+    if (options === null || typeof options !== 'object') throw new TypeError('tracebus: trace.forEachMessage(work, options) takes options as an object such as { resolveOffsets: false }, or none');
     const { resolveOffsets = true, heartbeat = true } = options;
+    if (typeof resolveOffsets !== 'boolean' || typeof heartbeat !== 'boolean') throw new TypeError('tracebus: trace.forEachMessage(work, { resolveOffsets, heartbeat }) takes true or false for each');
     const payload = this.#payload;
     for (const message of payload.batch.messages) {
       if (payload.isRunning() === false || payload.isStale() === true) break;
@@ -137,6 +139,7 @@ class BatchMessages {
 
   processMessage<R>(message: ConsumedMessage, work: (message: ConsumedMessage, trace: MessageTrace) => R): R {
     if (typeof work !== 'function') throw new TypeError('tracebus: trace.processMessage(message, work) needs a function (message, trace) => …');
+    if (message === null || typeof message !== 'object') throw new TypeError('tracebus: trace.processMessage(message, work) needs a message of the batch, such as one of payload.batch.messages');
     const { topic, partition, messages } = this.#payload.batch;
     const index = this.#indexOf(messages, message);
     // A message from elsewhere is placed on its own; the batch span has no link to it.

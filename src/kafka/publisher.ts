@@ -153,7 +153,9 @@ export class SendTracer {
   }
 
   sendBatch(sink: Sender, batch: ProducerBatchShape, transaction: TransactionSpan | undefined): Promise<unknown> {
-    const topicMessages = batch?.topicMessages ?? [];
+    // Malformed calls go to the client untouched, for its own error.
+    if (batch === null || typeof batch !== 'object') return callOwn(sink, sink.sendBatch, batch);
+    const topicMessages = batch.topicMessages ?? [];
     if (!Array.isArray(topicMessages)) return callOwn(sink, sink.sendBatch, batch);
     let destination: string | undefined;
     for (let index = 0; index < topicMessages.length; index++) {
@@ -263,11 +265,13 @@ export class SendTracer {
   }
 
   /**
-   * `message` as tracing leaves it while idle (nothing registered): trace headers it carried
-   * from elsewhere dropped, as a traced send would replace them.
+   * A copy of `message` as tracing leaves it while idle (nothing registered): trace headers it
+   * carried from elsewhere dropped, as a traced send would replace them. A copy even without
+   * headers: Confluent's client changes the messages it is given, and yours stay as they were.
    */
   #withoutTraceHeaders(message: ProducedMessage): ProducedMessage {
-    if (!isMessage(message) || message.headers == null) return message;
+    if (!isMessage(message)) return message;
+    if (message.headers == null) return { ...message };
     return { ...message, headers: this.#encode(copyWithoutContext(message.headers as MessageHeaders)) };
   }
 }

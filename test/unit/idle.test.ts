@@ -10,6 +10,8 @@ import type { MessageTrace } from '../../src/core/message-trace.ts';
 import { captureDiag } from '../support/diag.ts';
 import { asChannel, FakeChannel } from '../support/fakes/amqplib.ts';
 import { asProducer, FakeProducer } from '../support/fakes/kafkajs.ts';
+import { asConfluentProducer, FakeConfluentProducer } from '../support/fakes/confluent-kafka.ts';
+import { traceConfluentProducer } from '../../src/confluent-kafka/index.ts';
 import { traceChannel } from '../../src/amqplib/index.ts';
 import { traceProducer } from '../../src/kafkajs/index.ts';
 
@@ -47,6 +49,14 @@ describe('with nothing registered, a consumed message sent on carries none of th
     expect(raw.sent[0]!.arg.messages[0]!.headers).toEqual({ 'x-order': '42' });
   });
 
+  it('through Confluent\'s client, which changes the messages it is given: copies, with headers or without', async () => {
+    const raw = new FakeConfluentProducer();
+    const messages = [{ value: 'a', headers: { ...arrived } }, { value: 'b' }];
+    await traceConfluentProducer()(asConfluentProducer(raw)).send({ topic: 'orders', messages });
+    expect(messages).toEqual([{ value: 'a', headers: arrived }, { value: 'b' }]);
+    expect((raw.calls[0]!.arg as { messages: unknown[] }).messages).toEqual([{ value: 'a', headers: { 'x-order': '42' } }, { value: 'b', headers: undefined }]);
+  });
+
   it('through amqplib', () => {
     const raw = new FakeChannel();
     traceChannel()(asChannel(raw)).sendToQueue('orders', Buffer.from('v'), { headers: arrived });
@@ -61,6 +71,23 @@ describe('when tracing is not (fully) set up', () => {
     const sent = await tracer.tracePublish({ type: 'send', destination: 'orders' }, headers, undefined, undefined, async (written) => written);
     expect(sent).toEqual({ 'x-order': '42' });
     expect(headers).toEqual({ traceparent: TP, TraceState: 'a=1', Baggage: 'user=7', 'x-order': '42' });
+  });
+
+  it('a sendBatch that is no batch goes to the client as it is, for its own error', async () => {
+    const raw = asProducer(new FakeProducer());
+    const producer = traceProducer()(raw);
+    const failure = (sender: typeof raw, batch: unknown) => Promise.resolve().then(() => sender.sendBatch(batch as never)).catch((error: unknown) => String(error));
+    const untraced = await failure(raw, undefined);
+    expect(untraced).toMatch(/^TypeError: Cannot read properties of undefined/);
+    expect(await failure(producer, undefined)).toBe(untraced);
+    // And while tracing, no span for it either.
+    const recorder = recordSpans();
+    try {
+      expect(await failure(producer, null)).toBe(await failure(raw, null));
+      expect(recorder.spans()).toEqual([]);
+    } finally {
+      await recorder.shutdown();
+    }
   });
 
   it('hands the handler an empty trace context, runs it in the root context and rethrows its error unchanged', async () => {

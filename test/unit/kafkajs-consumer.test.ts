@@ -257,6 +257,20 @@ describe('traceEachBatch', () => {
     expect(recorder.openSpans()).toEqual([]);
   });
 
+  it('the batch helpers fail at once on misuse, with a sentence that names the fix, and the batch span still ends', async () => {
+    const misuses: [string, (trace: BatchMessageTrace) => unknown, RegExp][] = [
+      ['no message', (batchTrace) => batchTrace.processMessage(undefined as never, () => 1), /^tracebus: trace\.processMessage\(message, work\) needs a message of the batch, such as one of payload\.batch\.messages$/],
+      ['null options', (batchTrace) => batchTrace.forEachMessage(() => 1, null as never), /^tracebus: trace\.forEachMessage\(work, options\) takes options as an object such as \{ resolveOffsets: false \}, or none$/],
+      ['a string for a boolean', (batchTrace) => batchTrace.forEachMessage(() => 1, { resolveOffsets: 'no' as never }), /^tracebus: trace\.forEachMessage\(work, \{ resolveOffsets, heartbeat \}\) takes true or false for each$/],
+    ];
+    for (const [, misuse, message] of misuses) {
+      const { payload, calls } = eachBatchPayload([kafkaMessage(0)]);
+      await expect(traceEachBatch()(async (_payload, batchTrace) => misuse(batchTrace))(payload)).rejects.toThrow(message);
+      expect(calls.resolved).toEqual([]);
+    }
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
   it('forEachMessage stops when the consumer stops or the batch goes stale, and on a failure, which it records and rethrows', async () => {
     const stopping = eachBatchPayload([kafkaMessage(0), kafkaMessage(1), kafkaMessage(2)]);
     const done: string[] = [];
