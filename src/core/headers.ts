@@ -93,13 +93,13 @@ export const headerSetter: TextMapSetter<WritableHeaders> = {
     for (const name in carrier) {
       if (name !== wanted && name.length === wanted.length && name.toLowerCase() === wanted) delete carrier[name];
     }
-    define(carrier, wanted, value);
+    defineHeader(carrier, wanted, value);
   },
 };
 
 // A header may be named `__proto__` (legal in Kafka and AMQP); plain assignment would set
 // the copy's prototype instead of adding the header.
-function define(target: WritableHeaders, name: string, value: unknown): void {
+export function defineHeader(target: WritableHeaders, name: string, value: unknown): void {
   if (name === '__proto__') Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
   else target[name] = value;
 }
@@ -113,7 +113,7 @@ export function copyWithoutTraceHeaders(headers: MessageHeaders | undefined | nu
   const copy: WritableHeaders = {};
   if (headers == null) return copy;
   for (const name in headers) {
-    if (!isTraceHeaderName(name)) define(copy, name, headers[name]);
+    if (!isTraceHeaderName(name)) defineHeader(copy, name, headers[name]);
   }
   return copy;
 }
@@ -129,7 +129,7 @@ export function copyWithoutFields(headers: MessageHeaders | undefined | null, fi
   if (headers == null) return copy;
   for (const name in headers) {
     if (isTraceHeaderName(name) || fields.has(name) || fields.has(name.toLowerCase())) continue;
-    define(copy, name, headers[name]);
+    defineHeader(copy, name, headers[name]);
   }
   return copy;
 }

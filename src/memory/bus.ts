@@ -2,7 +2,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { context } from '@opentelemetry/api';
 import type { Handler } from '../core/compose.ts';
-import type { HeaderValue, MessageHeaders } from '../core/headers.ts';
+import { defineHeader, type HeaderValue, type MessageHeaders } from '../core/headers.ts';
 import { activeMessageTrace } from '../core/message-trace.ts';
 
 /** A message as a publisher hands it to the bus. */
@@ -216,9 +216,12 @@ export class MemoryBus implements MemoryPublisher {
       topic,
       group: groupName,
       close: () => {
-        member.open = false;
-        joined.members.splice(joined.members.indexOf(member), 1);
-        this.#pump(joined);
+        // A second close() only waits again: the member is gone, and no other may go with it.
+        if (member.open) {
+          member.open = false;
+          joined.members.splice(joined.members.indexOf(member), 1);
+          this.#pump(joined);
+        }
         return member.active === 0 ? Promise.resolve() : new Promise<void>((resolve) => member.idle.add(resolve));
       },
     };
@@ -290,8 +293,11 @@ export class MemoryBus implements MemoryPublisher {
     } finally {
       member.active--;
       this.#inFlight--;
-      if (member.active === 0) for (const resolve of member.idle) resolve();
-      member.idle.clear();
+      // close() waits for the last delivery in flight, not the first to end.
+      if (member.active === 0) {
+        for (const resolve of member.idle) resolve();
+        member.idle.clear();
+      }
       this.#pump(group);
       if (this.#isIdle()) {
         for (const resolve of this.#idle) resolve();
@@ -331,7 +337,7 @@ function warnDeadLetter({ message, error, deadLetterTopic, delivered }: DeadLett
 function copyHeaders(headers: MessageHeaders | undefined): Record<string, HeaderValue> {
   const copy: Record<string, HeaderValue> = {};
   if (headers == null) return copy;
-  for (const name in headers) copy[name] = copyValue(headers[name]);
+  for (const name in headers) defineHeader(copy, name, copyValue(headers[name]));
   return copy;
 }
 

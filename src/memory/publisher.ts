@@ -35,6 +35,8 @@ export function traceMemoryPublisher(options?: MemoryPublisherOptions): Publishe
     checkTarget(publisher, ['publish'], 'traceMemoryPublisher', 'bus', 'an object with a publish(topic, message) method, such as a MemoryBus');
     return markTraced({
       publish: function tracedPublish<P>(topic: string, message: OutgoingMessage<P>): Promise<void> {
+        // No message object: the bus's own error, not a traced copy that would make one up.
+        if (message === null || typeof message !== 'object') return publisher.publish(topic, message);
         // With nothing registered, skip even building the attributes (see MessagingTracer.idle).
         const state = tracer.prepare();
         if (state === undefined) return publisher.publish(topic, withoutTraceHeaders(message));

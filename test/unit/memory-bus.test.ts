@@ -1,6 +1,6 @@
 import { context, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryBus, type DeadLetter, type MemoryMessage } from '../../src/memory/index.ts';
+import { MemoryBus, traceMemoryPublisher, type DeadLetter, type MemoryMessage } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
 let recorder: SpanRecorder;
@@ -175,11 +175,66 @@ describe('MemoryBus', () => {
     expect(seen).toEqual([1]);
   });
 
+  it('close() with several deliveries in flight resolves once the last of them ends', async () => {
+    const bus = new MemoryBus();
+    const gates = [deferred(), deferred()];
+    const ended: number[] = [];
+    const subscription = bus.subscribe<number>('t', async (message) => {
+      await gates[message.payload]!.promise;
+      ended.push(message.payload);
+    }, { concurrency: 2 });
+    await bus.publish('t', { payload: 0 });
+    await bus.publish('t', { payload: 1 });
+    await new Promise((resolve) => setImmediate(resolve));
+    let closed = false;
+    const closing = subscription.close().then(() => void (closed = true));
+    gates[0]!.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([ended, closed]).toEqual([[0], false]);
+    gates[1]!.resolve();
+    await closing;
+    expect(ended).toEqual([0, 1]);
+  });
+
+  it('delivers a header named __proto__ as a header, not as the prototype of the headers', async () => {
+    const bus = new MemoryBus();
+    const delivered: Record<string, unknown>[] = [];
+    bus.subscribe('t', (message) => void delivered.push(message.headers));
+    await bus.publish('t', { payload: 1, headers: JSON.parse('{"__proto__": "legal in AMQP and Kafka", "x-id": "7"}') });
+    await bus.close();
+    expect(Object.entries(delivered[0]!)).toEqual([['__proto__', 'legal in AMQP and Kafka'], ['x-id', '7']]);
+    expect(Object.getPrototypeOf(delivered[0])).toBe(Object.prototype);
+  });
+
+  it('closing a subscription twice leaves the other members of its group subscribed', async () => {
+    const bus = new MemoryBus();
+    const received: string[] = [];
+    const first = bus.subscribe<number>('t', () => void received.push('first'), { group: 'g' });
+    bus.subscribe<number>('t', () => void received.push('second'), { group: 'g' });
+    await first.close();
+    await first.close();
+    await bus.publish('t', { payload: 1 });
+    await bus.close();
+    expect(received).toEqual(['second']);
+  });
+
   it('rejects misuse with a sentence that names the fix', () => {
     expect(() => new MemoryBus({ maxAttempts: 0 })).toThrow('maxAttempts must be an integer >= 1');
     const bus = new MemoryBus();
     expect(() => bus.subscribe('t', 'handler' as never)).toThrow("subscribe('t', handler) needs a function");
     expect(() => bus.subscribe('t', () => {}, { concurrency: 0 })).toThrow('concurrency must be an integer >= 1');
     return expect(bus.publish('t', 'payload' as never)).rejects.toThrow("publish('t', message) needs a message object such as { payload }");
+  });
+
+  it('a traced publisher leaves a missing message to the bus, which refuses it as without tracing', async () => {
+    const bus = new MemoryBus();
+    const delivered: unknown[] = [];
+    bus.subscribe('t', (message) => void delivered.push(message.payload));
+    const publisher = traceMemoryPublisher()(bus);
+    for (const missing of [null, undefined, 'payload']) {
+      await expect(publisher.publish('t', missing as never)).rejects.toThrow("tracebus: publish('t', message) needs a message object such as { payload }");
+    }
+    await bus.close();
+    expect([delivered, recorder.spans()]).toEqual([[], []]);
   });
 });
