@@ -58,7 +58,18 @@ export class Delivery {
  * (`allUpTo`, `ackAll`) become one such span with a link to each delivery's span.
  */
 export class Ledger {
+  /**
+   * How many deliveries whose handler has finished a channel keeps waiting for their settlement.
+   * A handler that settles through the raw channel (which tracebus does not see) would
+   * otherwise leave every delivery here, with its span, for as long as the channel lives. Past
+   * this, the oldest finished ones are forgotten: a settlement of one of them is not recorded.
+   * Deliveries whose handler still runs are never forgotten, so `onError` settles them once.
+   */
+  static readonly MAX_FINISHED = 4096;
   readonly #open = new Map<number, Delivery>();
+  // The size at which the next sweep of finished deliveries runs: after a sweep that could
+  // not get below MAX_FINISHED (that many handlers still running), twice the size it left.
+  #sweepAt = Ledger.MAX_FINISHED;
   // The delivery tracked last, kept out of #open until another is tracked. A consumer that
   // settles each message before the next one arrives then never touches the map: emptying a
   // Map on every message makes V8 shrink its table each time.
@@ -75,6 +86,17 @@ export class Ledger {
     if (last !== undefined && last.tag !== delivery.tag) this.#open.set(last.tag, last);
     if (this.#open.size !== 0) this.#open.delete(delivery.tag);
     this.#last = delivery;
+    if (this.#open.size >= this.#sweepAt) this.#sweep();
+  }
+
+  /** Forgets the oldest deliveries whose handler has finished, down to half of MAX_FINISHED. */
+  #sweep(): void {
+    const target = Ledger.MAX_FINISHED / 2;
+    for (const [tag, delivery] of this.#open) {
+      if (this.#open.size <= target) break;
+      if (!delivery.open) this.#open.delete(tag);
+    }
+    this.#sweepAt = Math.max(Ledger.MAX_FINISHED, this.#open.size * 2);
   }
 
   /** Removes and returns the delivery with `tag`, or `undefined` if it was settled already. */

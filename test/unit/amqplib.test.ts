@@ -4,7 +4,7 @@ import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PublisherDecorator } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
-import { Ledger, type Delivery } from '../../src/amqplib/settlement.ts';
+import { Ledger, ledgerOf, type Delivery } from '../../src/amqplib/settlement.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
 import { asChannel, asConfirmChannel, FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
@@ -682,5 +682,45 @@ describe('the ledger of open deliveries', () => {
     ledger.clear();
     expect(ledger.size).toBe(0);
     expect(ledger.take(2)).toBeUndefined();
+  });
+
+  it('forgets the oldest deliveries whose handler finished past MAX_FINISHED, never one whose handler still runs', () => {
+    const ledger = new Ledger();
+    const delivery = (tag: number, running: boolean) => ({ tag, open: running }) as unknown as Delivery;
+    // Settled on the raw channel, which tracebus does not see: every handler finished, none settled here.
+    const running = delivery(1, true);
+    ledger.track(running);
+    const finished: Delivery[] = [];
+    for (let tag = 2; tag <= 3 * Ledger.MAX_FINISHED; tag++) ledger.track(finished[finished.length] = delivery(tag, false));
+    expect(ledger.size).toBeLessThanOrEqual(Ledger.MAX_FINISHED);
+    expect(ledger.take(1)).toBe(running);
+    expect(ledger.take(2)).toBeUndefined();
+    expect(ledger.take(3 * Ledger.MAX_FINISHED)).toBe(finished.at(-1));
+
+    // More handlers running than that: all of them kept, and the sweeps back off.
+    const busy = new Ledger();
+    for (let tag = 1; tag <= 2 * Ledger.MAX_FINISHED; tag++) busy.track(delivery(tag, true));
+    expect(busy.size).toBe(2 * Ledger.MAX_FINISHED);
+    expect(busy.take(1)?.tag).toBe(1);
+  });
+
+  it('a channel whose handler settles on the raw channel keeps a bounded ledger, and a failing handler is still nacked once', async () => {
+    const raw = new FakeChannel();
+    const channel = traceChannel()(asChannel(raw));
+    const failing = 2 * Ledger.MAX_FINISHED;
+    await channel.consume('orders', (message) => {
+      // The handler holds the raw channel: tracebus never sees these acks.
+      if (message!.fields.deliveryTag !== failing) return raw.ack(message!);
+      throw new Error('cannot handle');
+    });
+    const deliver = raw.consumers.get('orders')!;
+    for (let tag = 1; tag <= failing; tag++) {
+      const message = { content: Buffer.from('x'), fields: { deliveryTag: tag, redelivered: false, exchange: '', routingKey: 'orders', consumerTag: 'c' }, properties: { headers: {} } } as unknown as ConsumeMessage;
+      if (tag === failing) expect(() => deliver(message)).not.toThrow();
+      else deliver(message);
+    }
+    expect(ledgerOf(channel)!.size).toBeLessThanOrEqual(Ledger.MAX_FINISHED);
+    expect(raw.settled.filter(([method]) => method === 'ack')).toHaveLength(failing - 1);
+    expect(raw.settled.filter(([method]) => method !== 'ack')).toEqual([['nack', failing, false, true]]);
   });
 });
