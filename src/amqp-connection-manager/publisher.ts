@@ -121,7 +121,9 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
       const ahead = queueLengthOf(raw);
       open.span.addEvent(EVENT_RABBITMQ_QUEUED, ahead === undefined ? undefined : { [ATTR_RABBITMQ_QUEUE_LENGTH]: ahead });
     }
-    const headers = traceHeaders(open.headers, headerBudget(lastChannel?.connection?.frameMax), open.span);
+    // Measured always: the wrapper publishes later, from its own queue, where a RangeError from
+    // amqplib would lose the message rather than reach tracebus's fallback.
+    const headers = traceHeaders(open.headers, headerBudget(lastChannel?.connection?.frameMax), open.span, true);
     outbox.add(headers, open, queued === true);
     const end = (error: unknown, failed: boolean, type?: string) => {
       outbox.settled(headers);

@@ -10,9 +10,12 @@ const FRAME_FIXED_BYTES = 22;
 /** Room left for the other properties (each a short string of at most 255 bytes). */
 const PROPERTY_RESERVE_BYTES = 1_024;
 /**
- * Trace headers are measured only when `tracestate` and `baggage` together exceed this
- * many characters: below it they cannot be what breaks a limit that ordinary headers
- * do not already break.
+ * Where amqplib's 64 KiB table limit is the budget, trace headers are measured only when
+ * `tracestate` and `baggage` together exceed this many characters. A table that small trace
+ * headers push over the limit makes amqplib throw a RangeError before it writes anything, and
+ * the amqplib publisher then sends the caller's headers alone. Under a smaller budget (a small
+ * `frame_max`) nothing would throw: RabbitMQ closes the connection instead, so there every
+ * table is measured.
  */
 export const MEASURE_ABOVE_CHARS = 1_024;
 
@@ -101,29 +104,32 @@ function encodedTypedSize(type: string, value: unknown): number {
 }
 
 /**
- * Makes `headers` (a copy tracebus owns) fit `budget` by dropping `baggage`, then
- * `tracestate`, and records what it dropped on `span` and with `diag.warn`. Only
- * measures when those two headers are large, so the common case costs two property reads.
- * `traceparent` is never dropped here: 55 bytes cannot be what breaks the limit.
+ * Makes `headers` (a copy tracebus owns) fit `budget` by dropping `baggage`, then `tracestate`,
+ * then `traceparent`, and records what it dropped on `span` and with `diag.warn`. With a budget
+ * of amqplib's 64 KiB and small `tracestate` and `baggage`, it does not measure (see
+ * {@link MEASURE_ABOVE_CHARS}) unless `measureAlways`, for a publisher that cannot catch
+ * amqplib's RangeError itself. Headers that do not fit even without trace headers go out
+ * without any, as the caller gave them: the budget only approximates the other properties, so
+ * they may still fit, and if not they fail as they would untraced.
  */
-export function fitTraceHeaders(headers: WritableHeaders, budget: number, span: Span): WritableHeaders {
+export function fitTraceHeaders(headers: WritableHeaders, budget: number, span: Span, measureAlways = false): WritableHeaders {
   const tracestate = headers.tracestate;
   const baggage = headers.baggage;
   const large = (typeof tracestate === 'string' ? tracestate.length : 0) + (typeof baggage === 'string' ? baggage.length : 0);
-  if (large <= MEASURE_ABOVE_CHARS) return headers;
+  if (large <= MEASURE_ABOVE_CHARS && budget >= SCRATCH_BYTES && !measureAlways) return headers;
   let size = encodedTableSize(headers);
   if (size <= budget) return headers;
   const dropped: string[] = [];
-  for (const name of ['baggage', 'tracestate'] as const) {
+  for (const name of ['baggage', 'tracestate', 'traceparent'] as const) {
     if (headers[name] === undefined) continue;
     delete headers[name];
     dropped.push(name);
     size = encodedTableSize(headers);
     if (size <= budget) break;
   }
-  if (dropped.length > 0) {
-    span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, dropped);
-    reportProblem('TRACEBUS_HEADERS_DROPPED', `tracebus: left ${dropped.join(' and ')} off a message so that its headers fit RabbitMQ's limit of ${budget} bytes (now ${size} bytes)`);
-  }
+  if (dropped.length === 0) return headers;
+  span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, dropped);
+  const outcome = size <= budget ? `so that its headers fit RabbitMQ's limit of ${budget} bytes (now ${size} bytes)` : `whose own headers take ${size} bytes, near or over RabbitMQ's limit of ${budget}; it goes out as without tracing`;
+  reportProblem('TRACEBUS_HEADERS_DROPPED', `tracebus: left ${dropped.join(' and ')} off a message ${outcome}`);
   return headers;
 }

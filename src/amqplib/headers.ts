@@ -10,9 +10,9 @@ import { fitTraceHeaders } from './header-budget.ts';
  * `headers` (a copy tracebus owns, trace headers injected) fitted to the channel's
  * header budget (see header-budget.ts): tracing problems never stop a publish.
  */
-export function traceHeaders(headers: WritableHeaders, budget: number, span: Span): WritableHeaders {
+export function traceHeaders(headers: WritableHeaders, budget: number, span: Span, measureAlways = false): WritableHeaders {
   try {
-    return fitTraceHeaders(headers, budget, span);
+    return fitTraceHeaders(headers, budget, span, measureAlways);
   } catch (problem) {
     diag.error('tracebus: could not measure the headers of a message; it is sent as is', problem);
     return headers;

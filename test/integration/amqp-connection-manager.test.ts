@@ -61,4 +61,27 @@ describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', (
     expect(processed.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
     expect(received[0]!.traceId).toBe(send.spanContext().traceId);
   });
+
+  it('headers that fit amqplib\'s 64 KiB table untraced are sent, without the trace headers that would not fit', async () => {
+    const queue = `tracebus.it.acm.big.${run}`;
+    const publisher = traceChannelWrapper()(connection.createChannel({ setup: (channel: ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true }) }));
+    const consumer = traceChannelWrapper()(connection.createChannel({ confirm: false }));
+    const errors: unknown[] = [];
+    publisher.on('error', (error) => void errors.push(error));
+    await publisher.waitForConnect();
+    const received: ConsumeMessage[] = [];
+    await consumer.consume(queue, (message) => {
+      received.push(message);
+      consumer.ack(message);
+    });
+    // 20 bytes short of amqplib's 65,536-byte table: the 72 bytes of a traceparent would not fit.
+    const headers = { 'x-big': 'a'.repeat(65_536 - 15 - 20) };
+    await publisher.sendToQueue(queue, Buffer.from('big'), { headers, timeout: 5_000 });
+    await waitFor(() => received.length === 1, 'the message');
+    expect(received[0]!.properties.headers).toEqual(headers);
+    expect(errors).toEqual([]);
+    const send = findSpan(recorder.spans(), `send ${queue}`);
+    expect(send.status.code).not.toBe(2);
+    expect(send.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['traceparent']);
+  });
 });

@@ -571,27 +571,51 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
       expect(send.status.code).toBe(SpanStatusCode.UNSET);
     });
 
-    it('keeps a content header within a small frame_max, where the broker would close the connection', async () => {
-      const small = await amqp.connect(`${url}?frameMax=8192`);
-      // Were the header frame too large, the broker would close this connection (frame_too_large).
+    /**
+     * Runs `test` on a connection with `frameMax`, then checks the broker kept it open: were a
+     * header frame too large, it would close the connection (frame_too_large).
+     */
+    async function onSmallFrames(frameMax: number, test: (connection: amqp.ChannelModel) => Promise<void>): Promise<void> {
+      const small = await amqp.connect(`${url}?frameMax=${frameMax}`);
       let closed = false;
       small.on('error', () => undefined);
       small.on('close', () => (closed = true));
       try {
+        await test(small);
+        expect(closed).toBe(false);
+      } finally {
+        if (!closed) await small.close();
+      }
+    }
+
+    /** An exclusive queue named after `prefix` on `channel`, whose messages are acked into `received`. */
+    async function consumedQueue(channel: Channel, prefix: string): Promise<{ name: string; received: ConsumeMessage[] }> {
+      const name = unique(prefix);
+      await channel.assertQueue(name, { exclusive: true });
+      return { name, received: await ackInto(channel, name) };
+    }
+
+    it('keeps a content header within a small frame_max, where the broker would close the connection', () =>
+      onSmallFrames(8_192, async (small) => {
         const channel = traceChannel({ propagator: heavyBaggage(4_000) })(await small.createChannel());
-        const name = unique('small-frames');
-        await channel.assertQueue(name, { exclusive: true });
-        const received = await ackInto(channel, name);
+        const { name, received } = await consumedQueue(channel, 'small-frames');
         channel.sendToQueue(name, Buffer.from('x'), { headers: { 'x-app': 'a'.repeat(5_000) } });
         await waitFor(() => received.length === 1, 'the message');
         expect(received[0]!.properties.headers?.baggage).toBeUndefined();
         expect(typeof received[0]!.properties.headers?.traceparent).toBe('string');
         await expect(channel.checkQueue(name)).resolves.toMatchObject({ queue: name });
-        expect(closed).toBe(false);
-      } finally {
-        if (!closed) await small.close();
-      }
-    });
+      }));
+
+    it('keeps a content header within a small frame_max even when the trace headers are small and the caller\'s fill the frame', () =>
+      onSmallFrames(4_096, async (small) => {
+        // 3,300 bytes of the caller's fit the 4,096-byte frame untraced; 950 characters of baggage would not.
+        const channel = traceChannel({ propagator: heavyBaggage(950) })(await small.createConfirmChannel());
+        const { name, received } = await consumedQueue(channel, 'small-frames-small-baggage');
+        await new Promise<void>((resolve, reject) => channel.sendToQueue(name, Buffer.from('x'), { headers: { 'x-data': 'd'.repeat(3_300) } }, (error) => (error ? reject(error) : resolve())));
+        await waitFor(() => received.length === 1, 'the message');
+        expect(received[0]!.properties.headers).toEqual({ 'x-data': 'd'.repeat(3_300) });
+        expect(findSpan(recorder.spans(), `send ${name}`).attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage', 'traceparent']);
+      }));
   });
 
   describe('the callback API', () => {

@@ -107,12 +107,39 @@ describe('fitTraceHeaders', () => {
     return { result, attributes: recorder.spans()[0]!.attributes };
   };
 
-  it('leaves small trace headers alone without measuring, even over the budget', () => {
-    const headers = { traceparent, tracestate: 'v=1', 'x-app': 'x'.repeat(500) };
-    const { result, attributes } = fit(headers, 10);
+  it('under amqplib\'s 64 KiB limit, leaves small trace headers alone without measuring: amqplib\'s RangeError is caught', () => {
+    const headers = { traceparent, tracestate: 'v=1', 'x-app': 'x'.repeat(65_500) };
+    const { result, attributes } = fit(headers, 65_536);
     expect(result).toBe(headers);
-    expect(result).toEqual({ traceparent, tracestate: 'v=1', 'x-app': 'x'.repeat(500) });
+    expect(Object.keys(result)).toEqual(['traceparent', 'tracestate', 'x-app']);
     expect(attributes).toEqual({});
+  });
+
+  it('measures every table under a smaller budget (a small frame_max), where RabbitMQ would close the connection', () => {
+    const budget = headerBudget(4_096);
+    const caller = { 'x-data': 'd'.repeat(2_900) };
+    const baggage = `k=${'v'.repeat(950)}`;
+    const { result, attributes } = fit({ ...caller, traceparent, baggage }, budget);
+    expect(result).toEqual({ ...caller, traceparent });
+    expect(encodedTableSize(result)).toBeLessThanOrEqual(budget);
+    expect(attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage']);
+    expect(diagnostics.warnings).toEqual([`tracebus: left baggage off a message so that its headers fit RabbitMQ's limit of ${budget} bytes (now ${encodedTableSize(result)} bytes)`]);
+  });
+
+  it('drops traceparent too when the caller leaves no room for it, and measures always when asked to', () => {
+    const caller = { 'x-data': 'd'.repeat(65_500) };
+    const span = trace.getTracer('t').startSpan('send');
+    const result = fitTraceHeaders({ ...caller, traceparent }, 65_536, span, true);
+    span.end();
+    expect(result).toEqual(caller);
+    expect(recorder.spans()[0]!.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['traceparent']);
+  });
+
+  it('sends headers that are too large even without trace headers as the caller gave them, without any trace header', () => {
+    const { result, attributes } = fit({ traceparent, baggage: `k=${'v'.repeat(2_000)}`, 'x-app': 'x'.repeat(500) }, 300);
+    expect(result).toEqual({ 'x-app': 'x'.repeat(500) });
+    expect(attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage', 'traceparent']);
+    expect(diagnostics.warnings).toEqual([`tracebus: left baggage and traceparent off a message whose own headers take ${encodedTableSize(result)} bytes, near or over RabbitMQ's limit of 300; it goes out as without tracing`]);
   });
 
   it('keeps large trace headers that fit', () => {
