@@ -124,7 +124,8 @@ export function producedAttributes(message: ProducedMessage, client: ClientAttri
   if (typeof message.partition === 'number') attributes[ATTR_MESSAGING_DESTINATION_PARTITION_ID] = partitionId(message.partition);
   const key = keyText(message.key);
   if (key !== undefined) attributes[ATTR_KAFKA_MESSAGE_KEY] = key;
-  if (message.value === null) attributes[ATTR_KAFKA_MESSAGE_TOMBSTONE] = true;
+  // kafkajs writes a missing value as null: a tombstone too.
+  if (message.value == null) attributes[ATTR_KAFKA_MESSAGE_TOMBSTONE] = true;
   else if (client.bodySize) {
     const size = byteLength(message.value);
     if (size !== undefined) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = size;

@@ -107,6 +107,9 @@ describe('traceProducer: send', () => {
 
   it('a tombstone (null value) is marked; a null key is left out; body size is opt-in', async () => {
     await traceProducer()(asProducer(raw)).send({ topic: 'compacted', messages: [{ key: null, value: null }] });
+    // A missing value goes out as null, kafkajs's tombstone.
+    await traceProducer()(asProducer(new FakeProducer())).send({ topic: 'missing', messages: [{ key: 'k' } as never] });
+    expect(findSpan(recorder.spans(), 'send missing').attributes['kafka.message.tombstone']).toBe(true);
     await traceProducer({ bodySize: true })(asProducer(new FakeProducer())).send({ topic: 'sized', messages: [{ key: 'k', value: 'héllo' }] });
     const tombstone = findSpan(recorder.spans(), 'send compacted');
     expect(tombstone.attributes['kafka.message.tombstone']).toBe(true);
