@@ -180,7 +180,7 @@ export class SendTracer {
     const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
     const ctx = trace.setSpan(parent, span);
-    const sent: TopicMessagesShape = { ...record, messages: [{ ...message, headers: this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)) }] };
+    const sent: TopicMessagesShape = { ...record, messages: [copyMessage(message, this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)))] };
     return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sent, undefined, tracer.measureSend(info, 1));
   }
 
@@ -248,7 +248,7 @@ export class SendTracer {
     // Checked once, here: the injection below then finds its trace id known valid
     // (span-context.ts), and the send span's links take the contexts as they are.
     if (isValidSpanContext(spanContext)) created.push(spanContext);
-    return { ...message, headers: this.#encode(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined, state)) };
+    return copyMessage(message, this.#encode(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined, state)));
   }
 
 
@@ -261,7 +261,7 @@ export class SendTracer {
     if (!isMessage(message)) return message;
     const headers = copyWithoutFields(message.headers as MessageHeaders | undefined, state.fields);
     for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
-    return { ...message, headers: this.#encode(headers) };
+    return copyMessage(message, this.#encode(headers));
   }
 
   /**
@@ -271,9 +271,24 @@ export class SendTracer {
    */
   #withoutTraceHeaders(message: ProducedMessage): ProducedMessage {
     if (!isMessage(message)) return message;
-    if (message.headers == null) return { ...message };
-    return { ...message, headers: this.#encode(copyWithoutContext(message.headers as MessageHeaders)) };
+    return copyMessage(message, message.headers == null ? undefined : this.#encode(copyWithoutContext(message.headers as MessageHeaders)));
   }
+}
+
+/** The fields of a message the clients read. */
+const MESSAGE_FIELDS = ['key', 'value', 'partition', 'timestamp'] as const;
+
+/**
+ * A copy of `message` that carries `headers`: its own fields, and those the clients read where
+ * they come from its prototype (a class with a `value` getter), which a spread alone would
+ * leave out, sending a keyless tombstone where the untraced client sends the message.
+ */
+function copyMessage(message: ProducedMessage, headers: object | null | undefined): ProducedMessage {
+  const copy: ProducedMessage = headers == null ? { ...message } : { ...message, headers };
+  for (const field of MESSAGE_FIELDS) {
+    if (!Object.hasOwn(copy, field) && field in message) (copy as unknown as Record<string, unknown>)[field] = message[field];
+  }
+  return copy;
 }
 
 function isMessage(message: unknown): message is ProducedMessage {

@@ -118,6 +118,33 @@ describe('traceProducer: send', () => {
     expect(findSpan(recorder.spans(), 'send sized').attributes['messaging.message.body.size']).toBe(6);
   });
 
+  it('a message whose key and value come from its class (getters) is sent with them, single or in a batch, with create spans or without', async () => {
+    class OrderPlaced {
+      readonly #id: string;
+      constructor(id: string) {
+        this.#id = id;
+      }
+      get key() {
+        return this.#id;
+      }
+      get value() {
+        return JSON.stringify({ id: this.#id });
+      }
+    }
+    const producer = traceProducer()(asProducer(raw));
+    await producer.send({ topic: 'orders', messages: [new OrderPlaced('o-1')] });
+    await producer.send({ topic: 'orders', messages: [new OrderPlaced('o-2'), new OrderPlaced('o-3')] });
+    await traceProducer({ createSpans: false })(asProducer(raw)).send({ topic: 'orders', messages: [new OrderPlaced('o-4'), new OrderPlaced('o-5')] });
+    expect(raw.sent.flatMap((sent) => sent.arg.messages.map((message) => [message.key, message.value, typeof message.headers?.traceparent]))).toEqual(
+      ['o-1', 'o-2', 'o-3', 'o-4', 'o-5'].map((id) => [id, `{"id":"${id}"}`, 'string']),
+    );
+    expect(recorder.spans().filter((span) => span.attributes['kafka.message.key'] !== undefined).map((span) => [span.name, span.attributes['kafka.message.key']])).toEqual([
+      ['send orders', 'o-1'],
+      ['create orders', 'o-2'],
+      ['create orders', 'o-3'],
+    ]);
+  });
+
   it('a numeric key or value, which kafkajs sends as text, is sent and recorded as that text, single or in a batch', async () => {
     // JavaScript callers pass numbers where the types say string; kafkajs writes String(key).
     const producer = traceProducer({ bodySize: true })(asProducer(raw));
