@@ -96,26 +96,19 @@ export function partitionId(partition: number): string {
 }
 
 /**
- * `kafka.message.key` as text: strings as they are, a Buffer as UTF-8, and a number, bigint or
- * boolean as kafkajs writes it (`String(key)`: JavaScript callers pass numeric keys, which it
- * accepts); `undefined` for no key and for any other type. Never throws.
+ * `kafka.message.key` as text: a string as it is, a Buffer as UTF-8; `undefined` for no key and
+ * for any other type (a number, say, which the clients themselves refuse). Never throws: the
+ * call must reach the client, which answers a bad key as it does untraced.
  */
 export function keyText(key: unknown): string | undefined {
-  if (key == null) return undefined;
   if (typeof key === 'string') return key;
-  if (Buffer.isBuffer(key)) return key.toString('utf8');
-  return isScalar(key) ? String(key) : undefined;
+  return Buffer.isBuffer(key) ? key.toString('utf8') : undefined;
 }
 
-/** The size in bytes of a produced message's value as kafkajs writes it; `undefined` for another type. */
+/** The size in bytes of a produced message's value, a string or a Buffer; `undefined` for another type. */
 function byteLength(value: unknown): number | undefined {
   if (typeof value === 'string') return Buffer.byteLength(value);
-  if (Buffer.isBuffer(value)) return value.length;
-  return isScalar(value) ? Buffer.byteLength(String(value)) : undefined;
-}
-
-function isScalar(value: unknown): value is number | bigint | boolean {
-  return typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean';
+  return Buffer.isBuffer(value) ? value.length : undefined;
 }
 
 /** Attributes of one message a producer sends: partition when chosen, key, tombstone, body size. */

@@ -1,6 +1,6 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type EachMessagePayload, type KafkaMessage, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type EachMessagePayload, type KafkaMessage, type Producer, type ProducerRecord } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { type MessageTrace } from '../../src/index.ts';
@@ -237,6 +237,20 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
       assertChildOf(processed, send, spans);
       expect(processed.attributes['messaging.consumer.group.name']).toBe('explicit-group');
     }
+  });
+
+  it('a send kafkajs refuses (a numeric key) fails with kafkajs\'s own error, as untraced, recorded on an ended span', async () => {
+    const topic = await createTopic(admin, unique('refused'));
+    const record = { topic, messages: [{ key: 42, value: 'x' }] } as unknown as ProducerRecord;
+    const untraced = await raw.send(record).then(() => undefined, (error: unknown) => error);
+    expect(untraced).toBeInstanceOf(TypeError);
+    const traced = await producer.send(record).then(() => undefined, (error: unknown) => error);
+    expect(traced).toBeInstanceOf(TypeError);
+    expect((traced as Error).message).toBe((untraced as Error).message);
+    const send = findSpan(recorder.spans(), `send ${topic}`);
+    expect(send.status.code).toBe(SpanStatusCode.ERROR);
+    expect(send.attributes['error.type']).toBe('TypeError');
+    expect(recorder.openSpans()).toEqual([]);
   });
 
   it('transactions: sends are children of the transaction span, which ends on commit or abort; aborted messages are never processed', async () => {
