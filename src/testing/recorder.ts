@@ -14,8 +14,11 @@ export interface SpanRecorderOptions {
   sampler?: Sampler;
   /**
    * Register the provider, an AsyncLocalStorage context manager and the W3C trace-context
-   * and baggage propagators globally. Default `true`; with `false`, pass
-   * `recorder.provider` to tracebus as `tracerProvider`.
+   * and baggage propagators globally. Default `true`; with `false`, pass both
+   * `recorder.provider` and `recorder.propagator` to tracebus (`{ tracerProvider, propagator }`):
+   * with no propagator registered, tracebus writes no `traceparent`, and each side would start
+   * its own trace. Spans started inside a handler then nest only under a context manager that
+   * the application registered itself.
    */
   global?: boolean;
 }
@@ -23,6 +26,8 @@ export interface SpanRecorderOptions {
 /** Spans recorded in memory, for assertions in tests. */
 export interface SpanRecorder {
   readonly provider: TracerProvider;
+  /** The W3C trace-context and baggage propagator it registers when `global`, to pass to tracebus when not. */
+  readonly propagator: TextMapPropagator;
   /** Every span that has ended, in the order they ended. */
   spans(): ReadableSpan[];
   /** Spans that started and have not ended yet. */
@@ -66,6 +71,7 @@ export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
   const exporter = new sdkTrace.InMemorySpanExporter();
   const tracker = new OpenSpanTracker();
   const provider = new sdkTrace.TracerProvider({ sampler, spanProcessors: [tracker, new sdkTrace.SimpleSpanProcessor({ exporter })] });
+  const propagator = new W3CPropagator();
   let contextManager: AsyncLocalStorageContextManager | undefined;
   if (global) {
     trace.disable();
@@ -74,10 +80,11 @@ export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
     contextManager = new contextAsyncHooks.AsyncLocalStorageContextManager().enable();
     context.setGlobalContextManager(contextManager);
     trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(new W3CPropagator());
+    propagation.setGlobalPropagator(propagator);
   }
   return {
     provider,
+    propagator,
     spans: () => exporter.getFinishedSpans().slice(),
     openSpans: () => [...tracker.open],
     reset: () => exporter.reset(),

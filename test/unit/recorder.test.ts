@@ -1,7 +1,7 @@
 import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus, traceMemoryHandler } from '../../src/memory/index.ts';
-import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
+import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
 // recordSpans() samples as NodeSDK does by default, so tests agree with production: an
 // upstream decision is followed, a new trace is sampled.
@@ -43,5 +43,21 @@ describe('recordSpans() samples as NodeSDK does by default', () => {
     recorder = recordSpans({ sampler: new AlwaysOnSampler() });
     expect(await deliver(UNSAMPLED)).toEqual([true]);
     expect(recorder.spans()).toHaveLength(1);
+  });
+});
+
+describe('recordSpans({ global: false })', () => {
+  it('with its provider and propagator passed to tracebus, a publish and its handling are one trace', async () => {
+    recorder = recordSpans({ global: false });
+    const tracing = { tracerProvider: recorder.provider, propagator: recorder.propagator };
+    const bus = new MemoryBus();
+    const headers: Record<string, unknown>[] = [];
+    bus.subscribe('orders', traceMemoryHandler(tracing)(async (message) => void headers.push(message.headers)));
+    await traceMemoryPublisher(tracing)(bus).publish('orders', { payload: 1 });
+    await bus.close();
+    const [send, processed] = ['send orders', 'process orders'].map((name) => findSpan(recorder!.spans(), name));
+    expect(headers).toEqual([{ traceparent: `00-${send!.spanContext().traceId}-${send!.spanContext().spanId}-01` }]);
+    expect(processed!.spanContext().traceId).toBe(send!.spanContext().traceId);
+    expect(processed!.parentSpanContext?.spanId).toBe(send!.spanContext().spanId);
   });
 });
