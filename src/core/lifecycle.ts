@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { context, diag, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { reportProblem } from './warnings.ts';
 import { METRIC_ATTRIBUTES, metricAttributes, type Instruments } from './metrics.ts';
@@ -11,8 +12,9 @@ import { ATTR_ERROR_TYPE, ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_MESSAGING_OPE
 export type OnEnd = (error: unknown, failed: boolean, type?: string) => void;
 
 /**
- * Times a send (`undefined` while metrics are off): on its end, `messaging.client.operation.duration` (with `error.type` when it
- * failed) and, on success, `messaging.client.sent.messages` — one per message of a batch.
+ * Times a send (`undefined` while metrics are off): on its end, `messaging.client.operation.duration`
+ * and `messaging.client.sent.messages` (one per message of a batch), both with `error.type` when
+ * it failed: semconv counts the messages a producer attempted to send.
  */
 export function measureSend(instruments: Instruments | undefined, spanAttributes: Attributes, count = Number(spanAttributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] ?? 1)): OnEnd | undefined {
   if (instruments === undefined) return undefined;
@@ -20,9 +22,10 @@ export function measureSend(instruments: Instruments | undefined, spanAttributes
   return function recordSend(error, failed, type) {
     const attributes = metricAttributes(spanAttributes);
     attributes[ATTR_MESSAGING_OPERATION_TYPE] = spanAttributes[ATTR_MESSAGING_OPERATION_TYPE];
-    if (failed) attributes[ATTR_ERROR_TYPE] = type ?? errorType(error);
+    const sent = metricAttributes(spanAttributes);
+    if (failed) attributes[ATTR_ERROR_TYPE] = sent[ATTR_ERROR_TYPE] = type ?? errorType(error);
     instruments.operationDuration.record((performance.now() - started) / 1e3, attributes);
-    if (!failed) instruments.sent.add(count, metricAttributes(spanAttributes));
+    instruments.sent.add(count, sent);
   };
 }
 
@@ -128,29 +131,74 @@ export function endSpan(span: Span, onEnd: OnEnd | undefined, error: unknown, fa
   onEnd?.(error, failed, type);
 }
 
-/** Whether `value` is a promise or another thenable. */
+/**
+ * Whether `value` is a promise or another thenable. Never throws: a value whose `then` cannot be
+ * read (a strict Proxy) is a plain value, so that a span whose end depends on it still ends.
+ */
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    return typeof (value as PromiseLike<unknown>).then === 'function';
+  } catch {
+    return false;
+  }
 }
 
-/** Records `error` on `span`: exception event, status ERROR and `error.type` (`type`, else the error's class). */
+/**
+ * Records `error` on `span`: status ERROR, `error.type` (`type`, else the error's class) and an
+ * exception event, each on its own, so that a thrown value that resists being read (one without
+ * a prototype, or with throwing getters) still marks the span as failed.
+ */
 export function recordError(span: Span, error: unknown, type?: string): void {
+  const native = isErrorLike(error);
+  const message = native ? safeString(() => (error as Error).message) : describeThrown(error);
+  guarded(() => span.setStatus({ code: SpanStatusCode.ERROR, message }));
+  guarded(() => span.setAttribute(ATTR_ERROR_TYPE, type ?? errorType(error)));
+  guarded(() => span.recordException(native ? (error as Error) : message));
+}
+
+function guarded(record: () => void): void {
   try {
-    span.recordException(error instanceof Error ? error : String(error));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-    span.setAttribute(ATTR_ERROR_TYPE, type ?? errorType(error));
+    record();
   } catch (problem) {
     diag.error('tracebus: could not record an error on a span', problem);
   }
 }
 
-/** A low-cardinality name for `error`: its class name, else `_OTHER`. */
+/** A low-cardinality name for `error`: its class name, else `_OTHER`. Never throws. */
 export function errorType(error: unknown): string {
-  if (error instanceof Error) {
+  if (!isErrorLike(error)) return '_OTHER';
+  try {
     const name = error.constructor?.name;
     return name && name !== 'Object' ? name : error.name || '_OTHER';
+  } catch {
+    return '_OTHER';
   }
-  return '_OTHER';
+}
+
+/**
+ * Whether `error` is an Error, from this realm or another (a `vm` context, a test runner's
+ * sandbox), where `instanceof Error` is false.
+ */
+function isErrorLike(error: unknown): error is Error {
+  return error instanceof Error || types.isNativeError(error);
+}
+
+/** Text for a thrown value that is not an Error: its `message` when it has a string one, else `String(value)`, never a throw. */
+function describeThrown(value: unknown): string {
+  return safeString(() => {
+    const message = value !== null && typeof value === 'object' ? (value as { message?: unknown }).message : undefined;
+    return typeof message === 'string' ? message : String(value);
+  });
+}
+
+function safeString(read: () => unknown): string {
+  try {
+    const text = read();
+    return typeof text === 'string' ? text : String(text);
+  } catch {
+    return '(a thrown value that cannot be read)';
+  }
 }
 
 

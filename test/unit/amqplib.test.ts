@@ -566,7 +566,11 @@ describe('metrics and propagation diagnostics', () => {
     await fake.consumers.get('orders')!(delivery({ traceparent: SAMPLED }, { exchange: '', routingKey: 'orders' }, { timestamp: Math.floor(Date.now() / 1e3) - 2 }));
 
     const system = { 'messaging.system.name': 'rabbitmq', 'server.address': '10.0.0.7', 'server.port': 5673 };
-    expect(await reader.points('messaging.client.sent.messages')).toEqual([{ attributes: { ...system, 'messaging.operation.name': 'send', 'messaging.destination.name': 'orders' }, value: 1 }]);
+    // Semconv counts the messages a producer attempted to send: a nacked one too, with its error.type.
+    expect(await reader.points('messaging.client.sent.messages')).toEqual([
+      { attributes: { ...system, 'messaging.operation.name': 'send', 'messaging.destination.name': 'orders' }, value: 1 },
+      { attributes: { ...system, 'messaging.operation.name': 'send', 'messaging.destination.template': 'amq.rabbitmq.reply-to', 'error.type': 'nack' }, value: 1 },
+    ]);
     const durations = await reader.points('messaging.client.operation.duration');
     expect(durations.map((point) => point.attributes)).toEqual([
       { ...system, 'messaging.operation.name': 'send', 'messaging.destination.name': 'orders', 'messaging.operation.type': 'send' },

@@ -480,7 +480,7 @@ describe('traceProducer: transactions', () => {
 });
 
 describe('traceProducer: metrics', () => {
-  it('count every message sent, batch or not, and time each send', async () => {
+  it('count every message a send attempted, batch or not, failed or not, and time each send', async () => {
     const reader = new CollectingReader();
     const meterProvider = new MeterProvider({ readers: [reader] });
     try {
@@ -491,7 +491,11 @@ describe('traceProducer: metrics', () => {
       await producer.send({ topic: 'm', messages: [{ value: '1' }] }).catch(() => undefined);
       const collected = await reader.byName();
       const sent = collected.get('messaging.client.sent.messages') as SumMetricData;
-      expect(sent.dataPoints.reduce((sum, point) => sum + (point.value as number), 0)).toBe(4);
+      // Every message attempted, the failed send's with its error.type (semconv).
+      expect(sent.dataPoints.map((point) => [point.attributes['error.type'], point.value])).toEqual([
+        [undefined, 4],
+        ['Error', 1],
+      ]);
       expect(sent.dataPoints[0]!.attributes).toEqual({ 'messaging.system.name': 'kafka', 'messaging.operation.name': 'send', 'messaging.destination.name': 'm' });
       const durations = (collected.get('messaging.client.operation.duration') as HistogramMetricData).dataPoints;
       expect(durations.map((point) => [point.attributes['error.type'], point.value.count])).toEqual([

@@ -4,6 +4,7 @@
  * once and hands the caller the work's own promise, unless metrics wait for the settle.
  */
 import { context, ROOT_CONTEXT, trace, TraceFlags, type Span } from '@opentelemetry/api';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MessagingTracer, runInSpan } from '../../src/adapter/index.ts';
 import type { MessageTrace } from '../../src/index.ts';
@@ -101,5 +102,42 @@ describe('a span that records', () => {
     await expect(result).resolves.toBe('sent');
     expect(recorder.openSpans()).toEqual([]);
     expect(recorder.spans().map((span) => span.name)).toEqual(['send orders']);
+  });
+});
+
+describe('a failure recorded whatever was thrown', () => {
+  const failWith = (thrown: unknown) => {
+    recorder = recordSpans();
+    const tracer = new MessagingTracer('kafka');
+    let caught: unknown;
+    try {
+      tracer.traceProcess({ type: 'process', destination: 'orders' }, {}, undefined, undefined, undefined, () => {
+        throw thrown;
+      });
+    } catch (error) {
+      caught = error;
+    }
+    // Rethrown unchanged, whatever it is.
+    expect(caught).toBe(thrown);
+    const [span] = recorder.spans();
+    recorder.reset();
+    return { status: span!.status, type: span!.attributes['error.type'], events: span!.events.map((event) => [event.name, event.attributes?.['exception.type'], event.attributes?.['exception.message']]) };
+  };
+
+  it('an object without a prototype, an Error of another realm and a plain object with a message', () => {
+    expect(failWith(Object.create(null))).toEqual({ status: { code: 2, message: '(a thrown value that cannot be read)' }, type: '_OTHER', events: [['exception', undefined, '(a thrown value that cannot be read)']] });
+    const foreign = runInNewContext('new TypeError("from another realm")') as Error;
+    expect(foreign instanceof Error).toBe(false);
+    expect(failWith(foreign)).toEqual({ status: { code: 2, message: 'from another realm' }, type: 'TypeError', events: [['exception', 'TypeError', 'from another realm']] });
+    expect(failWith({ message: 'plain object' })).toEqual({ status: { code: 2, message: 'plain object' }, type: '_OTHER', events: [['exception', undefined, 'plain object']] });
+  });
+
+  it('a result whose then cannot be read is a plain value: the span ends and the result comes back', () => {
+    recorder = recordSpans();
+    const tracer = new MessagingTracer('kafka');
+    const strict = new Proxy({}, { get: (_target, key) => { throw new Error(`no property ${String(key)}`); } });
+    expect(tracer.traceProcess({ type: 'process', destination: 'orders' }, {}, undefined, undefined, undefined, () => strict)).toBe(strict);
+    expect(recorder.openSpans()).toEqual([]);
+    expect(recorder.spans().map((span) => [span.name, span.status.code])).toEqual([['process orders', 0]]);
   });
 });
