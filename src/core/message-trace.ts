@@ -49,7 +49,11 @@ class HandlerMessageTrace implements MessageTrace {
   get baggage(): Readonly<Record<string, string>> {
     if (this.#baggage === undefined) {
       const entries: Record<string, string> = {};
-      for (const [key, entry] of propagation.getBaggage(this.context)?.getAllEntries() ?? []) entries[key] = entry.value;
+      for (const [key, entry] of propagation.getBaggage(this.context)?.getAllEntries() ?? []) {
+        // `__proto__` is a valid baggage key: defined, not assigned, it stays an entry.
+        if (key === '__proto__') Object.defineProperty(entries, key, { value: entry.value, enumerable: true, writable: true, configurable: true });
+        else entries[key] = entry.value;
+      }
       this.#baggage = entries;
     }
     return this.#baggage;

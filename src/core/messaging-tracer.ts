@@ -316,7 +316,7 @@ export class MessagingTracer {
     if (chosen === 'parent') return { parent: extracted, links: undefined };
     // A new trace that keeps the message's baggage (contrib#2772 lost it) and is not a
     // child of whatever span happens to be ambient (contrib#3008).
-    return { parent: trace.deleteSpan(extracted), links: valid ? [{ context: remote }] : undefined };
+    return { parent: trace.deleteSpan(extracted), links: valid && this.maxLinks > 0 ? [{ context: remote }] : undefined };
   }
 
   /**

@@ -135,6 +135,18 @@ describe('MessagingTracer', () => {
     expect(ATTR_LINKS_DROPPED).toBe('tracebus.links.dropped_count');
   });
 
+  it('maxLinks 0 holds for the link policy too: a new trace without a link, with the message\'s baggage', () => {
+    const headers = { traceparent: TP, baggage: '__proto__=valid%20token,tenant=acme' };
+    const seen = new MessagingTracer('kafka', { maxLinks: 0 }).traceProcess({ type: 'process', destination: 'orders' }, headers, undefined, 'link', undefined, (handlerTrace) => handlerTrace);
+    const [span] = recorder.spans();
+    expect(span!.links).toEqual([]);
+    expect(span!.spanContext().traceId).not.toBe(TRACE_ID);
+    expect(span!.parentSpanContext).toBeUndefined();
+    // The baggage arrives whole in the handler's view, __proto__ (a valid key) included.
+    expect(Object.entries(seen.baggage)).toEqual([['__proto__', 'valid token'], ['tenant', 'acme']]);
+    expect(Object.getPrototypeOf(seen.baggage)).toBe(Object.prototype);
+  });
+
   it('rejects misuse early with a sentence that names the fix', () => {
     expect(() => new MessagingTracer('')).toThrow(/messaging.system name/);
     expect(() => new MessagingTracer('kafka', { semconv: 'new' as never })).toThrow("semconv must be 'current', 'legacy' or 'both'");
