@@ -285,8 +285,11 @@ const MESSAGE_FIELDS = ['key', 'value', 'partition', 'timestamp'] as const;
  */
 function copyMessage(message: ProducedMessage, headers: object | null | undefined): ProducedMessage {
   const copy: ProducedMessage = headers == null ? { ...message } : { ...message, headers };
-  for (const field of MESSAGE_FIELDS) {
-    if (!Object.hasOwn(copy, field) && field in message) (copy as unknown as Record<string, unknown>)[field] = message[field];
+  // A plain object's fields are all its own: only another kind of object can inherit them.
+  if (Object.getPrototypeOf(message) !== Object.prototype) {
+    for (const field of MESSAGE_FIELDS) {
+      if (!Object.hasOwn(copy, field) && field in message) (copy as unknown as Record<string, unknown>)[field] = message[field];
+    }
   }
   return copy;
 }
