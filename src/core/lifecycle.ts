@@ -181,8 +181,12 @@ export function errorType(error: unknown): string {
  * sandbox), where `instanceof Error` is false.
  */
 function isErrorLike(error: unknown): error is Error {
-  return error instanceof Error || types.isNativeError(error);
+  return error instanceof Error || isAnyRealmError(error);
 }
+
+// `Error.isError` where the runtime has it (Node.js 24); `util.types.isNativeError` before, which
+// Node.js documents as superseded by it.
+const isAnyRealmError: (value: unknown) => boolean = (Error as { isError?: (value: unknown) => boolean }).isError ?? types.isNativeError;
 
 /** Text for a thrown value that is not an Error: its `message` when it has a string one, else `String(value)`, never a throw. */
 function describeThrown(value: unknown): string {
