@@ -4,7 +4,7 @@ import { isTraced } from '../core/checks.ts';
 import type { MessageTrace } from '../core/message-trace.ts';
 import type { MessagingTracer } from '../core/messaging-tracer.ts';
 import { serverOf } from '../amqplib/attributes.ts';
-import { consumerCallback, ConsumerTracer, type AmqpHandler } from '../amqplib/consumer.ts';
+import { consumerCallback, ConsumerTracer, isNoAck, type AmqpHandler } from '../amqplib/consumer.ts';
 import type { AmqpChannelOptions } from '../amqplib/publisher.ts';
 import { traceChannel } from '../amqplib/publisher.ts';
 import { isTracedChannel, registerTracedChannel, shareTracedChannel, type Ledger } from '../amqplib/settlement.ts';
@@ -68,7 +68,7 @@ export class WrapperConsumers {
   consume(queue: string, onMessage: unknown, options?: Options.Consume): unknown {
     const raw = this.#raw;
     if (typeof onMessage !== 'function' || isTraced(onMessage)) return raw.consume(queue, onMessage, options);
-    const consumer = new ConsumerTracer<ConsumeMessage>(this.#tracer, this.#options, this.settler, queue, options?.noAck === true, serverOf(this.settler, this.#options.serverAddress, this.#options.serverPort));
+    const consumer = new ConsumerTracer<ConsumeMessage>(this.#tracer, this.#options, this.settler, queue, isNoAck(options), serverOf(this.settler, this.#options.serverAddress, this.#options.serverPort));
     const traced = consumerCallback(consumer, onMessage as AmqpHandler<ConsumeMessage>, undefined);
     const follow = () => this.#follow();
     return raw.consume(

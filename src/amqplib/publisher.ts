@@ -11,7 +11,7 @@ import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { assertPolicyOption } from '../core/policy.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
 import { failed, sendTraced, type ConfirmCallback, type Publishing } from './confirm.ts';
-import { assertOnErrorOption, consumerCallback, ConsumerTracer, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
+import { assertOnErrorOption, consumerCallback, ConsumerTracer, isNoAck, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
 import { headerBudget } from './header-budget.ts';
 import { traceHeaders } from './headers.ts';
 import { isSharedChannel, isTracedChannel, registerTracedChannel, settlingMethods } from './settlement.ts';
@@ -155,7 +155,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     // The channel's own consume(): an instrumentation's patch would give each delivery a second span.
     const ownConsume = originalOf(raw.consume);
     if (typeof onMessage !== 'function' || isTraced(onMessage)) return same(ownConsume.call(raw, queue, onMessage, consumeOptions, callback));
-    const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, consumeOptions?.noAck === true, server);
+    const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, isNoAck(consumeOptions), server);
     const handler = onMessage as AmqpHandler<Message> & TracedOnMessage;
     const tracedOnMessage = consumerCallback(consumer, handler, function consumerCancelled() {
       handler(null, activeMessageTrace(context.active()));
@@ -164,18 +164,23 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
   }
 
   function get(queue: string, getOptions?: Options.Get, callback?: (error: unknown, message: unknown) => void): unknown {
-    const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, getOptions?.noAck === true, server);
+    const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, isNoAck(getOptions), server);
     const receipt = consumer.startReceive();
     let result: unknown;
     try {
       if (typeof callback === 'function') {
-        raw.get(queue, getOptions, function messageReceived(error: unknown, message: Message | false) {
+        // The callback API calls it and returns the channel; the promise API ignores a third
+        // argument and returns its promise, which is then the one to follow.
+        let called = false;
+        result = raw.get(queue, getOptions, function messageReceived(error: unknown, message: Message | false) {
+          called = true;
           consumer.received(receipt, error, message);
           callback(error, message);
         });
-        return traced;
+        if (!isPromiseLike(result) || called) return same(result);
+      } else {
+        result = raw.get(queue, getOptions);
       }
-      result = raw.get(queue, getOptions);
     } catch (error) {
       consumer.received(receipt, error, undefined);
       throw error;

@@ -1,7 +1,7 @@
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PublisherDecorator } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { Ledger, ledgerOf, type Delivery } from '../../src/amqplib/settlement.ts';
@@ -378,6 +378,16 @@ describe('consuming', () => {
       expect(span.status.code).toBe(SpanStatusCode.ERROR);
     });
 
+    it('noAck is read as amqplib reads it: a truthy value is noAck, so a failed message is not nacked', async () => {
+      const fake = new FakeChannel();
+      const channel = traceChannel()(asChannel(fake));
+      await channel.consume('q', fail, { noAck: 1 as never });
+      fake.consumers.get('q')!(delivery(undefined, { exchange: '', routingKey: 'q' }));
+      // Nacking an auto-acked delivery is a protocol error that closes the channel.
+      expect(fake.settled).toEqual([]);
+      expect(recorder.spans()[0]!.attributes['tracebus.rabbitmq.settlement']).toBe('auto');
+    });
+
     it('a closed channel cannot settle: reported to diag, never thrown', () => {
       const fake = new FakeChannel();
       const channel = traceChannel()(asChannel(fake));
@@ -547,6 +557,18 @@ describe('pull: channel.get', () => {
     expect(received).toBe(message);
     const receive = findSpan(recorder.spans(), 'receive jobs');
     assertLinkedTo(receive, { spanContext: () => ({ traceId: TRACE_ID, spanId: PARENT_ID, traceFlags: 1 }), name: 'remote' } as never, recorder.spans());
+  });
+
+  it('the promise API given a third argument, which it ignores, still resolves to the message and ends its span', async () => {
+    const fake = new FakeChannel();
+    const message = { ...delivery({ traceparent: SAMPLED }, { exchange: '', routingKey: 'jobs' }), fields: { deliveryTag: 5, redelivered: false, exchange: '', routingKey: 'jobs', messageCount: 0 } };
+    fake.nextGet = message;
+    const channel = traceChannel()(asChannel(fake)) as unknown as { get(queue: string, options: unknown, callback: () => void): Promise<unknown> };
+    const ignored = vi.fn();
+    await expect(channel.get('jobs', { noAck: true }, ignored)).resolves.toBe(message);
+    expect(ignored).not.toHaveBeenCalled();
+    expect(recorder.openSpans()).toEqual([]);
+    expect(findSpan(recorder.spans(), 'receive jobs').attributes['tracebus.rabbitmq.settlement']).toBe('auto');
   });
 });
 
