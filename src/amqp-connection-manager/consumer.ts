@@ -34,6 +34,8 @@ export class WrapperConsumers {
   readonly settler: object;
   readonly ledger: Ledger;
   #channel: unknown;
+  /** The channel each message of `consume` arrived on. */
+  readonly #arrivedOn = new WeakMap<object, unknown>();
 
   constructor(raw: Loose & WrapperState, traced: object, tracer: MessagingTracer, options: AmqpChannelOptions) {
     this.#raw = raw;
@@ -41,11 +43,21 @@ export class WrapperConsumers {
     this.#options = options;
     this.#decorate = traceChannel(options);
     this.#channel = raw._channel;
+    const arrivedOn = this.#arrivedOn;
+    // The wrapper settles on its current channel, where delivery tags start again after a
+    // reconnect: a message that arrived on a channel since closed cannot be settled (the broker
+    // requeued it), and its tag may now name another message. That is refused here as a closed
+    // channel refuses it, which the consumer reports to diag and does not record as settled.
+    const settle = (message: Message, allUpTo: boolean | undefined, requeue: boolean | undefined): void => {
+      const channel = raw._channel;
+      if (channel == null || (arrivedOn.has(message) && arrivedOn.get(message) !== channel)) throw new Error('tracebus: the channel this message arrived on is closed');
+      raw.nack(message, allUpTo, requeue);
+    };
     // A ChannelWrapper has no `reject`: a reject without requeue is a nack without requeue,
     // which the broker treats alike (dead-lettering included).
     this.settler = {
-      nack: (message: Message, allUpTo?: boolean, requeue?: boolean) => raw.nack(message, allUpTo, requeue),
-      reject: (message: Message, requeue?: boolean) => raw.nack(message, false, requeue),
+      nack: (message: Message, allUpTo?: boolean, requeue?: boolean) => settle(message, allUpTo, requeue),
+      reject: (message: Message, requeue?: boolean) => settle(message, false, requeue),
       get connection(): unknown {
         return (raw._channel as Loose | undefined)?.connection;
       },
@@ -71,10 +83,12 @@ export class WrapperConsumers {
     const consumer = new ConsumerTracer<ConsumeMessage>(this.#tracer, this.#options, this.settler, queue, isNoAck(options), serverOf(this.settler, this.#options.serverAddress, this.#options.serverPort));
     const traced = consumerCallback(consumer, onMessage as AmqpHandler<ConsumeMessage>, undefined);
     const follow = () => this.#follow();
+    const arrivedOn = this.#arrivedOn;
     return raw.consume(
       queue,
       function tracedWrapperConsumer(message: ConsumeMessage) {
         follow();
+        if (message !== null && typeof message === 'object') arrivedOn.set(message, raw._channel);
         return traced(message);
       },
       options,

@@ -259,9 +259,10 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
 
   #settle(delivery: Delivery, message: M, settlement: Exclude<ErrorSettlement, 'rethrow'>): void {
     const ledger = this.#ledgerNow;
-    // The handler settled it already through the traced channel: settling again would
-    // be a protocol error that closes the channel.
-    if (ledger !== undefined && ledger.take(delivery.tag) === undefined) return;
+    // The handler settled it already through the traced channel, or its channel is gone and its
+    // tag belongs to a later delivery on the next one (amqp-connection-manager reconnected):
+    // settling now would be a protocol error that closes the channel, or settle another message.
+    if (ledger !== undefined && !ledger.release(delivery)) return;
     const channel = this.#channel;
     if (channel === undefined) return;
     const requeue = settlement === 'nack-requeue';

@@ -99,6 +99,21 @@ export class Ledger {
     this.#sweepAt = Math.max(Ledger.MAX_FINISHED, this.#open.size * 2);
   }
 
+  /**
+   * Removes `delivery` if the ledger still holds it under its tag, and says whether it did: false
+   * when it was settled already, or when its tag now belongs to a later delivery (tags restart on
+   * the channel a reconnect opens, and the broker redelivered this one there).
+   */
+  release(delivery: Delivery): boolean {
+    if (this.#last === delivery) {
+      this.#last = undefined;
+      return true;
+    }
+    if (this.#open.get(delivery.tag) !== delivery) return false;
+    this.#open.delete(delivery.tag);
+    return true;
+  }
+
   /** Removes and returns the delivery with `tag`, or `undefined` if it was settled already. */
   take(tag: number): Delivery | undefined {
     const last = this.#last;

@@ -62,6 +62,52 @@ describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', (
     expect(received[0]!.traceId).toBe(send.spanContext().traceId);
   });
 
+  it('a handler that fails after a reconnect does not settle the redelivery that took its tag on the new channel', async () => {
+    const queue = `tracebus.it.acm.reconnect.${run}`;
+    // A queue that outlives the dropped connection, on a connection that comes back at once.
+    const quick = amqp.connect([url!], { reconnectTimeInSeconds: 0.2 });
+    const wrapper = traceChannelWrapper()(quick.createChannel({ confirm: false, setup: (channel: ConfirmChannel) => channel.assertQueue(queue, { durable: false }) }));
+    try {
+      // The dropped connection makes the wrapper emit errors; they are what this test provokes.
+      wrapper.on('error', () => undefined);
+      await wrapper.waitForConnect();
+      const deliveries: Array<{ tag: number; redelivered: boolean }> = [];
+      let failFirst!: (error: Error) => void;
+      let ackSecond!: () => void;
+      await wrapper.consume(queue, async (message) => {
+        const count = deliveries.push({ tag: message.fields.deliveryTag, redelivered: message.fields.redelivered });
+        if (count === 1) await new Promise((_resolve, reject) => (failFirst = reject));
+        else if (count === 2) await new Promise<void>((resolve) => (ackSecond = resolve));
+        wrapper.ack(message);
+      });
+      await wrapper.sendToQueue(queue, Buffer.from('once'));
+      await waitFor(() => deliveries.length === 1, 'the first delivery');
+      const first = (wrapper as unknown as { _channel: { once(event: string, listener: () => void): void } })._channel;
+      // The connection drops while the first handler runs: the broker redelivers on the new channel, with the same tag.
+      quick.reconnect();
+      await waitFor(() => deliveries.length === 2, 'the redelivery');
+      const second = (wrapper as unknown as { _channel: { once(event: string, listener: (error?: Error) => void): void } })._channel;
+      expect(second).not.toBe(first);
+      let closed: Error | undefined;
+      second.once('error', (error) => (closed = error));
+      failFirst(new Error('the first handler fails late'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      ackSecond();
+      await waitFor(() => recorder.spans().filter((span) => span.name === `process ${queue}`).length === 2, 'both process spans');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Untraced, the late failure changes nothing on the new channel; traced, it must not either.
+      expect(closed).toBeUndefined();
+      expect(deliveries).toEqual([{ tag: 1, redelivered: false }, { tag: 1, redelivered: true }]);
+      const [failed, succeeded] = recorder.spans().filter((span) => span.name === `process ${queue}`);
+      expect(failed!.status.code).toBe(2);
+      expect(failed!.attributes['tracebus.rabbitmq.settlement']).toBeUndefined();
+      expect(succeeded!.attributes['tracebus.rabbitmq.settlement']).toBe('ack');
+    } finally {
+      await wrapper.deleteQueue(queue).catch(() => undefined);
+      await quick.close();
+    }
+  });
+
   it('headers that fit amqplib\'s 64 KiB table untraced are sent, without the trace headers that would not fit', async () => {
     const queue = `tracebus.it.acm.big.${run}`;
     const publisher = traceChannelWrapper()(connection.createChannel({ setup: (channel: ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true }) }));

@@ -674,13 +674,16 @@ describe('with nothing registered (no SDK, no propagator, no metrics)', () => {
 describe('the ledger of open deliveries', () => {
   // Deliveries as far as the ledger looks at them: their tag.
   const open = (tag: number) => ({ tag }) as unknown as Delivery;
+  /** A ledger that tracked `deliveries`, in order. */
+  const tracking = (...deliveries: Delivery[]) => {
+    const ledger = new Ledger();
+    for (const delivery of deliveries) ledger.track(delivery);
+    return ledger;
+  };
 
   it('finds each delivery by tag whether it was tracked last or before, once', () => {
-    const ledger = new Ledger();
     const [first, second, third] = [open(1), open(2), open(3)];
-    ledger.track(first);
-    ledger.track(second);
-    ledger.track(third);
+    const ledger = tracking(first, second, third);
     expect(ledger.size).toBe(3);
     expect(ledger.take(2)).toBe(second);
     expect(ledger.take(3)).toBe(third);
@@ -708,6 +711,17 @@ describe('the ledger of open deliveries', () => {
     ledger.clear();
     expect(ledger.size).toBe(0);
     expect(ledger.take(2)).toBeUndefined();
+  });
+
+  it('releases a delivery only while its tag is still its own', () => {
+    const [old, renewed, other] = [open(1), open(1), open(2)];
+    // Tag 1 tracked again last: a reconnect, and the broker redelivered it on the new channel.
+    const ledger = tracking(old, other, renewed);
+    expect(ledger.release(old)).toBe(false);
+    expect(ledger.release(other)).toBe(true);
+    expect(ledger.release(other)).toBe(false);
+    expect(ledger.release(renewed)).toBe(true);
+    expect(ledger.size).toBe(0);
   });
 
   it('forgets the oldest deliveries whose handler finished past MAX_FINISHED, never one whose handler still runs', () => {
