@@ -86,7 +86,9 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
           open?.end('abandoned');
           open = begun;
           begun.isProducer = transaction === (raw as unknown);
-          return tracedTransaction(transaction, begun, sends);
+          // Confluent's transaction is the producer: so is the traced one, whose own calls
+          // (sends, commit, abort, disconnect, the next transaction) then act on it.
+          return begun.isProducer ? (traced as unknown as TransactionShape) : tracedTransaction(transaction, begun, sends);
         },
         function transactionRefused(error: unknown) {
           begun.failed(error);
@@ -115,7 +117,8 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
       return raw.disconnect!();
     };
   }
-  return delegateTo(raw, overrides);
+  const traced = delegateTo(raw, overrides);
+  return traced;
 }
 
 /** Traces `send` and `sendBatch` calls; one per producer decorator, shared by its producers. */

@@ -129,4 +129,21 @@ describe('traceConfluentProducer', () => {
     await producer.disconnect();
     expect(recorder.spans().filter((span) => span.name === 'transaction').map((span) => span.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['aborted', 'abandoned']);
   });
+
+  it('transaction() resolves to the traced producer, as the client resolves to itself: all its calls act on the transaction', async () => {
+    const raw = new FakeConfluentProducer();
+    expect(await raw.transaction()).toBe(raw);
+    await raw.abort();
+    const producer = traceConfluentProducer()(asConfluentProducer(raw));
+    const first = await producer.transaction();
+    expect(first).toBe(producer);
+    await first.commit();
+    const second = await first.transaction();
+    await second.send({ topic: 'next', messages: [{ value: '1' }] });
+    await second.disconnect();
+    const spans = recorder.spans();
+    expect(spans.filter((span) => span.name === 'transaction').map((span) => span.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['committed', 'abandoned']);
+    assertChildOf(findSpan(spans, 'send next'), spans.filter((span) => span.name === 'transaction')[1]!, spans);
+    expect(recorder.openSpans()).toEqual([]);
+  });
 });
