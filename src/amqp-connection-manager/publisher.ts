@@ -100,12 +100,23 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
   // The channel last seen open: its connection's frame size and socket stand for the next one's while disconnected.
   let lastChannel: Loose | undefined;
 
+  // The wrapper's own method is called, `sendToQueue` for `sendToQueue`: each checks and encodes
+  // the content at its own time (`sendToQueue` throws on content it cannot encode, `publish`
+  // rejects), and the caller sees what it would see untraced.
+  function wrapperSend(toQueue: boolean, exchange: string, routingKey: string, content: unknown, options: Loose | undefined, done: Done | undefined): unknown {
+    return toQueue ? raw.sendToQueue(routingKey, content, options, done) : raw.publish(exchange, routingKey, content, options, done);
+  }
+
   function publish(exchange: string, routingKey: string, content: unknown, publishOptions?: Loose, done?: Done): unknown {
+    return send(false, exchange, routingKey, content, publishOptions, done);
+  }
+
+  function send(toQueue: boolean, exchange: string, routingKey: string, content: unknown, publishOptions?: Loose, done?: Done): unknown {
     const state = tracer.prepare();
     if (state === undefined) {
       // Nothing to record or write; trace headers the message carried from elsewhere still go.
       const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutContext(publishOptions.headers) };
-      return raw.publish(exchange, routingKey, content, sent, done);
+      return wrapperSend(toQueue, exchange, routingKey, content, sent, done);
     }
     if (raw._channel != null) lastChannel = raw._channel as Loose;
     const server = serverOf(lastChannel, options.serverAddress, options.serverPort);
@@ -135,7 +146,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     const callback = typeof done === 'function' ? confirmation(end, done) : done;
     let result: unknown;
     try {
-      result = raw.publish(exchange, routingKey, content, { ...publishOptions, headers }, callback);
+      result = wrapperSend(toQueue, exchange, routingKey, content, { ...publishOptions, headers }, callback);
     } catch (error) {
       end(error, true);
       throw error;
@@ -165,7 +176,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
   const overrides: Record<string, (...args: any[]) => unknown> = {
     publish,
     sendToQueue: function sendToQueue(queue: string, content: unknown, publishOptions?: Loose, done?: Done) {
-      return publish('', queue, content, publishOptions, done);
+      return send(true, '', queue, content, publishOptions, done);
     },
     consume: function consume(queue: string, onMessage: unknown, consumeOptions?: Loose) {
       return consumers.consume(queue, onMessage, consumeOptions);

@@ -178,6 +178,29 @@ describe('traceChannelWrapper: publishing', () => {
     expect(findSpan(recorder.spans(), 'send orders').status.code).toBe(SpanStatusCode.ERROR);
   });
 
+  it('sendToQueue that cannot encode its content throws at once, as untraced, and its span ends with the error', async () => {
+    const [plain, broker] = [new Broker(), new Broker()];
+    const untraced = plain.manager.createChannel({ json: true });
+    const channel = traceChannelWrapper()(broker.manager.createChannel({ json: true }));
+    await plain.connect(untraced);
+    await broker.connect(channel);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const thrown = (send: () => unknown) => {
+      try {
+        const result = send();
+        return `returned ${Object.prototype.toString.call(result)}`;
+      } catch (error) {
+        return `threw ${(error as Error).constructor.name}`;
+      }
+    };
+    const expected = thrown(() => untraced.sendToQueue('orders', circular));
+    expect(expected).toBe('threw TypeError');
+    expect(thrown(() => channel.sendToQueue('orders', circular))).toBe(expected);
+    expect(findSpan(recorder.spans(), 'send orders').attributes['error.type']).toBe('TypeError');
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
   it('a message in flight when the connection drops is sent again on the next channel with the same headers, under one span', async () => {
     const broker = new Broker();
     const channel = traceChannelWrapper()(broker.manager.createChannel());

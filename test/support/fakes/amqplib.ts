@@ -82,6 +82,10 @@ export class FakeConfirmChannel extends FakeChannel {
     this.published.at(-1)!.callback = callback;
     return result;
   }
+  // As amqplib's ConfirmChannel, which passes the callback on to publish.
+  override sendToQueue(queue: string, content: Buffer, options?: Record<string, any>, callback?: Published['callback']): boolean {
+    return this.publish('', queue, content, options, callback);
+  }
   async waitForConfirms() {}
 }
 
