@@ -1,4 +1,5 @@
 import { propagation, trace, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import { defineHeader } from './headers.ts';
 
 /**
  * What a handler gets to know about the trace it runs in. The handler also runs with
@@ -49,11 +50,8 @@ class HandlerMessageTrace implements MessageTrace {
   get baggage(): Readonly<Record<string, string>> {
     if (this.#baggage === undefined) {
       const entries: Record<string, string> = {};
-      for (const [key, entry] of propagation.getBaggage(this.context)?.getAllEntries() ?? []) {
-        // `__proto__` is a valid baggage key: defined, not assigned, it stays an entry.
-        if (key === '__proto__') Object.defineProperty(entries, key, { value: entry.value, enumerable: true, writable: true, configurable: true });
-        else entries[key] = entry.value;
-      }
+      // Defined as headers are: `__proto__` is a valid baggage key too.
+      for (const [key, entry] of propagation.getBaggage(this.context)?.getAllEntries() ?? []) defineHeader(entries, key, entry.value);
       this.#baggage = entries;
     }
     return this.#baggage;
