@@ -150,11 +150,18 @@ export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
  * a prototype, or with throwing getters) still marks the span as failed.
  */
 export function recordError(span: Span, error: unknown, type?: string): void {
-  const native = isErrorLike(error);
-  const message = native ? safeString(() => (error as Error).message) : describeThrown(error);
+  const message = describeError(error);
   guarded(() => span.setStatus({ code: SpanStatusCode.ERROR, message }));
   guarded(() => span.setAttribute(ATTR_ERROR_TYPE, type ?? errorType(error)));
-  guarded(() => span.recordException(native ? (error as Error) : message));
+  guarded(() => span.recordException(isErrorLike(error) ? error : message));
+}
+
+/**
+ * Text for a thrown value: an Error's message (of any realm), a plain object's string `message`,
+ * else `String(value)`. Never throws, whatever was thrown.
+ */
+export function describeError(error: unknown): string {
+  return isErrorLike(error) ? safeString(() => error.message) : describeThrown(error);
 }
 
 function guarded(record: () => void): void {

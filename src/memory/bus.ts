@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { context } from '@opentelemetry/api';
 import type { Handler } from '../core/compose.ts';
 import { defineHeader, type HeaderValue, type MessageHeaders } from '../core/headers.ts';
+import { describeError } from '../core/lifecycle.ts';
 import { activeMessageTrace } from '../core/message-trace.ts';
 
 /** A message as a publisher hands it to the bus. */
@@ -310,13 +311,13 @@ export class MemoryBus implements MemoryPublisher {
     const deadLetterTopic = this.#deadLetterTopic === false ? undefined : this.#deadLetterTopic(message.topic);
     let delivered = false;
     if (deadLetterTopic !== undefined && deadLetterTopic !== message.topic) {
-      const headers = { ...message.headers, 'x-original-topic': message.topic, 'x-attempts': String(message.attempt), 'x-error': error instanceof Error ? error.message : String(error) };
+      const headers = { ...message.headers, 'x-original-topic': message.topic, 'x-attempts': String(message.attempt), 'x-error': describeError(error) };
       delivered = this.#enqueue(deadLetterTopic, { payload: message.payload, headers, key: message.key, id: message.id }, true);
     }
     try {
       this.#onDeadLetter({ message, error, deadLetterTopic, delivered });
     } catch (problem) {
-      process.emitWarning(`tracebus: onDeadLetter threw: ${String(problem)}`);
+      process.emitWarning(`tracebus: onDeadLetter threw: ${describeError(problem)}`);
     }
   }
 
@@ -331,7 +332,7 @@ export class MemoryBus implements MemoryPublisher {
 
 function warnDeadLetter({ message, error, deadLetterTopic, delivered }: DeadLetter): void {
   const where = deadLetterTopic === undefined ? 'dropped (dead-lettering is off)' : delivered ? `moved to '${deadLetterTopic}'` : `dropped: '${deadLetterTopic}' has no subscription`;
-  process.emitWarning(`message ${message.id} on '${message.topic}' failed ${message.attempt} deliveries to group '${message.group}' and was ${where}: ${error instanceof Error ? error.message : String(error)}`, 'TracebusDeadLetterWarning');
+  process.emitWarning(`message ${message.id} on '${message.topic}' failed ${message.attempt} deliveries to group '${message.group}' and was ${where}: ${describeError(error)}`, 'TracebusDeadLetterWarning');
 }
 
 function copyHeaders(headers: MessageHeaders | undefined): Record<string, HeaderValue> {

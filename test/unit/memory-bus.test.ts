@@ -206,6 +206,21 @@ describe('MemoryBus', () => {
     expect(Object.getPrototypeOf(delivered[0])).toBe(Object.prototype);
   });
 
+  it('dead-letters a message whose handler threw a value that cannot be read as text, without crashing', async () => {
+    const bus = new MemoryBus({ maxAttempts: 1, onDeadLetter: (letter) => void letters.push(letter) });
+    const letters: DeadLetter[] = [];
+    const unreadable = Object.create(null);
+    bus.subscribe('t', () => {
+      throw unreadable;
+    });
+    const parked: Array<Record<string, unknown>> = [];
+    bus.subscribe('t.dead-letter', (message) => void parked.push(message.headers));
+    await bus.publish('t', { payload: 1 });
+    await bus.close();
+    expect(letters.map((letter) => letter.error)).toEqual([unreadable]);
+    expect(parked.map((headers) => headers['x-error'])).toEqual(['(a thrown value that cannot be read)']);
+  });
+
   it('closing a subscription twice leaves the other members of its group subscribed', async () => {
     const bus = new MemoryBus();
     const received: string[] = [];
