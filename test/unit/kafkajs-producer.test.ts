@@ -445,6 +445,34 @@ describe('traceProducer: transactions', () => {
     assertLinkedTo(send, findSpan(spans, 'transaction'), spans);
   });
 
+  it('the link to the transaction counts against maxLinks, in the place of the last create span\'s', async () => {
+    const producer = traceProducer({ maxLinks: 2 })(asProducer(raw));
+    const transaction = await producer.transaction();
+    await app().startActiveSpan('message work', async (work) => {
+      await transaction.send({ topic: 'derived', messages: [{ value: '1' }, { value: '2' }, { value: '3' }] });
+      work.end();
+    });
+    await transaction.commit();
+    const spans = recorder.spans();
+    const send = findSpan(spans, 'send derived');
+    const creates = spans.filter((span) => span.name === 'create derived');
+    expect(send.links.map((link) => link.context.spanId)).toEqual([creates[0]!.spanContext().spanId, findSpan(spans, 'transaction').spanContext().spanId]);
+    expect(send.attributes['tracebus.links.dropped_count']).toBe(2);
+
+    recorder.reset();
+    const none = await traceProducer({ maxLinks: 0 })(asProducer(new FakeProducer())).transaction();
+    await app().startActiveSpan('other work', async (work) => {
+      await none.send({ topic: 'single', messages: [{ value: '1' }] });
+      await none.send({ topic: 'bulk', messages: [{ value: '1' }, { value: '2' }] });
+      work.end();
+    });
+    await none.commit();
+    expect(recorder.spans().filter((span) => span.name.startsWith('send')).map((span) => [span.name, span.links.length, span.attributes['tracebus.links.dropped_count']])).toEqual([
+      ['send single', 0, undefined],
+      ['send bulk', 0, 3],
+    ]);
+  });
+
   it('a failed commit is recorded; the span stays open while the transaction can still be aborted', async () => {
     const producer = traceProducer()(asProducer(raw));
     const transaction = await producer.transaction();
