@@ -5,7 +5,7 @@ import type { SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { MEMORY_SYSTEM, publishedAttributes } from './attributes.ts';
 import type { MemoryPublisher, OutgoingMessage } from './bus.ts';
-import { withoutTraceHeaders } from './headers.ts';
+import { withHeaders, withoutTraceHeaders } from './headers.ts';
 
 /** What a producer hook receives. */
 export interface MemoryPublish {
@@ -41,7 +41,7 @@ export function traceMemoryPublisher(options?: MemoryPublisherOptions): Publishe
         const state = tracer.prepare();
         if (state === undefined) return publisher.publish(topic, withoutTraceHeaders(message));
         return tracer.tracePublish({ type: 'send', destination: topic, attributes: publishedAttributes(message) }, message?.headers, { topic, message }, producerHook, (headers) =>
-          publisher.publish(topic, { ...message, headers }),
+          publisher.publish(topic, withHeaders(message, headers)),
           false,
           state,
         );

@@ -221,6 +221,27 @@ describe('MemoryBus', () => {
     expect(parked.map((headers) => headers['x-error'])).toEqual(['(a thrown value that cannot be read)']);
   });
 
+  it('a traced publisher sends a message whose payload comes from its class (a getter) with that payload', async () => {
+    class OrderPlaced {
+      readonly #id: string;
+      constructor(id: string) {
+        this.#id = id;
+      }
+      get payload() {
+        return { orderId: this.#id };
+      }
+      get id() {
+        return `m-${this.#id}`;
+      }
+    }
+    const bus = new MemoryBus();
+    const received: Array<[unknown, string, unknown]> = [];
+    bus.subscribe('orders', (message) => void received.push([message.payload, message.id, typeof message.headers.traceparent]));
+    await traceMemoryPublisher()(bus).publish('orders', new OrderPlaced('o-1'));
+    await bus.close();
+    expect(received).toEqual([[{ orderId: 'o-1' }, 'm-o-1', 'string']]);
+  });
+
   it('closing a subscription twice leaves the other members of its group subscribed', async () => {
     const bus = new MemoryBus();
     const received: string[] = [];
