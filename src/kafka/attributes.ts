@@ -68,11 +68,14 @@ export function clientAttributes(options: KafkaClientOptions, factory: string): 
   return { address, port, clientId: clientId === '' ? undefined : clientId, bodySize };
 }
 
-/** `host:port`, `[v6 address]:port` or a bare host, as the clients accept them; of a comma-separated list, the first. */
+/**
+ * `host:port`, `[v6 address]:port` or a bare host, as the clients accept them, after the
+ * `PLAINTEXT://`-style prefix librdkafka also takes; of a comma-separated list, the first.
+ */
 export function parseBroker(broker: string | undefined): { address: string | undefined; port: number | undefined } {
   if (broker === undefined) return { address: undefined, port: undefined };
   const comma = broker.indexOf(',');
-  const text = (comma < 0 ? broker : broker.slice(0, comma)).trim();
+  const text = (comma < 0 ? broker : broker.slice(0, comma)).trim().replace(/^[a-z][a-z0-9_+.-]*:\/\//i, '');
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
   if (v6 !== null) return { address: v6[1], port: v6[2] === undefined ? undefined : Number(v6[2]) };
   const colon = text.lastIndexOf(':');

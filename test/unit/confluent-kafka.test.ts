@@ -84,6 +84,12 @@ describe('traceConfluentProducer', () => {
     expect(sent.messages[0]!.headers).toEqual({ 'x-app': 'kept', traceparent: wire(findSpan(recorder.spans(), 'send orders')) });
   });
 
+  it('reads server.address and server.port from a broker given with a protocol prefix, as librdkafka takes it', async () => {
+    const producer = traceConfluentProducer({ brokers: ['SASL_SSL://b1.internal:9093', 'SASL_SSL://b2.internal:9093'] })(asConfluentProducer(new FakeConfluentProducer()));
+    await producer.send({ topic: 'orders', messages: [{ value: 'v' }] });
+    expect(findSpan(recorder.spans(), 'send orders').attributes).toMatchObject({ 'server.address': 'b1.internal', 'server.port': 9093 });
+  });
+
   it('makes header values librdkafka refuses sendable, instead of a send that fails after producing', async () => {
     const raw = new FakeConfluentProducer();
     const headers = { count: 3, flag: true, none: null, missing: undefined, bytes: new Uint8Array([104, 105]), list: ['a', 7, null] };
