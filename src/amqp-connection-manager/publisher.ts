@@ -7,7 +7,7 @@ import { MessagingTracer } from '../core/messaging-tracer.ts';
 import type { OperationInfo } from '../core/operation.ts';
 import { assertPolicyOption } from '../core/policy.ts';
 import { DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from '../amqplib/attributes.ts';
-import { assertOnErrorOption } from '../amqplib/consumer.ts';
+import { assertOnErrorOption, assertServerOptions } from '../amqplib/consumer.ts';
 import { confirmation, nackType } from '../amqplib/confirm.ts';
 import { headerBudget } from '../amqplib/header-budget.ts';
 import { traceHeaders } from '../amqplib/headers.ts';
@@ -78,6 +78,7 @@ export function traceChannelWrapper(options?: ChannelWrapperOptions): <W extends
   options = checkOptions(options, 'traceChannelWrapper', 'channelWrapper');
   assertPolicyOption(options.policy);
   assertOnErrorOption(options.onError);
+  assertServerOptions(options, 'traceChannelWrapper');
   if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: traceChannelWrapper({ producerHook }) must be a function (span, publish) => void');
   const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
   const resolved = options;

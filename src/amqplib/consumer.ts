@@ -106,6 +106,17 @@ export function isNoAck(options: { readonly noAck?: unknown } | undefined | null
   return !!options?.noAck;
 }
 
+/** Checks `serverAddress` and `serverPort`, which become `server.address` (a string) and `server.port` (an integer). */
+export function assertServerOptions(options: { readonly serverAddress?: unknown; readonly serverPort?: unknown }, factory: string): void {
+  const { serverAddress, serverPort } = options;
+  if (serverAddress !== undefined && (typeof serverAddress !== 'string' || serverAddress === '')) {
+    throw new TypeError(`tracebus: ${factory}({ serverAddress }) must be the broker's host name, such as 'rabbitmq.internal'; got ${JSON.stringify(serverAddress)}`);
+  }
+  if (serverPort !== undefined && !(Number.isInteger(serverPort) && (serverPort as number) > 0 && (serverPort as number) < 65536)) {
+    throw new TypeError(`tracebus: ${factory}({ serverPort }) must be a port number such as 5672 (a number, not a string); got ${JSON.stringify(serverPort)}`);
+  }
+}
+
 export function assertOnErrorOption(onError: unknown): void {
   if (onError === undefined || typeof onError === 'function') return;
   if (typeof onError !== 'string' || !ON_ERROR.has(onError)) {
@@ -386,6 +397,7 @@ export function traceConsume<M extends Message = ConsumeMessage>(options: AmqpCo
   if (onCancel !== undefined && typeof onCancel !== 'function') throw new TypeError('tracebus: traceConsume({ onCancel }) must be a function');
   assertPolicyOption(options.policy);
   assertOnErrorOption(onError);
+  assertServerOptions(options, 'traceConsume');
   const consumer = new ConsumerTracer<M>(new MessagingTracer(RABBITMQ_SYSTEM, options), options, channel, queue, noAck);
   return function traceHandler(handler) {
     checkHandler(handler, 'traceConsume', '(message, trace) => …');

@@ -11,7 +11,7 @@ import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { assertPolicyOption } from '../core/policy.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
 import { failed, sendTraced, type ConfirmCallback, type Publishing } from './confirm.ts';
-import { assertOnErrorOption, consumerCallback, ConsumerTracer, isNoAck, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
+import { assertOnErrorOption, assertServerOptions, consumerCallback, ConsumerTracer, isNoAck, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
 import { headerBudget } from './header-budget.ts';
 import { traceHeaders } from './headers.ts';
 import { isSharedChannel, isTracedChannel, registerTracedChannel, settlingMethods } from './settlement.ts';
@@ -96,6 +96,7 @@ export function traceChannel(options?: AmqpChannelOptions): ChannelDecorator {
   options = checkOptions(options, 'traceChannel', 'channel');
   assertPolicyOption(options.policy);
   assertOnErrorOption(options.onError);
+  assertServerOptions(options, 'traceChannel');
   if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: traceChannel({ producerHook }) must be a function (span, publish) => void');
   const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
   return function decorateChannel<C extends AmqpChannel>(channel: C): TracedChannel<C> {

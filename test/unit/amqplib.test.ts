@@ -4,6 +4,7 @@ import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PublisherDecorator } from '../../src/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
+import { traceChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
 import { Ledger, ledgerOf, type Delivery } from '../../src/amqplib/settlement.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
@@ -221,6 +222,11 @@ describe('traceChannel: the rest of the channel', () => {
     expect(() => traceConsume({ queue: 'q' } as never)).toThrow(/needs the consuming channel to settle failed messages/);
     expect(() => traceConsume({ channel, queue: undefined } as never)).toThrow(/needs the queue name/);
     expect(() => traceConsume({ channel, queue: 'q' })('nope' as never)).toThrow(/needs a handler function/);
+    // server.port is an integer and server.address a string: a port read from the environment is text.
+    expect(() => traceChannel({ serverPort: '5672' as never })).toThrow(/^tracebus: traceChannel\(\{ serverPort \}\) must be a port number such as 5672 \(a number, not a string\); got "5672"$/);
+    expect(() => traceChannel({ serverAddress: 42 as never })).toThrow(/^tracebus: traceChannel\(\{ serverAddress \}\) must be the broker's host name, such as 'rabbitmq.internal'; got 42$/);
+    expect(() => traceConsume({ channel, queue: 'q', serverPort: 0 })).toThrow(/traceConsume\(\{ serverPort \}\) must be a port number/);
+    expect(() => traceChannelWrapper({ serverPort: 70_000 })).toThrow(/traceChannelWrapper\(\{ serverPort \}\) must be a port number/);
   });
 });
 

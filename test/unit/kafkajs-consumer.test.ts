@@ -230,6 +230,17 @@ describe('traceEachBatch', () => {
     expect(batch.attributes['tracebus.links.dropped_count']).toBe(3);
   });
 
+  it('maxLinks 0 holds for the spans of each message too: no link to the batch span', async () => {
+    const messages = [0, 1].map((index) => kafkaMessage(index, { headers: { traceparent: producerContext(index) } }));
+    await traceEachBatch({ maxLinks: 0 })((_payload, batchTrace) => batchTrace.forEachMessage(() => undefined))(eachBatchPayload(messages).payload);
+    const spans = recorder.spans().filter((span) => span.name === 'process orders');
+    expect(spans.map((span) => [isBatchSpan(span), span.links.length, span.parentSpanContext?.spanId])).toEqual([
+      [false, 0, producerContext(0).slice(36, 52)],
+      [false, 0, producerContext(1).slice(36, 52)],
+      [true, 0, undefined],
+    ]);
+  });
+
   it("forEachMessage runs each message's work in its own span, a child of its producer, linked to the batch; offsets are resolved as it goes", async () => {
     const messages = [0, 1, 2].map((index) => kafkaMessage(index, { headers: { traceparent: producerContext(index) }, key: Buffer.from(`k${index}`) }));
     const { payload, calls } = eachBatchPayload(messages);
