@@ -16,6 +16,10 @@ const KIND: Record<number, string> = {
   [SpanKind.CONSUMER]: 'consumer',
 };
 
+function isOpen(span: ReadableSpan): boolean {
+  return span.ended === false;
+}
+
 function toMillis([seconds, nanos]: readonly [number, number]): number {
   return seconds * 1e3 + nanos / 1e6;
 }
@@ -27,6 +31,7 @@ function toMillis([seconds, nanos]: readonly [number, number]): number {
  */
 export function formatTraceTree(spans: readonly ReadableSpan[], options: TreeOptions = {}): string {
   const { barWidth = 30, serviceAttribute = 'service.name' } = options;
+  if (!Number.isInteger(barWidth) || barWidth < 1) throw new TypeError(`tracebus: formatTraceTree(spans, { barWidth }) must be a whole number of characters, 1 or more, such as 30; got ${barWidth}`);
   const byTrace = new Map<string, ReadableSpan[]>();
   for (const span of spans) {
     const traceId = span.spanContext().traceId;
@@ -48,20 +53,24 @@ export function formatTraceTree(spans: readonly ReadableSpan[], options: TreeOpt
       } else roots.push(span);
     }
     const start = Math.min(...list.map((span) => toMillis(span.startTime)));
-    const end = Math.max(...list.map((span) => toMillis(span.endTime)));
+    // A span still open (from recorder.openSpans()) has no end yet: the trace ends with its last ended span.
+    const end = Math.max(...list.map((span) => toMillis(isOpen(span) ? span.startTime : span.endTime)));
     const scale = barWidth / Math.max(end - start, 1e-3);
     out.push(`trace ${traceId}  (${list.length} spans, ${(end - start).toFixed(1)} ms)`);
     const byStart = (a: ReadableSpan, b: ReadableSpan) => toMillis(a.startTime) - toMillis(b.startTime);
     const rows: Array<[label: string, rest: string]> = [];
     const walk = (span: ReadableSpan, depth: number) => {
       const from = Math.min(barWidth - 1, Math.floor((toMillis(span.startTime) - start) * scale));
-      const length = Math.max(1, Math.min(barWidth - from, Math.round(toMillis(span.duration) * scale)));
+      const open = isOpen(span);
+      // An open span's bar runs to the end of the trace.
+      const millis = open ? end - toMillis(span.startTime) : toMillis(span.duration);
+      const length = Math.max(1, Math.min(barWidth - from, Math.round(millis * scale)));
       const bar = `${' '.repeat(from)}${'█'.repeat(length)}`.padEnd(barWidth);
       const service = String(span.attributes[serviceAttribute] ?? span.resource?.attributes?.[serviceAttribute] ?? '');
       const error = span.status.code === SpanStatusCode.ERROR ? `  ✗ ${span.status.message ?? 'error'}` : '';
       const links = span.links.length > 0 ? `  ↪ ${span.links.length} link${span.links.length > 1 ? 's' : ''}` : '';
       const label = `${'  '.repeat(depth)}${service ? `[${service}] ` : ''}${span.name} (${KIND[span.kind] ?? span.kind})`;
-      rows.push([label, `|${bar}| ${toMillis(span.duration).toFixed(2).padStart(8)} ms${error}${links}`]);
+      rows.push([label, `|${bar}| ${open ? 'open'.padStart(11) : `${millis.toFixed(2).padStart(8)} ms`}${error}${links}`]);
       for (const child of (children.get(span.spanContext().spanId) ?? []).sort(byStart)) walk(child, depth + 1);
     };
     for (const root of roots.sort(byStart)) walk(root, 0);
