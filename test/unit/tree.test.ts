@@ -21,7 +21,7 @@ describe('formatTraceTree', () => {
     expect(lines[0]).toMatch(/^trace [0-9a-f]{32} {2}\(2 spans, \d+\.\d ms\)$/);
     expect(Number(/, (\d+\.\d) ms\)$/.exec(lines[0]!)![1])).toBeGreaterThanOrEqual(4);
     expect(lines[1]).toMatch(/^ {2}send orders \(producer\) {7}\|██████████\| {8}open$/);
-    expect(lines[2]).toMatch(/^ {4}process orders \(consumer\) {2}\|█+ *\| +\d+\.\d\d ms$/);
+    expect(lines[2]).toMatch(/^ {4}process orders \(consumer\) {2}\| *█+ *\| +\d+\.\d\d ms$/);
     send.end();
   });
 
