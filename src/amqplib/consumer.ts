@@ -99,8 +99,6 @@ export interface AmqpConsumeOptions<M extends Message = ConsumeMessage> extends 
 }
 
 const ON_ERROR: ReadonlySet<string> = new Set(['nack-requeue', 'nack', 'reject', 'rethrow']);
-/** Whether `callback` was returned by {@link traceConsume}, so it must not be traced twice. */
-
 /** Whether consume or get options ask the broker to settle deliveries itself, read as amqplib reads them (`!!options.noAck`). */
 export function isNoAck(options: { readonly noAck?: unknown } | undefined | null): boolean {
   return !!options?.noAck;

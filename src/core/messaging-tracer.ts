@@ -180,15 +180,27 @@ export class MessagingTracer {
   /**
    * Starts a span for `info`: `{operation name} {destination}`. The sampler sees the
    * system, operation, destination and `info.sampling`; `info.attributes` follow on a span
-   * that records. Given `attributes`, the span starts with exactly those.
+   * that records. Given `attributes`, the span starts with exactly those. At most `maxLinks`
+   * of `links` are kept, the first ones, and a span that records counts the others in
+   * {@link ATTR_LINKS_DROPPED}; a caller with many contexts to link caps them with
+   * {@link links} first, which counts what it dropped itself.
    */
   startSpan(info: OperationInfo, kind: SpanKind, parent: Context, links?: Link[], attributes?: Attributes): Span {
     const name = this.#spanName(info.name ?? info.type, info.destination);
-    if (attributes !== undefined) return this.tracer.startSpan(name, { kind, attributes, links }, parent);
-    const span = this.tracer.startSpan(name, { kind, attributes: this.#startAttributes(info), links }, parent);
-    // Set after the start, not passed to it: the SDK validates start attributes twice
-    // (before and after sampling) and even for the spans its sampler drops.
-    if (info.attributes !== undefined && span.isRecording()) span.setAttributes(withSemconvNames(info.attributes, this.semconv));
+    let dropped = 0;
+    if (links !== undefined && links.length > this.maxLinks) {
+      dropped = links.length - this.maxLinks;
+      links = links.slice(0, this.maxLinks);
+    }
+    let span: Span;
+    if (attributes !== undefined) span = this.tracer.startSpan(name, { kind, attributes, links }, parent);
+    else {
+      span = this.tracer.startSpan(name, { kind, attributes: this.#startAttributes(info), links }, parent);
+      // Set after the start, not passed to it: the SDK validates start attributes twice
+      // (before and after sampling) and even for the spans its sampler drops.
+      if (info.attributes !== undefined && span.isRecording()) span.setAttributes(withSemconvNames(info.attributes, this.semconv));
+    }
+    if (dropped > 0 && span.isRecording()) span.setAttribute(ATTR_LINKS_DROPPED, dropped);
     return span;
   }
 
@@ -316,7 +328,7 @@ export class MessagingTracer {
     if (chosen === 'parent') return { parent: extracted, links: undefined };
     // A new trace that keeps the message's baggage (contrib#2772 lost it) and is not a
     // child of whatever span happens to be ambient (contrib#3008).
-    return { parent: trace.deleteSpan(extracted), links: valid && this.maxLinks > 0 ? [{ context: remote }] : undefined };
+    return { parent: trace.deleteSpan(extracted), links: valid ? [{ context: remote }] : undefined };
   }
 
   /**

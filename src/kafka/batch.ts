@@ -87,7 +87,7 @@ function processInBatch<R>(consumer: ConsumerSpans, batchSpan: Span, topic: stri
     // Policy `parent` with a valid producer context: semconv asks for a link to the
     // ambient context, here the batch span.
     parent = placement.parent;
-    links = tracer.maxLinks > 0 ? [{ context: batchSpan.spanContext() }] : undefined;
+    links = [{ context: batchSpan.spanContext() }];
   } else {
     parent = trace.setSpan(placement.parent, batchSpan);
     links = placement.links;

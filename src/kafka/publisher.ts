@@ -1,4 +1,4 @@
-import { context, SpanKind, trace, type Attributes, type Context, type Link, type Span, type SpanContext } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
 import { checkOptions, checkTarget } from '../core/checks.ts';
 import type { PublisherDecorator } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
@@ -180,7 +180,7 @@ export class SendTracer {
     const active = context.active();
     const parent = transaction === undefined ? active : transaction.parentFor(active);
     const info: OperationInfo = { type: 'send', destination: record.topic, attributes: producedAttributes(message, this.#client, true) };
-    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, this.#transactionLink(transaction, active));
+    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const sent: TopicMessagesShape = { ...record, messages: [copyMessage(message, this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)))] };
@@ -216,27 +216,15 @@ export class SendTracer {
         for (let at = 0; at < messages.length; at++) messages[at] = this.#create(parent, group.topic, group.messages[at]!, created, state);
         sentGroups[index] = { ...group, messages };
       }
-      const capped = tracer.links(created, undefined, true);
-      const { links } = capped;
-      let { dropped } = capped;
-      // The link to the transaction counts against maxLinks too, in the place of the last create span's.
-      const linkToTransaction = transaction?.linksFor(active);
-      if (linkToTransaction !== undefined) {
-        if (tracer.maxLinks === 0) dropped++;
-        else {
-          if (links.length === tracer.maxLinks) {
-            links.pop();
-            dropped++;
-          }
-          links.push(...linkToTransaction);
-        }
-      }
+      // The link to the transaction comes first: it counts against maxLinks too, in the place of the last create span's.
+      const toTransaction = transaction?.linksFor(active);
+      const { links, dropped } = tracer.links(toTransaction === undefined ? created : [toTransaction[0]!.context, ...created], undefined, true);
       if (dropped > 0) sendAttributes[ATTR_LINKS_DROPPED] = dropped;
       // Semconv: a send span whose context is not the one injected is CLIENT.
       span = tracer.startSpan(info, SpanKind.CLIENT, parent, links);
       ctx = trace.setSpan(parent, span);
     } else {
-      span = tracer.startSpan(info, SpanKind.PRODUCER, parent, this.#transactionLink(transaction, active));
+      span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
       ctx = trace.setSpan(parent, span);
       const traceHeaders = tracer.inject(ctx, undefined, state);
       for (let index = 0; index < groups.length; index++) {
@@ -249,11 +237,6 @@ export class SendTracer {
     const onEnd = tracer.measureSend(info, count);
     if (record !== undefined) return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
     return runInSpan(span, callContext(ctx, sink.sendBatch), originalOf(sink.sendBatch), sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
-  }
-
-  /** The link of a send made in a transaction it does not run under, unless `maxLinks` is 0. */
-  #transactionLink(transaction: TransactionSpan | undefined, active: Context): Link[] | undefined {
-    return this.#tracer.maxLinks === 0 ? undefined : transaction?.linksFor(active);
   }
 
   /** Records the `create` span of one message and returns a copy carrying its context. */

@@ -234,10 +234,10 @@ describe('traceEachBatch', () => {
     const messages = [0, 1].map((index) => kafkaMessage(index, { headers: { traceparent: producerContext(index) } }));
     await traceEachBatch({ maxLinks: 0 })((_payload, batchTrace) => batchTrace.forEachMessage(() => undefined))(eachBatchPayload(messages).payload);
     const spans = recorder.spans().filter((span) => span.name === 'process orders');
-    expect(spans.map((span) => [isBatchSpan(span), span.links.length, span.parentSpanContext?.spanId])).toEqual([
-      [false, 0, producerContext(0).slice(36, 52)],
-      [false, 0, producerContext(1).slice(36, 52)],
-      [true, 0, undefined],
+    expect(spans.map((span) => [isBatchSpan(span), span.links.length, span.attributes['tracebus.links.dropped_count'], span.parentSpanContext?.spanId])).toEqual([
+      [false, 0, 1, producerContext(0).slice(36, 52)],
+      [false, 0, 1, producerContext(1).slice(36, 52)],
+      [true, 0, 2, undefined],
     ]);
   });
 

@@ -140,6 +140,7 @@ describe('MessagingTracer', () => {
     const seen = new MessagingTracer('kafka', { maxLinks: 0 }).traceProcess({ type: 'process', destination: 'orders' }, headers, undefined, 'link', undefined, (handlerTrace) => handlerTrace);
     const [span] = recorder.spans();
     expect(span!.links).toEqual([]);
+    expect(span!.attributes['tracebus.links.dropped_count']).toBe(1);
     expect(span!.spanContext().traceId).not.toBe(TRACE_ID);
     expect(span!.parentSpanContext).toBeUndefined();
     // The baggage arrives whole in the handler's view, __proto__ (a valid key) included.
