@@ -204,19 +204,36 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
   }
 
   function assertQueue(queue: string, queueOptions?: Options.AssertQueue, callback?: unknown): unknown {
-    const result = raw.assertQueue(queue, queueOptions, callback);
     const deadLetterExchange = queueOptions?.deadLetterExchange ?? queueOptions?.arguments?.['x-dead-letter-exchange'];
+    const named = typeof queue === 'string' && queue !== '';
+    // A queue the server names is known only from the reply: the callback API's, or the promise's.
+    const reply = typeof deadLetterExchange === 'string' && !named && typeof callback === 'function' ? (callback as (error: unknown, ok: unknown) => unknown) : undefined;
+    const result = raw.assertQueue(
+      queue,
+      queueOptions,
+      reply === undefined
+        ? callback
+        : function rememberServerNamed(error: unknown, ok: unknown) {
+            if (error == null) rememberReplyQueue(ok, deadLetterExchange as string);
+            return reply(error, ok);
+          },
+    );
     if (typeof deadLetterExchange !== 'string') return same(result);
-    if (typeof queue === 'string' && queue !== '') {
+    if (named) {
       ledger.rememberDeadLetterExchange(queue, deadLetterExchange);
       return same(result);
     }
-    if (!isPromiseLike(result)) return same(result);
-    return Promise.resolve(result).then((reply) => {
-      const name = (reply as { queue?: unknown } | undefined)?.queue;
-      if (typeof name === 'string') ledger.rememberDeadLetterExchange(name, deadLetterExchange);
-      return reply;
+    if (reply !== undefined || !isPromiseLike(result)) return same(result);
+    return Promise.resolve(result).then((ok) => {
+      rememberReplyQueue(ok, deadLetterExchange);
+      return ok;
     });
+  }
+
+  /** Remembers the dead-letter exchange of the queue an `assertQueue` reply names. */
+  function rememberReplyQueue(ok: unknown, deadLetterExchange: string): void {
+    const name = (ok as { queue?: unknown } | null | undefined)?.queue;
+    if (typeof name === 'string') ledger.rememberDeadLetterExchange(name, deadLetterExchange);
   }
 
   define(traced, {

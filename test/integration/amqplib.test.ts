@@ -619,11 +619,19 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
   });
 
   describe('the callback API', () => {
-    it('traces publish, consume and settlement, and keeps chaining', async () => {
+    /** Runs `test` with a traced channel of a callback-API connection, closed afterwards. */
+    async function withCallbackChannel(test: (channel: callbackApi.Channel) => Promise<void>): Promise<void> {
       const callbackConnection = await new Promise<callbackApi.Connection>((resolve, reject) => callbackApi.connect(url!, (error, opened) => (error ? reject(error) : resolve(opened))));
       try {
         const raw = await new Promise<callbackApi.Channel>((resolve, reject) => callbackConnection.createChannel((error, opened) => (error ? reject(error) : resolve(opened))));
-        const channel = traceChannel()(raw);
+        await test(traceChannel()(raw));
+      } finally {
+        await new Promise<void>((resolve) => callbackConnection.close(() => resolve()));
+      }
+    }
+
+    it('traces publish, consume and settlement, and keeps chaining', () =>
+      withCallbackChannel(async (channel) => {
         const name = unique('callback');
         await new Promise<void>((resolve, reject) => channel.assertQueue(name, { exclusive: true }, (error) => (error ? reject(error) : resolve())));
         const received: ConsumeMessage[] = [];
@@ -649,10 +657,40 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
         expect(traceparentOf(received[0]!)).toBe(wire(send));
         expect(processed.attributes['tracebus.rabbitmq.settlement']).toBe('ack');
         expect(chained).toEqual([channel]);
-      } finally {
-        await new Promise<void>((resolve) => callbackConnection.close(() => resolve()));
-      }
-    });
+      }));
+
+    it("remembers a server-named queue's dead-letter exchange from the callback's reply", () =>
+      withCallbackChannel(async (channel) => {
+        const deadLetters = unique('callback-dlx');
+        await new Promise<void>((resolve, reject) => channel.assertExchange(deadLetters, 'fanout', { autoDelete: true }, (error) => (error ? reject(error) : resolve())));
+        const replies: unknown[] = [];
+        const name = await new Promise<string>((resolve, reject) =>
+          channel.assertQueue('', { exclusive: true, deadLetterExchange: deadLetters }, (error, ok) => {
+            replies.push(ok);
+            return error ? reject(error) : resolve(ok.queue);
+          }),
+        );
+        expect(name).toMatch(/^amq\.gen-/);
+        expect(replies).toEqual([{ queue: name, messageCount: 0, consumerCount: 0 }]);
+        await new Promise<void>((resolve, reject) =>
+          channel.consume(
+            name,
+            (message) => {
+              if (message !== null) channel.nack(message, false, false);
+            },
+            {},
+            (error) => (error ? reject(error) : resolve()),
+          ),
+        );
+        channel.sendToQueue(name, Buffer.from('dies'));
+        // Spans name a server-named queue by its template (low cardinality).
+        await waitFor(() => spansNamed('process amq.gen-{id}').length === 1, 'the message');
+        expect(findSpan(recorder.spans(), 'process amq.gen-{id}').attributes).toMatchObject({
+          'tracebus.rabbitmq.settlement': 'nack',
+          'tracebus.rabbitmq.settlement.requeue': false,
+          'tracebus.rabbitmq.settlement.dead_letter_exchange': deadLetters,
+        });
+      }));
   });
 
   it('link and root policies place the consumer span and keep or drop baggage', async () => {

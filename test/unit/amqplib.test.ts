@@ -434,6 +434,15 @@ describe('consuming', () => {
       expect(recorder.spans()).toHaveLength(spans.length);
     });
 
+    it("remembers a server-named queue's dead-letter exchange from the promise's reply", async () => {
+      const { fake, channel } = consumer();
+      const { queue } = await channel.assertQueue('', { arguments: { 'x-dead-letter-exchange': 'parking' } });
+      expect(queue).toMatch(/^amq\.gen-/);
+      await channel.consume(queue, (message) => channel.nack(message!, false, false));
+      fake.consumers.get(queue)!(delivery(undefined, { exchange: '', routingKey: queue }));
+      expect(findSpan(recorder.spans(), 'process amq.gen-{id}').attributes['tracebus.rabbitmq.settlement.dead_letter_exchange']).toBe('parking');
+    });
+
     it('ackAll and nackAll settle every open delivery; a closed channel forgets them', async () => {
       const { fake, channel } = consumer();
       await channel.assertQueue('q', { deadLetterExchange: 'parking' });
