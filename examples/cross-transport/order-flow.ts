@@ -12,7 +12,7 @@
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import amqp from 'amqplib';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { traceChannel } from 'tracebus/amqplib';
 import { traceConsumer, traceProducer } from 'tracebus/kafkajs';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from 'tracebus/memory';
@@ -40,7 +40,7 @@ export async function main(options: OrderFlowOptions = {}): Promise<ReadableSpan
   const bus = new MemoryBus();
 
   // orders: a Kafka producer.
-  const orders = traceProducer({ tracerProvider: tracing.provider('orders'), brokers })(kafka.producer());
+  const orders = traceProducer({ tracerProvider: tracing.provider('orders'), brokers })(kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner }));
   // payments: consumes Kafka, publishes to RabbitMQ.
   const paymentsChannel = traceChannel({ tracerProvider: tracing.provider('payments') })(await connection.createChannel());
   await paymentsChannel.assertQueue(queue, { exclusive: true });

@@ -5,7 +5,7 @@
  * Run: KAFKA_BROKERS=127.0.0.1:9092 npm run example -- examples/kafka/producer-consumer.ts
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { traceConsumer, traceProducer } from 'tracebus/kafkajs';
 import { formatTraceTree } from 'tracebus/testing';
 import { ensureTopic } from '../support/kafka.ts';
@@ -19,7 +19,7 @@ export async function main(brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:90
   await admin.connect();
   await ensureTopic(admin, topic);
 
-  const producer = traceProducer({ tracerProvider: tracing.provider('orders'), brokers, clientId: 'shop' })(kafka.producer());
+  const producer = traceProducer({ tracerProvider: tracing.provider('orders'), brokers, clientId: 'shop' })(kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner }));
   const consumer = traceConsumer({ tracerProvider: tracing.provider('billing'), brokers })(kafka.consumer({ groupId: `billing.${topic}` }));
   try {
     await Promise.all([producer.connect(), consumer.connect()]);

@@ -48,7 +48,7 @@ export async function main(destination: Writable = process.stdout): Promise<Read
     traceMemoryHandler()(async (message, traced) => {
       logger.info({ orderId: message.payload.orderId }, 'charging the card');
       // Without a mixin: bind the ids from the handler's `trace` argument.
-      const requestLog = plainLogger.child({ trace_id: traced.traceId, span_id: traced.spanId, attempt: message.attempt });
+      const requestLog = plainLogger.child({ trace_id: traced.traceId, span_id: traced.spanId, trace_flags: traced.sampled ? '01' : '00', attempt: message.attempt });
       requestLog.info('card charged');
     }),
   );

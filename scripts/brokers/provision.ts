@@ -45,6 +45,19 @@ export interface ProvideKafkaOptions extends ProvideOptions {
 
 const nothingToStop = () => Promise.resolve();
 
+/**
+ * A broker from testcontainers, or `undefined` when its container does not start (an image that
+ * cannot be pulled, a start that times out): the caller then goes on to this machine's broker.
+ */
+async function fromContainer(what: string, start: () => Promise<ProvidedBroker>): Promise<ProvidedBroker | undefined> {
+  try {
+    return await start();
+  } catch (error) {
+    process.stderr.write(`[brokers] ${what} from testcontainers failed (${error instanceof Error ? error.message : String(error)}); trying this machine's\n`);
+    return undefined;
+  }
+}
+
 let runtimeAnswer: Promise<boolean> | undefined;
 
 /** Whether a container runtime answers within `timeoutMs`; asked once per process. */
@@ -88,9 +101,14 @@ async function amqpWorks(url: string): Promise<boolean> {
 export async function provideKafka(options: ProvideKafkaOptions = {}): Promise<ProvidedBroker> {
   if (process.env.KAFKA_BROKERS) return { address: process.env.KAFKA_BROKERS, stop: nothingToStop, source: 'KAFKA_BROKERS' };
   if (options.containers ?? (await containerRuntimeWorks())) {
-    const { KafkaContainer } = await import('@testcontainers/kafka');
-    const container = await new KafkaContainer(KAFKA_IMAGE).withKraft().start();
-    return { address: `${container.getHost()}:${container.getMappedPort(9093)}`, stop: () => container.stop(), source: `testcontainers (${KAFKA_IMAGE})` };
+    const provided = await fromContainer('Kafka', async () => {
+      const { KafkaContainer } = await import('@testcontainers/kafka');
+      // The module sets the transaction log's min ISR to 1 but not its replication factor, whose
+      // default of 3 a single broker cannot meet: transactions would never find a coordinator.
+      const container = await new KafkaContainer(KAFKA_IMAGE).withKraft().withEnvironment({ KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: '1' }).start();
+      return { address: `${container.getHost()}:${container.getMappedPort(9093)}`, stop: () => container.stop(), source: `testcontainers (${KAFKA_IMAGE})` };
+    });
+    if (provided !== undefined) return provided;
   }
   const port = options.localPort;
   const env = port === undefined ? process.env : { ...process.env, KAFKA_PORT: String(port) };
@@ -102,9 +120,12 @@ export async function provideKafka(options: ProvideKafkaOptions = {}): Promise<P
 export async function provideRabbitMQ(options: ProvideOptions = {}): Promise<ProvidedBroker> {
   if (process.env.AMQP_URL) return { address: process.env.AMQP_URL, stop: nothingToStop, source: 'AMQP_URL' };
   if (options.containers ?? (await containerRuntimeWorks())) {
-    const { RabbitMQContainer } = await import('@testcontainers/rabbitmq');
-    const container = await new RabbitMQContainer(RABBITMQ_IMAGE).start();
-    return { address: container.getAmqpUrl(), stop: () => container.stop(), source: `testcontainers (${RABBITMQ_IMAGE})` };
+    const provided = await fromContainer('RabbitMQ', async () => {
+      const { RabbitMQContainer } = await import('@testcontainers/rabbitmq');
+      const container = await new RabbitMQContainer(RABBITMQ_IMAGE).start();
+      return { address: container.getAmqpUrl(), stop: () => container.stop(), source: `testcontainers (${RABBITMQ_IMAGE})` };
+    });
+    if (provided !== undefined) return provided;
   }
   if (!(await amqpWorks(LOCAL_AMQP_URL))) {
     if (!(await portOpen('127.0.0.1', 5672))) await run('rabbitmq-server', ['-detached']);

@@ -80,15 +80,25 @@ export class WrapperConsumers {
   consume(queue: string, onMessage: unknown, options?: Options.Consume): unknown {
     const raw = this.#raw;
     if (typeof onMessage !== 'function' || isTraced(onMessage)) return raw.consume(queue, onMessage, options);
-    const consumer = new ConsumerTracer<ConsumeMessage>(this.#tracer, this.#options, this.settler, queue, isNoAck(options), serverOf(this.settler, this.#options.serverAddress, this.#options.serverPort));
+    const { serverAddress, serverPort } = this.#options;
+    const settler = this.settler;
+    const consumer = new ConsumerTracer<ConsumeMessage>(this.#tracer, this.#options, settler, queue, isNoAck(options), serverOf(settler, serverAddress, serverPort));
     const traced = consumerCallback(consumer, onMessage as AmqpHandler<ConsumeMessage>, undefined);
     const follow = () => this.#follow();
     const arrivedOn = this.#arrivedOn;
+    // The broker is read from the channel the messages arrive on: a consumer registered before
+    // the first connection has none yet, and a reconnect may reach another node of a cluster.
+    let serverChannel: unknown = raw._channel;
     return raw.consume(
       queue,
       function tracedWrapperConsumer(message: ConsumeMessage) {
         follow();
-        if (message !== null && typeof message === 'object') arrivedOn.set(message, raw._channel);
+        const channel = raw._channel;
+        if (channel !== serverChannel) {
+          serverChannel = channel;
+          consumer.server = serverOf(settler, serverAddress, serverPort);
+        }
+        if (message !== null && typeof message === 'object') arrivedOn.set(message, channel);
         return traced(message);
       },
       options,

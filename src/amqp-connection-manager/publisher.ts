@@ -1,3 +1,4 @@
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import { checkOptions, checkTarget } from '../core/checks.ts';
 import { delegateTo } from '../core/delegate.ts';
@@ -6,7 +7,7 @@ import { isPromiseLike } from '../core/lifecycle.ts';
 import { MessagingTracer } from '../core/messaging-tracer.ts';
 import type { OperationInfo } from '../core/operation.ts';
 import { assertPolicyOption } from '../core/policy.ts';
-import { DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from '../amqplib/attributes.ts';
+import { addServer, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from '../amqplib/attributes.ts';
 import { assertOnErrorOption, assertServerOptions } from '../amqplib/consumer.ts';
 import { confirmation, nackType } from '../amqplib/confirm.ts';
 import { headerBudget } from '../amqplib/header-budget.ts';
@@ -108,6 +109,14 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     return toQueue ? raw.sendToQueue(routingKey, content, options, done) : raw.publish(exchange, routingKey, content, options, done);
   }
 
+  /** `server.*` from the channel a send went out on, on a span that records, where the send did not know them. */
+  function addLateServer(span: Span, channel: unknown): void {
+    if (channel == null || !span.isRecording()) return;
+    const attributes: Attributes = {};
+    addServer(attributes, serverOf(channel, options.serverAddress, options.serverPort));
+    span.setAttributes(attributes);
+  }
+
   function publish(exchange: string, routingKey: string, content: unknown, publishOptions?: Loose, done?: Done): unknown {
     return send(false, exchange, routingKey, content, publishOptions, done);
   }
@@ -139,6 +148,8 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     outbox.add(headers, open, queued === true);
     const end = (error: unknown, failed: boolean, type?: string) => {
       outbox.settled(headers);
+      // A send queued before the wrapper ever connected learns its broker only now.
+      if (server.address === undefined || server.port === undefined) addLateServer(open.span, raw._channel);
       open.end(error, failed, type);
     };
     // With a callback the wrapper returns no promise and reports to the callback alone (through

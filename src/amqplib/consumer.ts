@@ -133,7 +133,8 @@ interface SettlingChannel {
  */
 export class ConsumerTracer<M extends Message = Message> implements DeliverySource {
   readonly tracer: MessagingTracer;
-  readonly server: Server;
+  /** The broker the deliveries come from; a ChannelWrapper's consumer updates it when the wrapper moves to a new channel. */
+  server: Server;
   readonly queue: string;
   readonly noAck: boolean;
   readonly #policy: PolicyOption<M> | undefined;

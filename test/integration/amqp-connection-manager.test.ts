@@ -62,6 +62,26 @@ describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', (
     expect(received[0]!.traceId).toBe(send.spanContext().traceId);
   });
 
+  it('a consumer registered and a send queued before the first connection record the broker they reach', async () => {
+    const queue = `tracebus.it.acm.early.${run}`;
+    const wrapper = traceChannelWrapper()(connection.createChannel({ setup: (channel: ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true }) }));
+    // Nothing is connected yet: both calls wait in the wrapper.
+    expect(connection.isConnected()).toBe(false);
+    const received: ConsumeMessage[] = [];
+    const consuming = wrapper.consume(queue, (message) => {
+      received.push(message);
+      wrapper.ack(message);
+    });
+    const sent = wrapper.sendToQueue(queue, Buffer.from('{"order":2}'));
+    await Promise.all([consuming, sent]);
+    await waitFor(() => received.length === 1 && recorder.spans().some((span) => span.name === `process ${queue}`), 'the message processed');
+    const socket = (wrapper as unknown as { _channel: { connection: { stream: { remoteAddress: string; remotePort: number } } } })._channel.connection.stream;
+    const server = { 'server.address': socket.remoteAddress, 'server.port': socket.remotePort };
+    expect(server['server.port']).toBe(Number(new URL(url!).port || 5672));
+    expect(findSpan(recorder.spans(), `send ${queue}`).attributes).toMatchObject({ ...server, 'tracebus.rabbitmq.queued_while_disconnected': true });
+    expect(findSpan(recorder.spans(), `process ${queue}`).attributes).toMatchObject(server);
+  });
+
   it('a handler that fails after a reconnect does not settle the redelivery that took its tag on the new channel', async () => {
     const queue = `tracebus.it.acm.reconnect.${run}`;
     // A queue that outlives the dropped connection, on a connection that comes back at once.
