@@ -35,6 +35,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@openteleme
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type MemoryHandler, type MemoryMessage, type MemoryPublisher } from '../../src/memory/index.ts';
 import { SAMPLED_SUFFIX } from './broker-variant.ts';
+import { floorHandler, floorPublisher, PROCESS_ATTRIBUTES, SEND_ATTRIBUTES } from './bus-floor.ts';
 import { profileIfAsked } from './cpu-profile.ts';
 import { checkTracing } from './passes.ts';
 import { exportedSpans, productionSampler, registerSdk } from './sdk.ts';
@@ -72,10 +73,6 @@ async function throughBus(wrapping: Wrapping, n: number): Promise<number> {
   return seconds;
 }
 
-// The messaging attributes tracebus records on this bus's spans, for the `floor+attributes` variant.
-const SEND_ATTRIBUTES = { 'messaging.system.name': 'tracebus.memory', 'messaging.operation.type': 'send', 'messaging.operation.name': 'send', 'messaging.destination.name': 'bench' };
-const PROCESS_ATTRIBUTES = { 'messaging.system.name': 'tracebus.memory', 'messaging.operation.type': 'process', 'messaging.operation.name': 'process', 'messaging.destination.name': 'bench' };
-
 async function floor(n: number, withAttributes = false): Promise<number> {
   const tracer = trace.getTracer('floor');
   const handler = () => undefined;
@@ -92,31 +89,6 @@ async function floor(n: number, withAttributes = false): Promise<number> {
     if (index % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
   }
   return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
-/** The floor's producer half around `bus.publish`, with no checks. */
-function floorPublisher(bus: MemoryBus, withAttributes: boolean): MemoryPublisher {
-  const tracer = trace.getTracer('floor');
-  return {
-    publish(topic, message) {
-      const producer = tracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes: withAttributes ? { ...SEND_ATTRIBUTES } : undefined }, context.active());
-      const headers: Record<string, string> = {};
-      propagation.inject(trace.setSpan(context.active(), producer), headers);
-      return bus.publish(topic, { ...message, headers }).then(() => producer.end());
-    },
-  };
-}
-
-/** The floor's consumer half around `handler`. */
-function floorHandler(handler: (message: MemoryMessage) => void, withAttributes: boolean): MemoryHandler {
-  const tracer = trace.getTracer('floor');
-  return (message) => {
-    const parent = propagation.extract(ROOT_CONTEXT, message.headers);
-    const attributes = withAttributes ? { ...PROCESS_ATTRIBUTES, 'messaging.message.id': message.id } : undefined;
-    const consumer = tracer.startSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, attributes }, parent);
-    context.with(trace.setSpan(parent, consumer), handler, undefined, message);
-    consumer.end();
-  };
 }
 
 /** Consumed messages that carried a `traceparent`, over every bus pass so far. */

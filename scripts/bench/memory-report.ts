@@ -51,8 +51,13 @@ export function memorySummary(section: SectionResult, target: (text: string, met
     const added = variant === 'untraced' ? '—' : `+${(allocated(variant) - untraced).toFixed(0)}`;
     lines.push(`| ${variant} | ${samples[0]!.messages.toLocaleString('en')} | ${allocated(variant).toFixed(0)} | ${added} | ${kib(median(samples.map(slopeOf)))} |`);
   }
-  const floorAdded = allocated('floor') - untraced;
   const tracebusAdded = allocated('tracebus') - untraced;
-  if (Number.isFinite(floorAdded) && floorAdded > 0) lines.push('', `tracebus allocates ${tracebusAdded.toFixed(0)} bytes per message over the untraced client, ${(tracebusAdded / floorAdded).toFixed(2)}× what the floor allocates over it (${floorAdded.toFixed(0)} bytes).`);
+  // Each floor the section ran, the attribute-free one first; the other records the attributes semantic conventions require.
+  const beside = section.variants
+    .filter((variant) => variant.startsWith('floor'))
+    .map((variant) => ({ variant, added: allocated(variant) - untraced }))
+    .filter(({ added }) => Number.isFinite(added) && added > 0)
+    .map(({ variant, added }) => `${(tracebusAdded / added).toFixed(2)}× what \`${variant}\` allocates over it (${added.toFixed(0)} bytes)`);
+  if (beside.length > 0) lines.push('', `tracebus allocates ${tracebusAdded.toFixed(0)} bytes per message over the untraced client: ${beside.join('; ')}.`);
   return lines;
 }

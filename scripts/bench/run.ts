@@ -149,8 +149,12 @@ function brokerSection(name: BrokerClient): Section {
   };
 }
 
-/** The variants of the memory sections: tracebus's long run, and the untraced and floor runs next to it. */
-const MEMORY_VARIANTS = ['untraced', 'floor', 'tracebus'];
+/**
+ * The variants of the memory sections: tracebus's long run, and the untraced and floor runs next
+ * to it: the attribute-free floor, and the floor with the attributes semantic conventions require
+ * (on the bus: those tracebus records there), as in the CPU targets.
+ */
+const memoryVariants = (semconvFloor: string) => ['untraced', 'floor', semconvFloor, 'tracebus'];
 /** Messages of one memory run: tracebus's long run, a fifth for the runs that only count allocation. */
 const memoryCount = (variant: string) => (variant === 'tracebus' ? memoryMessages : Math.ceil(memoryMessages / 5));
 
@@ -161,8 +165,8 @@ const memoryCount = (variant: string) => (variant === 'tracebus' ? memoryMessage
 function memorySection(name: 'memory' | 'memory-rabbitmq' | 'memory-kafka'): Section {
   const broker = name === 'memory' ? undefined : BROKER_CLIENTS[name === 'memory-rabbitmq' ? 'rabbitmq' : 'kafka'];
   const where = broker === undefined ? 'in-process bus' : `${broker.title} (${broker.client})`;
-  const counts = `${memoryMessages.toLocaleString('en')} messages through tracebus, ${memoryCount('untraced').toLocaleString('en')} untraced and through the floor`;
-  const common = { name, title: `Memory, ${where}: ${counts}`, variants: MEMORY_VARIANTS };
+  const counts = `${memoryMessages.toLocaleString('en')} messages through tracebus, ${memoryCount('untraced').toLocaleString('en')} untraced and through the floors`;
+  const common = { name, title: `Memory, ${where}: ${counts}`, variants: memoryVariants(broker === undefined ? 'floor+attributes' : 'floor+semconv') };
   if (broker === undefined) return { ...common, rounds: memoryRounds, command: (variant) => ['--expose-gc', 'scripts/bench/memory.ts', variant, String(memoryCount(variant))] };
   const child = name === 'memory-rabbitmq' ? 'rabbitmq' : 'kafka';
   return { ...common, rounds: 1, broker: broker.broker, command: (variant) => ['--expose-gc', `scripts/bench/${child}.ts`, variant, String(memoryCount(variant))], env: () => ({ BENCH_MEMORY: '1' }) };
