@@ -126,7 +126,14 @@ function endWhenSettled<V>(pending: PromiseLike<V>, span: Span, onEnd: OnEnd | u
 
 /** Ends `span`, recording `error` on it first when `failed`, then calls `onEnd` (the operation's metrics). */
 export function endSpan(span: Span, onEnd: OnEnd | undefined, error: unknown, failed: boolean, type?: string): void {
-  if (failed) recordError(span, error, type);
+  if (failed) {
+    // The span ends even if recording fails in a way nothing foresaw: the error goes on unchanged.
+    try {
+      recordError(span, error, type);
+    } catch (problem) {
+      diag.error('tracebus: could not record an error on a span', problem);
+    }
+  }
   span.end();
   onEnd?.(error, failed, type);
 }
@@ -144,12 +151,21 @@ export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   }
 }
 
+/** The spans tracebus recorded a failure on, for {@link hasFailed}. */
+const failedSpans = new WeakSet<Span>();
+
+/** Whether tracebus recorded a failure on `span` (its operation threw or rejected). */
+export function hasFailed(span: Span): boolean {
+  return failedSpans.has(span);
+}
+
 /**
  * Records `error` on `span`: status ERROR, `error.type` (`type`, else the error's class) and an
  * exception event, each on its own, so that a thrown value that resists being read (one without
  * a prototype, or with throwing getters) still marks the span as failed.
  */
 export function recordError(span: Span, error: unknown, type?: string): void {
+  failedSpans.add(span);
   const message = describeError(error);
   guarded(() => span.setStatus({ code: SpanStatusCode.ERROR, message }));
   guarded(() => span.setAttribute(ATTR_ERROR_TYPE, type ?? errorType(error)));
@@ -185,10 +201,15 @@ export function errorType(error: unknown): string {
 
 /**
  * Whether `error` is an Error, from this realm or another (a `vm` context, a test runner's
- * sandbox), where `instanceof Error` is false.
+ * sandbox), where `instanceof Error` is false. Never throws: `instanceof` does, on a revoked
+ * Proxy or one whose `getPrototypeOf` trap throws, which is then no Error.
  */
 function isErrorLike(error: unknown): error is Error {
-  return error instanceof Error || isAnyRealmError(error);
+  try {
+    return error instanceof Error || isAnyRealmError(error);
+  } catch {
+    return false;
+  }
 }
 
 // `Error.isError` where the runtime has it (Node.js 24); `util.types.isNativeError` before, which
@@ -213,11 +234,18 @@ function safeString(read: () => unknown): string {
 }
 
 
-/** Runs a user hook; a hook that throws goes to `diag` and never to the caller. */
-export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: string): void {
+/**
+ * Runs a user hook; a hook that throws goes to `diag` and never to the caller. So does an async
+ * hook's rejection, which would otherwise be an unhandled rejection, and end the process.
+ */
+export function runHook<M>(hook: SpanHook<M>, span: Span, message: M, which: 'producerHook' | 'consumerHook'): void {
   try {
-    hook(span, message);
+    const result: unknown = hook(span, message);
+    if (isPromiseLike(result)) Promise.resolve(result).then(undefined, HOOK_FAILED[which]);
   } catch (error) {
-    reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: ${which} threw; the span goes on without its attributes`, error, 'error');
+    HOOK_FAILED[which](error);
   }
 }
+
+const hookFailed = (which: string) => (error: unknown) => reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: ${which} threw; the span goes on without its attributes`, error, 'error');
+const HOOK_FAILED = { producerHook: hookFailed('producerHook'), consumerHook: hookFailed('consumerHook') };

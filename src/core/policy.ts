@@ -1,3 +1,4 @@
+import { isPromiseLike } from './lifecycle.ts';
 import { reportProblem } from './warnings.ts';
 
 /**
@@ -28,11 +29,25 @@ export function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M
   if (policy === undefined) return 'parent';
   if (typeof policy !== 'function') return policy;
   try {
-    const chosen = policy(message);
+    const chosen: unknown = policy(message);
     if (chosen === 'parent' || chosen === 'link' || chosen === 'root') return chosen;
-    reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: the policy function returned ${JSON.stringify(chosen)}; using 'parent'`, undefined, 'error');
+    if (isPromiseLike(chosen)) {
+      // A policy is chosen before the span starts: an async function's answer comes too late,
+      // and its rejection, left unhandled, would end the process.
+      Promise.resolve(chosen).then(undefined, (error: unknown) => reportProblem('TRACEBUS_HOOK_FAILED', 'tracebus: the policy function rejected', error, 'error'));
+      reportProblem('TRACEBUS_HOOK_FAILED', "tracebus: the policy function returned a promise; a policy must be chosen synchronously; using 'parent'", undefined, 'error');
+    } else reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: the policy function returned ${safeJson(chosen)}; using 'parent'`, undefined, 'error');
   } catch (error) {
     reportProblem('TRACEBUS_HOOK_FAILED', "tracebus: the policy function threw; using 'parent'", error, 'error');
   }
   return 'parent';
+}
+
+/** `value` as JSON for a message, or its type when it has none (a function, a bigint, a cycle). */
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return typeof value;
+  }
 }

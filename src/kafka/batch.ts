@@ -51,12 +51,19 @@ export interface BatchMessageTraceOf<M> extends MessageTrace {
   processMessage<R>(message: M, work: (message: M, trace: MessageTrace) => R): R;
 }
 
+/** What a traced handler says when run() was given it under the other handler's name. */
+export const WRONG_PAYLOAD = {
+  batchToMessage: 'tracebus: a traced eachMessage handler was given an eachBatch payload: pass it to run() as eachMessage, or wrap eachBatch handlers with the eachBatch middleware',
+  messageToBatch: 'tracebus: a traced eachBatch handler was given an eachMessage payload: pass it to run() as eachBatch, or wrap eachMessage handlers with the eachMessage middleware',
+};
+
 /**
  * Runs `handler` for one `eachBatch` payload inside a CONSUMER span `process <topic>`
  * with no parent and a link to each message's context (semconv for batch receivers).
  */
 export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handler: (payload: EachBatchShape, trace: BatchMessageTraceOf<ConsumedMessage>) => unknown): unknown {
   const tracer = this.tracer;
+  if (payload?.batch == null && typeof (payload as { message?: unknown } | undefined)?.message === 'object') throw new TypeError(WRONG_PAYLOAD.messageToBatch);
   const { topic, partition, messages } = payload.batch;
   const info: OperationInfo = { type: 'process', destination: topic, attributes: batchAttributes(this.groupId, partition, messages.length, this.client) };
   const attributes = tracer.attributes(info);

@@ -1,9 +1,9 @@
-import { context, ROOT_CONTEXT, type Attributes } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, type Attributes, type Span } from '@opentelemetry/api';
 import { checkHandler, checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
 import type { Handler } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
 import type { MessageHeaders } from '../core/headers.ts';
-import { isPromiseLike } from '../core/lifecycle.ts';
+import { hasFailed, isPromiseLike } from '../core/lifecycle.ts';
 import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
 import { IDLE_MESSAGE_TRACE, MessagingTracer, type Placement } from '../core/messaging-tracer.ts';
 import { originalOf } from '../core/overlap.ts';
@@ -12,7 +12,7 @@ import type { TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { consumerGroupAttributes } from '../core/semconv.ts';
 import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
-import { processBatch, type BatchMessageTraceOf } from './batch.ts';
+import { processBatch, WRONG_PAYLOAD, type BatchMessageTraceOf } from './batch.ts';
 import { registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
 
 // The consumer side of both Kafka bindings: `eachMessage` and `eachBatch` middleware and
@@ -114,16 +114,28 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
         // The consumer's own run(): an instrumentation's patch would give each message a second span.
         const run = originalOf(raw.run);
         if (config === null || typeof config !== 'object') return run.call(raw, config);
-        const traced: Record<string, unknown> = { ...config };
         const { eachMessage, eachBatch } = config;
-        if (typeof eachMessage === 'function' && !isTraced(eachMessage)) traced.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>);
-        if (typeof eachBatch === 'function' && !isTraced(eachBatch)) traced.eachBatch = eachBatchOf(spans, eachBatch as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>);
-        return run.call(raw, traced);
+        const handlers: Record<string, unknown> = {};
+        if (typeof eachMessage === 'function' && !isTraced(eachMessage)) handlers.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>);
+        if (typeof eachBatch === 'function' && !isTraced(eachBatch)) handlers.eachBatch = eachBatchOf(spans, eachBatch as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>);
+        return run.call(raw, withHandlers(config, handlers));
       },
     });
     registerGroup([consumer, traced], () => spans.groupId);
     return traced as unknown as T;
   };
+}
+
+/**
+ * `config` with `handlers` in place of its own: a copy with its prototype and every own property
+ * as it is (getters, non-enumerable ones), so that the client reads each setting as it would
+ * untraced. kafkajs reads settings a class or a prototype provides too; Confluent's KafkaJS API
+ * only the object's own. A spread would keep neither a getter nor an inherited `autoCommit: false`.
+ */
+function withHandlers(config: object, handlers: Record<string, unknown>): object {
+  const descriptors = Object.getOwnPropertyDescriptors(config) as PropertyDescriptorMap;
+  for (const name in handlers) descriptors[name] = { value: handlers[name], enumerable: true, writable: true, configurable: true };
+  return Object.create(Object.getPrototypeOf(config) as object | null, descriptors) as object;
 }
 
 function consumerSpans(options: ConsumerOptionsOf<never> | undefined, factory: string, target: string): ConsumerSpans {
@@ -190,14 +202,17 @@ export class ConsumerSpans {
 
   /** Runs `handler` for one `eachMessage` payload inside its `process` span. */
   processMessage(payload: EachMessageShape, handler: (payload: EachMessageShape, trace: MessageTrace) => unknown, attempts: Attempts): unknown {
-    if (payload?.message == null) return handler(payload, activeMessageTrace(context.active()));
+    if (payload?.message == null) {
+      if (typeof (payload as { batch?: unknown } | undefined)?.batch === 'object') throw new TypeError(WRONG_PAYLOAD.batchToMessage);
+      return handler(payload, activeMessageTrace(context.active()));
+    }
     // With nothing registered, skip even the attributes (see MessagingTracer.idle).
     const state = this.tracer.prepare();
     if (state === undefined) return context.with(ROOT_CONTEXT, handler, undefined, payload, IDLE_MESSAGE_TRACE);
     const { topic, partition, message } = payload;
     const attributes = consumedAttributes(partition, message, this.client);
-    const attempt = attempts.seen(topic, partition, message.offset);
-    if (attempt > 1) attributes[ATTR_KAFKA_ATTEMPT] = attempt;
+    const delivery = attempts.seen(topic, partition, message.offset);
+    if (delivery.attempt > 1) attributes[ATTR_KAFKA_ATTEMPT] = delivery.attempt;
     // The publish time feeds only the time-in-queue metric: parsed only while metrics are on.
     const publishedAt = this.tracer.instruments() === undefined ? undefined : timestampOf(message);
     const info: OperationInfo = { type: 'process', destination: topic, sampling: consumerGroupAttributes(this.groupId), attributes, publishedAt };
@@ -208,6 +223,7 @@ export class ConsumerSpans {
       this.#policy,
       this.hook,
       function handle(trace) {
+        delivery.span = trace.span;
         return handler(payload, trace);
       },
       state,
@@ -223,30 +239,40 @@ export class ConsumerSpans {
   }
 }
 
+/** The last delivery of a partition that a handler saw: its offset, its attempt and its span. */
+interface Delivery {
+  offset: string;
+  attempt: number;
+  span: Span | undefined;
+}
+
 /**
- * Counts how often a handler sees the same offset of a partition in a row, which is how
- * both clients redeliver a message after its handler failed (they seek back to it).
+ * Counts how often a handler sees the same offset of a partition after it failed on it, which
+ * is how both clients redeliver a message after its handler failed (they seek back to it). A
+ * failure is known from the span tracebus recorded it on: one that recorded nothing (sampled
+ * out) does not count. The same offset again after a success is a first attempt: a handler
+ * shared by consumers of several groups sees each offset once per group.
  */
 export class Attempts {
-  readonly #topics = new Map<string, Array<{ offset: string; attempt: number } | undefined>>();
+  readonly #topics = new Map<string, Array<Delivery | undefined>>();
   // The topic of the last delivery and its partitions: a consumer mostly sees one topic in a row.
   #lastTopic: string | undefined;
-  #lastPartitions: Array<{ offset: string; attempt: number } | undefined> = [];
+  #lastPartitions: Array<Delivery | undefined> = [];
 
-  /** The attempt number of this delivery: 1, or more when the partition's last delivery was the same offset. */
-  seen(topic: string, partition: number, offset: string): number {
+  /** This delivery of the partition: attempt 1, or one more than the last when that was the same offset and failed. Set its `span` once it starts. */
+  seen(topic: string, partition: number, offset: string): Delivery {
     let partitions = topic === this.#lastTopic ? this.#lastPartitions : this.#topics.get(topic);
     if (partitions === undefined) this.#topics.set(topic, (partitions = []));
     this.#lastTopic = topic;
     this.#lastPartitions = partitions;
     const last = partitions[partition];
-    if (last === undefined) {
-      partitions[partition] = { offset, attempt: 1 };
-      return 1;
+    if (last === undefined) return (partitions[partition] = { offset, attempt: 1, span: undefined });
+    if (last.offset === offset && last.span !== undefined && hasFailed(last.span)) last.attempt++;
+    else {
+      last.offset = offset;
+      last.attempt = 1;
     }
-    if (last.offset === offset) return ++last.attempt;
-    last.offset = offset;
-    last.attempt = 1;
-    return 1;
+    last.span = undefined;
+    return last;
   }
 }

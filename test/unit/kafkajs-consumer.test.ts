@@ -8,6 +8,7 @@ import { compose, type Handler, type HandlerMiddleware, type MessageTrace } from
 import { traceConsumer, traceEachBatch, traceEachMessage, type BatchMessageTrace } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { asConsumer, FakeConsumer } from '../support/fakes/kafkajs.ts';
+import { captureDiag } from '../support/diag.ts';
 import { CollectingReader } from '../support/metrics.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -133,10 +134,19 @@ describe('traceEachMessage', () => {
     await expect(traceEachMessage()(() => undefined)(eachMessagePayload(kafkaMessage(2)))).resolves.toBeUndefined();
   });
 
-  it('the same offset again right after is attempt 2, 3, …; another offset or partition starts over', async () => {
-    const eachMessage = traceEachMessage()(async () => undefined);
-    for (const [offset, partition] of [[5, 0], [5, 0], [5, 0], [6, 0], [5, 1], [6, 0]] as const) await eachMessage(eachMessagePayload(kafkaMessage(offset), 'orders', partition));
-    expect(spansNamed('process orders').map((span) => span.attributes['tracebus.kafka.attempt'])).toEqual([undefined, 2, 3, undefined, undefined, 2]);
+  it('the same offset again after its handler failed is attempt 2, 3, …; after a success, or another offset or partition, it starts over', async () => {
+    // What each delivery's handler does: reject, throw at once, or succeed.
+    const outcomes = ['reject', 'throw', 'ok', 'ok', 'reject', 'ok', 'ok'];
+    const eachMessage = traceEachMessage()(() => {
+      const outcome = outcomes.shift();
+      if (outcome === 'throw') throw new Error('at once');
+      return outcome === 'reject' ? Promise.reject(new Error('retry me')) : Promise.resolve();
+    });
+    for (const [offset, partition] of [[5, 0], [5, 0], [5, 0], [5, 0], [6, 0], [5, 1], [6, 0]] as const) {
+      await eachMessage(eachMessagePayload(kafkaMessage(offset), 'orders', partition)).catch(() => undefined);
+    }
+    // The fourth is offset 5 once more after a success, as a handler shared by two groups sees it.
+    expect(spansNamed('process orders').map((span) => span.attributes['tracebus.kafka.attempt'])).toEqual([undefined, 2, 3, undefined, undefined, undefined, 2]);
   });
 
   it('tombstones are marked; null keys and offsets beyond 2^53 are left out; the body size is opt-in', async () => {
@@ -379,6 +389,35 @@ describe('traceEachBatch', () => {
 });
 
 describe('traceConsumer', () => {
+  it("run() passes settings a class or a prototype provides, getters included, as the client reads them untraced", async () => {
+    const raw = new FakeConsumer();
+    const consumer = traceConsumer()(asConsumer(raw));
+    class BatchConfig {
+      readonly eachBatch = async () => undefined;
+      get eachBatchAutoResolve() {
+        return false;
+      }
+    }
+    const inherited = Object.assign(Object.create({ autoCommit: false, partitionsConsumedConcurrently: 3 }) as ConsumerRunConfig, { eachMessage: async () => undefined });
+    const frozen = Object.freeze({ autoCommitInterval: 500, eachMessage: async () => undefined });
+    for (const config of [new BatchConfig() as ConsumerRunConfig, inherited, frozen]) await consumer.run(config);
+    // kafkajs destructures its argument, which reads inherited properties and getters.
+    const read = raw.runs.map(({ autoCommit = true, autoCommitInterval = null, eachBatchAutoResolve = true, partitionsConsumedConcurrently = 1 }) => ({ autoCommit, autoCommitInterval, eachBatchAutoResolve, partitionsConsumedConcurrently }));
+    expect(read).toEqual([
+      { autoCommit: true, autoCommitInterval: null, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1 },
+      { autoCommit: false, autoCommitInterval: null, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 3 },
+      { autoCommit: true, autoCommitInterval: 500, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1 },
+    ]);
+    // Confluent's KafkaJS API reads only own properties: those stay own, and inherited ones inherited.
+    expect(raw.runs.map((config) => Object.keys(config).sort())).toEqual([['eachBatch'], ['eachMessage'], ['autoCommitInterval', 'eachMessage']]);
+    expect(Object.hasOwn(raw.runs[1]!, 'autoCommit')).toBe(false);
+    // The handlers are traced ones.
+    expect(raw.runs[0]!.eachBatch).not.toBe(new BatchConfig().eachBatch);
+    expect(raw.runs[1]!.eachMessage).not.toBe(inherited.eachMessage);
+    await raw.runs[1]!.eachMessage!(eachMessagePayload(kafkaMessage(3)));
+    expect(recorder.spans().map((span) => span.name)).toEqual(['process orders']);
+  });
+
   it('run() traces eachMessage and eachBatch as given and passes the rest of the configuration on', async () => {
     const raw = new FakeConsumer();
     const consumer = traceConsumer({ groupId: 'explicit' })(asConsumer(raw));
@@ -467,6 +506,48 @@ describe('traceConsumer', () => {
     await traceEachBatch(options)((_payload, batchTrace) => batchTrace.forEachMessage(() => undefined))(eachBatchPayload([kafkaMessage(2)]).payload);
     expect(seen).toEqual(['orders@1', 'orders@2']);
     expect(recorder.spans().filter((span) => !isBatchSpan(span)).map((span) => span.attributes['app.offset'])).toEqual(['1', '2']);
+  });
+
+  it('a traced handler given the other kind of payload rejects with a TypeError that says how to pass it', async () => {
+    const handled: unknown[] = [];
+    const eachMessage = traceEachMessage()(async (payload) => void handled.push(payload));
+    const eachBatch = traceEachBatch()(async (payload) => void handled.push(payload));
+    await expect(eachMessage(eachBatchPayload([kafkaMessage(1)]).payload as never)).rejects.toThrow(
+      new TypeError('tracebus: a traced eachMessage handler was given an eachBatch payload: pass it to run() as eachMessage, or wrap eachBatch handlers with the eachBatch middleware'),
+    );
+    await expect(eachBatch(eachMessagePayload(kafkaMessage(2)) as never)).rejects.toThrow(
+      new TypeError('tracebus: a traced eachBatch handler was given an eachMessage payload: pass it to run() as eachBatch, or wrap eachMessage handlers with the eachMessage middleware'),
+    );
+    expect(handled).toEqual([]);
+    expect(recorder.spans()).toEqual([]);
+  });
+
+  it('an async consumerHook that rejects and an async policy function are reported, never an unhandled rejection', async () => {
+    const diagnostics = captureDiag();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const handled: string[] = [];
+      const hooked = traceEachMessage({ consumerHook: async () => Promise.reject(new Error('lookup failed')) })(async ({ message }) => void handled.push(message.offset));
+      const asyncPolicy = traceEachMessage({ policy: (async () => Promise.reject(new Error('policy lookup failed'))) as never })(async ({ message }) => void handled.push(message.offset));
+      await hooked(eachMessagePayload(kafkaMessage(1, { headers: { traceparent: Buffer.from(SAMPLED) } })));
+      await asyncPolicy(eachMessagePayload(kafkaMessage(2, { headers: { traceparent: Buffer.from(SAMPLED) } })));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(handled).toEqual(['1', '2']);
+      expect(unhandled).toEqual([]);
+      // In the order the rejections arrive, which is not the order of the messages.
+      expect([...diagnostics.logged].sort()).toEqual([
+        'error: tracebus: consumerHook threw; the span goes on without its attributes',
+        'error: tracebus: the policy function rejected',
+        "error: tracebus: the policy function returned a promise; a policy must be chosen synchronously; using 'parent'",
+      ]);
+      // The policy fell back to 'parent'.
+      expect(spansNamed('process orders').map((span) => span.parentSpanContext?.spanId)).toEqual([PARENT_ID, PARENT_ID]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      diagnostics.stop();
+    }
   });
 
   it('with nothing registered the handler runs in the root context with an empty trace, and its error comes back unchanged', async () => {

@@ -132,6 +132,16 @@ describe('a failure recorded whatever was thrown', () => {
     expect(failWith({ message: 'plain object' })).toEqual({ status: { code: 2, message: 'plain object' }, type: '_OTHER', events: [['exception', undefined, 'plain object']] });
   });
 
+  it('a revoked Proxy, and one whose getPrototypeOf throws, are rethrown unchanged and their spans end as failed', () => {
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const hostile = new Proxy({}, { getPrototypeOf: () => { throw new Error('no prototype for you'); } });
+    expect(failWith(revoked)).toEqual({ status: { code: 2, message: '(a thrown value that cannot be read)' }, type: '_OTHER', events: [['exception', undefined, '(a thrown value that cannot be read)']] });
+    expect(recorder!.openSpans()).toEqual([]);
+    expect(failWith(hostile)).toEqual({ status: { code: 2, message: '[object Object]' }, type: '_OTHER', events: [['exception', undefined, '[object Object]']] });
+    expect(recorder!.openSpans()).toEqual([]);
+  });
+
   it('a result whose then cannot be read is a plain value: the span ends and the result comes back', () => {
     recorder = recordSpans();
     const tracer = new MessagingTracer('kafka');
