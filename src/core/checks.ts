@@ -49,7 +49,9 @@ export function checkOptions<O extends object>(options: O | undefined, factory: 
 export function checkTarget(value: unknown, methods: readonly string[], factory: string, target: string, what: string): void {
   const isObject = value !== null && (typeof value === 'object' || typeof value === 'function');
   if (!isObject || methods.some((name) => typeof (value as Record<string, unknown>)[name] !== 'function')) {
-    const options = isObject && typeof value === 'object' && !methods.some((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+    // Options given where the client belongs: a plain object, none of whose methods are there.
+    const prototype = isObject ? Object.getPrototypeOf(value) : undefined;
+    const options = isObject && typeof value === 'object' && (prototype === Object.prototype || prototype === null) && !methods.some((name) => typeof (value as Record<string, unknown>)[name] === 'function');
     const hint = options ? `; options go in the first call: ${factory}(options)(${target})` : '';
     throw new TypeError(`tracebus: ${factory}(options)(${target}) needs ${what}; got ${describe(value)}${hint}`);
   }
@@ -72,7 +74,16 @@ export function checkHandler(handler: unknown, factory: string, signature: strin
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'object') {
+    // A class instance by its class: `a Producer` says which client was given.
+    let name: unknown;
+    try {
+      name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    } catch {
+      name = undefined;
+    }
+    return typeof name === 'string' && name !== '' && name !== 'Object' ? `an instance of ${name}` : 'an object';
+  }
   if (typeof value === 'function') return 'a function';
   return `${typeof value} ${JSON.stringify(value)}`;
 }

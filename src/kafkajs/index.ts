@@ -1,5 +1,5 @@
-export { ATTR_KAFKA_ATTEMPT, ATTR_KAFKA_TRANSACTION_OUTCOME, KAFKA_SYSTEM } from './attributes.ts';
-export type { KafkaClientOptions } from './attributes.ts';
+export { ATTR_KAFKA_ATTEMPT, ATTR_KAFKA_TRANSACTION_OUTCOME, KAFKA_SYSTEM } from '../kafka/attributes.ts';
+export type { KafkaClientOptions } from '../kafka/attributes.ts';
 export { traceProducer } from './publisher.ts';
 export type { KafkaProducedMessage, KafkaProducerOptions } from './publisher.ts';
 export { traceConsumer, traceEachBatch, traceEachMessage } from './consumer.ts';

@@ -37,6 +37,15 @@ describe('one API shape: trace<Thing>(options?)(thing)', () => {
     expect(() => traceConsume({ channel: channel(), queue: 'q' })('q' as never)).toThrow(/^tracebus: traceConsume\(options\)\(handler\) needs a handler function \(message, trace\) => …; got string "q"$/);
   });
 
+  it('a client of another kind is not taken for options', () => {
+    // Such as @confluentinc/kafka-javascript's own Producer class, given where its KafkaJS API's producer belongs.
+    class OtherProducer {
+      produce() {}
+      flush() {}
+    }
+    expect(() => traceProducer()(new OtherProducer() as never)).toThrow(/^tracebus: traceProducer\(options\)\(producer\) needs a kafkajs producer, e\.g\. traceProducer\(options\)\(kafka\.producer\(\)\); got an instance of OtherProducer$/);
+  });
+
   it('wrapping what is traced already fails, on every transport', () => {
     const tracedProducer = traceProducer()(producer());
     expect(() => traceProducer()(tracedProducer)).toThrow(/^tracebus: this producer is traced already; wrap the original producer once, with traceProducer\(options\)\(producer\)$/);
