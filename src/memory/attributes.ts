@@ -21,10 +21,21 @@ export function consumedAttributes(message: MemoryMessage): Attributes {
 
 /** `messaging.consumer.group.name` for a sampler to see, unless the group is anonymous. */
 export function groupAttributes(message: MemoryMessage): Attributes | undefined {
-  return isAnonymousGroup(message.group, message.topic) ? undefined : consumerGroupAttributes(message.group);
+  const { group, topic } = message;
+  // Never throws: a handler may be called with a message the bus did not make.
+  if (typeof group !== 'string' || typeof topic !== 'string' || isAnonymousGroup(group, topic)) return undefined;
+  return consumerGroupAttributes(group);
 }
 
-/** Whether `group` is the bus's name for a subscription without a group: `<topic>#<n>`. */
-function isAnonymousGroup(group: string, topic: string): boolean {
-  return group.length > topic.length && group.charCodeAt(topic.length) === 0x23 && group.startsWith(topic);
+/**
+ * Whether `group` is the bus's name for a subscription without a group: `<topic>#<n>`, a name
+ * `subscribe()` refuses as a group's.
+ */
+export function isAnonymousGroup(group: string, topic: string): boolean {
+  if (group.length <= topic.length + 1 || group.charCodeAt(topic.length) !== 0x23 || !group.startsWith(topic)) return false;
+  for (let at = topic.length + 1; at < group.length; at++) {
+    const code = group.charCodeAt(at);
+    if (code < 0x30 || code > 0x39) return false;
+  }
+  return true;
 }

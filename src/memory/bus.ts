@@ -1,10 +1,12 @@
-import { AsyncResource } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { context } from '@opentelemetry/api';
 import type { Handler } from '../core/compose.ts';
 import { defineHeader, type HeaderValue, type MessageHeaders } from '../core/headers.ts';
 import { describeError } from '../core/lifecycle.ts';
 import { activeMessageTrace } from '../core/message-trace.ts';
+import { reportProblem } from '../core/warnings.ts';
+import { isAnonymousGroup } from './attributes.ts';
 
 /** A message as a publisher hands it to the bus. */
 export interface OutgoingMessage<P = unknown> {
@@ -100,8 +102,30 @@ interface Member {
   readonly concurrency: number;
   active: number;
   open: boolean;
-  readonly idle: Set<() => void>;
+  /** `close()` calls waiting for the member's deliveries to finish: each resolves once `active` is at most its `until`. */
+  readonly idle: Set<Waiter>;
 }
+
+/** A `close()` or `drained()` waiting for deliveries: it resolves once at most `until` are left (the caller's own, when it runs in one). */
+interface Waiter {
+  readonly until: number;
+  readonly resolve: () => void;
+}
+
+/** Resolves and forgets the waiters whose count is reached. */
+function release(waiters: Set<Waiter>, left: number): void {
+  for (const waiter of waiters) {
+    if (left <= waiter.until) {
+      waiters.delete(waiter);
+      waiter.resolve();
+    }
+  }
+}
+
+const BUS_OPTIONS = new Set(['maxAttempts', 'retryDelayMs', 'deadLetterTopic', 'onDeadLetter']);
+const SUBSCRIBE_OPTIONS = new Set(['group', 'concurrency']);
+/** The longest delay a Node.js timer takes (2^31 - 1 ms); a longer one would fire after 1 ms. */
+const MAX_DELAY_MS = 2_147_483_647;
 
 class Group {
   readonly members: Member[] = [];
@@ -172,17 +196,26 @@ export class MemoryBus implements MemoryPublisher {
   readonly #onDeadLetter: (deadLetter: DeadLetter) => void;
   // Deliveries run in the async context the bus was created in, never the publisher's:
   // context must travel through the headers only, as on a broker.
-  readonly #deliverInScope = AsyncResource.bind((group: Group, member: Member, envelope: Envelope) => void this.#deliver(group, member, envelope));
-  readonly #idle = new Set<() => void>();
+  readonly #deliverInScope = AsyncResource.bind((group: Group, member: Member, envelope: Envelope) => {
+    this.#delivering.run(member, this.#deliverOrReport, group, member, envelope);
+  });
+  readonly #deliverOrReport = (group: Group, member: Member, envelope: Envelope) => {
+    this.#deliver(group, member, envelope).catch((error: unknown) => reportProblem('TRACEBUS_HOOK_FAILED', 'tracebus: the MemoryBus failed to finish a delivery', error, 'error'));
+  };
+  /** The member whose delivery runs in this async context, so that a handler may close its own subscription, or the bus. */
+  readonly #delivering = new AsyncLocalStorage<Member>();
+  readonly #idle = new Set<Waiter>();
   #inFlight = 0;
   #closed = false;
   #anonymous = 0;
 
   constructor(options: MemoryBusOptions = {}) {
+    checkKnown(options, BUS_OPTIONS, 'new MemoryBus(options)');
     const { maxAttempts = 3, retryDelayMs = 0, deadLetterTopic = (topic: string) => `${topic}.dead-letter`, onDeadLetter = warnDeadLetter } = options;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError(`tracebus: maxAttempts must be an integer >= 1; got ${maxAttempts}`);
-    if (!(retryDelayMs >= 0)) throw new TypeError(`tracebus: retryDelayMs must be >= 0; got ${retryDelayMs}`);
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError(`tracebus: maxAttempts must be an integer >= 1; got ${show(maxAttempts)}`);
+    if (typeof retryDelayMs !== 'number' || !(retryDelayMs >= 0 && retryDelayMs <= MAX_DELAY_MS)) throw new TypeError(`tracebus: retryDelayMs must be a number of milliseconds from 0 to ${MAX_DELAY_MS}; got ${show(retryDelayMs)}`);
     if (deadLetterTopic !== false && typeof deadLetterTopic !== 'function') throw new TypeError('tracebus: deadLetterTopic must be false or a function (topic) => string');
+    if (typeof onDeadLetter !== 'function') throw new TypeError(`tracebus: onDeadLetter must be a function (deadLetter) => void; got ${show(onDeadLetter)}`);
     this.#maxAttempts = maxAttempts;
     this.#retryDelayMs = retryDelayMs;
     this.#deadLetterTopic = deadLetterTopic;
@@ -203,41 +236,61 @@ export class MemoryBus implements MemoryPublisher {
     if (this.#closed) throw new Error('tracebus: subscribe() on a closed MemoryBus; create a new bus');
     if (typeof topic !== 'string' || topic === '') throw new TypeError('tracebus: subscribe() needs a topic name');
     if (typeof handler !== 'function') throw new TypeError(`tracebus: subscribe('${topic}', handler) needs a function as handler; got ${typeof handler}`);
-    const { group: groupName = `${topic}#${++this.#anonymous}`, concurrency = 1 } = options;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`tracebus: concurrency must be an integer >= 1; got ${concurrency}`);
+    checkKnown(options, SUBSCRIBE_OPTIONS, `subscribe('${topic}', handler, options)`);
+    const { group: named, concurrency = 1 } = options;
+    if (named !== undefined && (typeof named !== 'string' || named === '')) throw new TypeError(`tracebus: subscribe('${topic}', handler, { group }) needs the group's name, a non-empty string, or no group; got ${show(named)}`);
+    if (named !== undefined && isAnonymousGroup(named, topic)) throw new TypeError(`tracebus: subscribe('${topic}', handler, { group: '${named}' }): names of the form '${topic}#<number>' are those of subscriptions without a group; choose another name`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`tracebus: concurrency must be an integer >= 1; got ${show(concurrency)}`);
     let groups = this.#groups.get(topic);
     if (groups === undefined) this.#groups.set(topic, (groups = []));
-    let group = groups.find((candidate) => candidate.name === groupName);
-    if (group === undefined) groups.push((group = new Group(topic, groupName)));
+    // A subscription without a group has one of its own: its name is one subscribe() refuses as a group's.
+    let group = named === undefined ? undefined : groups.find((candidate) => candidate.name === named);
+    if (group === undefined) groups.push((group = new Group(topic, named ?? `${topic}#${++this.#anonymous}`)));
     const member: Member = { handler: handler as MemoryHandler, concurrency, active: 0, open: true, idle: new Set() };
     group.members.push(member);
     const joined = group;
     this.#pump(joined);
     return {
       topic,
-      group: groupName,
+      group: joined.name,
       close: () => {
         // A second close() only waits again: the member is gone, and no other may go with it.
         if (member.open) {
           member.open = false;
           joined.members.splice(joined.members.indexOf(member), 1);
-          this.#pump(joined);
+          // A group with no subscription left is gone, with what was queued for it.
+          if (joined.members.length === 0) this.#removeGroup(joined);
+          else this.#pump(joined);
+          this.#releaseIdle();
         }
-        return member.active === 0 ? Promise.resolve() : new Promise<void>((resolve) => member.idle.add(resolve));
+        // Called from one of its own deliveries, it waits for the others only.
+        const until = this.#delivering.getStore() === member ? 1 : 0;
+        return member.active <= until ? Promise.resolve() : new Promise<void>((resolve) => member.idle.add({ until, resolve }));
       },
     };
   }
 
+  #removeGroup(group: Group): void {
+    const groups = this.#groups.get(group.topic);
+    if (groups === undefined) return;
+    const at = groups.indexOf(group);
+    if (at >= 0) groups.splice(at, 1);
+    if (groups.length === 0) this.#groups.delete(group.topic);
+  }
+
   /** Resolves when every queued message has been handled (or dead-lettered). */
   drained(): Promise<void> {
-    return this.#isIdle() ? Promise.resolve() : new Promise<void>((resolve) => this.#idle.add(resolve));
+    // Called from a delivery (a handler that closes the bus), it waits for the others only.
+    const until = this.#delivering.getStore() === undefined ? 0 : 1;
+    return this.#isIdle(until) ? Promise.resolve() : new Promise<void>((resolve) => this.#idle.add({ until, resolve }));
   }
 
   /**
    * Drains, then closes: resolves once every delivery in flight or queued for a
    * subscription has finished, including messages those handlers publish while the bus
    * drains (a pipeline runs to its end). After that, `publish` and `subscribe` throw.
-   * Messages queued for a group with no subscription left are discarded.
+   * Messages queued for a group with no subscription left are discarded. A handler may close
+   * the bus: its own delivery is then the one not waited for.
    */
   async close(): Promise<void> {
     await this.drained();
@@ -248,12 +301,17 @@ export class MemoryBus implements MemoryPublisher {
     if (this.#closed && !internal) throw new Error(`tracebus: publish('${topic}') on a closed MemoryBus`);
     if (typeof topic !== 'string' || topic === '') throw new TypeError('tracebus: publish() needs a topic name');
     if (message === null || typeof message !== 'object') throw new TypeError(`tracebus: publish('${topic}', message) needs a message object such as { payload }`);
+    const headers = message.headers;
+    if (headers != null && (typeof headers !== 'object' || Array.isArray(headers) || headers instanceof Map)) throw new TypeError(`tracebus: publish('${topic}', { headers }) needs headers as a plain object of names and values; got ${show(headers)}`);
+    // Copied before anything else, so that a message that cannot be copied fails whether or not the topic has a subscription.
+    const payload = cloned(message.payload, topic, 'payload');
+    const copied = copyHeaders(headers, topic);
     const groups = this.#groups.get(topic);
     if (groups === undefined || groups.length === 0) return false;
     const envelope: Envelope = {
       topic,
-      payload: structuredClone(message.payload),
-      headers: copyHeaders(message.headers),
+      payload,
+      headers: copied,
       key: message.key,
       id: message.id ?? randomUUID(),
       publishedAt: Date.now(),
@@ -285,7 +343,7 @@ export class MemoryBus implements MemoryPublisher {
           return;
         } catch (error) {
           if (attempt >= this.#maxAttempts) {
-            this.#deadLetter(message, error);
+            this.#deadLetter(envelope, group.name, attempt, error);
             return;
           }
           if (this.#retryDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
@@ -295,34 +353,55 @@ export class MemoryBus implements MemoryPublisher {
       member.active--;
       this.#inFlight--;
       // close() waits for the last delivery in flight, not the first to end.
-      if (member.active === 0) {
-        for (const resolve of member.idle) resolve();
-        member.idle.clear();
-      }
-      this.#pump(group);
-      if (this.#isIdle()) {
-        for (const resolve of this.#idle) resolve();
-        this.#idle.clear();
+      release(member.idle, member.active);
+      if (member.open) this.#pump(group);
+      this.#releaseIdle();
+    }
+  }
+
+  /** Resolves the `drained()` calls whose deliveries have all finished. */
+  #releaseIdle(): void {
+    for (const waiter of this.#idle) {
+      if (this.#isIdle(waiter.until)) {
+        this.#idle.delete(waiter);
+        waiter.resolve();
       }
     }
   }
 
-  #deadLetter(message: MemoryMessage, error: unknown): void {
-    const deadLetterTopic = this.#deadLetterTopic === false ? undefined : this.#deadLetterTopic(message.topic);
+  /**
+   * Dead-letters the message `envelope` holds as it was published (not the copy a handler may
+   * have changed, which could have lost its trace headers) and tells `onDeadLetter`. Never
+   * throws: a `deadLetterTopic` function that throws or answers no topic is reported, and the
+   * message is then dropped as with dead-lettering off.
+   */
+  #deadLetter(envelope: Envelope, group: string, attempts: number, error: unknown): void {
+    let deadLetterTopic: string | undefined;
     let delivered = false;
-    if (deadLetterTopic !== undefined && deadLetterTopic !== message.topic) {
-      const headers = { ...message.headers, 'x-original-topic': message.topic, 'x-attempts': String(message.attempt), 'x-error': describeError(error) };
-      delivered = this.#enqueue(deadLetterTopic, { payload: message.payload, headers, key: message.key, id: message.id }, true);
+    try {
+      const chosen = this.#deadLetterTopic === false ? undefined : this.#deadLetterTopic(envelope.topic);
+      if (chosen !== undefined && (typeof chosen !== 'string' || chosen === '')) throw new TypeError(`deadLetterTopic('${envelope.topic}') must return a topic name; got ${show(chosen)}`);
+      // Never back onto its own topic, where it would fail again.
+      if (chosen !== envelope.topic) deadLetterTopic = chosen;
+      if (deadLetterTopic !== undefined) {
+        const headers = { ...envelope.headers, 'x-original-topic': envelope.topic, 'x-attempts': String(attempts), 'x-error': describeError(error) };
+        delivered = this.#enqueue(deadLetterTopic, { payload: envelope.payload, headers, key: envelope.key, id: envelope.id }, true);
+      }
+    } catch (problem) {
+      deadLetterTopic = undefined;
+      delivered = false;
+      reportProblem('TRACEBUS_HOOK_FAILED', `tracebus: the MemoryBus could not dead-letter a message of '${envelope.topic}'; it is dropped`, problem, 'error');
     }
     try {
-      this.#onDeadLetter({ message, error, deadLetterTopic, delivered });
+      this.#onDeadLetter({ message: materialize(envelope, group, attempts), error, deadLetterTopic, delivered });
     } catch (problem) {
       process.emitWarning(`tracebus: onDeadLetter threw: ${describeError(problem)}`);
     }
   }
 
-  #isIdle(): boolean {
-    if (this.#inFlight > 0) return false;
+  /** Whether nothing is delivered or waiting for a subscription, but for `until` deliveries (a caller's own). */
+  #isIdle(until = 0): boolean {
+    if (this.#inFlight > until) return false;
     for (const groups of this.#groups.values()) {
       for (const group of groups) if (group.pending > 0 && group.members.length > 0) return false;
     }
@@ -331,21 +410,49 @@ export class MemoryBus implements MemoryPublisher {
 }
 
 function warnDeadLetter({ message, error, deadLetterTopic, delivered }: DeadLetter): void {
-  const where = deadLetterTopic === undefined ? 'dropped (dead-lettering is off)' : delivered ? `moved to '${deadLetterTopic}'` : `dropped: '${deadLetterTopic}' has no subscription`;
+  const where = deadLetterTopic === undefined ? 'dropped (not dead-lettered)' : delivered ? `moved to '${deadLetterTopic}'` : `dropped: '${deadLetterTopic}' has no subscription`;
   process.emitWarning(`message ${message.id} on '${message.topic}' failed ${message.attempt} deliveries to group '${message.group}' and was ${where}: ${describeError(error)}`, 'TracebusDeadLetterWarning');
 }
 
-function copyHeaders(headers: MessageHeaders | undefined): Record<string, HeaderValue> {
+/** A copy of `headers` that shares no object with them: bytes as Buffers, every other object cloned. */
+function copyHeaders(headers: MessageHeaders | null | undefined, topic?: string): Record<string, HeaderValue> {
   const copy: Record<string, HeaderValue> = {};
   if (headers == null) return copy;
-  for (const name in headers) defineHeader(copy, name, copyValue(headers[name]));
+  for (const name in headers) defineHeader(copy, name, copyValue(headers[name], topic, name));
   return copy;
 }
 
-function copyValue(value: HeaderValue): HeaderValue {
+function copyValue(value: HeaderValue, topic: string | undefined, name: string): HeaderValue {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value;
   if (value instanceof Uint8Array) return Buffer.from(value);
-  if (Array.isArray(value)) return value.map(copyValue);
-  return value;
+  if (Array.isArray(value)) return value.map((item) => copyValue(item, topic, name));
+  return topic === undefined ? structuredClone(value) : cloned(value, topic, `header '${name}'`);
+}
+
+/** `structuredClone(value)`, or a TypeError that says what could not be copied and what can. */
+function cloned<T>(value: T, topic: string, what: string): T {
+  try {
+    return structuredClone(value);
+  } catch (error) {
+    throw new TypeError(`tracebus: publish('${topic}') copies each message, as a broker would, and its ${what} cannot be copied (${describeError(error)}); send data: plain objects, arrays, strings, numbers, dates, Buffers`);
+  }
+}
+
+/** Options that are not among `known` fail at once: a misspelt option would otherwise do nothing. */
+function checkKnown(options: unknown, known: ReadonlySet<string>, call: string): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError(`tracebus: ${call} takes an options object or nothing; got ${show(options)}`);
+  for (const name of Object.keys(options)) {
+    if (!known.has(name)) throw new TypeError(`tracebus: ${call} has no option '${name}'; its options are ${[...known].join(', ')}`);
+  }
+}
+
+/** A value for an error message, its type shown: `string "3"`, `null`, `a function`. */
+function show(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : value instanceof Map ? 'a Map' : 'an object';
+  if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
+  return `${typeof value} ${String(value)}`;
 }
 
 function materialize(envelope: Envelope, group: string, attempt: number): MemoryMessage {

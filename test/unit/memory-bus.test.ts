@@ -1,6 +1,6 @@
 import { context, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryBus, traceMemoryPublisher, type DeadLetter, type MemoryMessage, type OutgoingMessage } from '../../src/memory/index.ts';
+import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type DeadLetter, type MemoryMessage, type OutgoingMessage } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
 let recorder: SpanRecorder;
@@ -249,6 +249,156 @@ describe('MemoryBus', () => {
     expect(() => bus.subscribe('t', 'handler' as never)).toThrow("subscribe('t', handler) needs a function");
     expect(() => bus.subscribe('t', () => {}, { concurrency: 0 })).toThrow('concurrency must be an integer >= 1');
     return expect(bus.publish('t', 'payload' as never)).rejects.toThrow("publish('t', message) needs a message object such as { payload }");
+  });
+
+  it('a group whose last subscription closed is gone: what is published meanwhile is dropped, not kept for a later member', async () => {
+    const warnings: DeadLetter[] = [];
+    const bus = new MemoryBus({ maxAttempts: 1, onDeadLetter: (deadLetter) => void warnings.push(deadLetter) });
+    const first = bus.subscribe('t', () => {}, { group: 'g' });
+    const deadLetters = bus.subscribe('t.dead-letter', () => {});
+    await first.close();
+    await deadLetters.close();
+    await bus.publish('t', { payload: 'while nobody listens' });
+    const later: unknown[] = [];
+    bus.subscribe('t', (message) => {
+      later.push(message.payload);
+      throw new Error('fails');
+    }, { group: 'g' });
+    await bus.publish('t', { payload: 'after' });
+    await bus.close();
+    expect(later).toEqual(['after']);
+    // The dead-letter topic's only subscription closed: nobody received it there.
+    expect(warnings.map(({ deadLetterTopic, delivered }) => [deadLetterTopic, delivered])).toEqual([['t.dead-letter', false]]);
+  });
+
+  it('a deadLetterTopic function that throws or answers no topic drops the message with a report, and onDeadLetter still hears of it', async () => {
+    const told: Array<[string | undefined, boolean]> = [];
+    const choices: Array<(topic: string) => string> = [
+      () => {
+        throw new Error('no route');
+      },
+      () => '',
+      (topic) => topic,
+    ];
+    for (const deadLetterTopic of choices) {
+      const bus = new MemoryBus({ maxAttempts: 1, deadLetterTopic, onDeadLetter: ({ deadLetterTopic: where, delivered }) => void told.push([where, delivered]) });
+      bus.subscribe('audit', () => {
+        throw new Error('handler failed');
+      });
+      await bus.publish('audit', { payload: 1 });
+      await bus.close();
+    }
+    expect(told).toEqual([
+      [undefined, false],
+      [undefined, false],
+      [undefined, false],
+    ]);
+  });
+
+  it('dead-letters the message as it was published, whatever the handler did to its copy', async () => {
+    const bus = new MemoryBus({ maxAttempts: 2 });
+    const told: DeadLetter[] = [];
+    const bus2 = new MemoryBus({ maxAttempts: 1, onDeadLetter: (deadLetter) => void told.push(deadLetter) });
+    const parked: MemoryMessage[] = [];
+    for (const target of [bus, bus2]) {
+      target.subscribe<{ order: number; status?: string }>('t', (message) => {
+        message.payload.status = 'half-done';
+        delete (message.headers as Record<string, unknown>).traceparent;
+        throw new Error('e');
+      });
+      target.subscribe('t.dead-letter', (message) => void parked.push(message));
+      await target.publish('t', { payload: { order: 1 }, headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
+      await target.close();
+    }
+    for (const message of parked) {
+      expect(message.payload).toEqual({ order: 1 });
+      expect(message.headers).toMatchObject({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'x-original-topic': 't', 'x-error': 'e' });
+    }
+    expect(parked.map((message) => message.headers['x-attempts'])).toEqual(['2', '1']);
+    expect([told[0]!.message.payload, told[0]!.message.headers.traceparent]).toEqual([{ order: 1 }, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01']);
+  });
+
+  it('a handler may close its own subscription, or the bus: only the other deliveries are waited for', async () => {
+    const bus = new MemoryBus();
+    const seen: number[] = [];
+    const once = bus.subscribe<number>('t', async (message) => {
+      seen.push(message.payload);
+      await once.close();
+    });
+    await bus.publish('t', { payload: 1 });
+    await bus.publish('t', { payload: 2 });
+    await bus.drained();
+    expect(seen).toEqual([1]);
+    const closing = new MemoryBus();
+    const other = deferred();
+    const order: string[] = [];
+    closing.subscribe('work', async () => {
+      await other.promise;
+      order.push('work done');
+    });
+    closing.subscribe('control', async () => {
+      await closing.close();
+      order.push('closed');
+    });
+    await closing.publish('work', { payload: 1 });
+    await closing.publish('control', { payload: 'stop' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(order).toEqual([]);
+    other.resolve();
+    await closing.drained();
+    expect(order).toEqual(['work done', 'closed']);
+    expect(() => closing.subscribe('t', () => {})).toThrow('closed MemoryBus');
+  });
+
+  it('a group name is a non-empty string, and none takes the name of a subscription without a group', async () => {
+    const bus = new MemoryBus();
+    for (const group of [null, 42, {}, '']) {
+      expect(() => bus.subscribe('t', () => {}, { group: group as never })).toThrow(`tracebus: subscribe('t', handler, { group }) needs the group's name, a non-empty string, or no group; got `);
+    }
+    const audit = bus.subscribe('t', () => {});
+    expect(audit.group).toBe('t#1');
+    expect(() => bus.subscribe('t', () => {}, { group: 't#1' })).toThrow("names of the form 't#<number>' are those of subscriptions without a group");
+    // A name that only looks like one is a group, and its spans name it.
+    const received: string[] = [];
+    bus.subscribe('t', traceMemoryHandler()((message) => void received.push(message.group)), { group: 't#eu' });
+    await traceMemoryPublisher()(bus).publish('t', { payload: 1 });
+    await bus.close();
+    expect(received).toEqual(['t#eu']);
+    expect(recorder.spans().find((span) => span.name === 'process t')!.attributes['messaging.consumer.group.name']).toBe('t#eu');
+  });
+
+  it('header values that are objects are copied like the payload, per subscription', async () => {
+    const bus = new MemoryBus();
+    const seen: unknown[] = [];
+    bus.subscribe('t', (message) => {
+      (message.headers.tenant as { id: string }).id = 'rewritten by the first';
+    });
+    bus.subscribe('t', (message) => void seen.push(message.headers.tenant, message.headers.when));
+    const tenant = { id: 'acme' };
+    const when = new Uint16Array([1, 2]);
+    await bus.publish('t', { payload: 1, headers: { tenant, when } });
+    tenant.id = 'changed after publishing';
+    when[0] = 99;
+    await bus.close();
+    expect(seen).toEqual([{ id: 'acme' }, new Uint16Array([1, 2])]);
+  });
+
+  it('options are checked when given: unknown names, wrong types, delays a timer cannot take', async () => {
+    expect(() => new MemoryBus({ retryDelayMs: Infinity })).toThrow('tracebus: retryDelayMs must be a number of milliseconds from 0 to 2147483647; got number Infinity');
+    expect(() => new MemoryBus({ retryDelayMs: '100' as never })).toThrow('got string "100"');
+    expect(() => new MemoryBus({ maxAttempts: '3' as never })).toThrow('tracebus: maxAttempts must be an integer >= 1; got string "3"');
+    expect(() => new MemoryBus({ onDeadLetter: 'log' as never })).toThrow('tracebus: onDeadLetter must be a function (deadLetter) => void; got string "log"');
+    expect(() => new MemoryBus(null as never)).toThrow('tracebus: new MemoryBus(options) takes an options object or nothing; got null');
+    expect(() => new MemoryBus({ retries: 5 } as never)).toThrow("tracebus: new MemoryBus(options) has no option 'retries'; its options are maxAttempts, retryDelayMs, deadLetterTopic, onDeadLetter");
+    const bus = new MemoryBus();
+    expect(() => bus.subscribe('t', () => {}, { maxAttempts: 5 } as never)).toThrow("tracebus: subscribe('t', handler, options) has no option 'maxAttempts'; its options are group, concurrency");
+    expect(() => bus.subscribe('t', () => {}, null as never)).toThrow("tracebus: subscribe('t', handler, options) takes an options object or nothing; got null");
+    await expect(bus.publish('t', { payload: 1, headers: 'abc' as never })).rejects.toThrow("tracebus: publish('t', { headers }) needs headers as a plain object of names and values; got string \"abc\"");
+    await expect(bus.publish('t', { payload: 1, headers: new Map() as never })).rejects.toThrow('got a Map');
+    // A message that cannot be copied fails whether or not the topic has a subscription.
+    await expect(bus.publish('nobody', { payload: () => 1 })).rejects.toThrow("tracebus: publish('nobody') copies each message, as a broker would, and its payload cannot be copied");
+    await expect(bus.publish('nobody', { payload: 1, headers: { callback: () => 1 } })).rejects.toThrow("its header 'callback' cannot be copied");
+    await bus.close();
   });
 
   it('a traced publisher leaves a missing message to the bus, which refuses it as without tracing', async () => {
