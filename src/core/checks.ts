@@ -75,7 +75,7 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') {
-    // A class instance by its class: `a Producer` says which client was given.
+    // A class instance by its class (`an instance of Producer`) says which client was given.
     let name: unknown;
     try {
       name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;

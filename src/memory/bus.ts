@@ -102,20 +102,32 @@ interface Member {
   readonly concurrency: number;
   active: number;
   open: boolean;
-  /** `close()` calls waiting for the member's deliveries to finish: each resolves once `active` is at most its `until`. */
+  /** `close()` calls waiting for the member's deliveries to finish. */
   readonly idle: Set<Waiter>;
 }
 
-/** A `close()` or `drained()` waiting for deliveries: it resolves once at most `until` are left (the caller's own, when it runs in one). */
+/** One delivery in flight, as the async context of its handler knows it. */
+interface Delivery {
+  readonly member: Member;
+  done: boolean;
+}
+
+/**
+ * A `close()` or `drained()` waiting for deliveries to finish: all of them, or, called from a
+ * handler (`own`), all but that handler's own delivery while it runs.
+ */
 interface Waiter {
-  readonly until: number;
+  readonly own: Delivery | undefined;
   readonly resolve: () => void;
 }
 
-/** Resolves and forgets the waiters whose count is reached. */
+/** How many deliveries `waiter` does not wait for: its caller's own, while that runs. */
+const spared = (waiter: Waiter) => (waiter.own !== undefined && !waiter.own.done ? 1 : 0);
+
+/** Resolves and forgets the waiters that `left` deliveries in flight no longer hold up. */
 function release(waiters: Set<Waiter>, left: number): void {
   for (const waiter of waiters) {
-    if (left <= waiter.until) {
+    if (left <= spared(waiter)) {
       waiters.delete(waiter);
       waiter.resolve();
     }
@@ -197,13 +209,15 @@ export class MemoryBus implements MemoryPublisher {
   // Deliveries run in the async context the bus was created in, never the publisher's:
   // context must travel through the headers only, as on a broker.
   readonly #deliverInScope = AsyncResource.bind((group: Group, member: Member, envelope: Envelope) => {
-    this.#delivering.run(member, this.#deliverOrReport, group, member, envelope);
+    const delivery: Delivery = { member, done: false };
+    this.#delivering.run(delivery, this.#deliverOrReport, group, delivery, envelope);
   });
-  readonly #deliverOrReport = (group: Group, member: Member, envelope: Envelope) => {
-    this.#deliver(group, member, envelope).catch((error: unknown) => reportProblem('TRACEBUS_HOOK_FAILED', 'tracebus: the MemoryBus failed to finish a delivery', error, 'error'));
+  readonly #deliverOrReport = (group: Group, delivery: Delivery, envelope: Envelope) => {
+    // A safety net: #deliver settles every failure it knows of itself.
+    this.#deliver(group, delivery, envelope).catch((error: unknown) => process.emitWarning(`tracebus: the MemoryBus failed to finish a delivery of '${envelope.topic}': ${describeError(error)}`));
   };
-  /** The member whose delivery runs in this async context, so that a handler may close its own subscription, or the bus. */
-  readonly #delivering = new AsyncLocalStorage<Member>();
+  /** The delivery whose handler runs in this async context, so that a handler may close its own subscription, or the bus. */
+  readonly #delivering = new AsyncLocalStorage<Delivery>();
   readonly #idle = new Set<Waiter>();
   #inFlight = 0;
   #closed = false;
@@ -264,8 +278,9 @@ export class MemoryBus implements MemoryPublisher {
           this.#releaseIdle();
         }
         // Called from one of its own deliveries, it waits for the others only.
-        const until = this.#delivering.getStore() === member ? 1 : 0;
-        return member.active <= until ? Promise.resolve() : new Promise<void>((resolve) => member.idle.add({ until, resolve }));
+        const current = this.#delivering.getStore();
+        const own = current?.member === member ? current : undefined;
+        return member.active <= (own === undefined ? 0 : 1) ? Promise.resolve() : new Promise<void>((resolve) => member.idle.add({ own, resolve }));
       },
     };
   }
@@ -281,8 +296,8 @@ export class MemoryBus implements MemoryPublisher {
   /** Resolves when every queued message has been handled (or dead-lettered). */
   drained(): Promise<void> {
     // Called from a delivery (a handler that closes the bus), it waits for the others only.
-    const until = this.#delivering.getStore() === undefined ? 0 : 1;
-    return this.#isIdle(until) ? Promise.resolve() : new Promise<void>((resolve) => this.#idle.add({ until, resolve }));
+    const own = this.#delivering.getStore();
+    return this.#isIdle(own === undefined ? 0 : 1) ? Promise.resolve() : new Promise<void>((resolve) => this.#idle.add({ own, resolve }));
   }
 
   /**
@@ -334,7 +349,8 @@ export class MemoryBus implements MemoryPublisher {
     }
   }
 
-  async #deliver(group: Group, member: Member, envelope: Envelope): Promise<void> {
+  async #deliver(group: Group, delivery: Delivery, envelope: Envelope): Promise<void> {
+    const member = delivery.member;
     try {
       for (let attempt = 1; ; attempt++) {
         const message = materialize(envelope, group.name, attempt);
@@ -352,6 +368,7 @@ export class MemoryBus implements MemoryPublisher {
     } finally {
       member.active--;
       this.#inFlight--;
+      delivery.done = true;
       // close() waits for the last delivery in flight, not the first to end.
       release(member.idle, member.active);
       if (member.open) this.#pump(group);
@@ -362,7 +379,7 @@ export class MemoryBus implements MemoryPublisher {
   /** Resolves the `drained()` calls whose deliveries have all finished. */
   #releaseIdle(): void {
     for (const waiter of this.#idle) {
-      if (this.#isIdle(waiter.until)) {
+      if (this.#isIdle(spared(waiter))) {
         this.#idle.delete(waiter);
         waiter.resolve();
       }

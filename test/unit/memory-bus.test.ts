@@ -348,6 +348,27 @@ describe('MemoryBus', () => {
     await closing.drained();
     expect(order).toEqual(['work done', 'closed']);
     expect(() => closing.subscribe('t', () => {})).toThrow('closed MemoryBus');
+    // A close() a handler starts and leaves running still waits for the other deliveries once that handler is done.
+    const concurrent = new MemoryBus();
+    const slow = deferred();
+    let closed: Promise<void> | undefined;
+    let settled = false;
+    const both = concurrent.subscribe<string>(
+      't',
+      async (message) => {
+        if (message.payload === 'slow') return slow.promise;
+        closed = both.close();
+        void closed.then(() => (settled = true));
+      },
+      { concurrency: 2 },
+    );
+    await concurrent.publish('t', { payload: 'slow' });
+    await concurrent.publish('t', { payload: 'closes' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect([closed !== undefined, settled]).toEqual([true, false]);
+    slow.resolve();
+    await closed;
+    await concurrent.close();
   });
 
   it('a group name is a non-empty string, and none takes the name of a subscription without a group', async () => {
