@@ -112,8 +112,12 @@ export async function provideKafka(options: ProvideKafkaOptions = {}): Promise<P
   }
   const port = options.localPort;
   const env = port === undefined ? process.env : { ...process.env, KAFKA_PORT: String(port) };
-  await run('bash', ['scripts/kafka/kafka.sh', 'start'], { env, maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
-  return { address: `127.0.0.1:${port ?? 9092}`, stop: () => run('bash', ['scripts/kafka/kafka.sh', 'stop'], { env }), source: `scripts/kafka/kafka.sh (Apache Kafka ${process.env.KAFKA_VERSION ?? '3.9.2'} jars)` };
+  const { stdout } = await run('bash', ['scripts/kafka/kafka.sh', 'start'], { env, maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
+  const source = `scripts/kafka/kafka.sh (Apache Kafka ${process.env.KAFKA_VERSION ?? '3.9.2'} jars)`;
+  // A broker another run started (another checkout's tests, a benchmark) is used and left running:
+  // stopping it would pull it from under that run.
+  if (stdout.includes('already running')) return { address: `127.0.0.1:${port ?? 9092}`, stop: nothingToStop, source: `${source}, found running` };
+  return { address: `127.0.0.1:${port ?? 9092}`, stop: () => run('bash', ['scripts/kafka/kafka.sh', 'stop'], { env }), source };
 }
 
 /** A RabbitMQ: AMQP_URL, else a testcontainer, else the local server (started if it is stopped, never stopped). */
