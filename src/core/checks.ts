@@ -71,7 +71,8 @@ export function checkHandler(handler: unknown, factory: string, signature: strin
   }
 }
 
-function describe(value: unknown): string {
+/** A value for an error message, its kind shown: `null`, `an array`, `an instance of Producer`, `string "q"`, `number Infinity`. */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') {
@@ -85,5 +86,6 @@ function describe(value: unknown): string {
     return typeof name === 'string' && name !== '' && name !== 'Object' ? `an instance of ${name}` : 'an object';
   }
   if (typeof value === 'function') return 'a function';
-  return `${typeof value} ${JSON.stringify(value)}`;
+  // JSON would turn Infinity into null, and throw on a bigint.
+  return `${typeof value} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`;
 }

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { context } from '@opentelemetry/api';
+import { describe } from '../core/checks.ts';
 import type { Handler } from '../core/compose.ts';
 import { defineHeader, type HeaderValue, type MessageHeaders } from '../core/headers.ts';
 import { describeError } from '../core/lifecycle.ts';
@@ -226,10 +227,10 @@ export class MemoryBus implements MemoryPublisher {
   constructor(options: MemoryBusOptions = {}) {
     checkKnown(options, BUS_OPTIONS, 'new MemoryBus(options)');
     const { maxAttempts = 3, retryDelayMs = 0, deadLetterTopic = (topic: string) => `${topic}.dead-letter`, onDeadLetter = warnDeadLetter } = options;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError(`tracebus: maxAttempts must be an integer >= 1; got ${show(maxAttempts)}`);
-    if (typeof retryDelayMs !== 'number' || !(retryDelayMs >= 0 && retryDelayMs <= MAX_DELAY_MS)) throw new TypeError(`tracebus: retryDelayMs must be a number of milliseconds from 0 to ${MAX_DELAY_MS}; got ${show(retryDelayMs)}`);
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new TypeError(`tracebus: maxAttempts must be an integer >= 1; got ${describe(maxAttempts)}`);
+    if (typeof retryDelayMs !== 'number' || !(retryDelayMs >= 0 && retryDelayMs <= MAX_DELAY_MS)) throw new TypeError(`tracebus: retryDelayMs must be a number of milliseconds from 0 to ${MAX_DELAY_MS}; got ${describe(retryDelayMs)}`);
     if (deadLetterTopic !== false && typeof deadLetterTopic !== 'function') throw new TypeError('tracebus: deadLetterTopic must be false or a function (topic) => string');
-    if (typeof onDeadLetter !== 'function') throw new TypeError(`tracebus: onDeadLetter must be a function (deadLetter) => void; got ${show(onDeadLetter)}`);
+    if (typeof onDeadLetter !== 'function') throw new TypeError(`tracebus: onDeadLetter must be a function (deadLetter) => void; got ${describe(onDeadLetter)}`);
     this.#maxAttempts = maxAttempts;
     this.#retryDelayMs = retryDelayMs;
     this.#deadLetterTopic = deadLetterTopic;
@@ -252,9 +253,9 @@ export class MemoryBus implements MemoryPublisher {
     if (typeof handler !== 'function') throw new TypeError(`tracebus: subscribe('${topic}', handler) needs a function as handler; got ${typeof handler}`);
     checkKnown(options, SUBSCRIBE_OPTIONS, `subscribe('${topic}', handler, options)`);
     const { group: named, concurrency = 1 } = options;
-    if (named !== undefined && (typeof named !== 'string' || named === '')) throw new TypeError(`tracebus: subscribe('${topic}', handler, { group }) needs the group's name, a non-empty string, or no group; got ${show(named)}`);
+    if (named !== undefined && (typeof named !== 'string' || named === '')) throw new TypeError(`tracebus: subscribe('${topic}', handler, { group }) needs the group's name, a non-empty string, or no group; got ${describe(named)}`);
     if (named !== undefined && isAnonymousGroup(named, topic)) throw new TypeError(`tracebus: subscribe('${topic}', handler, { group: '${named}' }): names of the form '${topic}#<number>' are those of subscriptions without a group; choose another name`);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`tracebus: concurrency must be an integer >= 1; got ${show(concurrency)}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`tracebus: concurrency must be an integer >= 1; got ${describe(concurrency)}`);
     let groups = this.#groups.get(topic);
     if (groups === undefined) this.#groups.set(topic, (groups = []));
     // A subscription without a group has one of its own: its name is one subscribe() refuses as a group's.
@@ -317,7 +318,7 @@ export class MemoryBus implements MemoryPublisher {
     if (typeof topic !== 'string' || topic === '') throw new TypeError('tracebus: publish() needs a topic name');
     if (message === null || typeof message !== 'object') throw new TypeError(`tracebus: publish('${topic}', message) needs a message object such as { payload }`);
     const headers = message.headers;
-    if (headers != null && (typeof headers !== 'object' || Array.isArray(headers) || headers instanceof Map)) throw new TypeError(`tracebus: publish('${topic}', { headers }) needs headers as a plain object of names and values; got ${show(headers)}`);
+    if (headers != null && (typeof headers !== 'object' || Array.isArray(headers) || headers instanceof Map)) throw new TypeError(`tracebus: publish('${topic}', { headers }) needs headers as a plain object of names and values; got ${describe(headers)}`);
     // Copied before anything else, so that a message that cannot be copied fails whether or not the topic has a subscription.
     const payload = cloned(message.payload, topic, 'payload');
     const copied = copyHeaders(headers, topic);
@@ -397,7 +398,7 @@ export class MemoryBus implements MemoryPublisher {
     let delivered = false;
     try {
       const chosen = this.#deadLetterTopic === false ? undefined : this.#deadLetterTopic(envelope.topic);
-      if (chosen !== undefined && (typeof chosen !== 'string' || chosen === '')) throw new TypeError(`deadLetterTopic('${envelope.topic}') must return a topic name; got ${show(chosen)}`);
+      if (chosen !== undefined && (typeof chosen !== 'string' || chosen === '')) throw new TypeError(`deadLetterTopic('${envelope.topic}') must return a topic name; got ${describe(chosen)}`);
       // Never back onto its own topic, where it would fail again.
       if (chosen !== envelope.topic) deadLetterTopic = chosen;
       if (deadLetterTopic !== undefined) {
@@ -457,20 +458,12 @@ function cloned<T>(value: T, topic: string, what: string): T {
 
 /** Options that are not among `known` fail at once: a misspelt option would otherwise do nothing. */
 function checkKnown(options: unknown, known: ReadonlySet<string>, call: string): void {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError(`tracebus: ${call} takes an options object or nothing; got ${show(options)}`);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError(`tracebus: ${call} takes an options object or nothing; got ${describe(options)}`);
   for (const name of Object.keys(options)) {
     if (!known.has(name)) throw new TypeError(`tracebus: ${call} has no option '${name}'; its options are ${[...known].join(', ')}`);
   }
 }
 
-/** A value for an error message, its type shown: `string "3"`, `null`, `a function`. */
-function show(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : value instanceof Map ? 'a Map' : 'an object';
-  if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
-  return `${typeof value} ${String(value)}`;
-}
 
 function materialize(envelope: Envelope, group: string, attempt: number): MemoryMessage {
   return {

@@ -415,7 +415,7 @@ describe('MemoryBus', () => {
     expect(() => bus.subscribe('t', () => {}, { maxAttempts: 5 } as never)).toThrow("tracebus: subscribe('t', handler, options) has no option 'maxAttempts'; its options are group, concurrency");
     expect(() => bus.subscribe('t', () => {}, null as never)).toThrow("tracebus: subscribe('t', handler, options) takes an options object or nothing; got null");
     await expect(bus.publish('t', { payload: 1, headers: 'abc' as never })).rejects.toThrow("tracebus: publish('t', { headers }) needs headers as a plain object of names and values; got string \"abc\"");
-    await expect(bus.publish('t', { payload: 1, headers: new Map() as never })).rejects.toThrow('got a Map');
+    await expect(bus.publish('t', { payload: 1, headers: new Map() as never })).rejects.toThrow('got an instance of Map');
     // A message that cannot be copied fails whether or not the topic has a subscription.
     await expect(bus.publish('nobody', { payload: () => 1 })).rejects.toThrow("tracebus: publish('nobody') copies each message, as a broker would, and its payload cannot be copied");
     await expect(bus.publish('nobody', { payload: 1, headers: { callback: () => 1 } })).rejects.toThrow("its header 'callback' cannot be copied");
