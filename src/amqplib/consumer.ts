@@ -3,7 +3,7 @@ import { reportProblem } from '../core/warnings.ts';
 import type { Channel as CallbackChannel } from 'amqplib/callback_api';
 import type { Channel, ConsumeMessage, Message } from 'amqplib';
 import { checkHandler, checkOptions, isTraced, markTraced } from '../core/checks.ts';
-import { endSpan, errorType, isPromiseLike, measureReceive, recordError, recordOperation, runHook } from '../core/lifecycle.ts';
+import { closeSpan, endSpan, errorType, isPromiseLike, measureReceive, recordError, recordOperation, runHook } from '../core/lifecycle.ts';
 import { messageTraceOf, type MessageTrace } from '../core/message-trace.ts';
 import { IDLE_MESSAGE_TRACE, IDLE_SPAN, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
@@ -338,7 +338,7 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
     } catch (problem) {
       diag.error('tracebus: could not record a received message', problem);
     }
-    span.end();
+    closeSpan(span);
     if (instruments !== undefined) recordOperation(instruments, attributes ?? receipt.attributes, receipt.started, error == null ? undefined : errorType(error), attributes !== undefined);
   }
 }

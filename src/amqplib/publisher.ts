@@ -3,7 +3,7 @@ import { reportProblem } from '../core/warnings.ts';
 import type { Channel, ConsumeMessage, Message, Options, Replies } from 'amqplib';
 import { checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
 import { copyWithoutContext, type WritableHeaders } from '../core/headers.ts';
-import { isPromiseLike } from '../core/lifecycle.ts';
+import { closeSpan, isPromiseLike } from '../core/lifecycle.ts';
 import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
 import { MessagingTracer } from '../core/messaging-tracer.ts';
 import { callOwn, originalOf } from '../core/overlap.ts';
@@ -188,7 +188,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     }
     // The callback API without a callback: nobody can see the message, so there is nothing to wait for.
     if (!isPromiseLike(result)) {
-      receipt.span.end();
+      closeSpan(receipt.span);
       return same(result);
     }
     return Promise.resolve(result).then(

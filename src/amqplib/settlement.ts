@@ -1,6 +1,6 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { MessagingTracer } from '../core/messaging-tracer.ts';
-import type { OnEnd } from '../core/lifecycle.ts';
+import { closeSpan, type OnEnd } from '../core/lifecycle.ts';
 import type { Message } from 'amqplib';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_RABBITMQ_DELIVERY_TAG } from '../core/semconv.ts';
 import {
@@ -204,7 +204,7 @@ export class Ledger {
       const destination = sameDestination ? (first.destination.template ?? first.destination.name) : undefined;
       span = tracer.startSpan({ type: 'settle', name: method, destination, attributes }, SpanKind.CLIENT, context.active(), links);
     }
-    span.end();
+    closeSpan(span);
   }
 }
 

@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import { context, diag, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, diag, INVALID_SPAN_CONTEXT, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
 import { reportProblem } from './warnings.ts';
 import { METRIC_ATTRIBUTES, metricAttributes, type Instruments } from './metrics.ts';
 import type { OperationInfo, SpanHook } from './operation.ts';
@@ -93,7 +93,7 @@ export function runInSpan<T, A, B, R>(span: Span, ctx: Context | undefined, fn: 
  */
 export function endsUnawaited(span: Span, onEnd: OnEnd | undefined): boolean {
   if (onEnd !== undefined || span.isRecording()) return false;
-  span.end();
+  closeSpan(span);
   return true;
 }
 
@@ -134,8 +134,35 @@ export function endSpan(span: Span, onEnd: OnEnd | undefined, error: unknown, fa
       diag.error('tracebus: could not record an error on a span', problem);
     }
   }
-  span.end();
+  closeSpan(span);
   onEnd?.(error, failed, type);
+}
+
+/**
+ * `tracer.startSpan(name, options, parent)`, which never throws. The SDK runs every span
+ * processor's `onStart` inside it; when one throws, the operation goes on in a span that
+ * records nothing and carries the parent's context, so that the trace still propagates.
+ */
+export function openSpan(tracer: Tracer, name: string, options: SpanOptions, parent: Context): Span {
+  try {
+    return tracer.startSpan(name, options, parent);
+  } catch (problem) {
+    reportProblem('TRACEBUS_TELEMETRY_FAILED', 'tracebus: the OpenTelemetry SDK threw while starting a span (a span processor?); the message goes on without it', problem, 'error');
+    return trace.wrapSpanContext(trace.getSpanContext(parent) ?? INVALID_SPAN_CONTEXT);
+  }
+}
+
+/**
+ * `span.end()`, which never throws. The SDK runs every span processor's `onEnd` inside it: one
+ * that throws must not turn a message's success into a failure, nor keep a confirm or the rest
+ * of a send from the caller.
+ */
+export function closeSpan(span: Span): void {
+  try {
+    span.end();
+  } catch (problem) {
+    reportProblem('TRACEBUS_TELEMETRY_FAILED', 'tracebus: the OpenTelemetry SDK threw while ending a span (a span processor?); the message goes on', problem, 'error');
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { copyWithoutContext, headerGetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
-import { endSpan, endsUnawaited, measureReceive, measureSend, runHook, runInSpan, type OnEnd } from './lifecycle.ts';
+import { endSpan, endsUnawaited, measureReceive, measureSend, openSpan, runHook, runInSpan, type OnEnd } from './lifecycle.ts';
 import { messageTraceOf, type MessageTrace } from './message-trace.ts';
 import { ATTR_PROPAGATION_OUTCOME, classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
 import type { OperationInfo, SpanHook } from './operation.ts';
@@ -193,9 +193,9 @@ export class MessagingTracer {
       links = links.slice(0, this.maxLinks);
     }
     let span: Span;
-    if (attributes !== undefined) span = this.tracer.startSpan(name, { kind, attributes, links }, parent);
+    if (attributes !== undefined) span = openSpan(this.tracer, name, { kind, attributes, links }, parent);
     else {
-      span = this.tracer.startSpan(name, { kind, attributes: this.#startAttributes(info), links }, parent);
+      span = openSpan(this.tracer, name, { kind, attributes: this.#startAttributes(info), links }, parent);
       // Set after the start, not passed to it: the SDK validates start attributes twice
       // (before and after sampling) and even for the spans its sampler drops.
       if (info.attributes !== undefined && span.isRecording()) span.setAttributes(withSemconvNames(info.attributes, this.semconv));

@@ -12,6 +12,11 @@ import { INSTRUMENTATION_NAME, VERSION } from './version.ts';
 
 /** Bucket boundaries (seconds) the messaging semantic conventions give for durations. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+/**
+ * Bucket boundaries (seconds) of the time in queue: a consumer that lags does so by minutes or
+ * hours, which the duration buckets (up to 10 s) would put in one overflow bucket.
+ */
+export const TIME_IN_QUEUE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
 
 export const METRIC_SENT_MESSAGES = 'messaging.client.sent.messages';
 export const METRIC_CONSUMED_MESSAGES = 'messaging.client.consumed.messages';
@@ -56,20 +61,58 @@ export class MessagingMetrics {
     const provider = this.#meterProvider ?? metrics.getMeterProvider();
     if (provider === this.#from) return this.#instruments;
     this.#from = provider;
-    const meter = provider.getMeter(INSTRUMENTATION_NAME, VERSION);
-    // The API hands out one shared no-op meter while no MeterProvider is registered.
-    if (meter === NOOP_METER) return (this.#instruments = undefined);
-    const advice = { explicitBucketBoundaries: DURATION_BUCKETS };
-    this.#instruments = {
-      sent: meter.createCounter(METRIC_SENT_MESSAGES, { unit: '{message}', description: 'Messages a producer sent.' }),
-      consumed: meter.createCounter(METRIC_CONSUMED_MESSAGES, { unit: '{message}', description: 'Messages delivered to a consumer.' }),
-      operationDuration: meter.createHistogram(METRIC_OPERATION_DURATION, { unit: 's', description: 'Duration of a messaging operation (send, receive, settle).', advice }),
-      processDuration: meter.createHistogram(METRIC_PROCESS_DURATION, { unit: 's', description: 'Duration of processing one message or batch.', advice }),
-      timeInQueue: meter.createHistogram(METRIC_TIME_IN_QUEUE, { unit: 's', description: "Time from a message's produce timestamp to the start of its processing.", advice }),
-      propagation: meter.createCounter(METRIC_PROPAGATION, { unit: '{message}', description: 'Received messages by what their trace headers held.' }),
-    };
+    this.#instruments = undefined;
+    try {
+      const meter = provider.getMeter(INSTRUMENTATION_NAME, VERSION);
+      // The API hands out one shared no-op meter while no MeterProvider is registered.
+      if (meter === NOOP_METER) return undefined;
+      const advice = { explicitBucketBoundaries: DURATION_BUCKETS };
+      this.#instruments = {
+        sent: safeCounter(meter.createCounter(METRIC_SENT_MESSAGES, { unit: '{message}', description: 'Messages a producer sent.' })),
+        consumed: safeCounter(meter.createCounter(METRIC_CONSUMED_MESSAGES, { unit: '{message}', description: 'Messages delivered to a consumer.' })),
+        operationDuration: safeHistogram(meter.createHistogram(METRIC_OPERATION_DURATION, { unit: 's', description: 'Duration of a messaging operation (send, receive).', advice })),
+        processDuration: safeHistogram(meter.createHistogram(METRIC_PROCESS_DURATION, { unit: 's', description: 'Duration of processing one message or batch.', advice })),
+        timeInQueue: safeHistogram(
+          meter.createHistogram(METRIC_TIME_IN_QUEUE, { unit: 's', description: "Time from a message's produce timestamp to the start of its processing.", advice: { explicitBucketBoundaries: TIME_IN_QUEUE_BUCKETS } }),
+        ),
+        propagation: safeCounter(meter.createCounter(METRIC_PROPAGATION, { unit: '{message}', description: 'Received messages by what their trace headers held.' })),
+      };
+    } catch (problem) {
+      // Metrics stay off for this MeterProvider; the messages go on.
+      metricsFailed(problem);
+    }
     return this.#instruments;
   }
+}
+
+function metricsFailed(problem: unknown): void {
+  reportProblem('TRACEBUS_TELEMETRY_FAILED', 'tracebus: the MeterProvider or one of its instruments threw; the message goes on without that measurement', problem, 'error');
+}
+
+// The SDK's instruments never throw; a MeterProvider of another make might. Recording a
+// measurement must not fail a send nor keep a message from its handler.
+function safeCounter(counter: Counter): Counter {
+  return {
+    add(value, attributes, ctx) {
+      try {
+        counter.add(value, attributes, ctx);
+      } catch (problem) {
+        metricsFailed(problem);
+      }
+    },
+  };
+}
+
+function safeHistogram(histogram: Histogram): Histogram {
+  return {
+    record(value, attributes, ctx) {
+      try {
+        histogram.record(value, attributes, ctx);
+      } catch (problem) {
+        metricsFailed(problem);
+      }
+    },
+  };
 }
 
 // Trace headers of other tracing systems: their presence without `traceparent` means a

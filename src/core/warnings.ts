@@ -7,9 +7,10 @@ import { diag } from '@opentelemetry/api';
  * - `TRACEBUS_MISSING_CONTEXT`: a message arrived with no, a malformed or another system's trace context;
  * - `TRACEBUS_HEADERS_DROPPED`: trace headers were left off a message to fit the transport's limits;
  * - `TRACEBUS_PROPAGATOR_FAILED`: the propagator threw;
- * - `TRACEBUS_INSTRUMENTATION_OVERLAP`: another instrumentation traces the same client.
+ * - `TRACEBUS_TELEMETRY_FAILED`: the OpenTelemetry SDK or a meter threw while tracebus started
+ *   or ended a span or recorded a metric (a span processor's `onStart`/`onEnd`, an instrument).
  */
-export type WarningCode = 'TRACEBUS_HOOK_FAILED' | 'TRACEBUS_MISSING_CONTEXT' | 'TRACEBUS_HEADERS_DROPPED' | 'TRACEBUS_PROPAGATOR_FAILED' | 'TRACEBUS_INSTRUMENTATION_OVERLAP';
+export type WarningCode = 'TRACEBUS_HOOK_FAILED' | 'TRACEBUS_MISSING_CONTEXT' | 'TRACEBUS_HEADERS_DROPPED' | 'TRACEBUS_PROPAGATOR_FAILED' | 'TRACEBUS_TELEMETRY_FAILED';
 
 /** The `type` of every process warning tracebus emits, for `node --disable-warning=TracebusWarning`. */
 export const WARNING_TYPE = 'TracebusWarning';
@@ -49,7 +50,8 @@ export function reportProblem(code: WarningCode, message: string, error?: unknow
   try {
     process.emitWarning(`${message}${detail}${more}. Full detail goes to the OpenTelemetry diag logger; TRACEBUS_WARNINGS=off turns these warnings off.`, { type: WARNING_TYPE, code });
   } catch {
-    // A warning listener that throws must not break message flow.
+    // Nothing about a warning may break message flow. (Listeners of 'warning' run later, on
+    // their own tick: one that throws is the process's uncaught exception, as for any warning.)
   }
 }
 

@@ -3,7 +3,7 @@ import { checkOptions, checkTarget } from '../core/checks.ts';
 import type { PublisherDecorator } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
 import { copyWithoutContext, copyWithoutFields, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
-import { runHook, runInSpan } from '../core/lifecycle.ts';
+import { closeSpan, openSpan, runHook, runInSpan } from '../core/lifecycle.ts';
 import { ATTR_LINKS_DROPPED, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { PropagationState } from '../core/propagation.ts';
 import { isValidSpanContext } from '../core/span-context.ts';
@@ -141,7 +141,7 @@ export class SendTracer {
     const active = context.active();
     const attributes = systemAttributes(this.#tracer);
     addClient(attributes, this.#client);
-    const span = this.#tracer.tracer.startSpan('transaction', { kind: SpanKind.INTERNAL, attributes }, active);
+    const span = openSpan(this.#tracer.tracer, 'transaction', { kind: SpanKind.INTERNAL, attributes }, active);
     return new TransactionSpan(span, trace.getSpan(active));
   }
 
@@ -246,7 +246,7 @@ export class SendTracer {
     const info: OperationInfo = { type: 'create', destination: topic, attributes: producedAttributes(message, this.#client, false) };
     const span = tracer.startSpan(info, SpanKind.PRODUCER, parent);
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
-    span.end();
+    closeSpan(span);
     const spanContext = span.spanContext();
     // Checked once, here: the injection below then finds its trace id known valid
     // (span-context.ts), and the send span's links take the contexts as they are.

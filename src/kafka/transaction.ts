@@ -1,7 +1,7 @@
 import { SpanKind, trace, type Context, type Link, type Span } from '@opentelemetry/api';
 import { isTraced } from '../core/checks.ts';
 import { delegateTo } from '../core/delegate.ts';
-import { recordError } from '../core/lifecycle.ts';
+import { closeSpan, recordError } from '../core/lifecycle.ts';
 import { ATTR_MESSAGING_CONSUMER_GROUP_NAME } from '../core/semconv.ts';
 import { ATTR_KAFKA_TRANSACTION_OUTCOME } from './attributes.ts';
 import { groupOf, type ProducerBatchShape, type TopicMessagesShape, type TransactionShape } from './client.ts';
@@ -83,14 +83,14 @@ export class TransactionSpan {
     if (this.#ended) return;
     this.#ended = true;
     this.span.setAttribute(ATTR_KAFKA_TRANSACTION_OUTCOME, outcome);
-    this.span.end();
+    closeSpan(this.span);
   }
 
   failed(error: unknown): void {
     if (this.#ended) return;
     this.#ended = true;
     recordError(this.span, error);
-    this.span.end();
+    closeSpan(this.span);
   }
 
   /**

@@ -2,7 +2,7 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MessagingTracer } from '../../src/adapter/index.ts';
-import { DURATION_BUCKETS } from '../../src/core/metrics.ts';
+import { DURATION_BUCKETS, TIME_IN_QUEUE_BUCKETS } from '../../src/core/metrics.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
@@ -58,7 +58,11 @@ describe('messaging metrics', () => {
     expect(countOf(processed, { 'error.type': 'TypeError' })).toBe(1);
     expect(countOf(processed)).toBe(4);
     expect(processed.dataPoints[0]!.value.buckets.boundaries).toEqual(DURATION_BUCKETS);
-    expect(countOf(collected.get('tracebus.messaging.time_in_queue'), base)).toBe(4);
+    const inQueue = collected.get('tracebus.messaging.time_in_queue') as HistogramMetricData;
+    expect(countOf(inQueue, base)).toBe(4);
+    // A lagging consumer's minutes and hours get buckets of their own, not the durations' 10 s overflow.
+    expect(inQueue.dataPoints[0]!.value.buckets.boundaries).toEqual(TIME_IN_QUEUE_BUCKETS);
+    expect(TIME_IN_QUEUE_BUCKETS.slice(-4)).toEqual([3600, 7200, 21600, 86400]);
     expect(sumOf(collected.get('tracebus.propagation.messages'), { 'tracebus.propagation.outcome': 'valid' })).toBe(4);
   });
 

@@ -69,9 +69,9 @@ describe('problems a user can see', () => {
     expect(diagged).toHaveLength(2);
   });
 
-  it('a warning listener that throws does not break message flow', async () => {
+  it('process.emitWarning that throws does not break message flow', async () => {
     vi.mocked(process.emitWarning).mockImplementation(() => {
-      throw new Error('listener broke');
+      throw new Error('emitWarning broke');
     });
     const seen: number[] = [];
     const bus = new MemoryBus();
