@@ -10,7 +10,7 @@ import { assertPolicyOption } from '../core/policy.ts';
 import { addServer, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from '../amqplib/attributes.ts';
 import { assertOnErrorOption, assertServerOptions } from '../amqplib/consumer.ts';
 import { confirmation, nackType } from '../amqplib/confirm.ts';
-import { headerBudget } from '../amqplib/header-budget.ts';
+import { frameRoom, headerBudget } from '../amqplib/header-budget.ts';
 import { traceHeaders } from '../amqplib/headers.ts';
 import type { AmqpChannelOptions, AmqpPublish } from '../amqplib/publisher.ts';
 import { settlingMethods } from '../amqplib/settlement.ts';
@@ -144,7 +144,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     }
     // Measured always: the wrapper publishes later, from its own queue, where a RangeError from
     // amqplib would lose the message rather than reach tracebus's fallback.
-    const headers = traceHeaders(open.headers, headerBudget(lastChannel?.connection?.frameMax), open.span, true);
+    const headers = traceHeaders(open.headers, headerBudget(frameRoom(lastChannel?.connection?.frameMax), publishOptions), open.span, true);
     outbox.add(headers, open, queued === true);
     const end = (error: unknown, failed: boolean, type?: string) => {
       outbox.settled(headers);

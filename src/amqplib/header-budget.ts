@@ -4,11 +4,17 @@ import type { WritableHeaders } from '../core/headers.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS } from './attributes.ts';
 
 /** amqplib encodes a headers table into a 64 KiB scratch buffer and throws RangeError past it. */
-const SCRATCH_BYTES = 65_536;
+export const SCRATCH_BYTES = 65_536;
 /** Frame header and end (8) plus the content header's fixed fields (14). */
 const FRAME_FIXED_BYTES = 22;
-/** Room left for the other properties (each a short string of at most 255 bytes). */
-const PROPERTY_RESERVE_BYTES = 1_024;
+/**
+ * The most the other properties of a message can take: nine short strings of at most 255
+ * bytes and their lengths, delivery mode, priority and timestamp. Frames with this much room
+ * beyond amqplib's 64 KiB table limit never need the properties measured.
+ */
+const MOST_OTHER_PROPERTY_BYTES = 9 * 256 + 1 + 1 + 8;
+/** The short-string properties amqplib's `Args.publish` reads from publish options. */
+const SHORT_STRING_OPTIONS = ['contentType', 'contentEncoding', 'correlationId', 'replyTo', 'expiration', 'messageId', 'type', 'userId', 'appId'] as const;
 /**
  * Where amqplib's 64 KiB table limit is the budget, trace headers are measured only when
  * `tracestate` and `baggage` together exceed this many characters. A table that small trace
@@ -20,14 +26,60 @@ const PROPERTY_RESERVE_BYTES = 1_024;
 export const MEASURE_ABOVE_CHARS = 1_024;
 
 /**
- * The most bytes a message's encoded headers table may take on a connection with
- * `frameMax`: RabbitMQ cannot split a content header across frames and closes the whole
- * connection on an oversized one (`frame_too_large`), and amqplib refuses tables over
- * 64 KiB. The other properties get a fixed reserve, so this is a safe approximation.
+ * The room for a message's properties, headers table included, in one content header frame on
+ * a connection with `frameMax`: RabbitMQ cannot split a content header across frames and
+ * closes the whole connection on an oversized one (`frame_too_large`). Infinity when the
+ * frame size is not known or leaves room for any properties within amqplib's own limit.
  */
-export function headerBudget(frameMax: unknown): number {
-  if (typeof frameMax !== 'number' || !(frameMax > 0) || frameMax >= 0xffffffff) return SCRATCH_BYTES;
-  return Math.max(0, Math.min(SCRATCH_BYTES, frameMax - FRAME_FIXED_BYTES - PROPERTY_RESERVE_BYTES));
+export function frameRoom(frameMax: unknown): number {
+  if (typeof frameMax !== 'number' || !(frameMax > 0) || frameMax >= 0xffffffff) return Number.POSITIVE_INFINITY;
+  const room = frameMax - FRAME_FIXED_BYTES;
+  return room >= SCRATCH_BYTES + MOST_OTHER_PROPERTY_BYTES ? Number.POSITIVE_INFINITY : room;
+}
+
+/**
+ * The most bytes the headers table of a message published with `options` may take in
+ * `room` (see {@link frameRoom}): amqplib refuses tables over 64 KiB, and in a small frame the
+ * message's other properties, as amqplib encodes them, take their share first (the `CC` and
+ * `BCC` lists amqplib adds to the table among them).
+ */
+export function headerBudget(room: number, options: unknown): number {
+  if (room === Number.POSITIVE_INFINITY) return SCRATCH_BYTES;
+  return Math.max(0, Math.min(SCRATCH_BYTES, room - otherPropertiesSize(options)));
+}
+
+/**
+ * Whether `headers` (trace headers included) are what amqplib's 64 KiB table limit refused,
+ * when a publish threw a RangeError: a table near that limit. amqplib throws RangeErrors for
+ * other values too (a priority of 300), which are the caller's, and some of its versions count
+ * other properties into the same scratch buffer, hence the margin. Never throws.
+ */
+export function tooLargeForAmqplib(headers: Readonly<Record<string, unknown>>): boolean {
+  try {
+    return encodedTableSize(headers) > SCRATCH_BYTES - MOST_OTHER_PROPERTY_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+function otherPropertiesSize(options: unknown): number {
+  if (options === null || typeof options !== 'object') return 0;
+  const publish = options as Record<string, unknown>;
+  let size = 0;
+  for (const name of SHORT_STRING_OPTIONS) {
+    const value = publish[name];
+    if (value !== undefined && value !== null) size += 1 + Buffer.byteLength(String(value));
+  }
+  if (publish.persistent !== undefined || publish.deliveryMode !== undefined) size += 1;
+  if (publish.priority !== undefined) size += 1;
+  if (publish.timestamp !== undefined) size += 8;
+  for (const name of ['CC', 'BCC'] as const) {
+    const value = publish[name];
+    if (value === undefined) continue;
+    size += 1 + name.length + 5;
+    for (const item of Array.isArray(value) ? value : [value]) size += 5 + Buffer.byteLength(String(item));
+  }
+  return size;
 }
 
 /**
@@ -109,8 +161,7 @@ function encodedTypedSize(type: string, value: unknown): number {
  * of amqplib's 64 KiB and small `tracestate` and `baggage`, it does not measure (see
  * {@link MEASURE_ABOVE_CHARS}) unless `measureAlways`, for a publisher that cannot catch
  * amqplib's RangeError itself. Headers that do not fit even without trace headers go out
- * without any, as the caller gave them: the budget only approximates the other properties, so
- * they may still fit, and if not they fail as they would untraced.
+ * without any, as the caller gave them, to fail as they would untraced.
  */
 export function fitTraceHeaders(headers: WritableHeaders, budget: number, span: Span, measureAlways = false): WritableHeaders {
   const tracestate = headers.tracestate;

@@ -12,7 +12,7 @@ import { assertPolicyOption } from '../core/policy.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
 import { failed, sendTraced, type ConfirmCallback, type Publishing } from './confirm.ts';
 import { assertOnErrorOption, assertServerOptions, consumerCallback, ConsumerTracer, isNoAck, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
-import { headerBudget } from './header-budget.ts';
+import { frameRoom, headerBudget, tooLargeForAmqplib } from './header-budget.ts';
 import { traceHeaders } from './headers.ts';
 import { isSharedChannel, isTracedChannel, registerTracedChannel, settlingMethods } from './settlement.ts';
 
@@ -98,10 +98,16 @@ export function traceChannel(options?: AmqpChannelOptions): ChannelDecorator {
   assertOnErrorOption(options.onError);
   assertServerOptions(options, 'traceChannel');
   if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: traceChannel({ producerHook }) must be a function (span, publish) => void');
+  if (options.consumerHook !== undefined && typeof options.consumerHook !== 'function') throw new TypeError('tracebus: traceChannel({ consumerHook }) must be a function (span, message) => void');
   const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
   return function decorateChannel<C extends AmqpChannel>(channel: C): TracedChannel<C> {
     // A channel tracebus traced for code it hands it to (amqp-connection-manager's setup functions) stays as it is.
     if (isSharedChannel(channel)) return channel as unknown as TracedChannel<C>;
+    // A ChannelWrapper has publish and consume too, but publishes later, from its own queue: a
+    // span ended at the call would say nothing of the send.
+    if (isChannelWrapper(channel)) {
+      throw new TypeError("tracebus: traceChannel got an amqp-connection-manager ChannelWrapper; trace it with traceChannelWrapper(options)(channelWrapper) from 'tracebus/amqp-connection-manager'");
+    }
     checkTarget(channel, ['publish', 'consume'], 'traceChannel', 'channel', 'an amqplib channel, e.g. traceChannel(options)(await connection.createChannel())');
     if (isTracedChannel(channel)) throw new TypeError('tracebus: this channel is traced already; wrap the original channel once, with traceChannel(options)(channel)');
     return tracedChannel(channel as unknown as Loose, tracer, options) as unknown as TracedChannel<C>;
@@ -112,7 +118,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
   const traced: Loose = Object.create(raw);
   const ledger = registerTracedChannel(traced, raw);
   const server = serverOf(raw, options.serverAddress, options.serverPort);
-  const budget = headerBudget(raw.connection?.frameMax);
+  const room = frameRoom(raw.connection?.frameMax);
   const confirms = typeof raw.waitForConfirms === 'function';
   const { producerHook, bodySize = false } = options;
   const memo = new DestinationMemo();
@@ -120,28 +126,40 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
 
   delegateMethods(raw, traced, same);
 
+  /** The message goes out untraced: nothing to record or write, and trace headers it carried from elsewhere do not go. */
+  function publishUntraced(exchange: unknown, routingKey: unknown, content: Buffer, publishOptions: Options.Publish | undefined, callback: ConfirmCallback | undefined): boolean {
+    const sent = publishOptions?.headers == null ? publishOptions : withHeaders(publishOptions, copyWithoutContext(publishOptions.headers));
+    return confirms ? callOwn(raw, raw.publish, exchange, routingKey, content, sent, callback) : callOwn(raw, raw.publish, exchange, routingKey, content, sent);
+  }
+
   function publish(exchange: string, routingKey: string, content: Buffer, publishOptions?: Options.Publish, callback?: ConfirmCallback): boolean {
+    const given = publishOptions?.headers;
+    // amqplib makes the table with Object.create(headers): a value that is no object fails there with amqplib's own error.
+    if (given != null && typeof given !== 'object') return confirms ? callOwn(raw, raw.publish, exchange, routingKey, content, publishOptions, callback) : callOwn(raw, raw.publish, exchange, routingKey, content, publishOptions);
     const state = tracer.prepare();
-    if (state === undefined) {
-      // Nothing to record or write; trace headers the message carried from elsewhere still go.
-      const sent = publishOptions?.headers == null ? publishOptions : { ...publishOptions, headers: copyWithoutContext(publishOptions.headers) };
-      return confirms ? callOwn(raw, raw.publish, exchange, routingKey, content, sent, callback) : callOwn(raw, raw.publish, exchange, routingKey, content, sent);
+    // amqplib sends an exchange or routing key left undefined as ''; other values that are no
+    // string are amqplib's to refuse (or send), untraced.
+    if (state === undefined || (typeof exchange !== 'string' && exchange !== undefined) || (typeof routingKey !== 'string' && routingKey !== undefined)) {
+      return publishUntraced(exchange, routingKey, content, publishOptions, callback);
     }
-    const destination = memo.publish(exchange, routingKey);
-    const attributes = publishedAttributes(routingKey, destination, publishOptions, bodySize ? content : undefined, server);
+    const destination = memo.publish(exchange ?? '', routingKey ?? '');
+    const attributes = publishedAttributes(routingKey ?? '', destination, publishOptions, bodySize ? content : undefined, server);
     const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
-    const open = tracer.beginPublish(info, publishOptions?.headers, { exchange, routingKey, content, options: publishOptions }, producerHook, undefined, state);
-    const headers = traceHeaders(open.headers, budget, open.span);
+    const open = tracer.beginPublish(info, given, { exchange, routingKey, content, options: publishOptions }, producerHook, undefined, state);
+    const headers = traceHeaders(open.headers, headerBudget(room, publishOptions), open.span);
     try {
-      return sendTraced(raw as Publishing, confirms, open, exchange, routingKey, content, { ...publishOptions, headers }, callback);
+      return sendTraced(raw as Publishing, confirms, open, exchange, routingKey, content, withHeaders(publishOptions, headers), callback);
     } catch (error) {
-      if (!(error instanceof RangeError)) return failed(open, error);
-      // amqplib refused the headers table before writing anything: send the message as the
-      // caller gave it, without trace headers, rather than fail it because of tracing.
+      // Only a table that trace headers pushed past amqplib's 64 KiB limit is tracing's doing;
+      // any other error (a priority of 300) is the caller's, as untraced.
+      if (!(error instanceof RangeError) || !tooLargeForAmqplib(headers)) return failed(open, error);
+      // amqplib refused the headers table before writing anything: send the message with the
+      // caller's headers alone (no trace headers, not even stale ones it carried), rather than
+      // fail it because of tracing.
       reportProblem('TRACEBUS_HEADERS_DROPPED', 'tracebus: amqplib could not encode the headers with trace headers added; the message is sent without them', error);
       open.span.setAttribute(ATTR_RABBITMQ_DROPPED_HEADERS, ['traceparent', 'tracestate', 'baggage'].filter((name) => headers[name] !== undefined));
       try {
-        return sendTraced(raw as Publishing, confirms, open, exchange, routingKey, content, publishOptions, callback);
+        return sendTraced(raw as Publishing, confirms, open, exchange, routingKey, content, withHeaders(publishOptions, copyWithoutContext(given)), callback);
       } catch (second) {
         return failed(open, second);
       }
@@ -245,6 +263,26 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     ...settlingMethods(raw, ledger, same),
   });
   return markTraced(traced);
+}
+
+/** Whether `channel` is an amqp-connection-manager ChannelWrapper rather than an amqplib channel. */
+function isChannelWrapper(channel: unknown): boolean {
+  const wrapper = channel as { addSetup?: unknown; waitForConnect?: unknown } | null;
+  return typeof wrapper === 'object' && wrapper !== null && typeof wrapper.addSetup === 'function' && typeof wrapper.waitForConnect === 'function';
+}
+
+/**
+ * `options` with `headers` in place of its own. amqplib reads publish options by property
+ * access, so what they inherit (defaults on a prototype) counts: those are kept by an object
+ * that inherits from `options`, where a spread would copy own enumerable fields alone. Plain
+ * objects, the common case, are spread.
+ */
+function withHeaders(options: Options.Publish | undefined, headers: WritableHeaders): Options.Publish {
+  if (options === null || typeof options !== 'object') return { headers };
+  if (Object.getPrototypeOf(options) === Object.prototype) return { ...options, headers };
+  const copy: Options.Publish = Object.create(options);
+  Object.defineProperty(copy, 'headers', { value: headers, writable: true, enumerable: true, configurable: true });
+  return copy;
 }
 
 /**

@@ -263,7 +263,7 @@ export function settlingMethods(raw: Settling, ledger: Ledger, same: (result: un
   const methods: Settling = {
     ack: function ack(message: Message, allUpTo?: boolean) {
       const result = raw.ack!(message, allUpTo);
-      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'ack', false);
+      ledger.settled(message.fields.deliveryTag, !!allUpTo, 'ack', false);
       return same(result);
     },
     ackAll: function ackAll() {
@@ -273,21 +273,30 @@ export function settlingMethods(raw: Settling, ledger: Ledger, same: (result: un
     },
     nack: function nack(message: Message, allUpTo?: boolean, requeue?: boolean) {
       const result = raw.nack!(message, allUpTo, requeue);
-      ledger.settled(message.fields.deliveryTag, allUpTo === true, 'nack', requeue !== false);
+      ledger.settled(message.fields.deliveryTag, !!allUpTo, 'nack', requeues(requeue));
       return same(result);
     },
     nackAll: function nackAll(requeue?: boolean) {
       const result = raw.nackAll!(requeue);
-      ledger.settled(0, true, 'nack', requeue !== false);
+      ledger.settled(0, true, 'nack', requeues(requeue));
       return same(result);
     },
     reject: function reject(message: Message, requeue?: boolean) {
       const result = raw.reject!(message, requeue);
-      ledger.settled(message.fields.deliveryTag, false, 'reject', requeue !== false);
+      ledger.settled(message.fields.deliveryTag, false, 'reject', requeues(requeue));
       return same(result);
     },
   };
   return Object.fromEntries(Object.entries(methods).filter(([name]) => typeof raw[name] === 'function'));
+}
+
+/**
+ * Whether a nack or reject with `requeue` requeues, as amqplib reads it: left out, it does;
+ * given, its truthiness is the bit on the wire (`null` and `0` do not requeue). `allUpTo`
+ * likewise counts by truthiness.
+ */
+function requeues(requeue: unknown): boolean {
+  return requeue === undefined || !!requeue;
 }
 
 /** Whether `channel` is a channel returned by `traceChannel`. */

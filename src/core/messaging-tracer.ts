@@ -262,7 +262,7 @@ export class MessagingTracer {
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const onEnd = this.measureSend(info);
-    return runInSpan(span, activate ? ctx : undefined, send, undefined, this.#propagation.inject(ctx, headers, state), span, onEnd);
+    return runInSpan(span, activate ? ctx : undefined, send, undefined, injectOrEnd(this.#propagation, ctx, headers, state, span, onEnd), span, onEnd);
   }
 
   /**
@@ -276,7 +276,7 @@ export class MessagingTracer {
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const onEnd = this.measureSend(info);
-    const sent = this.#propagation.inject(ctx, headers, state);
+    const sent = injectOrEnd(this.#propagation, ctx, headers, state, span, onEnd);
     // The transport then need not keep a callback alive per message until the broker answers.
     return { span, context: ctx, headers: sent, end: endsUnawaited(span, onEnd) ? ENDED : spanEnder(span, onEnd) };
   }
@@ -364,6 +364,20 @@ export class MessagingTracer {
  * does nothing, and a transport can tell that no confirm needs to reach it.
  */
 export const ENDED: OpenPublish['end'] = function ended() {};
+
+/**
+ * The headers to send, with the context of `ctx`. Copying them runs the caller's getters, and
+ * one that throws fails the send as it would untraced (the client reads them too): `span`
+ * then ends with that error first.
+ */
+function injectOrEnd(propagation: MessagePropagation, ctx: Context, headers: MessageHeaders | undefined | null, state: PropagationState | undefined, span: Span, onEnd: OnEnd | undefined): WritableHeaders {
+  try {
+    return propagation.inject(ctx, headers, state);
+  } catch (error) {
+    endSpan(span, onEnd, error, true);
+    throw error;
+  }
+}
 
 /** `end(error, failed)` for `span`, which ends it once and ignores later calls. */
 function spanEnder(span: Span, onEnd: OnEnd | undefined): OpenPublish['end'] {

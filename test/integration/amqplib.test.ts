@@ -613,8 +613,22 @@ describe.skipIf(url === undefined)('amqplib against RabbitMQ', () => {
         const { name, received } = await consumedQueue(channel, 'small-frames-small-baggage');
         await new Promise<void>((resolve, reject) => channel.sendToQueue(name, Buffer.from('x'), { headers: { 'x-data': 'd'.repeat(3_300) } }, (error) => (error ? reject(error) : resolve())));
         await waitFor(() => received.length === 1, 'the message');
-        expect(received[0]!.properties.headers).toEqual({ 'x-data': 'd'.repeat(3_300) });
-        expect(findSpan(recorder.spans(), `send ${name}`).attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage', 'traceparent']);
+        const { traceId, spanId } = findSpan(recorder.spans(), `send ${name}`).spanContext();
+        expect(received[0]!.properties.headers).toEqual({ 'x-data': 'd'.repeat(3_300), traceparent: `00-${traceId}-${spanId}-01` });
+        expect(findSpan(recorder.spans(), `send ${name}`).attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage']);
+      }));
+
+    it("counts the message's other properties into a small frame: long ids and types leave less room for the headers", () =>
+      onSmallFrames(4_096, async (small) => {
+        const channel = traceChannel()(await small.createConfirmChannel());
+        const { name, received } = await consumedQueue(channel, 'small-frames-properties');
+        // Untraced, these fit the frame (RabbitMQ acks them); with a traceparent added they would not.
+        const properties = { messageId: 'm'.repeat(255), correlationId: 'c'.repeat(255), replyTo: 'r'.repeat(255), type: 't'.repeat(255), appId: 'a'.repeat(255) };
+        const headers = { pad: 'p'.repeat(2_770) };
+        await new Promise<void>((resolve, reject) => channel.sendToQueue(name, Buffer.from('x'), { ...properties, headers }, (error) => (error ? reject(error) : resolve())));
+        await waitFor(() => received.length === 1, 'the message');
+        expect(received[0]!.properties).toMatchObject({ ...properties, headers });
+        expect(findSpan(recorder.spans(), `send ${name}`).attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['traceparent']);
       }));
   });
 

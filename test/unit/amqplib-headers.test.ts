@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { consumeDestination, publishDestination } from '../../src/amqplib/attributes.ts';
-import { encodedTableSize, headerBudget } from '../../src/amqplib/header-budget.ts';
+import { encodedTableSize, frameRoom, headerBudget } from '../../src/amqplib/header-budget.ts';
 import { fitTraceHeaders } from '../../src/amqplib/header-budget.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
@@ -83,9 +83,30 @@ describe('headerBudget', () => {
     [131_072, 65_536],
     [0xffffffff, 65_536],
     [0, 65_536],
-    [8_192, 8_192 - 22 - 1_024],
-  ])('frameMax %j leaves %i bytes for the headers table', (frameMax, budget) => {
-    expect(headerBudget(frameMax)).toBe(budget);
+    [8_192, 8_192 - 22],
+    [4_096, 4_096 - 22],
+  ])('frameMax %j leaves %i bytes for the headers table of a message without other properties', (frameMax, budget) => {
+    expect(headerBudget(frameRoom(frameMax), undefined)).toBe(budget);
+    expect(headerBudget(frameRoom(frameMax), {})).toBe(budget);
+  });
+
+  it('in a small frame, the other properties take their share first, as amqplib encodes them', () => {
+    const options = {
+      messageId: 'm'.repeat(255),
+      correlationId: 'c',
+      contentType: 'application/json',
+      expiration: 60_000,
+      persistent: true,
+      priority: 3,
+      timestamp: 1_700_000_000,
+      CC: ['audit', 'billing'],
+      BCC: 'ops',
+    };
+    // Short strings: length byte + bytes; octets 1 each, timestamp 8; CC/BCC join the table as arrays of long strings.
+    const properties = 256 + 2 + 17 + 6 + 1 + 1 + 8 + (1 + 2 + 5 + (5 + 5) + (5 + 7)) + (1 + 3 + 5 + (5 + 3));
+    expect(headerBudget(frameRoom(4_096), options)).toBe(4_096 - 22 - properties);
+    // A large frame never needs them measured: amqplib's own 64 KiB limit is the budget.
+    expect(headerBudget(frameRoom(131_072), options)).toBe(65_536);
   });
 });
 
@@ -116,8 +137,8 @@ describe('fitTraceHeaders', () => {
   });
 
   it('measures every table under a smaller budget (a small frame_max), where RabbitMQ would close the connection', () => {
-    const budget = headerBudget(4_096);
-    const caller = { 'x-data': 'd'.repeat(2_900) };
+    const budget = headerBudget(frameRoom(4_096), undefined);
+    const caller = { 'x-data': 'd'.repeat(3_100) };
     const baggage = `k=${'v'.repeat(950)}`;
     const { result, attributes } = fit({ ...caller, traceparent, baggage }, budget);
     expect(result).toEqual({ ...caller, traceparent });

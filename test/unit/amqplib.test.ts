@@ -117,17 +117,94 @@ describe('traceChannel: publishing', () => {
     expect(recorder.openSpans()).toEqual([]);
   });
 
-  it('sends without trace headers when amqplib cannot encode them (RangeError), instead of failing', () => {
+  it('sends without trace headers when amqplib cannot encode them (RangeError), instead of failing; stale ones do not go either', () => {
     const fake = new FakeChannel();
     const channel = traceChannel()(asChannel(fake));
     fake.publishError = (options) => (options?.headers?.traceparent === undefined ? undefined : new RangeError('Encoded field table exceeds the 65536 byte encoding buffer'));
-    const options = { headers: { 'x-big': 'z' } };
+    // A consumed message's headers sent on: its old trace headers, and a table near amqplib's limit.
+    const stale = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
+    const options = { persistent: true, headers: { 'x-big': 'z'.repeat(65_450), traceparent: stale, baggage: 'old=1' } };
     expect(channel.sendToQueue('q', Buffer.from('x'), options)).toBe(true);
-    expect(fake.published[0]!.options).toBe(options);
+    expect(fake.published[0]!.options).toEqual({ persistent: true, headers: { 'x-big': 'z'.repeat(65_450) } });
+    expect(options.headers.traceparent).toBe(stale);
     const span = findSpan(recorder.spans(), 'send q');
     expect(span.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['traceparent']);
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
     expect(diagnostics.logged[0]).toMatch(/^warn: tracebus: amqplib could not encode the headers/);
+  });
+
+  it('a RangeError that is no header overflow (a priority of 300) is the caller\'s: rethrown as it came, nothing dropped', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const refused = new RangeError('The value of "value" is out of range. It must be >= 0 and <= 255. Received 300');
+    fake.publishError = () => refused;
+    expect(() => channel.sendToQueue('q', Buffer.from('x'), { priority: 300 })).toThrow(refused);
+    const span = findSpan(recorder.spans(), 'send q');
+    expect(span.attributes['tracebus.rabbitmq.dropped_headers']).toBeUndefined();
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    expect(diagnostics.logged).toEqual([]);
+  });
+
+  it('keeps publish options the caller\'s object inherits (a class\'s defaults), which amqplib reads', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const defaults = { persistent: true, contentType: 'application/json', headers: { 'x-tenant': 'acme' } };
+    const options = Object.assign(Object.create(defaults), { messageId: 'm-1' });
+    channel.sendToQueue('q', Buffer.from('x'), options);
+    const sent = fake.published[0]!.options!;
+    expect([sent.persistent, sent.contentType, sent.messageId]).toEqual([true, 'application/json', 'm-1']);
+    const { traceId, spanId } = findSpan(recorder.spans(), 'send q').spanContext();
+    expect({ ...sent.headers }).toEqual({ 'x-tenant': 'acme', traceparent: `00-${traceId}-${spanId}-01` });
+    expect(defaults.headers).toEqual({ 'x-tenant': 'acme' });
+  });
+
+  it('an exchange or routing key left undefined is sent as amqplib sends it (as \'\'), traced; one of another type goes to amqplib untouched', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const loose = channel as unknown as { sendToQueue(queue: unknown, content: Buffer): boolean; publish(exchange: unknown, routingKey: unknown, content: Buffer, options?: object): boolean };
+    expect(loose.sendToQueue(undefined, Buffer.from('a'))).toBe(true);
+    expect(loose.publish('amq.fanout', undefined, Buffer.from('b'))).toBe(true);
+    expect(loose.publish('ex', 42, Buffer.from('c'), { headers: { traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`, 'x-a': 1 } })).toBe(true);
+    expect(recorder.spans().map((span) => span.name)).toEqual(['send amq.default', 'send amq.fanout']);
+    expect(fake.published.map((sent) => [sent.exchange, sent.routingKey])).toEqual([
+      ['', undefined],
+      ['amq.fanout', undefined],
+      ['ex', 42],
+    ]);
+    expect(fake.published[2]!.options).toEqual({ headers: { 'x-a': 1 } });
+  });
+
+  it('headers whose getter throws fail the publish with that error, as untraced, and the span ends with it', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const broken = new Error('getter broke');
+    const headers = {
+      get 'x-lazy'() {
+        throw broken;
+      },
+    };
+    expect(() => channel.sendToQueue('q', Buffer.from('x'), { headers })).toThrow(broken);
+    expect(recorder.openSpans()).toEqual([]);
+    const span = findSpan(recorder.spans(), 'send q');
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'getter broke' });
+    expect(fake.published).toEqual([]);
+  });
+
+  it('refuses an amqp-connection-manager ChannelWrapper, naming traceChannelWrapper, and a consumerHook that is no function', () => {
+    const wrapper = { publish() {}, consume() {}, addSetup() {}, waitForConnect() {} };
+    expect(() => traceChannel()(wrapper as never)).toThrow(
+      "tracebus: traceChannel got an amqp-connection-manager ChannelWrapper; trace it with traceChannelWrapper(options)(channelWrapper) from 'tracebus/amqp-connection-manager'",
+    );
+    expect(() => traceChannel({ consumerHook: 42 as never })).toThrow('tracebus: traceChannel({ consumerHook }) must be a function (span, message) => void');
+  });
+
+  it('headers that are no object go to amqplib as given, for its own error', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    fake.publishError = (options) => (options?.headers !== undefined && typeof options.headers !== 'object' ? new TypeError('Object prototype may only be an Object or null: abc') : undefined);
+    const options = { headers: 'abc' } as unknown as { headers: Record<string, unknown> };
+    expect(() => channel.sendToQueue('q', Buffer.from('x'), options)).toThrow('Object prototype may only be an Object or null: abc');
+    expect(recorder.spans()).toEqual([]);
   });
 });
 
@@ -432,6 +509,22 @@ describe('consuming', () => {
       assertChildOf(single!, processes[3]!, spans);
       channel.ack(held[3]!);
       expect(recorder.spans()).toHaveLength(spans.length);
+    });
+
+    it('reads allUpTo and requeue as amqplib does, by truthiness: nack(message, 1, 0) settles every delivery up to it without requeue', async () => {
+      const { fake, channel } = consumer();
+      const held: ConsumeMessage[] = [];
+      await channel.consume('q', (message) => void held.push(message!));
+      for (let index = 0; index < 4; index++) fake.consumers.get('q')!(delivery(undefined, { exchange: '', routingKey: 'q' }));
+      (channel.nack as (...args: unknown[]) => void)(held[2]!, 1, 0);
+      (channel.reject as (...args: unknown[]) => void)(held[3]!, null);
+      const spans = recorder.spans();
+      const nack = findSpan(spans, 'nack q');
+      expect(nack.attributes).toMatchObject({ 'messaging.batch.message_count': 3, 'tracebus.rabbitmq.settlement.multiple': true, 'tracebus.rabbitmq.settlement.requeue': false });
+      expect(findSpan(spans, 'reject q').attributes['tracebus.rabbitmq.settlement.requeue']).toBe(false);
+      // Nothing is left open to settle again.
+      channel.ackAll();
+      expect(recorder.spans().filter((span) => span.name === 'ack q')).toEqual([]);
     });
 
     it("remembers a server-named queue's dead-letter exchange from the promise's reply", async () => {
