@@ -4,10 +4,10 @@ import { isTraced } from '../core/checks.ts';
 import type { MessageTrace } from '../core/message-trace.ts';
 import type { MessagingTracer } from '../core/messaging-tracer.ts';
 import { serverOf } from '../amqplib/attributes.ts';
-import { consumerCallback, ConsumerTracer, isNoAck, type AmqpHandler } from '../amqplib/consumer.ts';
+import { assertSameNoAck, consumerCallback, ConsumerTracer, isNoAck, type AmqpHandler } from '../amqplib/consumer.ts';
 import type { AmqpChannelOptions } from '../amqplib/publisher.ts';
 import { traceChannel } from '../amqplib/publisher.ts';
-import { isTracedChannel, registerTracedChannel, shareTracedChannel, type Ledger } from '../amqplib/settlement.ts';
+import { isTracedChannel, Ledger, ledgerOf, registerTracedChannel, shareTracedChannel, type SettleMethod } from '../amqplib/settlement.ts';
 import type { WrapperState } from './attributes.ts';
 
 // A ChannelWrapper has consumers of two kinds, both traced here. Those of its own `consume`
@@ -32,7 +32,10 @@ export class WrapperConsumers {
   readonly #setups = new WeakMap<Setup, Setup>();
   /** What the consumers of `consume` settle through: the wrapper, which settles on its current channel. */
   readonly settler: object;
+  /** The deliveries of the wrapper's own `consume` on its current channel. */
   readonly ledger: Ledger;
+  /** What the wrapper's `ack`, `nack`, `ackAll` and `nackAll` tell of each settlement. */
+  readonly settlements: Ledger;
   #channel: unknown;
   /** The channel each message of `consume` arrived on. */
   readonly #arrivedOn = new WeakMap<object, unknown>();
@@ -63,13 +66,14 @@ export class WrapperConsumers {
       },
     };
     this.ledger = registerTracedChannel(traced, this.settler);
+    this.settlements = new WrapperSettlements(this, raw);
   }
 
   /**
    * Delivery tags are per channel: when the wrapper has moved to a new channel, what the
    * ledger knew of the old one can no longer be settled (the broker requeued it).
    */
-  #follow(): void {
+  follow(): void {
     const channel = this.#raw._channel;
     if (channel === this.#channel) return;
     this.#channel = channel;
@@ -79,12 +83,16 @@ export class WrapperConsumers {
   /** The wrapper's `consume`, with `onMessage` traced (a callback tracebus made already is used as is). */
   consume(queue: string, onMessage: unknown, options?: Options.Consume): unknown {
     const raw = this.#raw;
-    if (typeof onMessage !== 'function' || isTraced(onMessage)) return raw.consume(queue, onMessage, options);
+    if (typeof onMessage !== 'function' || isTraced(onMessage)) {
+      // A callback of traceConsume settles by its own noAck, which must be the consumer's.
+      assertSameNoAck(onMessage, options, 'channelWrapper.consume');
+      return raw.consume(queue, onMessage, options);
+    }
     const { serverAddress, serverPort } = this.#options;
     const settler = this.settler;
     const consumer = new ConsumerTracer<ConsumeMessage>(this.#tracer, this.#options, settler, queue, isNoAck(options), serverOf(settler, serverAddress, serverPort));
     const traced = consumerCallback(consumer, onMessage as AmqpHandler<ConsumeMessage>, undefined);
-    const follow = () => this.#follow();
+    const follow = () => this.follow();
     const arrivedOn = this.#arrivedOn;
     // The broker is read from the channel the messages arrive on: a consumer registered before
     // the first connection has none yet, and a reconnect may reach another node of a cluster.
@@ -146,6 +154,35 @@ export class WrapperConsumers {
       this.#channels.set(channel, traced);
     }
     return traced;
+  }
+}
+
+/**
+ * The settlements made through the wrapper's `ack`, `nack`, `ackAll` and `nackAll`, which
+ * settle on the wrapper's current channel. They concern the deliveries of the wrapper's own
+ * `consume` and those of the consumers that setup functions started on that channel (as in
+ * amqp-connection-manager's README: consume in `setup`, then `channelWrapper.ack(message)`),
+ * which that channel's traced channel tracks. A tag names one delivery of the channel, so a
+ * single settlement is recorded in whichever ledger holds it; neither holds a delivery of an
+ * earlier channel, whose tag may now name another message. Only `settled` is called on it
+ * (by `settlingMethods`, once the wrapper has settled).
+ */
+class WrapperSettlements extends Ledger {
+  readonly #consumers: WrapperConsumers;
+  readonly #raw: WrapperState;
+
+  constructor(consumers: WrapperConsumers, raw: WrapperState) {
+    super();
+    this.#consumers = consumers;
+    this.#raw = raw;
+  }
+
+  override settled(tag: number, multiple: boolean, method: SettleMethod, requeue: boolean): void {
+    // Before anything is recorded: the wrapper's ledger may still hold the deliveries of the
+    // channel it had when one of its own consumers last got a message.
+    this.#consumers.follow();
+    this.#consumers.ledger.settled(tag, multiple, method, requeue);
+    ledgerOf(this.#raw._channel)?.settled(tag, multiple, method, requeue);
   }
 }
 

@@ -53,8 +53,10 @@ type Done = (error: unknown, result?: unknown) => void;
  *   time it waited shows on the span.
  * - `consume(queue, onMessage, options)` traces `onMessage` as `traceConsume` does; the
  *   wrapper registers the traced callback again after each reconnect, so it stays traced.
- *   `onMessage` receives the trace as a second argument. `ack`, `ackAll`, `nack` and
- *   `nackAll` record the settlement of its deliveries.
+ *   `onMessage` receives the trace as a second argument.
+ * - `ack`, `ackAll`, `nack` and `nackAll` settle on the wrapper's current channel, and record
+ *   the settlement of the deliveries of its `consume` and of the consumers setup functions
+ *   started on that channel.
  * - Every setup function (`createChannel({ setup })` before the wrapper connects,
  *   `addSetup`, `removeSetup`) receives the amqplib channel traced by `traceChannel` with
  *   these options, so the consumers a setup starts are traced, on every new channel.
@@ -81,6 +83,7 @@ export function traceChannelWrapper(options?: ChannelWrapperOptions): <W extends
   assertOnErrorOption(options.onError);
   assertServerOptions(options, 'traceChannelWrapper');
   if (options.producerHook !== undefined && typeof options.producerHook !== 'function') throw new TypeError('tracebus: traceChannelWrapper({ producerHook }) must be a function (span, publish) => void');
+  if (options.consumerHook !== undefined && typeof options.consumerHook !== 'function') throw new TypeError('tracebus: traceChannelWrapper({ consumerHook }) must be a function (span, message) => void');
   const tracer = new MessagingTracer(RABBITMQ_SYSTEM, options);
   const resolved = options;
   return function decorateChannelWrapper<W extends ChannelWrapper>(channelWrapper: W): TracedChannelWrapper<W> {
@@ -199,7 +202,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     removeSetup: function removeSetup(setup: unknown, teardown?: unknown, done?: Done) {
       return raw.removeSetup(consumers.setupFor(setup), teardown, done);
     },
-    ...settlingMethods(raw, consumers.ledger, same),
+    ...settlingMethods(raw, consumers.settlements, same),
   };
   for (const [name, method] of Object.entries(overrides)) {
     Object.defineProperty(traced, name, { value: method, writable: true, configurable: true, enumerable: false });

@@ -92,7 +92,11 @@ export interface AmqpConsumeOptions<M extends Message = ConsumeMessage> extends 
   channel?: AmqpChannel;
   /** The queue consumed from (for the destination `{exchange}:{routing key}:{queue}`). */
   queue: string;
-  /** Set when consuming with `{ noAck: true }`: nothing is settled, the settlement is `auto`. */
+  /**
+   * Set when consuming with `{ noAck: true }`: nothing is settled, the settlement is `auto`.
+   * It must be the consume options' `noAck`: the `consume` of a traced channel or ChannelWrapper
+   * throws a TypeError when they differ; an untraced channel cannot tell.
+   */
   noAck?: boolean;
   /** Called when the broker cancels the consumer (amqplib passes `null`), e.g. after the queue was deleted. */
   onCancel?: () => void;
@@ -394,14 +398,44 @@ export function traceConsume<M extends Message = ConsumeMessage>(options: AmqpCo
     throw new TypeError('tracebus: traceConsume({ channel }) needs an amqplib channel (the one that consumes)');
   }
   if (onCancel !== undefined && typeof onCancel !== 'function') throw new TypeError('tracebus: traceConsume({ onCancel }) must be a function');
+  if (options.consumerHook !== undefined && typeof options.consumerHook !== 'function') throw new TypeError('tracebus: traceConsume({ consumerHook }) must be a function (span, message) => void');
   assertPolicyOption(options.policy);
   assertOnErrorOption(onError);
   assertServerOptions(options, 'traceConsume');
   const consumer = new ConsumerTracer<M>(new MessagingTracer(RABBITMQ_SYSTEM, options), options, channel, queue, noAck);
   return function traceHandler(handler) {
     checkHandler(handler, 'traceConsume', '(message, trace) => …');
-    return consumerCallback(consumer, handler, onCancel);
+    const callback = consumerCallback(consumer, handler, onCancel);
+    noAckOfCallback.set(callback, !!noAck);
+    return callback;
   };
+}
+
+/** The `noAck` each callback of {@link traceConsume} was made with, for the consume that receives it to check. */
+const noAckOfCallback = new WeakMap<object, boolean>();
+
+/**
+ * Checks a consume callback made by {@link traceConsume} against the options it is consumed
+ * with: both must say the same `noAck`, read as amqplib reads it. Otherwise tracebus would
+ * nack a failed delivery the broker settled itself (a protocol error that closes the channel),
+ * or leave one the broker waits for unsettled (the consumer stalls once its prefetch limit is
+ * reached). Any other callback passes.
+ *
+ * @param consume the call that received the callback, as the user wrote it (`channel.consume`).
+ */
+export function assertSameNoAck(onMessage: unknown, options: { readonly noAck?: unknown } | undefined | null, consume: string): void {
+  if (typeof onMessage !== 'function') return;
+  const made = noAckOfCallback.get(onMessage);
+  const consumed = isNoAck(options);
+  if (made === undefined || made === consumed) return;
+  if (consumed) {
+    throw new TypeError(
+      `tracebus: ${consume}(queue, callback, { noAck: true }) got a callback made by traceConsume() without noAck: the broker settles noAck deliveries itself, and tracebus would nack a failed one, a protocol error that closes the channel; make the callback with traceConsume({ queue, noAck: true }), or consume without noAck`,
+    );
+  }
+  throw new TypeError(
+    `tracebus: ${consume}(queue, callback, options) got a callback made by traceConsume({ noAck: true }) but consumes without noAck: the broker waits for each delivery to be settled, and tracebus would leave a failed one unsettled; make the callback with traceConsume({ channel, queue }), or consume with { noAck: true }`,
+  );
 }
 
 /** The callback for `channel.consume` that runs `handler` through `consumer`. */

@@ -11,7 +11,7 @@ import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { assertPolicyOption } from '../core/policy.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS, DestinationMemo, publishedAttributes, RABBITMQ_SYSTEM, serverOf } from './attributes.ts';
 import { failed, sendTraced, type ConfirmCallback, type Publishing } from './confirm.ts';
-import { assertOnErrorOption, assertServerOptions, consumerCallback, ConsumerTracer, isNoAck, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
+import { assertOnErrorOption, assertSameNoAck, assertServerOptions, consumerCallback, ConsumerTracer, isNoAck, type AmqpChannel, type AmqpConsumerOptions, type AmqpHandler } from './consumer.ts';
 import { frameRoom, headerBudget, tooLargeForAmqplib } from './header-budget.ts';
 import { traceHeaders } from './headers.ts';
 import { isSharedChannel, isTracedChannel, registerTracedChannel, settlingMethods } from './settlement.ts';
@@ -173,7 +173,11 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
   function consume(queue: string, onMessage: unknown, consumeOptions?: Options.Consume, callback?: unknown): unknown {
     // The channel's own consume(): an instrumentation's patch would give each delivery a second span.
     const ownConsume = originalOf(raw.consume);
-    if (typeof onMessage !== 'function' || isTraced(onMessage)) return same(ownConsume.call(raw, queue, onMessage, consumeOptions, callback));
+    if (typeof onMessage !== 'function' || isTraced(onMessage)) {
+      // A callback of traceConsume settles by its own noAck, which must be the consumer's.
+      assertSameNoAck(onMessage, consumeOptions, 'channel.consume');
+      return same(ownConsume.call(raw, queue, onMessage, consumeOptions, callback));
+    }
     const consumer = new ConsumerTracer<Message>(tracer, options, traced, queue, isNoAck(consumeOptions), server);
     const handler = onMessage as AmqpHandler<Message> & TracedOnMessage;
     const tracedOnMessage = consumerCallback(consumer, handler, function consumerCancelled() {

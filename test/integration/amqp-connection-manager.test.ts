@@ -4,11 +4,11 @@
  * callback runs once it has ended, and the consumer's span is a child of it.
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
-import { traceChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
+import { traceChannelWrapper, type TracedChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
 import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { amqpUrl } from '../support/integration.ts';
 import { waitFor } from '../support/wait.ts';
@@ -124,6 +124,112 @@ describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', (
       expect(succeeded!.attributes['tracebus.rabbitmq.settlement']).toBe('ack');
     } finally {
       await wrapper.deleteQueue(queue).catch(() => undefined);
+      await quick.close();
+    }
+  });
+
+  it("a consumer started in a setup function whose messages are acked through the wrapper, as amqp-connection-manager's README does: each ack is recorded once, a failure after it settles nothing more, and the channel stays open", async () => {
+    const queue = `tracebus.it.acm.setup-ack.${run}`;
+    const deliveries: Array<{ id: string | undefined; redelivered: boolean }> = [];
+    const channelErrors: string[] = [];
+    let wrapper!: TracedChannelWrapper;
+    const created = connection.createChannel({
+      confirm: false,
+      setup: async (channel: Channel) => {
+        channel.on('error', (error: Error) => void channelErrors.push(error.message));
+        await channel.assertQueue(queue, { exclusive: false, autoDelete: true });
+        await channel.consume(queue, async (message) => {
+          if (message === null) return;
+          deliveries.push({ id: message.properties.messageId, redelivered: message.fields.redelivered });
+          wrapper.ack(message);
+          if (message.properties.messageId === 'fails') throw new Error('fails after the ack');
+        });
+      },
+    });
+    wrapper = traceChannelWrapper()(created);
+    await wrapper.waitForConnect();
+    const opened = (wrapper as unknown as { _channel: unknown })._channel;
+    await wrapper.sendToQueue(queue, Buffer.from('1'), { messageId: 'succeeds' });
+    await wrapper.sendToQueue(queue, Buffer.from('2'), { messageId: 'fails' });
+    await waitFor(() => recorder.spans().filter((span) => span.name === `process ${queue}`).length === 2, 'both messages processed');
+    // A round trip on the channel the acks went out on: the broker answers it only after it has
+    // taken them, and a second settlement of a tag would have made it close the channel instead.
+    await expect(wrapper.checkQueue(queue)).resolves.toMatchObject({ queue, messageCount: 0, consumerCount: 1 });
+    expect(channelErrors).toEqual([]);
+    expect((wrapper as unknown as { _channel: unknown })._channel).toBe(opened);
+    // Untraced, the failure after the ack changes nothing on the wire: neither message comes back.
+    expect(deliveries).toEqual([
+      { id: 'succeeds', redelivered: false },
+      { id: 'fails', redelivered: false },
+    ]);
+    const sends = recorder.spans().filter((span) => span.name === `send ${queue}`);
+    const processes = recorder.spans().filter((span) => span.name === `process ${queue}`);
+    expect(
+      processes.map((span) => {
+        const send = sends.find((candidate) => candidate.attributes['messaging.message.id'] === span.attributes['messaging.message.id'])!;
+        return {
+          id: span.attributes['messaging.message.id'],
+          parent: span.parentSpanContext?.spanId === send.spanContext().spanId && span.spanContext().traceId === send.spanContext().traceId,
+          settlement: span.attributes['tracebus.rabbitmq.settlement'],
+          onError: span.attributes['tracebus.rabbitmq.settlement.on_error'],
+          status: span.status.code,
+        };
+      }),
+    ).toEqual([
+      { id: 'succeeds', parent: true, settlement: 'ack', onError: undefined, status: 0 },
+      { id: 'fails', parent: true, settlement: 'ack', onError: undefined, status: 2 },
+    ]);
+    // Each settlement was recorded on its process span, and nothing else settled.
+    expect(recorder.spans().map((span) => span.name).sort()).toEqual([`process ${queue}`, `process ${queue}`, `send ${queue}`, `send ${queue}`]);
+  });
+
+  it("after a reconnect, a setup consumer's ack through the wrapper is recorded on its own delivery, not on the span of the delivery that had its tag on the channel before", async () => {
+    const held = `tracebus.it.acm.held.${run}`;
+    const acked = `tracebus.it.acm.acked.${run}`;
+    const quick = amqp.connect([url!], { reconnectTimeInSeconds: 0.2 });
+    const channelErrors: string[] = [];
+    let wrapper!: TracedChannelWrapper;
+    const created = quick.createChannel({
+      confirm: false,
+      setup: async (channel: Channel) => {
+        channel.on('error', (error: Error) => void channelErrors.push(error.message));
+        await channel.assertQueue(held, { exclusive: true });
+        await channel.assertQueue(acked, { exclusive: true });
+        await channel.consume(acked, (message) => {
+          if (message !== null) wrapper.ack(message);
+        });
+      },
+    });
+    wrapper = traceChannelWrapper()(created);
+    try {
+      // The dropped connection makes the wrapper emit errors; they are what this test provokes.
+      wrapper.on('error', () => undefined);
+      await wrapper.waitForConnect();
+      const tags: Array<[string, number]> = [];
+      // A consumer of the wrapper's own consume that never settles: it holds tag 1 of the first channel.
+      await wrapper.consume(held, (message) => void tags.push([held, message.fields.deliveryTag]));
+      await wrapper.sendToQueue(held, Buffer.from('held'));
+      await waitFor(() => tags.length === 1, 'the held message');
+      const first = (wrapper as unknown as { _channel: unknown })._channel;
+      quick.reconnect();
+      await waitFor(() => {
+        const channel = (wrapper as unknown as { _channel: unknown })._channel;
+        return channel != null && channel !== first;
+      }, 'the new channel');
+      await wrapper.sendToQueue(acked, Buffer.from('acked'));
+      await waitFor(() => recorder.spans().some((span) => span.name === `process ${acked}`), 'the acked message processed');
+      // The exclusive queue of the held message went with the old connection: on the new channel the setup consumer's message has tag 1.
+      await expect(wrapper.checkQueue(acked)).resolves.toMatchObject({ messageCount: 0, consumerCount: 1 });
+      expect(channelErrors).toEqual([]);
+      const heldSpan = findSpan(recorder.spans(), `process ${held}`);
+      const ackedSpan = findSpan(recorder.spans(), `process ${acked}`);
+      expect([heldSpan.attributes['rabbitmq.message.delivery_tag'], ackedSpan.attributes['rabbitmq.message.delivery_tag']]).toEqual([1, 1]);
+      expect(heldSpan.attributes['tracebus.rabbitmq.settlement']).toBeUndefined();
+      expect(ackedSpan.attributes['tracebus.rabbitmq.settlement']).toBe('ack');
+      assertChildOf(ackedSpan, findSpan(recorder.spans(), `send ${acked}`));
+      // No settle span: the ack was recorded on the process span of the message it settled.
+      expect(recorder.spans().map((span) => span.name).sort()).toEqual([`process ${acked}`, `process ${held}`, `send ${acked}`, `send ${held}`]);
+    } finally {
       await quick.close();
     }
   });

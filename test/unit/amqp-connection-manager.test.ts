@@ -2,10 +2,10 @@ import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { AmqpConnectionManagerClass, type ChannelWrapper } from 'amqp-connection-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { traceChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
-import { traceChannel, type TracedChannel } from '../../src/amqplib/index.ts';
+import { traceChannelWrapper, type TracedChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
+import { traceChannel, traceConsume, type TracedChannel } from '../../src/amqplib/index.ts';
 import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
-import { FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
+import { asChannel, FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
 
 // A real ChannelWrapper on a connection manager that never dials: the test plays the
 // broker, connecting it to fake amqplib channels and taking them away.
@@ -84,6 +84,42 @@ describe('traceChannelWrapper: the one API shape', () => {
     expect(() => traceChannelWrapper({ onError: 'drop' as never })).toThrow(/onError must be/);
     const traced = traceChannelWrapper()(wrapper);
     expect(() => traceChannelWrapper()(traced as never)).toThrow(/^tracebus: this channelWrapper is traced already; wrap the original channelWrapper once/);
+  });
+});
+
+describe('traceChannelWrapper: what it is given', () => {
+  const thrown = (call: () => unknown) => {
+    try {
+      call();
+    } catch (error) {
+      return [(error as Error).constructor, (error as Error).message];
+    }
+    return 'nothing thrown';
+  };
+
+  it('a consumerHook that is not a function is refused, naming the signature', () => {
+    expect(thrown(() => traceChannelWrapper({ consumerHook: 42 as never }))).toEqual([TypeError, 'tracebus: traceChannelWrapper({ consumerHook }) must be a function (span, message) => void']);
+    expect(thrown(() => traceChannelWrapper({ consumerHook: () => undefined }))).toBe('nothing thrown');
+  });
+
+  it("a callback of traceConsume whose noAck is not the consumer's is refused by the wrapper's consume, naming the fix", async () => {
+    const broker = new Broker();
+    const channel = traceChannelWrapper()(broker.manager.createChannel({ confirm: false }));
+    await broker.connect(channel);
+    const fake = asChannel(broker.channel);
+    const acking = traceConsume({ channel: fake, queue: 'q' })(() => undefined);
+    const auto = traceConsume({ queue: 'q', noAck: true })(() => undefined);
+    expect(thrown(() => channel.consume('q', acking as never, { noAck: true }))).toEqual([
+      TypeError,
+      'tracebus: channelWrapper.consume(queue, callback, { noAck: true }) got a callback made by traceConsume() without noAck: the broker settles noAck deliveries itself, and tracebus would nack a failed one, a protocol error that closes the channel; make the callback with traceConsume({ queue, noAck: true }), or consume without noAck',
+    ]);
+    expect(thrown(() => channel.consume('q', auto as never, { prefetch: 1 }))).toEqual([
+      TypeError,
+      'tracebus: channelWrapper.consume(queue, callback, options) got a callback made by traceConsume({ noAck: true }) but consumes without noAck: the broker waits for each delivery to be settled, and tracebus would leave a failed one unsettled; make the callback with traceConsume({ channel, queue }), or consume with { noAck: true }',
+    ]);
+    expect(broker.channel.consumers.size).toBe(0);
+    await channel.consume('auto', auto as never, { noAck: true });
+    expect(broker.channel.consumers.has('auto')).toBe(true);
   });
 });
 
@@ -331,6 +367,105 @@ describe('traceChannelWrapper: consumers', () => {
     broker.disconnect();
     await broker.connect(channel);
     expect(received).toHaveLength(8);
+  });
+});
+
+describe('traceChannelWrapper: settling through the wrapper the messages of a consumer started in a setup function', () => {
+  /** A wrapper whose setup consumes `orders` on the channel it receives, as amqp-connection-manager's README does, running `handle`. */
+  async function setupConsumer(handle: (message: ConsumeMessage, wrapper: TracedChannelWrapper) => unknown) {
+    const broker = new Broker();
+    let wrapper!: TracedChannelWrapper;
+    const setup = (channel: Channel) =>
+      channel.consume('orders', (message) => {
+        if (message !== null) return handle(message, wrapper);
+      });
+    wrapper = traceChannelWrapper()(broker.manager.createChannel({ confirm: false, setup }));
+    await broker.connect(wrapper);
+    return { broker, wrapper };
+  }
+  const tagged = (queue: string, deliveryTag: number, headers?: Record<string, unknown>): ConsumeMessage => ({
+    ...delivery(queue, `m-${queue}-${deliveryTag}`, headers),
+    fields: { deliveryTag, redelivered: false, exchange: '', routingKey: queue, consumerTag: 'ctag' },
+  });
+
+  it('an ack through the wrapper is recorded on the span; a handler that fails after it is recorded, and its message is not settled again', async () => {
+    const { broker } = await setupConsumer(async (message, wrapper) => {
+      wrapper.ack(message);
+      if (message.properties.messageId === 'm-orders-2') throw new Error('after the ack');
+    });
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await broker.channel.consumers.get('orders')!(tagged('orders', 1, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` }));
+    await broker.channel.consumers.get('orders')!(tagged('orders', 2));
+    // One settlement a message on the wire: a nack of the acked tag 2 would make the broker close the channel.
+    expect(broker.channel.settled).toEqual([
+      ['ack', 1, undefined],
+      ['ack', 2, undefined],
+    ]);
+    const spans = recorder.spans().filter((span) => span.name === 'process orders');
+    expect(spans.map((span) => [span.attributes['rabbitmq.message.delivery_tag'], span.attributes['tracebus.rabbitmq.settlement'], span.attributes['tracebus.rabbitmq.settlement.on_error'], span.status.code])).toEqual([
+      [1, 'ack', undefined, SpanStatusCode.UNSET],
+      [2, 'ack', undefined, SpanStatusCode.ERROR],
+    ]);
+    expect(spans[0]!.parentSpanContext).toMatchObject({ traceId, spanId: '00f067aa0ba902b7' });
+    expect(recorder.spans().map((span) => span.name)).toEqual(['process orders', 'process orders']);
+  });
+
+  it('a nack through the wrapper after the handler returned is a settle span under the process span; nackAll one linking the rest', async () => {
+    const held: ConsumeMessage[] = [];
+    const { broker, wrapper } = await setupConsumer((message) => void held.push(message));
+    for (const tag of [1, 2, 3]) await broker.channel.consumers.get('orders')!(tagged('orders', tag));
+    wrapper.nack(held[0]!, false, false);
+    wrapper.nackAll();
+    expect(broker.channel.settled).toEqual([
+      ['nack', 1, false, false],
+      ['nackAll', undefined],
+    ]);
+    const processes = recorder.spans().filter((span) => span.name === 'process orders');
+    const [one, all] = recorder.spans().filter((span) => span.name === 'nack orders');
+    expect(one!.parentSpanContext?.spanId).toBe(processes[0]!.spanContext().spanId);
+    expect(one!.spanContext().traceId).toBe(processes[0]!.spanContext().traceId);
+    expect(one!.attributes).toMatchObject({ 'tracebus.rabbitmq.settlement': 'nack', 'tracebus.rabbitmq.settlement.requeue': false, 'rabbitmq.message.delivery_tag': 1 });
+    expect(all!.attributes).toMatchObject({ 'tracebus.rabbitmq.settlement': 'nack', 'tracebus.rabbitmq.settlement.requeue': true, 'tracebus.rabbitmq.settlement.multiple': true, 'messaging.batch.message_count': 2 });
+    expect(all!.links.map((link) => [link.context.spanId, link.attributes])).toEqual([
+      [processes[1]!.spanContext().spanId, { 'rabbitmq.message.delivery_tag': 2 }],
+      [processes[2]!.spanContext().spanId, { 'rabbitmq.message.delivery_tag': 3 }],
+    ]);
+  });
+
+  it("after a reconnect, an ack through the wrapper is recorded on the new channel's delivery, never on a span of the channel before", async () => {
+    const { broker, wrapper } = await setupConsumer((message, channel) => channel.ack(message));
+    // A consumer of the wrapper's own consume holds tag 1 of the first channel, unsettled.
+    await wrapper.consume('held', () => undefined);
+    await broker.channel.consumers.get('held')!(tagged('held', 1));
+    const first = broker.channel;
+    broker.disconnect();
+    await broker.connect(wrapper);
+    expect(broker.channel).not.toBe(first);
+    // Tags start again on the new channel: the setup consumer gets tag 1 there, and acks it through the wrapper.
+    await broker.channel.consumers.get('orders')!(tagged('orders', 1));
+    expect(first.settled).toEqual([]);
+    expect(broker.channel.settled).toEqual([['ack', 1, undefined]]);
+    expect(recorder.spans().map((span) => [span.name, span.attributes['tracebus.rabbitmq.settlement']])).toEqual([
+      ['process held', undefined],
+      ['process orders', 'ack'],
+    ]);
+  });
+
+  it('an ack through the wrapper while it has no channel settles nothing, and records nothing', async () => {
+    const held: ConsumeMessage[] = [];
+    const { broker, wrapper } = await setupConsumer((message) => void held.push(message));
+    await wrapper.consume('held', (message: ConsumeMessage) => void held.push(message));
+    await broker.channel.consumers.get('held')!(tagged('held', 1));
+    await broker.channel.consumers.get('orders')!(tagged('orders', 2));
+    const first = broker.channel;
+    broker.disconnect();
+    wrapper.ack(held[0]!);
+    wrapper.ack(held[1]!);
+    expect(first.settled).toEqual([]);
+    expect(recorder.spans().map((span) => [span.name, span.attributes['tracebus.rabbitmq.settlement']])).toEqual([
+      ['process held', undefined],
+      ['process orders', undefined],
+    ]);
   });
 });
 

@@ -307,6 +307,57 @@ describe('traceChannel: the rest of the channel', () => {
   });
 });
 
+describe('traceConsume: what it is given', () => {
+  /** The class and message of what `call` throws. */
+  const thrown = (call: () => unknown) => {
+    try {
+      call();
+    } catch (error) {
+      return [(error as Error).constructor, (error as Error).message];
+    }
+    return 'nothing thrown';
+  };
+
+  it('a consumerHook that is not a function is refused, naming the signature', () => {
+    const channel = traceChannel()(asChannel(new FakeChannel()));
+    expect(thrown(() => traceConsume({ channel, queue: 'q', consumerHook: 'addAttributes' as never }))).toEqual([TypeError, 'tracebus: traceConsume({ consumerHook }) must be a function (span, message) => void']);
+    expect(thrown(() => traceConsume({ channel, queue: 'q', consumerHook: null as never }))).toEqual([TypeError, 'tracebus: traceConsume({ consumerHook }) must be a function (span, message) => void']);
+    expect(thrown(() => traceConsume({ channel, queue: 'q', consumerHook: () => undefined }))).toBe('nothing thrown');
+  });
+
+  it("a callback whose noAck is not the consumer's is refused by the traced channel's consume, naming the fix; one that agrees is consumed as is", async () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    const fail = () => {
+      throw new Error('declined');
+    };
+    const acking = traceConsume({ channel, queue: 'q' })(fail);
+    const auto = traceConsume({ queue: 'q', noAck: true })(fail);
+    const nacksAutoAcked =
+      'tracebus: channel.consume(queue, callback, { noAck: true }) got a callback made by traceConsume() without noAck: the broker settles noAck deliveries itself, and tracebus would nack a failed one, a protocol error that closes the channel; make the callback with traceConsume({ queue, noAck: true }), or consume without noAck';
+    const leavesUnsettled =
+      'tracebus: channel.consume(queue, callback, options) got a callback made by traceConsume({ noAck: true }) but consumes without noAck: the broker waits for each delivery to be settled, and tracebus would leave a failed one unsettled; make the callback with traceConsume({ channel, queue }), or consume with { noAck: true }';
+    expect(thrown(() => channel.consume('q', acking, { noAck: true }))).toEqual([TypeError, nacksAutoAcked]);
+    // noAck is read as amqplib reads it (`!!options.noAck`).
+    expect(thrown(() => channel.consume('q', acking, { noAck: 1 as never }))).toEqual([TypeError, nacksAutoAcked]);
+    expect(thrown(() => channel.consume('q', auto))).toEqual([TypeError, leavesUnsettled]);
+    expect(thrown(() => channel.consume('q', auto, { noAck: false }))).toEqual([TypeError, leavesUnsettled]);
+    expect(fake.consumers.size).toBe(0);
+    await channel.consume('acking', acking, { noAck: false });
+    await channel.consume('auto', auto, { noAck: 1 as never });
+    expect(fake.consumers.get('acking')).toBe(acking);
+    expect(fake.consumers.get('auto')).toBe(auto);
+    // Each is settled as its consumer is: the one that acks is nacked, the noAck one is not.
+    fake.consumers.get('acking')!(delivery(undefined, { deliveryTag: 7, exchange: '', routingKey: 'q' }));
+    fake.consumers.get('auto')!(delivery(undefined, { deliveryTag: 8, exchange: '', routingKey: 'q' }));
+    expect(fake.settled).toEqual([['nack', 7, false, true]]);
+    expect(recorder.spans().map((span) => [span.attributes['rabbitmq.message.delivery_tag'], span.attributes['tracebus.rabbitmq.settlement'], span.status.code])).toEqual([
+      [7, 'nack', SpanStatusCode.ERROR],
+      [8, 'auto', SpanStatusCode.ERROR],
+    ]);
+  });
+});
+
 describe('consuming', () => {
   function consumer(options: Parameters<typeof traceChannel>[0] = {}) {
     const fake = new FakeChannel();
