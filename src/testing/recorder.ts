@@ -1,8 +1,8 @@
-import { context, propagation, SpanStatusCode, trace, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
-import type { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { SpanStatusCode, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { ConformantBaggagePropagator } from '../w3c/baggage.ts';
 import { ConformantTraceContextPropagator } from '../w3c/trace-context.ts';
 import type { ReadableSpan, Sampler, Span, SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { recordGlobally } from './global.ts';
 import { recorderPeers } from './peers.ts';
 
 export interface SpanRecorderOptions {
@@ -13,9 +13,18 @@ export interface SpanRecorderOptions {
    */
   sampler?: Sampler;
   /**
-   * Register the provider, an AsyncLocalStorage context manager and the W3C trace-context
-   * and baggage propagators globally. Default `true`; with `false`, pass both
-   * `recorder.provider` and `recorder.propagator` to tracebus (`{ tracerProvider, propagator }`):
+   * Record globally: every tracer obtained from the global API (`trace.getTracer()`), before
+   * this call or after it, records into this recorder until `shutdown()`, and the W3C
+   * trace-context and baggage propagators are the global propagator. A tracer provider and a
+   * propagator registered before (a NodeSDK started in a setup file) are set aside and
+   * registered again by `shutdown()`; tracers the application obtained while that provider
+   * was registered are its own and keep recording into it. A context manager registered
+   * before stays; without one, an AsyncLocalStorage context manager is registered until
+   * `shutdown()`. One recorder records globally at a time: calling `recordSpans()` again
+   * before the last one's `shutdown()` throws.
+   *
+   * Default `true`. With `false`, nothing global is touched and such recorders may run side by
+   * side; pass both `recorder.provider` and `recorder.propagator` to tracebus (`{ tracerProvider, propagator }`):
    * with no propagator registered, tracebus writes no `traceparent`, and each side would start
    * its own trace. Spans started inside a handler then nest only under a context manager that
    * the application registered itself.
@@ -34,7 +43,10 @@ export interface SpanRecorder {
   openSpans(): ReadableSpan[];
   /** Forgets the spans recorded so far. */
   reset(): void;
-  /** Shuts the provider down and removes what `global` registered. */
+  /**
+   * Shuts the provider down and puts back what `global` displaced. It undoes only what is still
+   * as the recorder left it, and only once: calling it again does nothing.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -57,13 +69,21 @@ class OpenSpanTracker implements SpanProcessor {
 /**
  * Sets up an in-memory span recorder in one call. It needs the optional peer dependencies
  * `@opentelemetry/sdk-trace` and `@opentelemetry/context-async-hooks` (3.x), and throws an
- * Error that says what to install when they are missing.
+ * Error that says what to install when they are missing. A global recorder (the default)
+ * records until its `shutdown()`, and another one cannot start before that: the call throws
+ * an Error that says so (see {@link SpanRecorderOptions.global}).
  *
  * @example
  * const recorder = recordSpans();
  * // ... publish and consume ...
  * assertOneTrace(recorder.spans(), ['send orders', 'process orders']);
  * await recorder.shutdown();
+ *
+ * @example
+ * // vitest: one recorder per test
+ * let recorder: SpanRecorder;
+ * beforeEach(() => { recorder = recordSpans(); });
+ * afterEach(() => recorder.shutdown());
  */
 export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
   const { sdkTrace, contextAsyncHooks } = recorderPeers();
@@ -72,29 +92,21 @@ export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
   const tracker = new OpenSpanTracker();
   const provider = new sdkTrace.TracerProvider({ sampler, spanProcessors: [tracker, new sdkTrace.SimpleSpanProcessor({ exporter })] });
   const propagator = new W3CPropagator();
-  let contextManager: AsyncLocalStorageContextManager | undefined;
-  if (global) {
-    trace.disable();
-    context.disable();
-    propagation.disable();
-    contextManager = new contextAsyncHooks.AsyncLocalStorageContextManager().enable();
-    context.setGlobalContextManager(contextManager);
-    trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(propagator);
-  }
+  const release = global ? recordGlobally({ provider, propagator, contextManager: () => new contextAsyncHooks.AsyncLocalStorageContextManager().enable() }) : undefined;
+  let shutdown: Promise<void> | undefined;
   return {
     provider,
     propagator,
     spans: () => exporter.getFinishedSpans().slice(),
     openSpans: () => [...tracker.open],
     reset: () => exporter.reset(),
-    async shutdown() {
-      await provider.shutdown();
-      if (global) {
-        trace.disable();
-        context.disable();
-        propagation.disable();
+    shutdown() {
+      if (shutdown === undefined) {
+        // The globals first, at once: a recorder may be started right after an un-awaited shutdown().
+        release?.();
+        shutdown = provider.shutdown();
       }
+      return shutdown;
     },
   };
 }

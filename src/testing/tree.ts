@@ -28,12 +28,15 @@ function toMillis([seconds, nanos]: readonly [number, number]): number {
  * Renders spans as trace trees, one per trace id, like a tracing UI's waterfall:
  * indentation for parent/child, the service, span name and kind, a bar placed on the
  * trace's timeline, the duration, `✗` for spans with status ERROR and `↪` for links.
+ * Every span given is printed once (a span given twice, once): one whose parent is not among
+ * the spans, or that no root leads to (spans whose parents form a cycle, or that share their
+ * span id with another), is printed as a root.
  */
 export function formatTraceTree(spans: readonly ReadableSpan[], options: TreeOptions = {}): string {
   const { barWidth = 30, serviceAttribute = 'service.name' } = options;
   if (!Number.isInteger(barWidth) || barWidth < 1) throw new TypeError(`tracebus: formatTraceTree(spans, { barWidth }) must be a whole number of characters, 1 or more, such as 30; got ${barWidth}`);
   const byTrace = new Map<string, ReadableSpan[]>();
-  for (const span of spans) {
+  for (const span of new Set(spans)) {
     const traceId = span.spanContext().traceId;
     let list = byTrace.get(traceId);
     if (list === undefined) byTrace.set(traceId, (list = []));
@@ -59,7 +62,11 @@ export function formatTraceTree(spans: readonly ReadableSpan[], options: TreeOpt
     out.push(`trace ${traceId}  (${list.length} spans, ${(end - start).toFixed(1)} ms)`);
     const byStart = (a: ReadableSpan, b: ReadableSpan) => toMillis(a.startTime) - toMillis(b.startTime);
     const rows: Array<[label: string, rest: string]> = [];
+    const printed = new Set<ReadableSpan>();
     const walk = (span: ReadableSpan, depth: number) => {
+      // A span id shared by a parent and its child, or parents in a cycle, would lead back here.
+      if (printed.has(span)) return;
+      printed.add(span);
       const from = Math.min(barWidth - 1, Math.floor((toMillis(span.startTime) - start) * scale));
       const open = isOpen(span);
       // An open span's bar runs to the end of the trace.
@@ -74,6 +81,7 @@ export function formatTraceTree(spans: readonly ReadableSpan[], options: TreeOpt
       for (const child of (children.get(span.spanContext().spanId) ?? []).sort(byStart)) walk(child, depth + 1);
     };
     for (const root of roots.sort(byStart)) walk(root, 0);
+    for (const span of list.filter((span) => !printed.has(span)).sort(byStart)) walk(span, 0);
     const width = Math.max(...rows.map(([label]) => label.length));
     for (const [label, rest] of rows) out.push(`  ${label.padEnd(width)}  ${rest}`);
   }

@@ -371,6 +371,9 @@ describe('traceProducer: send', () => {
       });
       expect(raw.sent.flatMap(messagesOf).map((message) => message.headers?.traceparent)).toEqual([SAMPLED, SAMPLED, SAMPLED]);
     } finally {
+      // What this test registered, which a recorder sets aside but does not remove.
+      context.disable();
+      propagation.disable();
       recorder = recordSpans();
     }
   });

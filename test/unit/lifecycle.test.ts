@@ -107,7 +107,7 @@ describe('a span that records', () => {
 
 describe('a failure recorded whatever was thrown', () => {
   const failWith = (thrown: unknown) => {
-    recorder = recordSpans();
+    recorder ??= recordSpans();
     const tracer = new MessagingTracer('kafka');
     let caught: unknown;
     try {
