@@ -138,7 +138,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     const attributes = publishedAttributes(routingKey, destination, publishOptions, body, server);
     const queued = wouldQueue(raw);
     if (queued !== undefined) attributes[ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED] = raw._channel == null;
-    const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
+    const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes, metricTemplate: destination.metric };
     const publish: AmqpPublish = { exchange, routingKey, content: content as Buffer, options: publishOptions };
     const open = tracer.beginPublish(info, publishOptions?.headers, publish, producerHook, undefined, state);
     if (queued === true) {

@@ -61,7 +61,18 @@ const SERVER_NAMED_TEMPLATE = 'amq.gen-{id}';
 export interface Destination {
   readonly name: string;
   readonly template: string | undefined;
+  /**
+   * The destination on metrics, `messaging.destination.template`, where the name holds a
+   * routing key of an exchange: routing keys are often per entity (`customer.42.updated`), and
+   * semconv puts a destination name on metrics only when it is known to be of low cardinality.
+   * `undefined` where the name (or its template) is the metrics' destination: the default
+   * exchange, whose routing key is a queue's name, or no routing key.
+   */
+  readonly metric: string | undefined;
 }
+
+/** What stands for a routing key in the metrics' destination template. */
+const ROUTING_KEY_TEMPLATE = '{routing key}';
 
 /**
  * The low-cardinality stand-in for a server-generated name, or `undefined` when `name`
@@ -83,7 +94,8 @@ export function temporaryTemplate(name: string): string | undefined {
 export function publishDestination(exchange: string, routingKey: string): Destination {
   const name = joinPublish(exchange, routingKey);
   const key = temporaryTemplate(routingKey);
-  return { name, template: key === undefined ? undefined : joinPublish(exchange, key) };
+  const metric = exchange !== '' && routingKey !== '' && key === undefined ? joinPublish(exchange, ROUTING_KEY_TEMPLATE) : undefined;
+  return { name, template: key === undefined ? undefined : joinPublish(exchange, key), metric };
 }
 
 function joinPublish(exchange: string, routingKey: string): string {
@@ -99,8 +111,10 @@ export function consumeDestination(exchange: string, routingKey: string, queue: 
   const name = joinConsume(exchange, routingKey, queue);
   const key = temporaryTemplate(routingKey);
   const named = temporaryTemplate(queue);
-  if (key === undefined && named === undefined) return { name, template: undefined };
-  return { name, template: joinConsume(exchange, key ?? routingKey, named ?? queue) };
+  // A routing key equal to the queue's name is written once, and names the queue.
+  const metric = exchange !== '' && routingKey !== '' && routingKey !== queue && key === undefined ? joinConsume(exchange, ROUTING_KEY_TEMPLATE, named ?? queue) : undefined;
+  if (key === undefined && named === undefined) return { name, template: undefined, metric };
+  return { name, template: joinConsume(exchange, key ?? routingKey, named ?? queue), metric };
 }
 
 function joinConsume(exchange: string, routingKey: string, queue: string): string {

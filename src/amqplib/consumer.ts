@@ -211,10 +211,10 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
       ctx = ROOT_CONTEXT;
       handlerTrace = IDLE_MESSAGE_TRACE;
     } else {
-      const info: OperationInfo = { type: 'process', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
+      const info: OperationInfo = { type: 'process', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination), metricTemplate: destination.metric };
       // Metric attributes are worked out only while metrics are on.
       const instruments = this.tracer.instruments();
-      const attributes = instruments === undefined ? undefined : this.tracer.attributes(info);
+      const attributes = instruments === undefined ? undefined : this.tracer.attributesForMetrics(info);
       const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes, state);
       const span = this.tracer.startSpan(info, SpanKind.CONSUMER, parent, links);
       if (this.#hook !== undefined) runHook(this.#hook, span, message, 'consumerHook');
@@ -325,10 +325,10 @@ export class ConsumerTracer<M extends Message = Message> implements DeliverySour
         span.setAttribute(ATTR_RABBITMQ_EMPTY, true);
       } else {
         const destination = this.#destination(message);
-        const info: OperationInfo = { type: 'receive', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination) };
-        attributes = this.tracer.attributes(info);
+        const info: OperationInfo = { type: 'receive', destination: destination.template ?? destination.name, attributes: this.#attributes(message, destination), metricTemplate: destination.metric };
         span.updateName(`receive ${info.destination}`);
-        span.setAttributes(attributes);
+        span.setAttributes(this.tracer.attributes(info));
+        attributes = this.tracer.attributesForMetrics(info);
         const { parent, links } = this.tracer.placement(message.properties.headers, message, this.#policy, info.destination, attributes);
         const remote = links?.[0]?.context ?? trace.getSpanContext(parent);
         if (remote !== undefined && isValidSpanContext(remote)) span.addLink({ context: remote });

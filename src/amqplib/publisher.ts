@@ -144,7 +144,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     }
     const destination = memo.publish(exchange ?? '', routingKey ?? '');
     const attributes = publishedAttributes(routingKey ?? '', destination, publishOptions, bodySize ? content : undefined, server);
-    const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes };
+    const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes, metricTemplate: destination.metric };
     const open = tracer.beginPublish(info, given, { exchange, routingKey, content, options: publishOptions }, producerHook, undefined, state);
     const headers = traceHeaders(open.headers, headerBudget(room, publishOptions), open.span);
     try {

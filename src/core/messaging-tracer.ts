@@ -22,7 +22,7 @@ import { resolveTracingOptions, type TracingOptions } from './options.ts';
 import { resolvePolicy, type PolicyOption } from './policy.ts';
 import { MessagePropagation, type PropagationState } from './propagation.ts';
 import { isValidSpanContext } from './span-context.ts';
-import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM, withSemconvNames, type SemconvMode } from './semconv.ts';
+import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_DESTINATION_TEMPLATE, ATTR_MESSAGING_OPERATION_NAME, ATTR_MESSAGING_OPERATION_TYPE, ATTR_MESSAGING_SYSTEM, withSemconvNames, type SemconvMode } from './semconv.ts';
 import { INSTRUMENTATION_NAME, VERSION } from './version.ts';
 
 /** The attribute recorded on a span whose links were capped by `maxLinks`. */
@@ -162,6 +162,16 @@ export class MessagingTracer {
     return attributes;
   }
 
+  /**
+   * {@link attributes}, with `info.metricTemplate` as `messaging.destination.template`: what
+   * the metrics of the operation are worked out from (see `metricAttributes`). A new object.
+   */
+  attributesForMetrics(info: OperationInfo): Attributes {
+    const attributes = this.attributes(info);
+    if (info.metricTemplate !== undefined) attributes[ATTR_MESSAGING_DESTINATION_TEMPLATE] = info.metricTemplate;
+    return attributes;
+  }
+
   /** System, operation, destination and `info.sampling`: what a sampler sees. A new object. */
   #startAttributes(info: OperationInfo): Attributes {
     const attributes: Attributes = {
@@ -217,7 +227,7 @@ export class MessagingTracer {
   /** The metrics of a send about to start for `info` (see {@link measureSend}); `undefined` while metrics are off. */
   measureSend(info: OperationInfo, count?: number): OnEnd | undefined {
     const instruments = this.#metrics.instruments();
-    return instruments === undefined ? undefined : measureSend(instruments, this.attributes(info), count);
+    return instruments === undefined ? undefined : measureSend(instruments, this.attributesForMetrics(info), count);
   }
 
   /** The metric instruments, or `undefined` while no MeterProvider is registered. */
@@ -301,7 +311,7 @@ export class MessagingTracer {
     if (prepared === undefined && this.#idle(state)) return context.with(ROOT_CONTEXT, handle, undefined, IDLE_MESSAGE_TRACE);
     // Metric attributes are worked out only while metrics are on.
     const instruments = this.#metrics.instruments();
-    const attributes = instruments === undefined ? undefined : this.attributes(info);
+    const attributes = instruments === undefined ? undefined : this.attributesForMetrics(info);
     const { parent, links } = this.#place(state, instruments, headers, message, policy, info.destination, attributes);
     const span = this.startSpan(info, info.type === 'process' ? SpanKind.CONSUMER : SpanKind.CLIENT, parent, links);
     if (hook !== undefined) runHook(hook, span, message, 'consumerHook');

@@ -22,6 +22,12 @@ export interface OperationInfo {
   attributes?: Attributes;
   /** When the message was produced (ms since the epoch), for the time-in-queue metric. */
   publishedAt?: number;
+  /**
+   * The destination on metrics, as `messaging.destination.template`, where `destination` is
+   * not known to be of low cardinality (a RabbitMQ routing key): metrics then carry this
+   * instead of the name. Spans keep the name.
+   */
+  metricTemplate?: string;
 }
 
 /**

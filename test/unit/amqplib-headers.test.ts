@@ -15,38 +15,47 @@ const codec = createRequire(import.meta.url)(join(process.cwd(), 'node_modules/a
 const amqplibSize = (table: Record<string, unknown>) => codec.encodeTable(Buffer.alloc(1 << 20), table, 0);
 
 describe('destination names (semconv rabbitmq.md)', () => {
+  // `metric`: the destination metrics carry where a routing key of an exchange is in the name.
   it.each([
-    ['orders', 'order.created', 'orders:order.created'],
-    ['', 'billing', 'billing'],
-    ['logs', '', 'logs'],
-    ['', '', 'amq.default'],
-  ])('publish to exchange %j with routing key %j: %s', (exchange, routingKey, name) => {
-    expect(publishDestination(exchange, routingKey)).toEqual({ name, template: undefined });
+    ['orders', 'order.created', 'orders:order.created', 'orders:{routing key}'],
+    ['', 'billing', 'billing', undefined],
+    ['logs', '', 'logs', undefined],
+    ['', '', 'amq.default', undefined],
+  ])('publish to exchange %j with routing key %j: %s (metrics: %s)', (exchange, routingKey, name, metric) => {
+    expect(publishDestination(exchange, routingKey)).toEqual({ name, template: undefined, metric });
   });
 
   it.each([
-    ['orders', 'order.created', 'billing', 'orders:order.created:billing'],
-    ['', 'billing', 'billing', 'billing'],
-    ['logs', '', 'audit', 'logs:audit'],
-    ['', 'key', 'queue', 'key:queue'],
-    ['orders', 'billing', 'billing', 'orders:billing'],
-    ['', '', '', 'amq.default'],
-  ])('consume from exchange %j, routing key %j, queue %j: %s', (exchange, routingKey, queue, name) => {
-    expect(consumeDestination(exchange, routingKey, queue)).toEqual({ name, template: undefined });
+    ['orders', 'order.created', 'billing', 'orders:order.created:billing', 'orders:{routing key}:billing'],
+    ['', 'billing', 'billing', 'billing', undefined],
+    ['logs', '', 'audit', 'logs:audit', undefined],
+    ['', 'key', 'queue', 'key:queue', undefined],
+    ['orders', 'billing', 'billing', 'orders:billing', undefined],
+    ['', '', '', 'amq.default', undefined],
+  ])('consume from exchange %j, routing key %j, queue %j: %s (metrics: %s)', (exchange, routingKey, queue, name, metric) => {
+    expect(consumeDestination(exchange, routingKey, queue)).toEqual({ name, template: undefined, metric });
   });
 
   it('gives server-generated names a template for the span name', () => {
     expect(publishDestination('', 'amq.rabbitmq.reply-to.g1h2AA5yZXBseUAxMjM0NTY3OA')).toEqual({
       name: 'amq.rabbitmq.reply-to.g1h2AA5yZXBseUAxMjM0NTY3OA',
       template: 'amq.rabbitmq.reply-to',
+      metric: undefined,
     });
     expect(consumeDestination('', 'amq.rabbitmq.reply-to.g1h2AA5y', 'amq.rabbitmq.reply-to')).toEqual({
       name: 'amq.rabbitmq.reply-to.g1h2AA5y:amq.rabbitmq.reply-to',
       template: 'amq.rabbitmq.reply-to',
+      metric: undefined,
     });
-    expect(consumeDestination('logs', '', 'amq.gen-JzTY20BRgKO')).toEqual({ name: 'logs:amq.gen-JzTY20BRgKO', template: 'logs:amq.gen-{id}' });
-    expect(consumeDestination('', 'amq.gen-JzTY20BRgKO', 'amq.gen-JzTY20BRgKO')).toEqual({ name: 'amq.gen-JzTY20BRgKO', template: 'amq.gen-{id}' });
-    expect(publishDestination('amq.topic', 'amq.other')).toEqual({ name: 'amq.topic:amq.other', template: undefined });
+    expect(consumeDestination('logs', '', 'amq.gen-JzTY20BRgKO')).toEqual({ name: 'logs:amq.gen-JzTY20BRgKO', template: 'logs:amq.gen-{id}', metric: undefined });
+    expect(consumeDestination('', 'amq.gen-JzTY20BRgKO', 'amq.gen-JzTY20BRgKO')).toEqual({ name: 'amq.gen-JzTY20BRgKO', template: 'amq.gen-{id}', metric: undefined });
+    expect(publishDestination('amq.topic', 'amq.other')).toEqual({ name: 'amq.topic:amq.other', template: undefined, metric: 'amq.topic:{routing key}' });
+    // A server-named queue bound to an exchange: the routing key goes, the queue's template stays.
+    expect(consumeDestination('events', 'user.7.created', 'amq.gen-JzTY20BRgKO')).toEqual({
+      name: 'events:user.7.created:amq.gen-JzTY20BRgKO',
+      template: 'events:user.7.created:amq.gen-{id}',
+      metric: 'events:{routing key}:amq.gen-{id}',
+    });
   });
 });
 

@@ -766,6 +766,45 @@ describe('metrics and propagation diagnostics', () => {
     await meterProvider.shutdown();
   });
 
+  it('keeps routing keys of exchanges off metrics, where they would make a time series per key; spans keep them', async () => {
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const fake = new FakeChannel();
+    const channel = traceChannel({ meterProvider, serverAddress: 'rabbit', serverPort: 5672 })(asChannel(fake));
+    for (const customer of ['c-1', 'c-2', 'c-3']) channel.publish('events', `customer.${customer}.updated`, Buffer.from(customer));
+    await channel.consume('audit', async () => undefined);
+    for (const customer of ['c-1', 'c-2']) await fake.consumers.get('audit')!(delivery({ traceparent: SAMPLED }, { exchange: 'events', routingKey: `customer.${customer}.updated` }));
+    await channel.get('audit');
+    fake.nextGet = { ...delivery({ traceparent: SAMPLED }, { exchange: 'events', routingKey: 'customer.c-9.updated' }), fields: { deliveryTag: 9, redelivered: false, exchange: 'events', routingKey: 'customer.c-9.updated', messageCount: 0 } };
+    await channel.get('audit');
+
+    const server = { 'messaging.system.name': 'rabbitmq', 'server.address': 'rabbit', 'server.port': 5672 };
+    expect(await reader.points('messaging.client.sent.messages')).toEqual([
+      { attributes: { ...server, 'messaging.operation.name': 'send', 'messaging.destination.template': 'events:{routing key}' }, value: 3 },
+    ]);
+    const processed = { ...server, 'messaging.operation.name': 'process', 'messaging.destination.template': 'events:{routing key}:audit' };
+    const received = { ...server, 'messaging.operation.name': 'receive', 'messaging.destination.template': 'events:{routing key}:audit' };
+    expect(await reader.points('messaging.client.consumed.messages')).toEqual([
+      { attributes: processed, value: 2 },
+      { attributes: received, value: 1 },
+    ]);
+    expect(await reader.points('tracebus.propagation.messages')).toEqual([
+      { attributes: { ...processed, 'tracebus.propagation.outcome': 'valid' }, value: 2 },
+      { attributes: { ...received, 'tracebus.propagation.outcome': 'valid' }, value: 1 },
+    ]);
+    const names = recorder.spans().map((span) => [span.name, span.attributes['messaging.destination.name'] ?? null, span.attributes['messaging.destination.template'] ?? null]);
+    expect(names).toEqual([
+      ['send events:customer.c-1.updated', 'events:customer.c-1.updated', null],
+      ['send events:customer.c-2.updated', 'events:customer.c-2.updated', null],
+      ['send events:customer.c-3.updated', 'events:customer.c-3.updated', null],
+      ['process events:customer.c-1.updated:audit', 'events:customer.c-1.updated:audit', null],
+      ['process events:customer.c-2.updated:audit', 'events:customer.c-2.updated:audit', null],
+      ['receive audit', 'audit', null],
+      ['receive events:customer.c-9.updated:audit', 'events:customer.c-9.updated:audit', null],
+    ]);
+    await meterProvider.shutdown();
+  });
+
   it('records channel.get as a receive operation, and a delivered message as consumed', async () => {
     const reader = new CollectingReader();
     const meterProvider = new MeterProvider({ readers: [reader] });
