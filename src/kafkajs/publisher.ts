@@ -24,7 +24,8 @@ const KAFKAJS_PRODUCER: ProducerBinding = {
  * A producer decorator: `traceProducer(options)(producer)` returns an object of the same
  * `Producer` type that delegates every method to `producer` (`connect`, `disconnect`,
  * `on`, `events`, `logger`, …) and traces what it sends. The messages, arrays and headers
- * you pass are never modified: tracebus sends copies.
+ * you pass are never modified: tracebus sends copies, which keep what kafkajs reads of a
+ * class instance (its getters, inherited and non-enumerable fields).
  *
  * - `send({ topic, messages: [one] })`: one PRODUCER span `send <topic>`; its context goes
  *   into the message's headers.

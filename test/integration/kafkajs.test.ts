@@ -288,6 +288,39 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
     expect(recorder.openSpans()).toEqual([]);
   });
 
+  it('a record class (its topic a getter reading a private field, acks inherited) reaches kafkajs as it does untraced', async () => {
+    const topic = await createTopic(admin, unique('record-class'));
+    class FireAndForget {
+      readonly #topic: string;
+      messages: Array<{ value: string }>;
+      constructor(topic: string, value: string) {
+        this.#topic = topic;
+        this.messages = [{ value }];
+      }
+      get topic() {
+        return this.#topic;
+      }
+      // No acknowledgement: kafkajs then resolves with no metadata at all.
+      get acks() {
+        return 0;
+      }
+    }
+    const untraced = await raw.send(new FireAndForget(topic, 'untraced') as unknown as ProducerRecord);
+    const traced = await producer.send(new FireAndForget(topic, 'traced') as unknown as ProducerRecord);
+    expect([untraced, traced]).toEqual([[], []]);
+    const received: KafkaMessage[] = [];
+    await startConsumer(traceConsumer()(consumer('record-class')), topic, (started) => started.run({ eachMessage: async ({ message }) => void received.push(message) }));
+    await waitFor(() => received.length === 2 && spansNamed(`process ${topic}`).length === 2, 'both messages', 20_000);
+
+    expect(received.map(textOf)).toEqual(['untraced', 'traced']);
+    const spans = recorder.spans();
+    const send = findSpan(spans, `send ${topic}`);
+    expect(send.status.code).toBe(SpanStatusCode.UNSET);
+    expect(received.map(traceparentOf)).toEqual([undefined, wire(send)]);
+    assertChildOf(spansNamed(`process ${topic}`)[1]!, send, spans);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
   it('a failing handler: kafkajs retries, the retry is a new span in the same trace, the error is on the first attempt', async () => {
     const topic = await createTopic(admin, unique('retry'));
     class InventoryUnavailable extends Error {}

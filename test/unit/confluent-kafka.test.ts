@@ -136,6 +136,13 @@ describe('traceConfluentProducer', () => {
     expect(recorder.spans().filter((span) => span.name === 'transaction').map((span) => span.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['aborted', 'abandoned']);
   });
 
+  it('a batch without topicMessages goes to the client as it is, which refuses it (kafkajs sends nothing)', async () => {
+    const raw = new FakeConfluentProducer();
+    const missing = {} as KafkaJS.ProducerBatch;
+    await traceConfluentProducer()(asConfluentProducer(raw)).sendBatch(missing);
+    expect(raw.calls[0]!.arg).toBe(missing);
+  });
+
   it('transaction() resolves to the traced producer, as the client resolves to itself: all its calls act on the transaction', async () => {
     const raw = new FakeConfluentProducer();
     expect(await raw.transaction()).toBe(raw);
