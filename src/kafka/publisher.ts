@@ -57,11 +57,25 @@ export function producerDecorator<P extends object>(options: ProducerOptionsOf<n
   };
 }
 
+/** What every traced object of one producer shares: the transaction open on it, if any. */
+interface ProducerState {
+  open: TransactionSpan | undefined;
+}
+
+// Keyed on the client's producer: two modules may each wrap one shared producer, and a
+// transaction one of them begins is the producer's, whichever commits it or disconnects.
+const producers = new WeakMap<object, ProducerState>();
+
 function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
-  let open: TransactionSpan | undefined;
+  let state = producers.get(raw);
+  if (state === undefined) producers.set(raw, (state = { open: undefined }));
+  const shared = state;
   // In @confluentinc/kafka-javascript a transaction is the producer itself: while one is
   // open, the producer's own send, sendBatch, commit, abort and sendOffsets belong to it.
-  const ownTransaction = (): TransactionSpan | undefined => (open !== undefined && open.isProducer && !open.ended ? open : undefined);
+  const ownTransaction = (): TransactionSpan | undefined => {
+    const open = shared.open;
+    return open !== undefined && open.isProducer && !open.ended ? open : undefined;
+  };
   const overrides: Record<string, (...args: any[]) => unknown> = {
     send: function send(record: TopicMessagesShape) {
       return sends.send(raw, record, ownTransaction());
@@ -83,8 +97,8 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
       return Promise.resolve(pending).then(
         function transactionBegun(transaction) {
           // One transaction at a time: one still open here was ended behind the traced object's back.
-          open?.end('abandoned');
-          open = begun;
+          shared.open?.end('abandoned');
+          shared.open = begun;
           begun.isProducer = transaction === (raw as unknown);
           // Confluent's transaction is the producer: so is the traced one, whose own calls
           // (sends, commit, abort, disconnect, the next transaction) then act on it.
@@ -106,14 +120,15 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
   }
   if (typeof raw.sendOffsets === 'function') {
     overrides.sendOffsets = function sendOffsets(offsets: object) {
-      ownTransaction()?.offsetsSent(offsets);
-      return callOwn(raw, raw.sendOffsets!, offsets);
+      const transaction = ownTransaction();
+      const sent = callOwn(raw, raw.sendOffsets!, offsets);
+      return transaction === undefined ? sent : transaction.offsetsSent(offsets, sent);
     };
   }
   if (typeof raw.disconnect === 'function') {
     overrides.disconnect = function disconnect() {
-      open?.end('abandoned');
-      open = undefined;
+      shared.open?.end('abandoned');
+      shared.open = undefined;
       return raw.disconnect!();
     };
   }

@@ -659,7 +659,51 @@ describe('traceProducer: transactions', () => {
     const second = await producer.transaction();
     raw.transactions[1]!.commitError = failure;
     await expect(second.commit()).rejects.toBe(failure);
-    expect(recorder.spans().filter((candidate) => candidate.name === 'transaction')).toHaveLength(2);
+    expect(recorder.spans().filter((candidate) => candidate.name === 'transaction').map((candidate) => candidate.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['aborted', 'abandoned']);
+  });
+
+  it('a commit that fails and ends the transaction, as kafkajs does, ends its span as abandoned, with the error; the abort kafkajs then refuses adds nothing', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const transaction = await producer.transaction();
+    const fenced = new Error('Producer attempted an operation with an old epoch');
+    raw.transactions[0]!.commitError = fenced;
+    await expect(transaction.commit()).rejects.toBe(fenced);
+    expect(transaction.isActive()).toBe(false);
+    const refused = new Error('Cannot continue to use transaction once ended');
+    raw.transactions[0]!.abort = () => Promise.reject(refused);
+    await expect(transaction.abort()).rejects.toBe(refused);
+    const span = findSpan(recorder.spans(), 'transaction');
+    expect(span.attributes['tracebus.kafka.transaction.outcome']).toBe('abandoned');
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: fenced.message });
+    expect(span.events.map((event) => [event.name, event.attributes?.['exception.message']])).toEqual([['exception', fenced.message]]);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('sendOffsets is an event only once kafkajs took the offsets: a refused call adds none and rejects with the same error', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const transaction = await producer.transaction();
+    const refusal = new Error('The coordinator is loading');
+    const fake = raw.transactions[0]!;
+    const taken = fake.sendOffsets.bind(fake);
+    fake.sendOffsets = () => Promise.reject(refusal);
+    const offsets = { consumerGroupId: 'copier', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '5' }] }] };
+    await expect(transaction.sendOffsets(offsets)).rejects.toBe(refusal);
+    fake.sendOffsets = taken;
+    await expect(transaction.sendOffsets({ ...offsets, consumerGroupId: 'retried' })).resolves.toBeUndefined();
+    await transaction.commit();
+    const span = findSpan(recorder.spans(), 'transaction');
+    expect(span.events.map((event) => [event.name, event.attributes])).toEqual([['kafka.transaction.send_offsets', { 'messaging.consumer.group.name': 'retried' }]]);
+    expect(span.attributes['tracebus.kafka.transaction.outcome']).toBe('committed');
+  });
+
+  it('two wrappers of one producer share its transaction: disconnecting through either ends the one the other began', async () => {
+    // Two modules may each wrap a shared producer; the transaction is the producer's.
+    const first = traceProducer()(asProducer(raw));
+    const second = traceProducer()(asProducer(raw));
+    await first.transaction();
+    await second.disconnect();
+    expect(recorder.spans().map((span) => [span.name, span.attributes['tracebus.kafka.transaction.outcome']])).toEqual([['transaction', 'abandoned']]);
+    expect(recorder.openSpans()).toEqual([]);
   });
 
   it('disconnecting with a transaction open ends its span as abandoned; a refused transaction() is recorded', async () => {
