@@ -38,7 +38,10 @@ const CONFLUENT_PRODUCER: ProducerBinding = {
  *   first. This client's transaction *is* the producer: while one is open, sends, commits,
  *   aborts and `sendOffsets({ consumer, topics })` made on the traced producer belong to it,
  *   as those made on the object `transaction()` resolved to. `sendOffsets` is an event on
- *   the transaction span, with the consumer's group when tracebus traces that consumer.
+ *   the transaction span once the client took the offsets, with the consumer's group when
+ *   tracebus traces that consumer. A failed `commit()` is recorded and the span stays open, as
+ *   the transaction does, for the `abort()` that follows. A producer wrapped more than once has
+ *   one open transaction, whichever wrapper began it.
  *
  * The client itself changes the messages it is given (their value, partition, timestamp and
  * headers); tracebus sends copies, so the messages and headers you pass stay as they were.

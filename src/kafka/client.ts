@@ -105,6 +105,39 @@ export interface ConsumerBinding<C> {
   readonly watchGroup?: (consumer: C, learn: (groupId: string) => void, when: 'wrapped' | 'run') => void;
 }
 
+/**
+ * A copy of `object` with `fields` set, which a client reads as it would read `object`: the
+ * same prototype, every own property as it is (non-enumerable ones included, and own ones stay
+ * own: @confluentinc/kafka-javascript refuses a record whose own `acks` is set, but not one
+ * whose class provides it), and its getters, own ones and those of the `read` fields it
+ * inherits (a `topic` getter of its class), run on `object` itself, so that one reading a
+ * private field works as it does untraced. A spread keeps none of this: it drops inherited
+ * and non-enumerable fields. Throws what reading `object`'s properties throws.
+ *
+ * @example
+ * copyWith(record, { messages }, ['topic', 'acks', 'timeout', 'compression'])
+ */
+export function copyWith<T extends object>(object: T, fields: Readonly<Record<string, unknown>>, read: readonly string[]): T {
+  const descriptors = Object.getOwnPropertyDescriptors(object) as Record<PropertyKey, PropertyDescriptor>;
+  for (const key of Reflect.ownKeys(descriptors)) {
+    const descriptor = descriptors[key]!;
+    if (descriptor.get !== undefined) descriptor.get = () => Reflect.get(object, key) as unknown;
+  }
+  for (const name of Object.keys(fields)) {
+    const own = descriptors[name];
+    descriptors[name] = { value: fields[name], writable: true, configurable: true, enumerable: own === undefined || own.enumerable === true };
+  }
+  let prototype = Object.getPrototypeOf(object) as object | null;
+  // The inherited fields the client reads come from a layer between the copy and the
+  // prototype: still inherited, and read from `object`.
+  let inherited: PropertyDescriptorMap | undefined;
+  for (const name of read) {
+    if (!Object.hasOwn(object, name) && !Object.hasOwn(fields, name) && name in object) (inherited ??= {})[name] = { get: () => Reflect.get(object, name) as unknown, configurable: true };
+  }
+  if (inherited !== undefined) prototype = Object.create(prototype, inherited) as object;
+  return Object.create(prototype, descriptors) as T;
+}
+
 // Consumers tracebus traces, with their group as far as it is known: a transactional
 // producer's `sendOffsets({ consumer })` (@confluentinc/kafka-javascript) names the group by them.
 const groups = new WeakMap<object, () => string | undefined>();

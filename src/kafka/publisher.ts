@@ -12,7 +12,7 @@ import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import type { TracingOptions } from '../core/options.ts';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
 import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
-import type { ProducedMessage, ProducerBatchShape, ProducerBinding, ProducerShape, Sender, TopicMessagesShape, TransactionShape } from './client.ts';
+import { copyWith, type ProducedMessage, type ProducerBatchShape, type ProducerBinding, type ProducerShape, type Sender, type TopicMessagesShape, type TransactionShape } from './client.ts';
 import { TransactionSpan, tracedTransaction } from './transaction.ts';
 
 // The producer side of both Kafka bindings: `send`, `sendBatch` and transactions, traced
@@ -57,11 +57,25 @@ export function producerDecorator<P extends object>(options: ProducerOptionsOf<n
   };
 }
 
+/** What every traced object of one producer shares: the transaction open on it, if any. */
+interface ProducerState {
+  open: TransactionSpan | undefined;
+}
+
+// Keyed on the client's producer: two modules may each wrap one shared producer, and a
+// transaction one of them begins is the producer's, whichever commits it or disconnects.
+const producers = new WeakMap<object, ProducerState>();
+
 function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
-  let open: TransactionSpan | undefined;
+  let state = producers.get(raw);
+  if (state === undefined) producers.set(raw, (state = { open: undefined }));
+  const shared = state;
   // In @confluentinc/kafka-javascript a transaction is the producer itself: while one is
   // open, the producer's own send, sendBatch, commit, abort and sendOffsets belong to it.
-  const ownTransaction = (): TransactionSpan | undefined => (open !== undefined && open.isProducer && !open.ended ? open : undefined);
+  const ownTransaction = (): TransactionSpan | undefined => {
+    const open = shared.open;
+    return open !== undefined && open.isProducer && !open.ended ? open : undefined;
+  };
   const overrides: Record<string, (...args: any[]) => unknown> = {
     send: function send(record: TopicMessagesShape) {
       return sends.send(raw, record, ownTransaction());
@@ -83,8 +97,8 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
       return Promise.resolve(pending).then(
         function transactionBegun(transaction) {
           // One transaction at a time: one still open here was ended behind the traced object's back.
-          open?.end('abandoned');
-          open = begun;
+          shared.open?.end('abandoned');
+          shared.open = begun;
           begun.isProducer = transaction === (raw as unknown);
           // Confluent's transaction is the producer: so is the traced one, whose own calls
           // (sends, commit, abort, disconnect, the next transaction) then act on it.
@@ -106,14 +120,15 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
   }
   if (typeof raw.sendOffsets === 'function') {
     overrides.sendOffsets = function sendOffsets(offsets: object) {
-      ownTransaction()?.offsetsSent(offsets);
-      return callOwn(raw, raw.sendOffsets!, offsets);
+      const transaction = ownTransaction();
+      const sent = callOwn(raw, raw.sendOffsets!, offsets);
+      return transaction === undefined ? sent : transaction.offsetsSent(offsets, sent);
     };
   }
   if (typeof raw.disconnect === 'function') {
     overrides.disconnect = function disconnect() {
-      open?.end('abandoned');
-      open = undefined;
+      shared.open?.end('abandoned');
+      shared.open = undefined;
       return raw.disconnect!();
     };
   }
@@ -146,44 +161,61 @@ export class SendTracer {
   }
 
   send(sink: Sender, record: TopicMessagesShape, transaction: TransactionSpan | undefined): Promise<unknown> {
-    const messages = record?.messages;
+    let topic: unknown;
+    let messages: unknown;
+    try {
+      topic = record?.topic;
+      messages = record?.messages;
+    } catch {
+      // A getter of the record that throws: the client reads it too, and rejects its own way.
+      return callOwn(sink, sink.send, record);
+    }
     // Malformed calls go to the client untouched, for its own error.
-    if (typeof record?.topic !== 'string' || !Array.isArray(messages)) return callOwn(sink, sink.send, record);
+    if (typeof topic !== 'string' || !Array.isArray(messages)) return callOwn(sink, sink.send, record);
     const state = this.#tracer.prepare();
-    if (state === undefined) return callOwn(sink, sink.send, { ...record, messages: messages.map(this.#withoutTraceHeaders, this) });
-    if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, messages[0], transaction, state);
-    return this.#sendMany(sink, record, undefined, [record], record.topic, transaction, state);
+    if (state === undefined) return callOwn(sink, sink.send, withMessages(record, messages.map(this.#withoutTraceHeaders, this)));
+    if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, topic, messages[0], transaction, state);
+    return this.#sendMany(sink, record, undefined, [record], topic, transaction, state);
   }
 
   sendBatch(sink: Sender, batch: ProducerBatchShape, transaction: TransactionSpan | undefined): Promise<unknown> {
     // Malformed calls go to the client untouched, for its own error.
     if (batch === null || typeof batch !== 'object') return callOwn(sink, sink.sendBatch, batch);
-    const topicMessages = batch.topicMessages ?? [];
-    if (!Array.isArray(topicMessages)) return callOwn(sink, sink.sendBatch, batch);
+    let groups: readonly TopicMessagesShape[] | undefined;
     let destination: string | undefined;
-    for (let index = 0; index < topicMessages.length; index++) {
-      const group = topicMessages[index];
-      if (group === null || typeof group !== 'object' || typeof group.topic !== 'string' || !Array.isArray(group.messages)) return callOwn(sink, sink.sendBatch, batch);
-      if (index === 0) destination = group.topic;
-      else if (group.topic !== destination) destination = undefined;
+    try {
+      groups = batch.topicMessages;
+      // Anything but an array or nothing (null, say) goes untouched: kafkajs rejects null, Confluent's client takes it for none.
+      if (groups !== undefined && !Array.isArray(groups)) return callOwn(sink, sink.sendBatch, batch);
+      for (let index = 0; groups !== undefined && index < groups.length; index++) {
+        const group = groups[index];
+        if (group === null || typeof group !== 'object' || typeof group.topic !== 'string' || !Array.isArray(group.messages)) return callOwn(sink, sink.sendBatch, batch);
+        if (index === 0) destination = group.topic;
+        else if (group.topic !== destination) destination = undefined;
+      }
+    } catch {
+      // A getter that throws: the client reads it too, and rejects its own way.
+      return callOwn(sink, sink.sendBatch, batch);
     }
     const state = this.#tracer.prepare();
-    if (state === undefined) return callOwn(sink, sink.sendBatch, { ...batch, topicMessages: topicMessages.map((group) => ({ ...group, messages: group.messages.map(this.#withoutTraceHeaders, this) })) });
-    return this.#sendMany(sink, undefined, batch, topicMessages, destination, transaction, state);
+    // No topicMessages at all: kafkajs sends nothing, Confluent's client refuses the batch;
+    // either answers the batch as it is.
+    if (state === undefined) return callOwn(sink, sink.sendBatch, groups === undefined ? batch : withTopicMessages(batch, groups.map(this.#withoutTraceHeadersAll, this)));
+    return this.#sendMany(sink, undefined, batch, groups ?? NO_GROUPS, destination, transaction, state);
   }
 
   // Not tracePublish: a send inside a transaction takes the transaction as parent or link,
   // and a bulk send injects each message's own `create` span; the spans go through the
   // core's startSpan and runInSpan.
-  #sendOne(sink: Sender, record: TopicMessagesShape, message: ProducedMessage, transaction: TransactionSpan | undefined, state: PropagationState): Promise<unknown> {
+  #sendOne(sink: Sender, record: TopicMessagesShape, topic: string, message: ProducedMessage, transaction: TransactionSpan | undefined, state: PropagationState): Promise<unknown> {
     const tracer = this.#tracer;
     const active = context.active();
     const parent = transaction === undefined ? active : transaction.parentFor(active);
-    const info: OperationInfo = { type: 'send', destination: record.topic, attributes: producedAttributes(message, this.#client, true) };
+    const info: OperationInfo = { type: 'send', destination: topic, attributes: attributesOf(message, this.#client, true) };
     const span = tracer.startSpan(info, SpanKind.PRODUCER, parent, transaction?.linksFor(active));
-    if (this.#hook !== undefined) runHook(this.#hook, span, { topic: record.topic, message }, 'producerHook');
+    if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
     const ctx = trace.setSpan(parent, span);
-    const sent: TopicMessagesShape = { ...record, messages: [copyMessage(message, this.#encode(tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)))] };
+    const sent = withMessages(record, [this.#carrying(message, ctx, state)]);
     return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sent, undefined, tracer.measureSend(info, 1));
   }
 
@@ -214,7 +246,7 @@ export class SendTracer {
         const group = groups[index]!;
         const messages: ProducedMessage[] = new Array(group.messages.length);
         for (let at = 0; at < messages.length; at++) messages[at] = this.#create(parent, group.topic, group.messages[at]!, created, state);
-        sentGroups[index] = { ...group, messages };
+        sentGroups[index] = withMessages(group, messages);
       }
       // The link to the transaction comes first: it counts against maxLinks too, in the place of the last create span's.
       const toTransaction = transaction?.linksFor(active);
@@ -231,19 +263,21 @@ export class SendTracer {
         const group = groups[index]!;
         const messages: ProducedMessage[] = new Array(group.messages.length);
         for (let at = 0; at < messages.length; at++) messages[at] = this.#withTraceHeaders(group.messages[at]!, traceHeaders, state);
-        sentGroups[index] = { ...group, messages };
+        sentGroups[index] = withMessages(group, messages);
       }
     }
     const onEnd = tracer.measureSend(info, count);
-    if (record !== undefined) return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, { ...record, messages: sentGroups[0]!.messages }, undefined, onEnd);
-    return runInSpan(span, callContext(ctx, sink.sendBatch), originalOf(sink.sendBatch), sink, { ...batch, topicMessages: sentGroups }, undefined, onEnd);
+    // A multi-message send's one group is the record itself: its copy is what goes out.
+    if (record !== undefined) return runInSpan(span, callContext(ctx, sink.send), originalOf(sink.send), sink, sentGroups[0]!, undefined, onEnd);
+    const sent = groups === NO_GROUPS ? batch! : withTopicMessages(batch!, sentGroups);
+    return runInSpan(span, callContext(ctx, sink.sendBatch), originalOf(sink.sendBatch), sink, sent, undefined, onEnd);
   }
 
   /** Records the `create` span of one message and returns a copy carrying its context. */
   #create(parent: Context, topic: string, message: ProducedMessage, created: SpanContext[], state: PropagationState): ProducedMessage {
     if (!isMessage(message)) return message;
     const tracer = this.#tracer;
-    const info: OperationInfo = { type: 'create', destination: topic, attributes: producedAttributes(message, this.#client, false) };
+    const info: OperationInfo = { type: 'create', destination: topic, attributes: attributesOf(message, this.#client, false) };
     const span = tracer.startSpan(info, SpanKind.PRODUCER, parent);
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
     closeSpan(span);
@@ -251,9 +285,21 @@ export class SendTracer {
     // Checked once, here: the injection below then finds its trace id known valid
     // (span-context.ts), and the send span's links take the contexts as they are.
     if (isValidSpanContext(spanContext)) created.push(spanContext);
-    return copyMessage(message, this.#encode(tracer.inject(trace.setSpan(parent, span), message.headers as MessageHeaders | undefined, state)));
+    return this.#carrying(message, trace.setSpan(parent, span), state);
   }
 
+  /**
+   * A copy of `message` carrying the context `ctx`; `message` itself when it cannot be read (a
+   * getter that throws): the client reads it too and rejects as it does untraced, and the
+   * send's span ends with that error, where tracebus would have thrown before the client ran.
+   */
+  #carrying(message: ProducedMessage, ctx: Context, state: PropagationState): ProducedMessage {
+    try {
+      return copyMessage(message, this.#encode(this.#tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)));
+    } catch {
+      return message;
+    }
+  }
 
   /**
    * A copy of `message` whose headers carry `traceHeaders` instead of any trace headers it had,
@@ -262,9 +308,14 @@ export class SendTracer {
    */
   #withTraceHeaders(message: ProducedMessage, traceHeaders: WritableHeaders, state: PropagationState): ProducedMessage {
     if (!isMessage(message)) return message;
-    const headers = copyWithoutFields(message.headers as MessageHeaders | undefined, state.fields);
-    for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
-    return copyMessage(message, this.#encode(headers));
+    try {
+      const headers = copyWithoutFields(message.headers as MessageHeaders | undefined, state.fields);
+      for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
+      return copyMessage(message, this.#encode(headers));
+    } catch {
+      // Unreadable (a getter that throws): as #carrying, the client gets it as it is.
+      return message;
+    }
   }
 
   /**
@@ -274,8 +325,81 @@ export class SendTracer {
    */
   #withoutTraceHeaders(message: ProducedMessage): ProducedMessage {
     if (!isMessage(message)) return message;
-    return copyMessage(message, message.headers == null ? undefined : this.#encode(copyWithoutContext(message.headers as MessageHeaders)));
+    try {
+      const headers = message.headers;
+      return copyMessage(message, headers == null ? undefined : this.#encode(copyWithoutContext(headers as MessageHeaders)));
+    } catch {
+      // Unreadable (a getter that throws): as #carrying, the client gets it as it is.
+      return message;
+    }
   }
+
+  /** A group of a `sendBatch` as #withoutTraceHeaders leaves its messages. */
+  #withoutTraceHeadersAll(group: TopicMessagesShape): TopicMessagesShape {
+    return withMessages(group, group.messages.map(this.#withoutTraceHeaders, this));
+  }
+}
+
+/** A `sendBatch` without `topicMessages`: it goes to the client as it is. */
+const NO_GROUPS: readonly TopicMessagesShape[] = Object.freeze([]);
+
+/** The fields the clients read from a record, a batch or one of its groups, besides the messages tracebus replaces. */
+const RECORD_FIELDS = ['topic', 'acks', 'timeout', 'compression'] as const;
+
+/**
+ * `record` (a `send` record or a group of a batch) with `messages` in place of its own, as the
+ * client would read `record`: a plain object is spread; any other is copied with its prototype,
+ * getters and non-enumerable fields (copyWith), which a spread would leave out: a record class
+ * with a `topic` getter, an inherited `acks`. `record` itself when it cannot be read (a getter
+ * that throws): the client reads it too and rejects as it does untraced.
+ */
+function withMessages<R extends TopicMessagesShape>(record: R, messages: ProducedMessage[]): R {
+  try {
+    // The common case, a plain object, costs one spread as ever: its fields are its own.
+    if (Object.getPrototypeOf(record) === Object.prototype) return { ...record, messages };
+    return copyWith(record, { messages }, RECORD_FIELDS);
+  } catch {
+    return record;
+  }
+}
+
+/** `batch` with `topicMessages` in place of its own, read as withMessages reads a record. */
+function withTopicMessages(batch: ProducerBatchShape, topicMessages: TopicMessagesShape[]): ProducerBatchShape {
+  try {
+    if (Object.getPrototypeOf(batch) === Object.prototype) return { ...batch, topicMessages };
+    return copyWith(batch, { topicMessages }, RECORD_FIELDS);
+  } catch {
+    return batch;
+  }
+}
+
+/**
+ * The attributes of one message a producer sends (producedAttributes), never throwing: a field
+ * whose getter throws is left off the span, and the send goes on to the client, which reads it
+ * too and answers as it does untraced.
+ */
+function attributesOf(message: ProducedMessage, client: ClientAttributes, withClientId: boolean): Attributes {
+  try {
+    return producedAttributes(message, client, withClientId);
+  } catch {
+    return producedAttributes(readableFields(message), client, withClientId);
+  }
+}
+
+/** Stands for a value that cannot be read: neither a tombstone (`null`) nor a size. */
+const UNREADABLE = Object.freeze({});
+
+/** The fields of `message` producedAttributes reads, those that throw left out (and the value neither null nor sized). */
+function readableFields(message: ProducedMessage): ProducedMessage {
+  const fields: Record<string, unknown> = {};
+  for (const field of ['partition', 'key', 'value'] as const) {
+    try {
+      fields[field] = message[field];
+    } catch {
+      fields[field] = field === 'value' ? UNREADABLE : undefined;
+    }
+  }
+  return fields as unknown as ProducedMessage;
 }
 
 /** The fields of a message the clients read. */

@@ -1,7 +1,7 @@
 import { SpanKind, trace, type Context, type Link, type Span } from '@opentelemetry/api';
 import { isTraced } from '../core/checks.ts';
 import { delegateTo } from '../core/delegate.ts';
-import { closeSpan, recordError } from '../core/lifecycle.ts';
+import { closeSpan, isPromiseLike, recordError } from '../core/lifecycle.ts';
 import { ATTR_MESSAGING_CONSUMER_GROUP_NAME } from '../core/semconv.ts';
 import { ATTR_KAFKA_TRANSACTION_OUTCOME } from './attributes.ts';
 import { groupOf, type ProducerBatchShape, type TopicMessagesShape, type TransactionShape } from './client.ts';
@@ -34,8 +34,7 @@ export function tracedTransaction(raw: TransactionShape, begun: TransactionSpan,
       return begun.settle(raw, 'abort', 'aborted');
     },
     sendOffsets: function sendOffsets(offsets: object) {
-      begun.offsetsSent(offsets);
-      return raw.sendOffsets(offsets);
+      return begun.offsetsSent(offsets, raw.sendOffsets(offsets));
     },
   });
 }
@@ -69,14 +68,33 @@ export class TransactionSpan {
   }
 
   /**
-   * Records `sendOffsets` as an event, with the consumer group: kafkajs names it
-   * (`consumerGroupId`), @confluentinc/kafka-javascript takes the consumer, whose group is
-   * known when tracebus traces it.
+   * Records `sendOffsets(offsets)`, whose call returned `sent`, as an event once it succeeds
+   * (offsets the client refused are not part of the transaction), with the consumer group:
+   * kafkajs names it (`consumerGroupId`), @confluentinc/kafka-javascript takes the consumer,
+   * whose group is known when tracebus traces it. Returns a promise that settles as `sent`
+   * does, with the same value or error.
    */
-  offsetsSent(offsets: object): void {
-    const { consumerGroupId, consumer } = (offsets ?? {}) as { consumerGroupId?: unknown; consumer?: unknown };
-    const groupId = typeof consumerGroupId === 'string' ? consumerGroupId : groupOf(consumer);
-    this.span.addEvent('kafka.transaction.send_offsets', groupId === undefined ? undefined : { [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId });
+  offsetsSent<R>(offsets: object, sent: R): R {
+    if (!isPromiseLike(sent)) {
+      this.#recordOffsets(offsets);
+      return sent;
+    }
+    return Promise.resolve(sent).then((value) => {
+      this.#recordOffsets(offsets);
+      return value;
+    }) as R;
+  }
+
+  #recordOffsets(offsets: object): void {
+    // The transaction may have ended meanwhile (a commit not waiting for sendOffsets).
+    if (this.#ended) return;
+    try {
+      const { consumerGroupId, consumer } = (offsets ?? {}) as { consumerGroupId?: unknown; consumer?: unknown };
+      const groupId = typeof consumerGroupId === 'string' ? consumerGroupId : groupOf(consumer);
+      this.span.addEvent('kafka.transaction.send_offsets', groupId === undefined ? undefined : { [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: groupId });
+    } catch {
+      // Offsets the client took but tracebus cannot read (a getter that throws): no event, and the call still succeeds.
+    }
   }
 
   end(outcome: TransactionOutcome): void {
@@ -96,9 +114,14 @@ export class TransactionSpan {
   /**
    * Calls `commit` or `abort` and ends the span with `outcome` when it succeeds. A failure
    * is recorded; the span stays open while the transaction is still active (it can still
-   * be aborted), else it ends.
+   * be aborted: @confluentinc/kafka-javascript), else it ends as `abandoned`, neither
+   * committed nor aborted by the application (kafkajs: a transaction whose commit failed is
+   * no longer active, and cannot be aborted; the broker aborts it once it times out, or once a
+   * newer producer with the same transactionalId fences this one).
    */
   async settle(transaction: TransactionShape, method: 'commit' | 'abort', outcome: TransactionOutcome): Promise<void> {
+    // Ended already (an abort after a commit that failed and ended the transaction): the call is the client's alone.
+    if (this.#ended) return transaction[method]();
     try {
       await transaction[method]();
     } catch (error) {
@@ -109,7 +132,7 @@ export class TransactionSpan {
       } catch {
         active = false;
       }
-      if (!active) this.end(outcome);
+      if (!active) this.end('abandoned');
       throw error;
     }
     this.end(outcome);

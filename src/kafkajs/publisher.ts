@@ -24,7 +24,8 @@ const KAFKAJS_PRODUCER: ProducerBinding = {
  * A producer decorator: `traceProducer(options)(producer)` returns an object of the same
  * `Producer` type that delegates every method to `producer` (`connect`, `disconnect`,
  * `on`, `events`, `logger`, …) and traces what it sends. The messages, arrays and headers
- * you pass are never modified: tracebus sends copies.
+ * you pass are never modified: tracebus sends copies, which keep what kafkajs reads of a
+ * class instance (its getters, inherited and non-enumerable fields).
  *
  * - `send({ topic, messages: [one] })`: one PRODUCER span `send <topic>`; its context goes
  *   into the message's headers.
@@ -37,9 +38,12 @@ const KAFKAJS_PRODUCER: ProducerBinding = {
  * - `transaction()` resolves to a traced `Transaction`: its `send` and `sendBatch` are
  *   traced the same way, and the transaction itself is an INTERNAL span `transaction`
  *   that ends on `commit()` or `abort()` (`tracebus.kafka.transaction.outcome`), or as
- *   `abandoned` when the producer disconnects first. Sends made in the context the
- *   transaction began in are its children; sends made elsewhere (say, in each message's
- *   context inside a batch handler) stay in their own trace and link to it.
+ *   `abandoned` when the producer disconnects first or a `commit()` or `abort()` fails (the
+ *   error recorded; kafkajs then no longer takes the transaction for active, and refuses to
+ *   abort it). `sendOffsets` is an event on the span once kafkajs took the offsets. Sends
+ *   made in the context the transaction began in are its children; sends made elsewhere
+ *   (say, in each message's context inside a batch handler) stay in their own trace and
+ *   link to it.
  *
  * Spans carry `messaging.system.name` `kafka`, the topic, the partition when the message
  * names one, `kafka.message.key` (not for `null` keys), `kafka.message.tombstone` for a

@@ -261,6 +261,70 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     expect(each.recorder.openSpans()).toEqual([]);
   });
 
+  it('a record class (topic getter, inherited acks), a message whose value getter throws and a batch without topicMessages are answered as untraced', async () => {
+    const topic = await createTopic(admin, unique('record-class'));
+    class OrderRecord {
+      readonly #topic: string;
+      messages: Array<{ value: string }>;
+      constructor(topic: string, value: string) {
+        this.#topic = topic;
+        this.messages = [{ value }];
+      }
+      get topic() {
+        return this.#topic;
+      }
+      // This client refuses a record whose own acks is set; one its class provides is not its own.
+      get acks() {
+        return -1;
+      }
+    }
+    class LazyEvent {
+      readonly payload: unknown;
+      constructor(payload: unknown) {
+        this.payload = payload;
+      }
+      get value() {
+        return JSON.stringify(this.payload);
+      }
+    }
+    /** How a call ended: its result, the error it rejected with, or the error it threw. */
+    const outcome = async (call: () => Promise<unknown>): Promise<unknown> => {
+      try {
+        return await call().then(
+          (result) => result,
+          (error: Error) => `rejected with ${error.constructor.name}: ${error.message}`,
+        );
+      } catch (error) {
+        return `threw ${(error as Error).message}`;
+      }
+    };
+    const received: KafkaJS.KafkaMessage[] = [];
+    await confluentConsumer([topic], traceConfluentConsumer(), (consumer) => consumer.run({ eachMessage: async ({ message }) => void received.push(message) }));
+    const calls: Array<(producer: KafkaJS.Producer) => Promise<unknown>> = [
+      (producer) => producer.send(new OrderRecord(topic, producer === raw ? 'untraced' : 'traced') as unknown as KafkaJS.ProducerRecord),
+      (producer) => producer.send({ topic, messages: [new LazyEvent({ amount: 1n }) as unknown as KafkaJS.Message] }),
+      (producer) => producer.sendBatch({} as KafkaJS.ProducerBatch),
+    ];
+    const untraced: unknown[] = [];
+    for (const call of calls) untraced.push(await outcome(() => call(raw)));
+    const traced: unknown[] = [];
+    for (const call of calls) traced.push(await outcome(() => call(producer)));
+    const metadata = (baseOffset: string) => [{ topicName: topic, partition: 0, errorCode: 0, baseOffset, logAppendTime: '-1', logStartOffset: '0' }];
+    expect(untraced.slice(1)).toEqual(traced.slice(1));
+    expect([untraced[0], traced[0], traced[1]]).toEqual([metadata('0'), metadata('1'), 'rejected with TypeError: Do not know how to serialize a BigInt']);
+    expect(traced[2]).toMatch(/^rejected with KafkaJSError: The argument passed to sendbatch must be an object, and must contain the 'topicMessages' property/);
+    await waitFor(() => received.length === 2 && spansNamed(`process ${topic}`).length === 2, 'both records', 20_000);
+
+    expect(received.map(textOf)).toEqual(['untraced', 'traced']);
+    const spans = each.recorder.spans();
+    const [sent, lazy] = spansNamed(`send ${topic}`) as [ReadableSpan, ReadableSpan];
+    expect([sent.status.code, lazy.status.code, lazy.attributes['error.type']]).toEqual([SpanStatusCode.UNSET, SpanStatusCode.ERROR, 'TypeError']);
+    expect(headerGetter.get(received[1]!.headers, 'traceparent')).toBe(wire(sent));
+    assertChildOf(spansNamed(`process ${topic}`)[1]!, sent, spans);
+    expect(spansNamed('send').map((span) => [span.attributes['messaging.batch.message_count'], span.attributes['error.type']])).toEqual([[0, 'KafkaJSError']]);
+    expect(each.recorder.openSpans()).toEqual([]);
+  });
+
   it('a failing handler: the client delivers the message again, a new span in the same trace with tracebus.kafka.attempt', async () => {
     const topic = await createTopic(admin, unique('retry'));
     let calls = 0;

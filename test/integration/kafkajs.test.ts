@@ -288,6 +288,67 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
     expect(recorder.openSpans()).toEqual([]);
   });
 
+  it('transactions: a commit refused because a newer producer fenced this one ends the span as abandoned, with the error; kafkajs refuses the abort', async () => {
+    const topic = await createTopic(admin, unique('fenced'));
+    const transactionalId = `tracebus.fenced.${run}.${++counter}`;
+    const fenced = traceProducer({ brokers })(kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 }));
+    const newer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+    running.push(fenced, newer);
+    await Promise.all([fenced.connect(), newer.connect()]);
+
+    const transaction = await fenced.transaction();
+    await transaction.send({ topic, messages: [{ value: 'never committed' }] });
+    // The newer producer's first transaction takes the transactionalId over, at a newer epoch.
+    const replacing = await newer.transaction();
+    const refused = await transaction.commit().then(() => undefined, (error: unknown) => error as Error & { type?: string });
+    expect([refused?.constructor.name, refused?.type]).toEqual(['KafkaJSProtocolError', 'INVALID_PRODUCER_EPOCH']);
+    expect(transaction.isActive()).toBe(false);
+    const abort = await transaction.abort().then(() => undefined, (error: unknown) => (error as Error).message);
+    expect(abort).toBe('Cannot continue to use transaction once ended');
+    await replacing.abort();
+
+    const spans = recorder.spans();
+    const span = findSpan(spans, 'transaction');
+    expect(span.attributes).toEqual({ 'messaging.system.name': 'kafka', 'server.address': address, 'server.port': Number(port), 'error.type': 'KafkaJSProtocolError', 'tracebus.kafka.transaction.outcome': 'abandoned' });
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: refused!.message });
+    expect(span.events.map((event) => [event.name, event.attributes?.['exception.message']])).toEqual([['exception', refused!.message]]);
+    assertChildOf(findSpan(spans, `send ${topic}`), span, spans);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('a record class (its topic a getter reading a private field, acks inherited) reaches kafkajs as it does untraced', async () => {
+    const topic = await createTopic(admin, unique('record-class'));
+    class FireAndForget {
+      readonly #topic: string;
+      messages: Array<{ value: string }>;
+      constructor(topic: string, value: string) {
+        this.#topic = topic;
+        this.messages = [{ value }];
+      }
+      get topic() {
+        return this.#topic;
+      }
+      // No acknowledgement: kafkajs then resolves with no metadata at all.
+      get acks() {
+        return 0;
+      }
+    }
+    const untraced = await raw.send(new FireAndForget(topic, 'untraced') as unknown as ProducerRecord);
+    const traced = await producer.send(new FireAndForget(topic, 'traced') as unknown as ProducerRecord);
+    expect([untraced, traced]).toEqual([[], []]);
+    const received: KafkaMessage[] = [];
+    await startConsumer(traceConsumer()(consumer('record-class')), topic, (started) => started.run({ eachMessage: async ({ message }) => void received.push(message) }));
+    await waitFor(() => received.length === 2 && spansNamed(`process ${topic}`).length === 2, 'both messages', 20_000);
+
+    expect(received.map(textOf)).toEqual(['untraced', 'traced']);
+    const spans = recorder.spans();
+    const send = findSpan(spans, `send ${topic}`);
+    expect(send.status.code).toBe(SpanStatusCode.UNSET);
+    expect(received.map(traceparentOf)).toEqual([undefined, wire(send)]);
+    assertChildOf(spansNamed(`process ${topic}`)[1]!, send, spans);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
   it('a failing handler: kafkajs retries, the retry is a new span in the same trace, the error is on the first attempt', async () => {
     const topic = await createTopic(admin, unique('retry'));
     class InventoryUnavailable extends Error {}

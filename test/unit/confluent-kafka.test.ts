@@ -136,6 +136,47 @@ describe('traceConfluentProducer', () => {
     expect(recorder.spans().filter((span) => span.name === 'transaction').map((span) => span.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['aborted', 'abandoned']);
   });
 
+  it('two wrappers of one producer share its transaction: the sends and commit made through the other belong to it', async () => {
+    // Two modules may each wrap a shared producer; this client's transaction is the producer.
+    const raw = new FakeConfluentProducer();
+    const first = traceConfluentProducer()(asConfluentProducer(raw));
+    const second = traceConfluentProducer()(asConfluentProducer(raw));
+    await first.transaction();
+    await second.send({ topic: 'shared', messages: [{ value: '1' }] });
+    await second.commit();
+    await second.transaction();
+    await first.disconnect();
+    const spans = recorder.spans();
+    const transactions = spans.filter((span) => span.name === 'transaction');
+    expect(transactions.map((span) => span.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['committed', 'abandoned']);
+    assertChildOf(findSpan(spans, 'send shared'), transactions[0]!, spans);
+    expect(raw.calls.map((call) => call.method)).toEqual(['send', 'commit']);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('sendOffsets is an event only once the client took the offsets: a refused call adds none and rejects with the same error', async () => {
+    const raw = new FakeConfluentProducer();
+    const producer = traceConfluentProducer()(asConfluentProducer(raw));
+    const consumer = traceConfluentConsumer({ groupId: 'billing' })(asConfluentConsumer(new FakeConfluentConsumer('billing')));
+    await producer.transaction();
+    const refusal = new Error('sendOffsets arguments are invalid');
+    const taken = raw.sendOffsets.bind(raw);
+    raw.sendOffsets = () => Promise.reject(refusal);
+    await expect(producer.sendOffsets({ consumer: consumer as unknown as KafkaJS.Consumer, topics: [] })).rejects.toBe(refusal);
+    raw.sendOffsets = taken;
+    await expect(producer.sendOffsets({ consumer: consumer as unknown as KafkaJS.Consumer, topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '3' }] }] })).resolves.toBeUndefined();
+    await producer.commit();
+    const transaction = findSpan(recorder.spans(), 'transaction');
+    expect(transaction.events.map((event) => [event.name, event.attributes])).toEqual([['kafka.transaction.send_offsets', { 'messaging.consumer.group.name': 'billing' }]]);
+  });
+
+  it('a batch without topicMessages goes to the client as it is, which refuses it (kafkajs sends nothing)', async () => {
+    const raw = new FakeConfluentProducer();
+    const missing = {} as KafkaJS.ProducerBatch;
+    await traceConfluentProducer()(asConfluentProducer(raw)).sendBatch(missing);
+    expect(raw.calls[0]!.arg).toBe(missing);
+  });
+
   it('transaction() resolves to the traced producer, as the client resolves to itself: all its calls act on the transaction', async () => {
     const raw = new FakeConfluentProducer();
     expect(await raw.transaction()).toBe(raw);

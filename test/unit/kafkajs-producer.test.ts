@@ -3,7 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { Producer, ProducerBatch, ProducerRecord, TopicMessages } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Message, type Producer, type ProducerBatch, type ProducerRecord, type TopicMessages } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { traceProducer } from '../../src/kafkajs/index.ts';
@@ -304,6 +304,90 @@ describe('traceProducer: send', () => {
     expect(recorder.spans()).toEqual([]);
   });
 
+  it('record, batch and group fields from a class (getters, inherited, non-enumerable) reach kafkajs as they would untraced', async () => {
+    // kafkajs destructures the record, so it reads inherited fields too; a spread dropped them
+    // (the topic of this class, its acks and compression), and kafkajs refused the send ("Invalid topic").
+    class OrderRecord {
+      readonly #topic: string;
+      messages: Message[];
+      constructor(topic: string, messages: Message[]) {
+        this.#topic = topic;
+        this.messages = messages;
+        Object.defineProperty(this, 'timeout', { value: 1500, enumerable: false });
+      }
+      // A private field: the getter must run on the record itself.
+      get topic() {
+        return this.#topic;
+      }
+      get acks() {
+        return 1;
+      }
+      get compression() {
+        return 1;
+      }
+    }
+    class NightlyBatch {
+      topicMessages: OrderRecord[];
+      constructor(topicMessages: OrderRecord[]) {
+        this.topicMessages = topicMessages;
+      }
+      get acks() {
+        return 0;
+      }
+    }
+    const fields = (sent: object) => {
+      const arg = sent as Record<string, unknown>;
+      return { topic: arg.topic, acks: arg.acks, timeout: arg.timeout, compression: arg.compression, own: Object.keys(Object.getOwnPropertyDescriptors(sent)) };
+    };
+    const one = Object.freeze(new OrderRecord('orders', [{ value: 'one' }]));
+    const two = new OrderRecord('orders', [{ value: 'a' }, { value: 'b' }]);
+    const producer = traceProducer()(asProducer(raw));
+    await producer.send(one as unknown as ProducerRecord);
+    await producer.send(two as unknown as ProducerRecord);
+    await traceProducer({ createSpans: false })(asProducer(raw)).send(two as unknown as ProducerRecord);
+    await producer.sendBatch(new NightlyBatch([new OrderRecord('a', [{ value: '1' }]), new OrderRecord('b', [{ value: '2' }])]) as unknown as ProducerBatch);
+
+    const record = { topic: 'orders', acks: 1, timeout: 1500, compression: 1, own: ['messages', 'timeout'] };
+    expect(raw.sent.slice(0, 3).map((sent) => fields(sent.arg))).toEqual([record, record, record]);
+    for (const sent of raw.sent.slice(0, 3)) expect(sent.arg).toBeInstanceOf(OrderRecord);
+    const batch = raw.sent[3]!.arg;
+    expect([batch.acks, batch.timeout, Object.hasOwn(batch, 'acks')]).toEqual([0, undefined, false]);
+    expect(batch.topicMessages!.map(fields)).toEqual([
+      { ...record, topic: 'a' },
+      { ...record, topic: 'b' },
+    ]);
+    // Every message still carries its context, and the records given stay as they were.
+    expect(raw.sent.flatMap(messagesOf).map((message) => typeof message.headers?.traceparent)).toEqual(Array(7).fill('string'));
+    expect([one.messages, two.messages]).toEqual([[{ value: 'one' }], [{ value: 'a' }, { value: 'b' }]]);
+    expect(recorder.spans().filter((span) => span.name.startsWith('send')).map((span) => span.name)).toEqual(['send orders', 'send orders', 'send orders', 'send']);
+
+    // The same with nothing registered.
+    await recorder.shutdown();
+    try {
+      const idle = new FakeProducer();
+      await traceProducer()(asProducer(idle)).send(one as unknown as ProducerRecord);
+      await traceProducer()(asProducer(idle)).sendBatch(new NightlyBatch([two]) as unknown as ProducerBatch);
+      expect(fields(idle.sent[0]!.arg)).toEqual(record);
+      expect([idle.sent[1]!.arg.acks, ...idle.sent[1]!.arg.topicMessages!.map(fields)]).toEqual([0, record]);
+    } finally {
+      recorder = recordSpans();
+    }
+  });
+
+  it('sendBatch hands kafkajs a batch whose topicMessages is missing or not an array as it is, for its own answer', async () => {
+    // kafkajs rejects topicMessages: null; tracebus took it for none, and the send resolved.
+    const producer = traceProducer()(asProducer(raw));
+    const none = { topicMessages: null } as unknown as ProducerBatch;
+    const missing = {} as ProducerBatch;
+    await producer.sendBatch(none);
+    await producer.sendBatch(missing);
+    expect(raw.sent.map((sent) => sent.arg)).toEqual([none, missing]);
+    expect(raw.sent[0]!.arg).toBe(none);
+    expect(raw.sent[1]!.arg).toBe(missing);
+    // Without topicMessages, kafkajs sends nothing; the call is a send of no messages.
+    expect(recorder.spans().map((span) => [span.name, span.attributes['messaging.batch.message_count']])).toEqual([['send', 0]]);
+  });
+
   it('delegates everything else to the producer, bound to it', async () => {
     const producer = traceProducer()(asProducer(raw));
     await producer.connect();
@@ -396,6 +480,92 @@ describe('traceProducer with nothing registered (no SDK, no propagator, no metri
     } finally {
       recorder = recordSpans();
     }
+  });
+});
+
+describe('traceProducer around kafkajs itself, not connected (it answers these calls before any request)', () => {
+  /** How a call ended: what it resolved, the error it rejected with, or the error it threw. */
+  async function outcome(call: () => Promise<unknown>): Promise<string> {
+    try {
+      return await call().then(
+        () => 'resolved',
+        (error: Error) => `rejected with ${error.constructor.name}: ${error.message}`,
+      );
+    } catch (error) {
+      return `threw ${(error as Error).constructor.name}: ${(error as Error).message}`;
+    }
+  }
+  const kafkajs = () => new Kafka({ clientId: 'unit', brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+
+  it('a message or record whose getter throws: the send rejects as kafkajs rejects it untraced, instead of throwing; the span ends with the error', async () => {
+    class LazyEvent {
+      readonly key = 'k-1';
+      readonly payload: unknown;
+      constructor(payload: unknown) {
+        this.payload = payload;
+      }
+      get value() {
+        return JSON.stringify(this.payload);
+      }
+    }
+    class UnnamedRecord {
+      messages = [{ value: 'x' }];
+      get topic(): string {
+        throw new RangeError('no topic configured');
+      }
+    }
+    const lazy = new LazyEvent({ amount: 1n }) as unknown as Message;
+    const calls: Array<[string, (producer: Producer) => Promise<unknown>]> = [
+      ['single', (producer) => producer.send({ topic: 't', messages: [lazy] })],
+      ['bulk', (producer) => producer.send({ topic: 't', messages: [{ value: 'fine' }, lazy] })],
+      ['batch', (producer) => producer.sendBatch({ topicMessages: [{ topic: 't', messages: [lazy] }] })],
+      ['record', (producer) => producer.send(new UnnamedRecord() as unknown as ProducerRecord)],
+    ];
+    const raw = kafkajs();
+    const untraced: string[] = [];
+    for (const [, call] of calls) untraced.push(await outcome(() => call(raw)));
+    expect(untraced).toEqual([
+      'rejected with TypeError: Do not know how to serialize a BigInt',
+      'rejected with TypeError: Do not know how to serialize a BigInt',
+      'rejected with TypeError: Do not know how to serialize a BigInt',
+      'rejected with RangeError: no topic configured',
+    ]);
+    const traced = traceProducer({ bodySize: true })(raw);
+    const withoutCreateSpans = traceProducer({ createSpans: false })(raw);
+    for (const producer of [traced, withoutCreateSpans]) {
+      const seen: string[] = [];
+      for (const [, call] of calls) seen.push(await outcome(() => call(producer)));
+      expect(seen).toEqual(untraced);
+    }
+    const sends = recorder.spans().filter((span) => span.name === 'send t');
+    expect(sends.map((span) => [span.status.code, span.attributes['error.type']])).toEqual(Array(6).fill([SpanStatusCode.ERROR, 'TypeError']));
+    // The value cannot be read: neither a tombstone nor a size; the key can.
+    expect(sends[0]!.attributes).toEqual({ 'messaging.system.name': 'kafka', 'messaging.operation.type': 'send', 'messaging.operation.name': 'send', 'messaging.destination.name': 't', 'kafka.message.key': 'k-1', 'error.type': 'TypeError' });
+    const creates = recorder.spans().filter((span) => span.name === 'create t');
+    expect(creates.map((span) => [span.attributes['kafka.message.tombstone'], span.attributes['messaging.message.body.size']])).toEqual([
+      [undefined, 4],
+      [undefined, undefined],
+      [undefined, undefined],
+    ]);
+    expect(recorder.openSpans()).toEqual([]);
+
+    // The same with nothing registered.
+    await recorder.shutdown();
+    try {
+      const idle: string[] = [];
+      for (const [, call] of calls) idle.push(await outcome(() => call(traceProducer()(raw))));
+      expect(idle).toEqual(untraced);
+    } finally {
+      recorder = recordSpans();
+    }
+  });
+
+  it('sendBatch({ topicMessages: null }) rejects as kafkajs rejects it untraced', async () => {
+    const raw = kafkajs();
+    const batch = { topicMessages: null } as unknown as ProducerBatch;
+    const untraced = await outcome(() => raw.sendBatch(batch));
+    expect(untraced).toBe("rejected with TypeError: Cannot read properties of null (reading 'some')");
+    expect(await outcome(() => traceProducer()(raw).sendBatch(batch))).toBe(untraced);
   });
 });
 
@@ -492,7 +662,51 @@ describe('traceProducer: transactions', () => {
     const second = await producer.transaction();
     raw.transactions[1]!.commitError = failure;
     await expect(second.commit()).rejects.toBe(failure);
-    expect(recorder.spans().filter((candidate) => candidate.name === 'transaction')).toHaveLength(2);
+    expect(recorder.spans().filter((candidate) => candidate.name === 'transaction').map((candidate) => candidate.attributes['tracebus.kafka.transaction.outcome'])).toEqual(['aborted', 'abandoned']);
+  });
+
+  it('a commit that fails and ends the transaction, as kafkajs does, ends its span as abandoned, with the error; the abort kafkajs then refuses adds nothing', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const transaction = await producer.transaction();
+    const fenced = new Error('Producer attempted an operation with an old epoch');
+    raw.transactions[0]!.commitError = fenced;
+    await expect(transaction.commit()).rejects.toBe(fenced);
+    expect(transaction.isActive()).toBe(false);
+    const refused = new Error('Cannot continue to use transaction once ended');
+    raw.transactions[0]!.abort = () => Promise.reject(refused);
+    await expect(transaction.abort()).rejects.toBe(refused);
+    const span = findSpan(recorder.spans(), 'transaction');
+    expect(span.attributes['tracebus.kafka.transaction.outcome']).toBe('abandoned');
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: fenced.message });
+    expect(span.events.map((event) => [event.name, event.attributes?.['exception.message']])).toEqual([['exception', fenced.message]]);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
+  it('sendOffsets is an event only once kafkajs took the offsets: a refused call adds none and rejects with the same error', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const transaction = await producer.transaction();
+    const refusal = new Error('The coordinator is loading');
+    const fake = raw.transactions[0]!;
+    const taken = fake.sendOffsets.bind(fake);
+    fake.sendOffsets = () => Promise.reject(refusal);
+    const offsets = { consumerGroupId: 'copier', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '5' }] }] };
+    await expect(transaction.sendOffsets(offsets)).rejects.toBe(refusal);
+    fake.sendOffsets = taken;
+    await expect(transaction.sendOffsets({ ...offsets, consumerGroupId: 'retried' })).resolves.toBeUndefined();
+    await transaction.commit();
+    const span = findSpan(recorder.spans(), 'transaction');
+    expect(span.events.map((event) => [event.name, event.attributes])).toEqual([['kafka.transaction.send_offsets', { 'messaging.consumer.group.name': 'retried' }]]);
+    expect(span.attributes['tracebus.kafka.transaction.outcome']).toBe('committed');
+  });
+
+  it('two wrappers of one producer share its transaction: disconnecting through either ends the one the other began', async () => {
+    // Two modules may each wrap a shared producer; the transaction is the producer's.
+    const first = traceProducer()(asProducer(raw));
+    const second = traceProducer()(asProducer(raw));
+    await first.transaction();
+    await second.disconnect();
+    expect(recorder.spans().map((span) => [span.name, span.attributes['tracebus.kafka.transaction.outcome']])).toEqual([['transaction', 'abandoned']]);
+    expect(recorder.openSpans()).toEqual([]);
   });
 
   it('disconnecting with a transaction open ends its span as abandoned; a refused transaction() is recorded', async () => {
