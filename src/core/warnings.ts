@@ -46,7 +46,7 @@ export function reportProblem(code: WarningCode, message: string, error?: unknow
   entry.at = now;
   entry.since = 0;
   const detail = error instanceof Error ? ` (${error.name}: ${error.message})` : '';
-  const more = repeats > 0 ? ` [${repeats} more of this kind in the last minute]` : '';
+  const more = repeats > 0 ? ` [${repeats} more of this kind since the last warning]` : '';
   try {
     process.emitWarning(`${message}${detail}${more}. Full detail goes to the OpenTelemetry diag logger; TRACEBUS_WARNINGS=off turns these warnings off.`, { type: WARNING_TYPE, code });
   } catch {
@@ -56,7 +56,7 @@ export function reportProblem(code: WarningCode, message: string, error?: unknow
 }
 
 function warningsOff(): boolean {
-  const value = globalThis.process?.env?.TRACEBUS_WARNINGS;
+  const value = globalThis.process?.env?.TRACEBUS_WARNINGS?.toLowerCase();
   return value === 'off' || value === '0' || value === 'false';
 }
 

@@ -62,6 +62,26 @@ describe('problems a user can see', () => {
     expect(emitted[1]!.message).toMatch(/^tracebus: 1 message\(s\) on tracebus\.memory 'plain' arrived with no trace headers; each started a new trace\. /);
   });
 
+  it('a later warning of a kind counts the occurrences since the last warning, not since a minute ago', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+      await publishWithFailingHook(3);
+      vi.setSystemTime(new Date('2026-01-01T05:00:00Z'));
+      await publishWithFailingHook(1);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(emitted.map((warning) => warning.message.match(/\[.*\]/)?.[0] ?? null)).toEqual([null, '[2 more of this kind since the last warning]']);
+  });
+
+  it('TRACEBUS_WARNINGS=OFF, in any case, turns them off too', async () => {
+    process.env.TRACEBUS_WARNINGS = 'OFF';
+    await publishWithFailingHook(1);
+    expect(emitted).toEqual([]);
+    expect(diagged).toHaveLength(1);
+  });
+
   it('TRACEBUS_WARNINGS=off turns the process warnings off; diag still gets everything', async () => {
     process.env.TRACEBUS_WARNINGS = 'off';
     await publishWithFailingHook(2);
