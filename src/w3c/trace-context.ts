@@ -1,6 +1,6 @@
-import { createContextKey, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
+import { createContextKey, trace, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
 import { headerGetter, type MessageHeaders } from '../core/headers.ts';
-import { isValidSpanContext, ParsedSpanContext } from '../core/span-context.ts';
+import { checkSpanContext, INVALID_IDS, LOWERCASE_IDS, ParsedSpanContext } from '../core/span-context.ts';
 import { isTracingSuppressed } from '../core/suppression.ts';
 import { trimOws } from './ows.ts';
 import { MAX_TRACESTATE_INPUT, W3CTraceState } from './trace-state.ts';
@@ -198,10 +198,15 @@ function setTraceState(spanContext: ParsedSpanContext, value: string | string[] 
 
 const FLAG_TEXT = ['00', '01', '02', '03'] as const;
 
-/** The `traceparent` for `spanContext` (version 00, flags as exactly two hex digits). */
-export function formatTraceparent(spanContext: SpanContext, random = false): string {
-  const flags = (spanContext.traceFlags & KNOWN_FLAGS) | (random ? FLAG_RANDOM : 0);
-  return `00-${spanContext.traceId}-${spanContext.spanId}-${FLAG_TEXT[flags]}`;
+/** The `traceparent` for these ids (version 00, flags as exactly two hex digits). */
+function formatTraceparent(traceId: string, spanId: string, traceFlags: number, random: boolean): string {
+  const flags = (traceFlags & KNOWN_FLAGS) | (random ? FLAG_RANDOM : 0);
+  return `00-${traceId}-${spanId}-${FLAG_TEXT[flags]}`;
+}
+
+/** `id` in lowercase; not a string only with api 1.9, whose check converts it to one. */
+function lowercase(id: unknown): string {
+  return String(id).toLowerCase();
 }
 
 /** One string from a getter's answer; a repeated `traceparent` is invalid (W3C `test_traceparent_duplicated`). */
@@ -237,7 +242,8 @@ function combine(value: string | string[] | undefined): string | undefined {
  * - The `random-trace-id` flag (0x02) survives a hop: an extracted one is remembered in
  *   the context ({@link RANDOM_TRACE_ID_KEY}) and set again on injection of any span
  *   of the same trace.
- * - Injection writes the flags as exactly two hex digits with undefined bits cleared
+ * - Injection writes the ids in lowercase (the API accepts uppercase ones, which a B3
+ *   header may bring) and the flags as exactly two hex digits with undefined bits cleared
  *   (core writes `0x11` as `-011`); nothing is injected for an invalid span context or
  *   while tracing is suppressed.
  *
@@ -251,8 +257,18 @@ function combine(value: string | string[] | undefined): string | undefined {
 export class ConformantTraceContextPropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
     const spanContext = trace.getSpanContext(context);
-    if (spanContext === undefined || !isValidSpanContext(spanContext) || isTracingSuppressed(context)) return;
-    setter.set(carrier, TRACEPARENT, formatTraceparent(spanContext, context.getValue(RANDOM_TRACE_ID_KEY) === spanContext.traceId));
+    if (spanContext === undefined) return;
+    const ids = checkSpanContext(spanContext);
+    if (ids === INVALID_IDS || isTracingSuppressed(context)) return;
+    let traceId = spanContext.traceId;
+    let spanId = spanContext.spanId;
+    // The API takes ids in either case, and other formats carry them so (a B3 header may send
+    // `0AF7…`), but `traceparent` has `32HEXDIGLC`: its receivers reject an uppercase digit.
+    if (ids !== LOWERCASE_IDS) {
+      traceId = lowercase(traceId);
+      spanId = lowercase(spanId);
+    }
+    setter.set(carrier, TRACEPARENT, formatTraceparent(traceId, spanId, spanContext.traceFlags, context.getValue(RANDOM_TRACE_ID_KEY) === traceId));
     const traceState = spanContext.traceState;
     if (traceState === undefined) return;
     // A state from elsewhere (a sampler using core's TraceState) goes through the same

@@ -323,6 +323,51 @@ describe('ConformantTraceContextPropagator', () => {
     expect(trace.getSpanContext(propagator.extract(ROOT_CONTEXT, {}, singleGetter))?.traceId).toBe(TRACE_ID);
   });
 
+  it('writes the ids in lowercase when the span context has uppercase ones', () => {
+    const expected = { traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` };
+    for (const [traceId, spanId] of [
+      [TRACE_ID.toUpperCase(), SPAN_ID.toUpperCase()],
+      [TRACE_ID.toUpperCase(), SPAN_ID],
+      [TRACE_ID, SPAN_ID.toUpperCase()],
+      ['4bF92f3577B34da6a3ce929d0e0e4736', '00F067aa0ba902b7'],
+    ]) {
+      expect(inject(with_({ traceId: traceId!, spanId: spanId!, traceFlags: 1 }))).toEqual(expected);
+      // Also right after the same trace id in lowercase, and before it.
+      expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1 }))).toEqual(expected);
+      expect(inject(with_({ traceId: traceId!, spanId: spanId!, traceFlags: 1 }))).toEqual(expected);
+    }
+    // The random flag remembered for the trace holds for its ids in any case.
+    const extracted = propagator.extract(ROOT_CONTEXT, { traceparent: `00-${TRACE_ID}-${SPAN_ID}-02` }, headerGetter);
+    expect(inject(with_({ traceId: TRACE_ID.toUpperCase(), spanId: 'A'.repeat(16), traceFlags: 1 }, extracted))).toEqual({ traceparent: `00-${TRACE_ID}-${'a'.repeat(16)}-03` });
+  });
+
+  it('writes lowercase ids for a context that another format brought in uppercase, as a B3 header can', () => {
+    const b3Like: TextMapPropagator = {
+      inject: () => undefined,
+      extract(ctx, carrier, getter) {
+        const traceId = getter.get(carrier, 'x-b3-traceid');
+        const spanId = getter.get(carrier, 'x-b3-spanid');
+        return typeof traceId === 'string' && typeof spanId === 'string' ? trace.setSpanContext(ctx, { traceId, spanId, traceFlags: 1, isRemote: true }) : ctx;
+      },
+      fields: () => ['x-b3-traceid', 'x-b3-spanid'],
+    };
+    const incoming = { 'x-b3-traceid': TRACE_ID.toUpperCase(), 'x-b3-spanid': SPAN_ID.toUpperCase() };
+    const composite = w3cConformant(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), b3Like] }));
+    const carrier: WritableHeaders = {};
+    composite.inject(composite.extract(ROOT_CONTEXT, incoming, headerGetter), carrier, headerSetter);
+    expect(carrier).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` });
+
+    // A hop: the consumer span continues the uppercase trace id, and the message it sends on carries it in lowercase.
+    propagation.disable();
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), b3Like] }));
+    const tracer = new MessagingTracer('kafka');
+    const sent = tracer.traceProcess({ type: 'process', destination: 'q' }, incoming, {}, undefined, undefined, () =>
+      tracer.tracePublish({ type: 'send', destination: 'next' }, {}, undefined, undefined, (headers) => headers),
+    );
+    expect(sent.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
+    expect(trace.getSpanContext(propagator.extract(ROOT_CONTEXT, sent, headerGetter))?.traceId).toBe(TRACE_ID);
+  });
+
   it('writes flags as exactly two hex digits, with undefined bits cleared', () => {
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 0x11 }))).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` });
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: TraceFlags.NONE }))).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-00` });
