@@ -48,8 +48,8 @@ function collect(value: unknown, into: string[]): void {
  * - Buffers and other byte arrays decode as UTF-8; `@opentelemetry/core` would ignore them.
  * - A header that occurs more than once (an array, or keys that differ only in case)
  *   comes back as `string[]` in wire order, except `traceparent`: a repeated
- *   `traceparent` is invalid (W3C test `test_traceparent_duplicated`), so its values
- *   come back comma-joined, which no propagator accepts, and the trace restarts.
+ *   `traceparent` is invalid (W3C test `test_traceparent_duplicated`), so it comes back
+ *   as an empty string, which no propagator accepts, and the trace restarts.
  * - `null`, numbers, booleans and other AMQP field types read as absent.
  *
  * Never throws.
@@ -78,7 +78,9 @@ export const headerGetter: TextMapGetter<MessageHeaders | undefined | null> = {
     }
     if (values === undefined || values.length === 0) return first;
     if (values.length === 1) return values[0];
-    return wanted === TRACEPARENT ? values.join(',') : values;
+    // Present, so the message counts as carrying a malformed one, and empty, which no
+    // parser accepts: joined, two values of a later version would parse as one with extra fields.
+    return wanted === TRACEPARENT ? '' : values;
   },
 };
 

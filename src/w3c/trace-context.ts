@@ -61,6 +61,8 @@ export interface Traceparent {
  * - version `00` must be exactly 55 characters: trailing data makes it invalid;
  * - a higher version needs at least 55 characters, the three fields at their version-00
  *   positions, and flags at the end or followed by `-` ("Versioning of traceparent");
+ *   a comma anywhere makes it invalid: that is two `traceparent` fields combined into one
+ *   (RFC 9110 §5.3), which must restart the trace (W3C `test_traceparent_duplicated`);
  * - an all-zero trace-id or parent-id is invalid.
  *
  * Surrounding spaces and tabs (HTTP OWS) are ignored. Returns `undefined` when invalid.
@@ -84,7 +86,7 @@ function parseSpanContext(header: string): ParsedSpanContext | undefined {
   if (v0 < 0 || v1 < 0 || value.charCodeAt(2) !== 0x2d) return undefined;
   const version = v0 * 16 + v1;
   if (version === 0xff) return undefined;
-  if (version === 0 ? length !== TRACEPARENT_LENGTH : length > TRACEPARENT_LENGTH && value.charCodeAt(TRACEPARENT_LENGTH) !== 0x2d) return undefined;
+  if (version === 0 ? length !== TRACEPARENT_LENGTH : length > TRACEPARENT_LENGTH && (value.charCodeAt(TRACEPARENT_LENGTH) !== 0x2d || value.indexOf(',', TRACEPARENT_LENGTH) !== -1)) return undefined;
   if (value.charCodeAt(35) !== 0x2d || value.charCodeAt(52) !== 0x2d) return undefined;
   // An all-zero trace-id or parent-id is invalid, as is any digit that is not lowercase hex.
   if (scanHexId(value, 3, 35) < 1 || scanHexId(value, 36, 52) < 1 || scanHexId(value, 53, 55) < 0) return undefined;

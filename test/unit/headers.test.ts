@@ -20,9 +20,13 @@ describe('headerGetter', () => {
     expect(headerGetter.get({ tracestate: [7] }, 'tracestate')).toBeUndefined();
   });
 
-  it('joins a repeated traceparent so that no propagator accepts it', () => {
-    expect(headerGetter.get({ traceparent: [TP, TP] }, 'traceparent')).toBe(`${TP},${TP}`);
-    expect(headerGetter.get({ traceparent: TP, TRACEPARENT: TP }, 'traceparent')).toBe(`${TP},${TP}`);
+  it('reads a repeated traceparent as an empty string, which no propagator accepts', () => {
+    expect(headerGetter.get({ traceparent: [TP, TP] }, 'traceparent')).toBe('');
+    expect(headerGetter.get({ traceparent: TP, TRACEPARENT: TP }, 'traceparent')).toBe('');
+    // Joined, these two would read as one value of version cc with extra fields.
+    const later = 'cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(headerGetter.get({ traceparent: [`${later}-x`, later] }, 'traceparent')).toBe('');
+    expect(headerGetter.get({ traceparent: [null, TP] }, 'traceparent')).toBe(TP);
   });
 
   it('trims optional whitespace (space and tab) and nothing else', () => {

@@ -323,6 +323,22 @@ describe('ConformantTraceContextPropagator', () => {
     expect(trace.getSpanContext(propagator.extract(ROOT_CONTEXT, {}, singleGetter))?.traceId).toBe(TRACE_ID);
   });
 
+  it('reads two traceparent values combined into one as invalid, also when the first has a later version', () => {
+    const later = `cc-${TRACE_ID}-${SPAN_ID}-01`;
+    const other = `cc-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
+    expect(parseTraceparent(`${later}-x`)).toEqual({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1 });
+    expect(parseTraceparent(`${later}-x,${other}`)).toBeUndefined();
+    expect(parseTraceparent(`${later}-x, ${other}`)).toBeUndefined();
+    expect(parseTraceparent(`${later}-x,`)).toBeUndefined();
+    // Repeated in message headers; joined by a getter as Node's http module joins them; and
+    // with core's propagator behind tracebus's getter.
+    const remote = (ctx: Context) => trace.getSpanContext(ctx);
+    expect(remote(propagator.extract(ROOT_CONTEXT, { traceparent: [`${later}-x`, other] }, headerGetter))).toBeUndefined();
+    expect(remote(propagator.extract(ROOT_CONTEXT, { traceparent: `${later}-x`, TraceParent: other }, headerGetter))).toBeUndefined();
+    expect(remote(propagator.extract(ROOT_CONTEXT, {}, { keys: () => ['traceparent'], get: () => `${later}-x, ${other}` }))).toBeUndefined();
+    expect(remote(new W3CTraceContextPropagator().extract(ROOT_CONTEXT, { traceparent: [`${later}-x`, other] }, headerGetter))).toBeUndefined();
+  });
+
   it('writes the ids in lowercase when the span context has uppercase ones', () => {
     const expected = { traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` };
     for (const [traceId, spanId] of [
