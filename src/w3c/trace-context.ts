@@ -243,7 +243,7 @@ function combine(value: string | string[] | undefined): string | undefined {
  *   entries), parsed lazily; it is not read at all when `traceparent` is invalid.
  * - The `random-trace-id` flag (0x02) survives a hop: an extracted one is remembered in
  *   the context ({@link RANDOM_TRACE_ID_KEY}) and set again on injection of any span
- *   of the same trace.
+ *   of the same trace; a `traceparent` extracted without it clears what was remembered.
  * - Injection writes the ids in lowercase (the API accepts uppercase ones, which a B3
  *   header may bring) and the flags as exactly two hex digits with undefined bits cleared
  *   (core writes `0x11` as `-011`); nothing is injected for an invalid span context or
@@ -283,7 +283,10 @@ export class ConformantTraceContextPropagator implements TextMapPropagator {
     const spanContext = getter === headerGetter ? fromMessageHeaders(carrier as MessageHeaders | undefined | null) : fromCarrier(carrier, getter);
     if (spanContext === undefined) return context;
     const extracted = trace.setSpanContext(context, spanContext);
-    return spanContext.traceFlags & FLAG_RANDOM ? extracted.setValue(RANDOM_TRACE_ID_KEY, spanContext.traceId) : extracted;
+    if (spanContext.traceFlags & FLAG_RANDOM) return extracted.setValue(RANDOM_TRACE_ID_KEY, spanContext.traceId);
+    // A flag remembered from an earlier extraction into this context must not outlive a
+    // `traceparent` without it: unset on the way in, it stays unset on the way out.
+    return extracted.getValue(RANDOM_TRACE_ID_KEY) === undefined ? extracted : extracted.deleteValue(RANDOM_TRACE_ID_KEY);
   }
 
   fields(): string[] {

@@ -405,6 +405,17 @@ describe('ConformantTraceContextPropagator', () => {
     expect(plain.getValue(RANDOM_TRACE_ID_KEY)).toBeUndefined();
   });
 
+  it('does not keep a random flag remembered from an earlier traceparent that the latest one has cleared', () => {
+    const first = propagator.extract(ROOT_CONTEXT, { traceparent: `00-${TRACE_ID}-${SPAN_ID}-03` }, headerGetter);
+    const second = propagator.extract(first, { traceparent: `00-${TRACE_ID}-${'1'.repeat(16)}-01` }, headerGetter);
+    expect(second.getValue(RANDOM_TRACE_ID_KEY)).toBeUndefined();
+    expect(inject(second)).toEqual({ traceparent: `00-${TRACE_ID}-${'1'.repeat(16)}-01` });
+    expect(inject(with_({ traceId: TRACE_ID, spanId: 'a'.repeat(16), traceFlags: 1 }, second))).toEqual({ traceparent: `00-${TRACE_ID}-${'a'.repeat(16)}-01` });
+    // Set again by a traceparent that has it.
+    const third = propagator.extract(second, { traceparent: `00-${TRACE_ID}-${SPAN_ID}-02` }, headerGetter);
+    expect(inject(third)).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-02` });
+  });
+
   it("keeps the random flag across a hop with policy 'parent', and not into the new trace of policy 'link'", () => {
     const tracer = new MessagingTracer('kafka');
     const headers = { traceparent: `00-${TRACE_ID}-${SPAN_ID}-02` };
