@@ -3,7 +3,7 @@ import { headerGetter, type MessageHeaders } from '../core/headers.ts';
 import { checkSpanContext, INVALID_IDS, LOWERCASE_IDS, ParsedSpanContext } from '../core/span-context.ts';
 import { isTracingSuppressed } from '../core/suppression.ts';
 import { trimOws } from './ows.ts';
-import { MAX_TRACESTATE_INPUT, W3CTraceState } from './trace-state.ts';
+import { MAX_TRACESTATE_INPUT, traceStateFromList, W3CTraceState } from './trace-state.ts';
 
 const TRACEPARENT = 'traceparent';
 const TRACESTATE = 'tracestate';
@@ -240,7 +240,9 @@ function combine(value: string | string[] | undefined): string | undefined {
  *   getter) is invalid; OWS of any length is ignored.
  * - `tracestate`: a {@link W3CTraceState} (Level 2 keys, whole-header discard of a
  *   malformed list, at most 32 members, 512 characters sent, truncation by whole
- *   entries), parsed lazily; it is not read at all when `traceparent` is invalid.
+ *   entries), parsed lazily; it is not read at all when `traceparent` is invalid. A
+ *   `TraceState` made elsewhere (core's, in a sampler) is sent with its valid members,
+ *   the left-most 32: core 2.x's `set` can give it a 33rd.
  * - The `random-trace-id` flag (0x02) survives a hop: an extracted one is remembered in
  *   the context ({@link RANDOM_TRACE_ID_KEY}) and set again on injection of any span
  *   of the same trace; a `traceparent` extracted without it clears what was remembered.
@@ -273,9 +275,9 @@ export class ConformantTraceContextPropagator implements TextMapPropagator {
     setter.set(carrier, TRACEPARENT, formatTraceparent(traceId, spanId, spanContext.traceFlags, context.getValue(RANDOM_TRACE_ID_KEY) === traceId));
     const traceState = spanContext.traceState;
     if (traceState === undefined) return;
-    // A state from elsewhere (a sampler using core's TraceState) goes through the same
-    // validation and limits as one that arrived on the wire.
-    const serialized = traceState instanceof W3CTraceState ? traceState.serialize() : W3CTraceState.parse(serializeForeign(traceState)).serialize();
+    // A state from elsewhere (a sampler using core's TraceState) is validated and limited
+    // too, but member by member: see traceStateFromList.
+    const serialized = traceState instanceof W3CTraceState ? traceState.serialize() : traceStateFromList(serializeForeign(traceState)).serialize();
     if (serialized !== '') setter.set(carrier, TRACESTATE, serialized);
   }
 

@@ -1,5 +1,5 @@
 import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
-import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext, type TextMapPropagator } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext, type TextMapPropagator, type TraceState } from '@opentelemetry/api';
 import { CompositePropagator, suppressTracing, TraceState as CoreTraceState, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter, headerSetter, MessagingTracer, type WritableHeaders } from '../../src/adapter/index.ts';
@@ -439,6 +439,16 @@ describe('ConformantTraceContextPropagator', () => {
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, traceState: state })).tracestate).toBe('b=2,a=1');
     const broken = { serialize: () => 'UPPER=1', get: () => undefined, set: () => broken, unset: () => broken };
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, traceState: broken })).tracestate).toBeUndefined();
+  });
+
+  it('sends the valid members of a state made elsewhere, the left-most 32, where a header from the wire would be dropped whole', () => {
+    const foreign = (serialized: string): TraceState => ({ serialize: () => serialized, get: () => undefined, set: () => foreign(serialized), unset: () => foreign(serialized) });
+    const tracestate = (serialized: string) => inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, traceState: foreign(serialized) })).tracestate;
+    // What core 2.x's TraceState.set gives when a sampler adds its entry to a full state: 33 members.
+    const members = ['sampler=x', ...Array.from({ length: 32 }, (_, index) => `k${index}=v`)];
+    expect(tracestate(members.join(','))).toBe(members.slice(0, 32).join(','));
+    expect(tracestate('a=1,UPPER=2, b=3 ,,c=,d=4=4,a=5,e=5')).toBe('a=1,b=3,e=5');
+    expect(W3CTraceState.parse(members.join(',')).serialize()).toBe('');
   });
 
   it('runs in the global API as a drop-in for core', () => {
