@@ -101,11 +101,16 @@ export function encodeBaggageValue(value: string): string {
 }
 
 /**
- * Whether `text[from, to)` is a valid property list as it follows a member's first `;`:
- * `property *( OWS ";" OWS property )`, `property = key OWS [ "=" OWS value ]`.
- * Empty properties (`k=v;`) are tolerated: some senders write them.
+ * The property list `text[from, to)` that follows a member's first `;`, as it is sent on:
+ * `property *( OWS ";" OWS property )`, `property = key OWS [ "=" OWS value ]`, without the
+ * OWS around it. Empty properties (`k=v;`, `k=v;;p`) are tolerated, as some senders write
+ * them, and left out: the grammar has none, and a receiver that checks it rejects the whole
+ * header. `undefined` when a property is malformed.
  */
-function propertiesOk(text: string, from: number, to: number): boolean {
+function propertyList(text: string, from: number, to: number): string | undefined {
+  let head = -1;
+  let tail = -1;
+  let empty = false;
   let start = from;
   while (start <= to) {
     let end = text.indexOf(';', start);
@@ -119,19 +124,23 @@ function propertiesOk(text: string, from: number, to: number): boolean {
       if (equals === -1 || equals >= last) equals = last;
       let keyEnd = equals;
       while (keyEnd > first && isOws(text.charCodeAt(keyEnd - 1))) keyEnd--;
-      if (keyEnd === first || !allOf(text, first, keyEnd, TOKEN)) return false;
+      if (keyEnd === first || !allOf(text, first, keyEnd, TOKEN)) return undefined;
       let valueStart = equals + 1;
       while (valueStart < last && isOws(text.charCodeAt(valueStart))) valueStart++;
-      if (equals < last && !allOf(text, valueStart, last, OCTET)) return false;
-    }
+      if (equals < last && !allOf(text, valueStart, last, OCTET)) return undefined;
+      if (head === -1) head = first;
+      tail = last;
+    } else empty = true;
     start = end + 1;
   }
-  return true;
-}
-
-/** Whether `metadata` can follow a member's `;` on the wire unchanged. */
-function metadataOk(metadata: string): boolean {
-  return propertiesOk(metadata, 0, metadata.length) && metadata.indexOf(',') === -1;
+  if (!empty) return head === -1 ? '' : text.slice(head, tail);
+  // Rare: only then are the properties taken apart and put together again.
+  const kept: string[] = [];
+  for (const property of text.slice(from, to).split(';')) {
+    const trimmed = trimOws(property);
+    if (trimmed !== '') kept.push(trimmed);
+  }
+  return kept.join(';');
 }
 
 interface Member {
@@ -158,9 +167,9 @@ function parseMember(text: string, from: number, to: number): Member | undefined
   if (!allOf(text, valueStart, valueEnd, OCTET)) return undefined;
   const entry: BaggageEntry = { value: decodeBaggageValue(text.slice(valueStart, valueEnd)) };
   if (semicolon < to) {
-    if (!propertiesOk(text, semicolon + 1, to)) return undefined;
+    const metadata = propertyList(text, semicolon + 1, to);
+    if (metadata === undefined) return undefined;
     // Properties have no meaning to OpenTelemetry: they travel on as opaque metadata.
-    const metadata = trimOws(text.slice(semicolon + 1, to));
     if (metadata !== '') entry.metadata = baggageEntryMetadataFromString(metadata);
   }
   return { key: text.slice(from, keyEnd), entry };
@@ -195,15 +204,16 @@ function combine(value: string | string[] | undefined): string | undefined {
  * - Everything propagates while the baggage has at most 64 members and 8192 bytes; past
  *   that, whole members are dropped (in order, those that no longer fit), never part of one.
  * - Values are percent-decoded; invalid UTF-8 becomes U+FFFD and the entry is kept.
- *   Empty values (`k=`) are valid. Properties after `;` are kept as entry metadata.
+ *   Empty values (`k=`) are valid. Properties after `;` are kept as entry metadata;
+ *   empty ones (`k=v;`, `k=v;;p`) are tolerated and left out, so none is ever sent.
  * - OWS around keys, values, properties and members is ignored; repeated `baggage`
  *   fields are combined; a malformed member is skipped and the rest kept. For a repeated
  *   key the last value wins, as in the OpenTelemetry `Baggage` map.
  * - Incoming text past 64 KiB and list-members past the 1024th are not looked at, so a
  *   hostile header costs little.
  * - On inject, values are percent-encoded where the grammar requires; a key that is not
- *   an RFC 7230 token, or metadata that is not a valid property list, cannot be sent as
- *   is, so that member is skipped (no throw).
+ *   an RFC 7230 token, or metadata that is not a valid property list (empty properties
+ *   aside, which are left out), cannot be sent as is, so that member is skipped (no throw).
  *
  * Extraction never throws.
  *
@@ -223,8 +233,9 @@ export class ConformantBaggagePropagator implements TextMapPropagator {
       if (!isBaggageKey(key) || typeof entry?.value !== 'string') continue;
       let member = `${key}=${encodeBaggageValue(entry.value)}`;
       if (entry.metadata !== undefined) {
-        const metadata = String(entry.metadata.toString());
-        if (!metadataOk(metadata)) continue;
+        const text = String(entry.metadata.toString());
+        const metadata = propertyList(text, 0, text.length);
+        if (metadata === undefined) continue;
         if (metadata !== '') member += `;${metadata}`;
       }
       // Every character is ASCII now, so length is size in bytes.

@@ -126,6 +126,22 @@ describe('ConformantBaggagePropagator encoding', () => {
     );
   });
 
+  it('leaves out empty properties, which some senders write and the grammar does not have', () => {
+    expect(roundTrip('a=1;p;,b=2')).toBe('a=1;p,b=2');
+    expect(roundTrip('a=1; ;p')).toBe('a=1;p');
+    expect(roundTrip('a=1;;p ;; q = v;')).toBe('a=1;p;q = v');
+    expect(roundTrip('a=1;,b=2; ;')).toBe('a=1,b=2');
+    expect(extract('a=1;p;').a?.metadata?.toString()).toBe('p');
+    expect(extract('a=1; ;').a?.metadata).toBeUndefined();
+    // Metadata the application gives, the same way.
+    const ctx = withEntries({
+      a: { value: '1', metadata: baggageEntryMetadataFromString('p;') },
+      b: { value: '2', metadata: baggageEntryMetadataFromString(';q') },
+      c: { value: '3', metadata: baggageEntryMetadataFromString(' ; ') },
+    });
+    expect(inject(ctx)).toBe('a=1;p,b=2;q,c=3');
+  });
+
   it('ignores OWS around members, keys, values and combines multiple headers', () => {
     expect(values(['userId =   alice', 'serverNode = DF%2028, isProduction = false'])).toEqual({ userId: 'alice', serverNode: 'DF 28', isProduction: 'false' });
     expect(values('\t a=1 \t,\t b=2')).toEqual({ a: '1', b: '2' });
