@@ -101,6 +101,24 @@ export function encodeBaggageValue(value: string): string {
 }
 
 /**
+ * Size in bytes of `value` once {@link encodeBaggageValue} has encoded it, without encoding it.
+ */
+function encodedSize(value: string): number {
+  let size = 0;
+  const length = value.length;
+  for (let index = 0; index < length; index++) {
+    const code = value.charCodeAt(index);
+    if (code < 0x80) size += code !== 0x25 && CLASSES[code]! & OCTET ? 1 : 3;
+    else if (code < 0x800) size += 6;
+    else if (code >= 0xd800 && code <= 0xdbff && index + 1 < length && (value.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
+      size += 12;
+      index++;
+    } else size += 9; // three UTF-8 octets, also U+FFFD for a lone surrogate
+  }
+  return size;
+}
+
+/**
  * The property list `text[from, to)` that follows a member's first `;`, as it is sent on:
  * `property *( OWS ";" OWS property )`, `property = key OWS [ "=" OWS value ]`, without the
  * OWS around it. Empty properties (`k=v;`, `k=v;;p`) are tolerated, as some senders write
@@ -146,6 +164,8 @@ function propertyList(text: string, from: number, to: number): string | undefine
 interface Member {
   readonly key: string;
   readonly entry: BaggageEntry;
+  /** Bytes of the list-member as it is sent on: `key=value` percent-encoded, `;` and the properties. */
+  readonly size: number;
 }
 
 /**
@@ -165,14 +185,31 @@ function parseMember(text: string, from: number, to: number): Member | undefined
   while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
   while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
   if (!allOf(text, valueStart, valueEnd, OCTET)) return undefined;
-  const entry: BaggageEntry = { value: decodeBaggageValue(text.slice(valueStart, valueEnd)) };
+  let value = text.slice(valueStart, valueEnd);
+  // Without a `%` the value is sent on exactly as it came.
+  let valueSize = value.length;
+  if (value.indexOf('%') !== -1) {
+    value = decodeBaggageValue(value);
+    valueSize = encodedSize(value);
+  }
+  const entry: BaggageEntry = { value };
+  let size = keyEnd - from + 1 + valueSize;
   if (semicolon < to) {
     const metadata = propertyList(text, semicolon + 1, to);
     if (metadata === undefined) return undefined;
     // Properties have no meaning to OpenTelemetry: they travel on as opaque metadata.
-    if (metadata !== '') entry.metadata = baggageEntryMetadataFromString(metadata);
+    if (metadata !== '') {
+      entry.metadata = baggageEntryMetadataFromString(metadata);
+      size += 1 + metadata.length;
+    }
   }
-  return { key: text.slice(from, keyEnd), entry };
+  return { key: text.slice(from, keyEnd), entry, size };
+}
+
+/** {@link Member.size} of an entry already read. */
+function memberSize(key: string, entry: BaggageEntry): number {
+  const metadata = entry.metadata === undefined ? '' : entry.metadata.toString();
+  return key.length + 1 + encodedSize(entry.value) + (metadata === '' ? 0 : 1 + metadata.length);
 }
 
 /** The getter's answer as one `baggage-string` of at most {@link MAX_BAGGAGE_INPUT} characters, cut at a comma. */
@@ -201,8 +238,10 @@ function combine(value: string | string[] | undefined): string | undefined {
  * from `@opentelemetry/core`, which still applies the limits from before 2022 (180
  * members, 4096 bytes each) and drops what `decodeURIComponent` rejects.
  *
- * - Everything propagates while the baggage has at most 64 members and 8192 bytes; past
- *   that, whole members are dropped (in order, those that no longer fit), never part of one.
+ * - Everything propagates while the baggage has at most 64 members and the
+ *   `baggage-string` sent on is at most 8192 bytes; past that, whole members are dropped
+ *   (in order, those that no longer fit), never part of one. A member counts as it is sent
+ *   on, not as it arrived: without OWS, its value percent-encoded again.
  * - Values are percent-decoded; invalid UTF-8 becomes U+FFFD and the entry is kept.
  *   Empty values (`k=`) are valid. Properties after `;` are kept as entry metadata;
  *   empty ones (`k=v;`, `k=v;;p`) are tolerated and left out, so none is ever sent.
@@ -263,12 +302,16 @@ export class ConformantBaggagePropagator implements TextMapPropagator {
       while (first < last && isOws(text.charCodeAt(first))) first++;
       while (last > first && isOws(text.charCodeAt(last - 1))) last--;
       scanned++;
-      // A member is counted in the byte limit as it would be sent: without the OWS around it.
-      if (first < last && bytes + 1 + (last - first) <= MAX_BAGGAGE_BYTES) {
-        const member = parseMember(text, first, last);
-        if (member !== undefined) {
+      const member = first < last ? parseMember(text, first, last) : undefined;
+      if (member !== undefined) {
+        // Each member counts in the byte limit as it is sent on (the W3C limit is on the
+        // resulting baggage-string): without OWS, re-encoded, and once for a repeated key,
+        // whose last value takes the place of the earlier one.
+        const previous = entries.get(member.key);
+        const size = bytes + 1 + member.size - (previous === undefined ? 0 : 1 + memberSize(member.key, previous));
+        if (size <= MAX_BAGGAGE_BYTES) {
           entries.set(member.key, member.entry);
-          bytes += 1 + (last - first);
+          bytes = size;
         }
       }
       start = end + 1;
