@@ -28,7 +28,8 @@ for (let code = 0x61; code <= 0x7a; code++) CLASSES[code]! |= TOKEN;
 for (let code = 0x21; code <= 0x7e; code++) if (code !== 0x22 && code !== 0x2c && code !== 0x3b && code !== 0x5c) CLASSES[code]! |= OCTET;
 
 const HEX_DIGITS = '0123456789ABCDEF';
-const textDecoder = new TextDecoder('utf-8', { fatal: false });
+// `ignoreBOM`: a value that starts with `%EF%BB%BF` keeps its U+FEFF (the default strips it).
+const textDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 const textEncoder = new TextEncoder();
 
 function allOf(text: string, from: number, to: number, mask: number): boolean {

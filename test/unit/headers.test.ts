@@ -10,6 +10,12 @@ describe('headerGetter', () => {
     expect(headerGetter.get({ baggage: new TextEncoder().encode('k=v%C3%A9') }, 'baggage')).toBe('k=v%C3%A9');
   });
 
+  it('keeps a leading byte-order mark of bytes, as it is kept in a string', () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    expect(headerGetter.get({ traceparent: Buffer.concat([bom, Buffer.from(TP)]) }, 'traceparent')).toBe(`\ufeff${TP}`);
+    expect(headerGetter.get({ baggage: [Buffer.concat([bom, Buffer.from('k=v')])] }, 'baggage')).toBe('\ufeffk=v');
+  });
+
   it('returns repeated headers as an array in wire order, across arrays and case variants', () => {
     expect(headerGetter.get({ tracestate: ['a=1', Buffer.from('b=2')] }, 'tracestate')).toEqual(['a=1', 'b=2']);
     expect(headerGetter.get({ baggage: 'a=1', BAGGAGE: 'b=2' }, 'baggage')).toEqual(['a=1', 'b=2']);

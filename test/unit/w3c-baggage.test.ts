@@ -178,6 +178,11 @@ describe('ConformantBaggagePropagator encoding', () => {
     expect(inject(ctx)).toBe('a=1;p,b=2;q,c=3');
   });
 
+  it('keeps a byte-order mark at the start of a value', () => {
+    expect(values('a=%EF%BB%BFx')).toEqual({ a: '\ufeffx' });
+    expect(roundTrip('a=%EF%BB%BFx')).toBe('a=%EF%BB%BFx');
+  });
+
   it('ignores OWS around members, keys, values and combines multiple headers', () => {
     expect(values(['userId =   alice', 'serverNode = DF%2028, isProduction = false'])).toEqual({ userId: 'alice', serverNode: 'DF 28', isProduction: 'false' });
     expect(values('\t a=1 \t,\t b=2')).toEqual({ a: '1', b: '2' });
