@@ -17,7 +17,9 @@ export type WritableHeaders = Record<string, HeaderValue>;
 
 const TRACEPARENT = 'traceparent';
 const TRACESTATE = 'tracestate';
-const textDecoder = new TextDecoder('utf-8', { fatal: false });
+// `ignoreBOM` keeps a leading byte-order mark in the text (the default strips it): a value
+// is read as it was sent, so the bytes of a `traceparent` are valid exactly when its text is.
+const textDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 function isTraceHeaderName(key: string): boolean {
   // Only compare when the length can match: this runs for every header of every message.
@@ -45,11 +47,13 @@ function collect(value: unknown, into: string[]): void {
  * Reads message headers for a `TextMapPropagator`.
  *
  * - Keys match case-insensitively, as for HTTP fields.
- * - Buffers and other byte arrays decode as UTF-8; `@opentelemetry/core` would ignore them.
+ * - Buffers and other byte arrays decode as UTF-8, a leading BOM included. With the API's
+ *   default getter, `@opentelemetry/core`'s propagators ignore a Buffer `traceparent` or
+ *   `tracestate`, and its `W3CBaggagePropagator` throws a `TypeError` on a Buffer `baggage`.
  * - A header that occurs more than once (an array, or keys that differ only in case)
  *   comes back as `string[]` in wire order, except `traceparent`: a repeated
- *   `traceparent` is invalid (W3C test `test_traceparent_duplicated`), so its values
- *   come back comma-joined, which no propagator accepts, and the trace restarts.
+ *   `traceparent` is invalid (W3C test `test_traceparent_duplicated`), so it comes back
+ *   as an empty string, which no propagator accepts, and the trace restarts.
  * - `null`, numbers, booleans and other AMQP field types read as absent.
  *
  * Never throws.
@@ -78,7 +82,9 @@ export const headerGetter: TextMapGetter<MessageHeaders | undefined | null> = {
     }
     if (values === undefined || values.length === 0) return first;
     if (values.length === 1) return values[0];
-    return wanted === TRACEPARENT ? values.join(',') : values;
+    // Present, so the message counts as carrying a malformed one, and empty, which no
+    // parser accepts: joined, two values of a later version would parse as one with extra fields.
+    return wanted === TRACEPARENT ? '' : values;
   },
 };
 

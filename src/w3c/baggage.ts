@@ -28,7 +28,8 @@ for (let code = 0x61; code <= 0x7a; code++) CLASSES[code]! |= TOKEN;
 for (let code = 0x21; code <= 0x7e; code++) if (code !== 0x22 && code !== 0x2c && code !== 0x3b && code !== 0x5c) CLASSES[code]! |= OCTET;
 
 const HEX_DIGITS = '0123456789ABCDEF';
-const textDecoder = new TextDecoder('utf-8', { fatal: false });
+// `ignoreBOM`: a value that starts with `%EF%BB%BF` keeps its U+FEFF (the default strips it).
+const textDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 const textEncoder = new TextEncoder();
 
 function allOf(text: string, from: number, to: number, mask: number): boolean {
@@ -101,11 +102,34 @@ export function encodeBaggageValue(value: string): string {
 }
 
 /**
- * Whether `text[from, to)` is a valid property list as it follows a member's first `;`:
- * `property *( OWS ";" OWS property )`, `property = key OWS [ "=" OWS value ]`.
- * Empty properties (`k=v;`) are tolerated: some senders write them.
+ * Size in bytes of `value` once {@link encodeBaggageValue} has encoded it, without encoding it.
  */
-function propertiesOk(text: string, from: number, to: number): boolean {
+function encodedSize(value: string): number {
+  let size = 0;
+  const length = value.length;
+  for (let index = 0; index < length; index++) {
+    const code = value.charCodeAt(index);
+    if (code < 0x80) size += code !== 0x25 && CLASSES[code]! & OCTET ? 1 : 3;
+    else if (code < 0x800) size += 6;
+    else if (code >= 0xd800 && code <= 0xdbff && index + 1 < length && (value.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
+      size += 12;
+      index++;
+    } else size += 9; // three UTF-8 octets, also U+FFFD for a lone surrogate
+  }
+  return size;
+}
+
+/**
+ * The property list `text[from, to)` that follows a member's first `;`, as it is sent on:
+ * `property *( OWS ";" OWS property )`, `property = key OWS [ "=" OWS value ]`, without the
+ * OWS around it. Empty properties (`k=v;`, `k=v;;p`) are tolerated, as some senders write
+ * them, and left out: the grammar has none, and a receiver that checks it rejects the whole
+ * header. `undefined` when a property is malformed.
+ */
+function propertyList(text: string, from: number, to: number): string | undefined {
+  let head = -1;
+  let tail = -1;
+  let empty = false;
   let start = from;
   while (start <= to) {
     let end = text.indexOf(';', start);
@@ -119,24 +143,30 @@ function propertiesOk(text: string, from: number, to: number): boolean {
       if (equals === -1 || equals >= last) equals = last;
       let keyEnd = equals;
       while (keyEnd > first && isOws(text.charCodeAt(keyEnd - 1))) keyEnd--;
-      if (keyEnd === first || !allOf(text, first, keyEnd, TOKEN)) return false;
+      if (keyEnd === first || !allOf(text, first, keyEnd, TOKEN)) return undefined;
       let valueStart = equals + 1;
       while (valueStart < last && isOws(text.charCodeAt(valueStart))) valueStart++;
-      if (equals < last && !allOf(text, valueStart, last, OCTET)) return false;
-    }
+      if (equals < last && !allOf(text, valueStart, last, OCTET)) return undefined;
+      if (head === -1) head = first;
+      tail = last;
+    } else empty = true;
     start = end + 1;
   }
-  return true;
-}
-
-/** Whether `metadata` can follow a member's `;` on the wire unchanged. */
-function metadataOk(metadata: string): boolean {
-  return propertiesOk(metadata, 0, metadata.length) && metadata.indexOf(',') === -1;
+  if (!empty) return head === -1 ? '' : text.slice(head, tail);
+  // Rare: only then are the properties taken apart and put together again.
+  const kept: string[] = [];
+  for (const property of text.slice(from, to).split(';')) {
+    const trimmed = trimOws(property);
+    if (trimmed !== '') kept.push(trimmed);
+  }
+  return kept.join(';');
 }
 
 interface Member {
   readonly key: string;
   readonly entry: BaggageEntry;
+  /** Bytes of the list-member as it is sent on: `key=value` percent-encoded, `;` and the properties. */
+  readonly size: number;
 }
 
 /**
@@ -156,14 +186,31 @@ function parseMember(text: string, from: number, to: number): Member | undefined
   while (valueStart < valueEnd && isOws(text.charCodeAt(valueStart))) valueStart++;
   while (valueEnd > valueStart && isOws(text.charCodeAt(valueEnd - 1))) valueEnd--;
   if (!allOf(text, valueStart, valueEnd, OCTET)) return undefined;
-  const entry: BaggageEntry = { value: decodeBaggageValue(text.slice(valueStart, valueEnd)) };
-  if (semicolon < to) {
-    if (!propertiesOk(text, semicolon + 1, to)) return undefined;
-    // Properties have no meaning to OpenTelemetry: they travel on as opaque metadata.
-    const metadata = trimOws(text.slice(semicolon + 1, to));
-    if (metadata !== '') entry.metadata = baggageEntryMetadataFromString(metadata);
+  let value = text.slice(valueStart, valueEnd);
+  // Without a `%` the value is sent on exactly as it came.
+  let valueSize = value.length;
+  if (value.indexOf('%') !== -1) {
+    value = decodeBaggageValue(value);
+    valueSize = encodedSize(value);
   }
-  return { key: text.slice(from, keyEnd), entry };
+  const entry: BaggageEntry = { value };
+  let size = keyEnd - from + 1 + valueSize;
+  if (semicolon < to) {
+    const metadata = propertyList(text, semicolon + 1, to);
+    if (metadata === undefined) return undefined;
+    // Properties have no meaning to OpenTelemetry: they travel on as opaque metadata.
+    if (metadata !== '') {
+      entry.metadata = baggageEntryMetadataFromString(metadata);
+      size += 1 + metadata.length;
+    }
+  }
+  return { key: text.slice(from, keyEnd), entry, size };
+}
+
+/** {@link Member.size} of an entry already read. */
+function memberSize(key: string, entry: BaggageEntry): number {
+  const metadata = entry.metadata === undefined ? '' : entry.metadata.toString();
+  return key.length + 1 + encodedSize(entry.value) + (metadata === '' ? 0 : 1 + metadata.length);
 }
 
 /** The getter's answer as one `baggage-string` of at most {@link MAX_BAGGAGE_INPUT} characters, cut at a comma. */
@@ -192,18 +239,21 @@ function combine(value: string | string[] | undefined): string | undefined {
  * from `@opentelemetry/core`, which still applies the limits from before 2022 (180
  * members, 4096 bytes each) and drops what `decodeURIComponent` rejects.
  *
- * - Everything propagates while the baggage has at most 64 members and 8192 bytes; past
- *   that, whole members are dropped (in order, those that no longer fit), never part of one.
+ * - Everything propagates while the baggage has at most 64 members and the
+ *   `baggage-string` sent on is at most 8192 bytes; past that, whole members are dropped
+ *   (in order, those that no longer fit), never part of one. A member counts as it is sent
+ *   on, not as it arrived: without OWS, its value percent-encoded again.
  * - Values are percent-decoded; invalid UTF-8 becomes U+FFFD and the entry is kept.
- *   Empty values (`k=`) are valid. Properties after `;` are kept as entry metadata.
+ *   Empty values (`k=`) are valid. Properties after `;` are kept as entry metadata;
+ *   empty ones (`k=v;`, `k=v;;p`) are tolerated and left out, so none is ever sent.
  * - OWS around keys, values, properties and members is ignored; repeated `baggage`
  *   fields are combined; a malformed member is skipped and the rest kept. For a repeated
  *   key the last value wins, as in the OpenTelemetry `Baggage` map.
  * - Incoming text past 64 KiB and list-members past the 1024th are not looked at, so a
  *   hostile header costs little.
  * - On inject, values are percent-encoded where the grammar requires; a key that is not
- *   an RFC 7230 token, or metadata that is not a valid property list, cannot be sent as
- *   is, so that member is skipped (no throw).
+ *   an RFC 7230 token, or metadata that is not a valid property list (empty properties
+ *   aside, which are left out), cannot be sent as is, so that member is skipped (no throw).
  *
  * Extraction never throws.
  *
@@ -223,8 +273,9 @@ export class ConformantBaggagePropagator implements TextMapPropagator {
       if (!isBaggageKey(key) || typeof entry?.value !== 'string') continue;
       let member = `${key}=${encodeBaggageValue(entry.value)}`;
       if (entry.metadata !== undefined) {
-        const metadata = String(entry.metadata.toString());
-        if (!metadataOk(metadata)) continue;
+        const text = String(entry.metadata.toString());
+        const metadata = propertyList(text, 0, text.length);
+        if (metadata === undefined) continue;
         if (metadata !== '') member += `;${metadata}`;
       }
       // Every character is ASCII now, so length is size in bytes.
@@ -252,12 +303,16 @@ export class ConformantBaggagePropagator implements TextMapPropagator {
       while (first < last && isOws(text.charCodeAt(first))) first++;
       while (last > first && isOws(text.charCodeAt(last - 1))) last--;
       scanned++;
-      // A member is counted in the byte limit as it would be sent: without the OWS around it.
-      if (first < last && bytes + 1 + (last - first) <= MAX_BAGGAGE_BYTES) {
-        const member = parseMember(text, first, last);
-        if (member !== undefined) {
+      const member = first < last ? parseMember(text, first, last) : undefined;
+      if (member !== undefined) {
+        // Each member counts in the byte limit as it is sent on (the W3C limit is on the
+        // resulting baggage-string): without OWS, re-encoded, and once for a repeated key,
+        // whose last value takes the place of the earlier one.
+        const previous = entries.get(member.key);
+        const size = bytes + 1 + member.size - (previous === undefined ? 0 : 1 + memberSize(member.key, previous));
+        if (size <= MAX_BAGGAGE_BYTES) {
           entries.set(member.key, member.entry);
-          bytes += 1 + (last - first);
+          bytes = size;
         }
       }
       start = end + 1;

@@ -1,9 +1,9 @@
-import { createContextKey, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
+import { createContextKey, trace, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
 import { headerGetter, type MessageHeaders } from '../core/headers.ts';
-import { isValidSpanContext, ParsedSpanContext } from '../core/span-context.ts';
+import { checkSpanContext, INVALID_IDS, LOWERCASE_IDS, ParsedSpanContext } from '../core/span-context.ts';
 import { isTracingSuppressed } from '../core/suppression.ts';
 import { trimOws } from './ows.ts';
-import { MAX_TRACESTATE_INPUT, W3CTraceState } from './trace-state.ts';
+import { MAX_TRACESTATE_INPUT, traceStateFromList, W3CTraceState } from './trace-state.ts';
 
 const TRACEPARENT = 'traceparent';
 const TRACESTATE = 'tracestate';
@@ -61,6 +61,8 @@ export interface Traceparent {
  * - version `00` must be exactly 55 characters: trailing data makes it invalid;
  * - a higher version needs at least 55 characters, the three fields at their version-00
  *   positions, and flags at the end or followed by `-` ("Versioning of traceparent");
+ *   a comma anywhere makes it invalid: that is two `traceparent` fields combined into one
+ *   (RFC 9110 §5.3), which must restart the trace (W3C `test_traceparent_duplicated`);
  * - an all-zero trace-id or parent-id is invalid.
  *
  * Surrounding spaces and tabs (HTTP OWS) are ignored. Returns `undefined` when invalid.
@@ -84,7 +86,7 @@ function parseSpanContext(header: string): ParsedSpanContext | undefined {
   if (v0 < 0 || v1 < 0 || value.charCodeAt(2) !== 0x2d) return undefined;
   const version = v0 * 16 + v1;
   if (version === 0xff) return undefined;
-  if (version === 0 ? length !== TRACEPARENT_LENGTH : length > TRACEPARENT_LENGTH && value.charCodeAt(TRACEPARENT_LENGTH) !== 0x2d) return undefined;
+  if (version === 0 ? length !== TRACEPARENT_LENGTH : length > TRACEPARENT_LENGTH && (value.charCodeAt(TRACEPARENT_LENGTH) !== 0x2d || value.indexOf(',', TRACEPARENT_LENGTH) !== -1)) return undefined;
   if (value.charCodeAt(35) !== 0x2d || value.charCodeAt(52) !== 0x2d) return undefined;
   // An all-zero trace-id or parent-id is invalid, as is any digit that is not lowercase hex.
   if (scanHexId(value, 3, 35) < 1 || scanHexId(value, 36, 52) < 1 || scanHexId(value, 53, 55) < 0) return undefined;
@@ -198,10 +200,15 @@ function setTraceState(spanContext: ParsedSpanContext, value: string | string[] 
 
 const FLAG_TEXT = ['00', '01', '02', '03'] as const;
 
-/** The `traceparent` for `spanContext` (version 00, flags as exactly two hex digits). */
-export function formatTraceparent(spanContext: SpanContext, random = false): string {
-  const flags = (spanContext.traceFlags & KNOWN_FLAGS) | (random ? FLAG_RANDOM : 0);
-  return `00-${spanContext.traceId}-${spanContext.spanId}-${FLAG_TEXT[flags]}`;
+/** The `traceparent` for these ids (version 00, flags as exactly two hex digits). */
+function formatTraceparent(traceId: string, spanId: string, traceFlags: number, random: boolean): string {
+  const flags = (traceFlags & KNOWN_FLAGS) | (random ? FLAG_RANDOM : 0);
+  return `00-${traceId}-${spanId}-${FLAG_TEXT[flags]}`;
+}
+
+/** `id` in lowercase; not a string only with api 1.9, whose check converts it to one. */
+function lowercase(id: unknown): string {
+  return String(id).toLowerCase();
 }
 
 /** One string from a getter's answer; a repeated `traceparent` is invalid (W3C `test_traceparent_duplicated`). */
@@ -233,11 +240,14 @@ function combine(value: string | string[] | undefined): string | undefined {
  *   getter) is invalid; OWS of any length is ignored.
  * - `tracestate`: a {@link W3CTraceState} (Level 2 keys, whole-header discard of a
  *   malformed list, at most 32 members, 512 characters sent, truncation by whole
- *   entries), parsed lazily; it is not read at all when `traceparent` is invalid.
+ *   entries), parsed lazily; it is not read at all when `traceparent` is invalid. A
+ *   `TraceState` made elsewhere (core's, in a sampler) is sent with its valid members,
+ *   the left-most 32: core 2.x's `set` can give it a 33rd.
  * - The `random-trace-id` flag (0x02) survives a hop: an extracted one is remembered in
  *   the context ({@link RANDOM_TRACE_ID_KEY}) and set again on injection of any span
- *   of the same trace.
- * - Injection writes the flags as exactly two hex digits with undefined bits cleared
+ *   of the same trace; a `traceparent` extracted without it clears what was remembered.
+ * - Injection writes the ids in lowercase (the API accepts uppercase ones, which a B3
+ *   header may bring) and the flags as exactly two hex digits with undefined bits cleared
  *   (core writes `0x11` as `-011`); nothing is injected for an invalid span context or
  *   while tracing is suppressed.
  *
@@ -251,13 +261,23 @@ function combine(value: string | string[] | undefined): string | undefined {
 export class ConformantTraceContextPropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
     const spanContext = trace.getSpanContext(context);
-    if (spanContext === undefined || !isValidSpanContext(spanContext) || isTracingSuppressed(context)) return;
-    setter.set(carrier, TRACEPARENT, formatTraceparent(spanContext, context.getValue(RANDOM_TRACE_ID_KEY) === spanContext.traceId));
+    if (spanContext === undefined) return;
+    const ids = checkSpanContext(spanContext);
+    if (ids === INVALID_IDS || isTracingSuppressed(context)) return;
+    let traceId = spanContext.traceId;
+    let spanId = spanContext.spanId;
+    // The API takes ids in either case, and other formats carry them so (a B3 header may send
+    // `0AF7…`), but `traceparent` has `32HEXDIGLC`: its receivers reject an uppercase digit.
+    if (ids !== LOWERCASE_IDS) {
+      traceId = lowercase(traceId);
+      spanId = lowercase(spanId);
+    }
+    setter.set(carrier, TRACEPARENT, formatTraceparent(traceId, spanId, spanContext.traceFlags, context.getValue(RANDOM_TRACE_ID_KEY) === traceId));
     const traceState = spanContext.traceState;
     if (traceState === undefined) return;
-    // A state from elsewhere (a sampler using core's TraceState) goes through the same
-    // validation and limits as one that arrived on the wire.
-    const serialized = traceState instanceof W3CTraceState ? traceState.serialize() : W3CTraceState.parse(serializeForeign(traceState)).serialize();
+    // A state from elsewhere (a sampler using core's TraceState) is validated and limited
+    // too, but member by member: see traceStateFromList.
+    const serialized = traceState instanceof W3CTraceState ? traceState.serialize() : traceStateFromList(serializeForeign(traceState)).serialize();
     if (serialized !== '') setter.set(carrier, TRACESTATE, serialized);
   }
 
@@ -265,7 +285,10 @@ export class ConformantTraceContextPropagator implements TextMapPropagator {
     const spanContext = getter === headerGetter ? fromMessageHeaders(carrier as MessageHeaders | undefined | null) : fromCarrier(carrier, getter);
     if (spanContext === undefined) return context;
     const extracted = trace.setSpanContext(context, spanContext);
-    return spanContext.traceFlags & FLAG_RANDOM ? extracted.setValue(RANDOM_TRACE_ID_KEY, spanContext.traceId) : extracted;
+    if (spanContext.traceFlags & FLAG_RANDOM) return extracted.setValue(RANDOM_TRACE_ID_KEY, spanContext.traceId);
+    // A flag remembered from an earlier extraction into this context must not outlive a
+    // `traceparent` without it: unset on the way in, it stays unset on the way out.
+    return extracted.getValue(RANDOM_TRACE_ID_KEY) === undefined ? extracted : extracted.deleteValue(RANDOM_TRACE_ID_KEY);
   }
 
   fields(): string[] {

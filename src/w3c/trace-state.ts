@@ -1,5 +1,5 @@
 import type { TraceState } from '@opentelemetry/api';
-import { isOws } from './ows.ts';
+import { isOws, trimOws } from './ows.ts';
 
 /** Most list-members a `tracestate` holds (W3C Trace Context, tracestate `list`). */
 export const MAX_TRACESTATE_MEMBERS = 32;
@@ -236,4 +236,24 @@ export class W3CTraceState implements TraceState {
     }
     return this.#serialized;
   }
+}
+
+/**
+ * The state of a serialized `TraceState` that tracebus did not make (core's, or a sampler's
+ * own): its valid members, the left-most 32. A header from the wire is discarded whole when
+ * it is malformed or has more than 32 members; a state built in the process is not. The
+ * `TraceState.set` of core 2.x adds a 33rd member to a full list (a sampler adding its entry
+ * to a state read from HTTP), and "tracestate Limits" says the right-most one then goes.
+ *
+ * @example
+ * traceStateFromList('new=x,k0=0,…,k31=31').serialize(); // 'new=x,k0=0,…,k30=30'
+ */
+export function traceStateFromList(list: string): W3CTraceState {
+  const entries: [string, string][] = [];
+  for (const part of list.split(',')) {
+    const member = trimOws(part);
+    const equals = member.indexOf('=');
+    if (equals !== -1) entries.push([member.slice(0, equals), member.slice(equals + 1)]);
+  }
+  return W3CTraceState.from(entries);
 }

@@ -262,6 +262,17 @@ export const W3C_CASES: readonly W3CCase[] = [
     }),
     name: 'tracebus: Level 2 key with a leading digit',
   },
+  // Beyond the harness: test_traceparent_duplicated with version cc, the first value with a
+  // field of a later version; joined with a comma, the two read as one value with extra fields.
+  {
+    name: 'tracebus: traceparent of a later version duplicated',
+    headers: [
+      ['traceparent', `cc-12345678901234567890123456789011-${PARENT_ID}-01-what-the-future-will-be-like`],
+      ['traceparent', `cc-12345678901234567890123456789012-${PARENT_ID}-01`],
+    ],
+    expect: 'restart',
+    tracestate: null,
+  },
   // Beyond the harness: the random flag stays set next to sampled, across a tracestate.
   {
     name: 'tracebus: random flag with sampled and a tracestate',

@@ -10,6 +10,12 @@ describe('headerGetter', () => {
     expect(headerGetter.get({ baggage: new TextEncoder().encode('k=v%C3%A9') }, 'baggage')).toBe('k=v%C3%A9');
   });
 
+  it('keeps a leading byte-order mark of bytes, as it is kept in a string', () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    expect(headerGetter.get({ traceparent: Buffer.concat([bom, Buffer.from(TP)]) }, 'traceparent')).toBe(`\ufeff${TP}`);
+    expect(headerGetter.get({ baggage: [Buffer.concat([bom, Buffer.from('k=v')])] }, 'baggage')).toBe('\ufeffk=v');
+  });
+
   it('returns repeated headers as an array in wire order, across arrays and case variants', () => {
     expect(headerGetter.get({ tracestate: ['a=1', Buffer.from('b=2')] }, 'tracestate')).toEqual(['a=1', 'b=2']);
     expect(headerGetter.get({ baggage: 'a=1', BAGGAGE: 'b=2' }, 'baggage')).toEqual(['a=1', 'b=2']);
@@ -20,9 +26,13 @@ describe('headerGetter', () => {
     expect(headerGetter.get({ tracestate: [7] }, 'tracestate')).toBeUndefined();
   });
 
-  it('joins a repeated traceparent so that no propagator accepts it', () => {
-    expect(headerGetter.get({ traceparent: [TP, TP] }, 'traceparent')).toBe(`${TP},${TP}`);
-    expect(headerGetter.get({ traceparent: TP, TRACEPARENT: TP }, 'traceparent')).toBe(`${TP},${TP}`);
+  it('reads a repeated traceparent as an empty string, which no propagator accepts', () => {
+    expect(headerGetter.get({ traceparent: [TP, TP] }, 'traceparent')).toBe('');
+    expect(headerGetter.get({ traceparent: TP, TRACEPARENT: TP }, 'traceparent')).toBe('');
+    // Joined, these two would read as one value of version cc with extra fields.
+    const later = 'cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(headerGetter.get({ traceparent: [`${later}-x`, later] }, 'traceparent')).toBe('');
+    expect(headerGetter.get({ traceparent: [null, TP] }, 'traceparent')).toBe(TP);
   });
 
   it('trims optional whitespace (space and tab) and nothing else', () => {

@@ -18,6 +18,11 @@ describe('isValidSpanContext', () => {
     ['a short trace id', context(TRACE_ID.slice(1), SPAN_ID)],
     ['a non-hex span id', context(TRACE_ID, 'zzf067aa0ba902b7')],
     ['no span id', context(TRACE_ID, undefined)],
+    ['mixed-case hex', context('4bF92f3577B34da6a3ce929d0e0e4736', '00F067aa0ba902b7')],
+    ['a letter after F', context(TRACE_ID, '00f067aa0ba902G7')],
+    ['a character above 0x7f', context(`${TRACE_ID.slice(0, 31)}\u00e9`, SPAN_ID)],
+    ['a character above 0xff whose low byte is A', context(TRACE_ID, `${SPAN_ID.slice(0, 15)}\u0141`)],
+    ['a span id that is a number of 16 digits', context(TRACE_ID, 1234567890123456)],
   ];
 
   it('answers as trace.isSpanContextValid before it has found any trace id valid', async () => {

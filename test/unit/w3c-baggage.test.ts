@@ -80,6 +80,42 @@ describe('ConformantBaggagePropagator limits', () => {
     expect(inject(withEntries(big))).toBe(`a=${'a'.repeat(5000)},c=c`);
   });
 
+  it('counts each member in the 8192 bytes as it is sent on, not as it arrived', () => {
+    // OWS inside members: 8195 bytes as received, 8191 as sent on.
+    const value = 'x'.repeat(4093);
+    const spaced = `a = ${value},b = ${value}`;
+    expect(spaced).toHaveLength(8195);
+    expect(Object.keys(extract(spaced))).toEqual(['a', 'b']);
+    expect(roundTrip(spaced)).toBe(`a=${value},b=${value}`);
+
+    // Percent-encoding the grammar does not require (encodeURIComponent's, of a URL): 8827 bytes as received, 5587 as sent on.
+    const url = 'https://example.com/a/b?c=d&e=f'.repeat(90);
+    const encoded = `u1=${encodeURIComponent(url)},u2=${encodeURIComponent(url)}`;
+    expect(encoded).toHaveLength(8827);
+    expect(roundTrip(encoded)).toBe(`u1=${url},u2=${url}`);
+
+    // OWS around = and lowercase hex digits, sent on in uppercase: 8194 bytes as received, exactly 8192 as sent on; one byte more is too many.
+    const multibyte = `${'%f0%9f%98%80'.repeat(682)}%c3%a9`;
+    expect(roundTrip(`k = ${multibyte}`)).toBe(`k=${multibyte.toUpperCase()}`);
+    expect(roundTrip(`k = ${multibyte}`)).toHaveLength(MAX_BAGGAGE_BYTES);
+    expect(extract(`k = ${multibyte}x`)).toEqual({});
+  });
+
+  it('does not keep a member whose re-encoding no longer fits in the 8192 bytes', () => {
+    // Invalid UTF-8 becomes U+FFFD, sent as 9 bytes; a lone % is sent as %25.
+    expect(Object.keys(extract(`a=${'%FF'.repeat(2000)},b=1`))).toEqual(['b']);
+    expect(roundTrip(`a=${'%'.repeat(2730)}`)).toBe(`a=${'%25'.repeat(2730)}`);
+    expect(roundTrip(`a=${'%'.repeat(2730)}`)).toHaveLength(MAX_BAGGAGE_BYTES);
+    expect(Object.keys(extract(`a=${'%'.repeat(2731)},b=1`))).toEqual(['b']);
+  });
+
+  it('counts a repeated key once, at the value that is kept', () => {
+    const big = 'x'.repeat(5000);
+    const other = 'y'.repeat(4000);
+    expect(roundTrip(`a=${big},a=1,b=${other}`)).toBe(`a=1,b=${other}`);
+    expect(roundTrip(`a=${big},b=${other},a=1`)).toBe('a=1');
+  });
+
   it('applies the limits to repeated baggage headers combined', () => {
     const list = members(64, 127);
     expect(roundTrip([list.slice(0, 32).join(','), list.slice(32).join(','), 'extra=1'])).toBe(list.join(','));
@@ -124,6 +160,27 @@ describe('ConformantBaggagePropagator encoding', () => {
     expect(roundTrip('key1=value1;property1;property2, key2 = value2, key3=value3; propertyKey=propertyValue')).toBe(
       'key1=value1;property1;property2,key2=value2,key3=value3;propertyKey=propertyValue',
     );
+  });
+
+  it('leaves out empty properties, which some senders write and the grammar does not have', () => {
+    expect(roundTrip('a=1;p;,b=2')).toBe('a=1;p,b=2');
+    expect(roundTrip('a=1; ;p')).toBe('a=1;p');
+    expect(roundTrip('a=1;;p ;; q = v;')).toBe('a=1;p;q = v');
+    expect(roundTrip('a=1;,b=2; ;')).toBe('a=1,b=2');
+    expect(extract('a=1;p;').a?.metadata?.toString()).toBe('p');
+    expect(extract('a=1; ;').a?.metadata).toBeUndefined();
+    // Metadata the application gives, the same way.
+    const ctx = withEntries({
+      a: { value: '1', metadata: baggageEntryMetadataFromString('p;') },
+      b: { value: '2', metadata: baggageEntryMetadataFromString(';q') },
+      c: { value: '3', metadata: baggageEntryMetadataFromString(' ; ') },
+    });
+    expect(inject(ctx)).toBe('a=1;p,b=2;q,c=3');
+  });
+
+  it('keeps a byte-order mark at the start of a value', () => {
+    expect(values('a=%EF%BB%BFx')).toEqual({ a: '\ufeffx' });
+    expect(roundTrip('a=%EF%BB%BFx')).toBe('a=%EF%BB%BFx');
   });
 
   it('ignores OWS around members, keys, values and combines multiple headers', () => {

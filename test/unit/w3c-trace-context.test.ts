@@ -1,5 +1,5 @@
 import { AlwaysOnSampler } from '@opentelemetry/sdk-trace';
-import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext, type TextMapPropagator } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, trace, TraceFlags, type Context, type SpanContext, type TextMapPropagator, type TraceState } from '@opentelemetry/api';
 import { CompositePropagator, suppressTracing, TraceState as CoreTraceState, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter, headerSetter, MessagingTracer, type WritableHeaders } from '../../src/adapter/index.ts';
@@ -284,7 +284,9 @@ describe('ConformantTraceContextPropagator', () => {
       const carrier = { traceparent: Buffer.from(text) };
       expect(read(carrier, headerGetter)).toEqual(read(carrier, viaGetter));
     }
-    expect(read({ traceparent: Buffer.from(`\ufeff${value}`) }, headerGetter)?.spanId).toBe(SPAN_ID);
+    // A byte-order mark is part of the value, in bytes as in a string: the value is invalid.
+    expect(read({ traceparent: Buffer.from(`\ufeff${value}`) }, headerGetter)).toBeUndefined();
+    expect(read({ traceparent: `\ufeff${value}` }, headerGetter)).toBeUndefined();
     expect(read({ traceparent: Buffer.from(`00-${TRACE_ID}-${'0'.repeat(16)}-01`) }, headerGetter)).toBeUndefined();
   });
 
@@ -323,6 +325,67 @@ describe('ConformantTraceContextPropagator', () => {
     expect(trace.getSpanContext(propagator.extract(ROOT_CONTEXT, {}, singleGetter))?.traceId).toBe(TRACE_ID);
   });
 
+  it('reads two traceparent values combined into one as invalid, also when the first has a later version', () => {
+    const later = `cc-${TRACE_ID}-${SPAN_ID}-01`;
+    const other = `cc-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
+    expect(parseTraceparent(`${later}-x`)).toEqual({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1 });
+    expect(parseTraceparent(`${later}-x,${other}`)).toBeUndefined();
+    expect(parseTraceparent(`${later}-x, ${other}`)).toBeUndefined();
+    expect(parseTraceparent(`${later}-x,`)).toBeUndefined();
+    // Repeated in message headers; joined by a getter as Node's http module joins them; and
+    // with core's propagator behind tracebus's getter.
+    const remote = (ctx: Context) => trace.getSpanContext(ctx);
+    expect(remote(propagator.extract(ROOT_CONTEXT, { traceparent: [`${later}-x`, other] }, headerGetter))).toBeUndefined();
+    expect(remote(propagator.extract(ROOT_CONTEXT, { traceparent: `${later}-x`, TraceParent: other }, headerGetter))).toBeUndefined();
+    expect(remote(propagator.extract(ROOT_CONTEXT, {}, { keys: () => ['traceparent'], get: () => `${later}-x, ${other}` }))).toBeUndefined();
+    expect(remote(new W3CTraceContextPropagator().extract(ROOT_CONTEXT, { traceparent: [`${later}-x`, other] }, headerGetter))).toBeUndefined();
+  });
+
+  it('writes the ids in lowercase when the span context has uppercase ones', () => {
+    const expected = { traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` };
+    for (const [traceId, spanId] of [
+      [TRACE_ID.toUpperCase(), SPAN_ID.toUpperCase()],
+      [TRACE_ID.toUpperCase(), SPAN_ID],
+      [TRACE_ID, SPAN_ID.toUpperCase()],
+      ['4bF92f3577B34da6a3ce929d0e0e4736', '00F067aa0ba902b7'],
+    ]) {
+      expect(inject(with_({ traceId: traceId!, spanId: spanId!, traceFlags: 1 }))).toEqual(expected);
+      // Also right after the same trace id in lowercase, and before it.
+      expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1 }))).toEqual(expected);
+      expect(inject(with_({ traceId: traceId!, spanId: spanId!, traceFlags: 1 }))).toEqual(expected);
+    }
+    // The random flag remembered for the trace holds for its ids in any case.
+    const extracted = propagator.extract(ROOT_CONTEXT, { traceparent: `00-${TRACE_ID}-${SPAN_ID}-02` }, headerGetter);
+    expect(inject(with_({ traceId: TRACE_ID.toUpperCase(), spanId: 'A'.repeat(16), traceFlags: 1 }, extracted))).toEqual({ traceparent: `00-${TRACE_ID}-${'a'.repeat(16)}-03` });
+  });
+
+  it('writes lowercase ids for a context that another format brought in uppercase, as a B3 header can', () => {
+    const b3Like: TextMapPropagator = {
+      inject: () => undefined,
+      extract(ctx, carrier, getter) {
+        const traceId = getter.get(carrier, 'x-b3-traceid');
+        const spanId = getter.get(carrier, 'x-b3-spanid');
+        return typeof traceId === 'string' && typeof spanId === 'string' ? trace.setSpanContext(ctx, { traceId, spanId, traceFlags: 1, isRemote: true }) : ctx;
+      },
+      fields: () => ['x-b3-traceid', 'x-b3-spanid'],
+    };
+    const incoming = { 'x-b3-traceid': TRACE_ID.toUpperCase(), 'x-b3-spanid': SPAN_ID.toUpperCase() };
+    const composite = w3cConformant(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), b3Like] }));
+    const carrier: WritableHeaders = {};
+    composite.inject(composite.extract(ROOT_CONTEXT, incoming, headerGetter), carrier, headerSetter);
+    expect(carrier).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` });
+
+    // A hop: the consumer span continues the uppercase trace id, and the message it sends on carries it in lowercase.
+    propagation.disable();
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), b3Like] }));
+    const tracer = new MessagingTracer('kafka');
+    const sent = tracer.traceProcess({ type: 'process', destination: 'q' }, incoming, {}, undefined, undefined, () =>
+      tracer.tracePublish({ type: 'send', destination: 'next' }, {}, undefined, undefined, (headers) => headers),
+    );
+    expect(sent.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
+    expect(trace.getSpanContext(propagator.extract(ROOT_CONTEXT, sent, headerGetter))?.traceId).toBe(TRACE_ID);
+  });
+
   it('writes flags as exactly two hex digits, with undefined bits cleared', () => {
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 0x11 }))).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` });
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: TraceFlags.NONE }))).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-00` });
@@ -342,6 +405,17 @@ describe('ConformantTraceContextPropagator', () => {
     expect(inject(with_({ traceId: 'b'.repeat(32), spanId: 'a'.repeat(16), traceFlags: 1 }, extracted)).traceparent).toBe(`00-${'b'.repeat(32)}-${'a'.repeat(16)}-01`);
     const plain = propagator.extract(ROOT_CONTEXT, { traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` }, headerGetter);
     expect(plain.getValue(RANDOM_TRACE_ID_KEY)).toBeUndefined();
+  });
+
+  it('does not keep a random flag remembered from an earlier traceparent that the latest one has cleared', () => {
+    const first = propagator.extract(ROOT_CONTEXT, { traceparent: `00-${TRACE_ID}-${SPAN_ID}-03` }, headerGetter);
+    const second = propagator.extract(first, { traceparent: `00-${TRACE_ID}-${'1'.repeat(16)}-01` }, headerGetter);
+    expect(second.getValue(RANDOM_TRACE_ID_KEY)).toBeUndefined();
+    expect(inject(second)).toEqual({ traceparent: `00-${TRACE_ID}-${'1'.repeat(16)}-01` });
+    expect(inject(with_({ traceId: TRACE_ID, spanId: 'a'.repeat(16), traceFlags: 1 }, second))).toEqual({ traceparent: `00-${TRACE_ID}-${'a'.repeat(16)}-01` });
+    // Set again by a traceparent that has it.
+    const third = propagator.extract(second, { traceparent: `00-${TRACE_ID}-${SPAN_ID}-02` }, headerGetter);
+    expect(inject(third)).toEqual({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-02` });
   });
 
   it("keeps the random flag across a hop with policy 'parent', and not into the new trace of policy 'link'", () => {
@@ -367,6 +441,16 @@ describe('ConformantTraceContextPropagator', () => {
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, traceState: state })).tracestate).toBe('b=2,a=1');
     const broken = { serialize: () => 'UPPER=1', get: () => undefined, set: () => broken, unset: () => broken };
     expect(inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, traceState: broken })).tracestate).toBeUndefined();
+  });
+
+  it('sends the valid members of a state made elsewhere, the left-most 32, where a header from the wire would be dropped whole', () => {
+    const foreign = (serialized: string): TraceState => ({ serialize: () => serialized, get: () => undefined, set: () => foreign(serialized), unset: () => foreign(serialized) });
+    const tracestate = (serialized: string) => inject(with_({ traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: 1, traceState: foreign(serialized) })).tracestate;
+    // What core 2.x's TraceState.set gives when a sampler adds its entry to a full state: 33 members.
+    const members = ['sampler=x', ...Array.from({ length: 32 }, (_, index) => `k${index}=v`)];
+    expect(tracestate(members.join(','))).toBe(members.slice(0, 32).join(','));
+    expect(tracestate('a=1,UPPER=2, b=3 ,,c=,d=4=4,a=5,e=5')).toBe('a=1,b=3,e=5');
+    expect(W3CTraceState.parse(members.join(',')).serialize()).toBe('');
   });
 
   it('runs in the global API as a drop-in for core', () => {
