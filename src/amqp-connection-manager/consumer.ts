@@ -25,6 +25,8 @@ type Setup = (channel: unknown, callback?: (error?: Error) => void) => unknown;
 /** The consumer side of one traced ChannelWrapper: its `consume`, its settlements and its setup functions. */
 export class WrapperConsumers {
   readonly #raw: Loose & WrapperState;
+  /** The traced wrapper: the `this` of setup and teardown functions, where the wrapper passes itself. */
+  readonly #wrapper: object;
   readonly #tracer: MessagingTracer;
   readonly #options: AmqpChannelOptions;
   readonly #decorate: ReturnType<typeof traceChannel>;
@@ -42,6 +44,7 @@ export class WrapperConsumers {
 
   constructor(raw: Loose & WrapperState, traced: object, tracer: MessagingTracer, options: AmqpChannelOptions) {
     this.#raw = raw;
+    this.#wrapper = traced;
     this.#tracer = tracer;
     this.#options = options;
     this.#decorate = traceChannel(options);
@@ -118,20 +121,35 @@ export class WrapperConsumers {
     if (typeof setup !== 'function') return setup;
     const known = this.#setups.get(setup as Setup);
     if (known !== undefined) return known;
-    const original = setup as Setup;
-    const channelFor = (channel: unknown) => this.#traced(channel);
-    // The wrapper tells a setup that takes a callback by its arity: keep it.
-    const traced: Setup =
-      original.length >= 2
-        ? function tracedSetup(this: unknown, channel: unknown, callback?: (error?: Error) => void) {
-            return original.call(this, channelFor(channel), callback);
-          }
-        : function tracedSetup(this: unknown, channel: unknown) {
-            return original.call(this, channelFor(channel));
-          };
-    this.#setups.set(original, traced);
+    const traced = this.#withTracedChannel(setup as Setup);
+    this.#setups.set(setup as Setup, traced);
     this.#setups.set(traced, traced);
     return traced;
+  }
+
+  /** `teardown` of a `removeSetup`, given the traced channel and wrapper as its setup is. */
+  teardown(teardown: unknown): unknown {
+    return typeof teardown === 'function' ? this.#withTracedChannel(teardown as Setup) : teardown;
+  }
+
+  /**
+   * `original`, called with the traced channel where the wrapper passes its amqplib channel,
+   * and with the traced wrapper as `this` where the wrapper passes itself (amqp-connection-manager
+   * documents `this` in a setup as the wrapper): sends and settlements made through `this`
+   * are then traced and recorded as those made through the traced wrapper are.
+   */
+  #withTracedChannel(original: Setup): Setup {
+    const raw = this.#raw;
+    const wrapper = this.#wrapper;
+    const channelFor = (channel: unknown) => this.#traced(channel);
+    // The wrapper tells a function that takes a callback by its arity: keep it.
+    return original.length >= 2
+      ? function tracedSetup(this: unknown, channel: unknown, callback?: (error?: Error) => void) {
+          return original.call(this === raw ? wrapper : this, channelFor(channel), callback);
+        }
+      : function tracedSetup(this: unknown, channel: unknown) {
+          return original.call(this === raw ? wrapper : this, channelFor(channel));
+        };
   }
 
   /** The traced setup that stands for `setup`, for `removeSetup`. */

@@ -1,6 +1,8 @@
 import { diag } from '@opentelemetry/api';
 import type { OpenPublish } from '../core/messaging-tracer.ts';
 import { callOwn, isPatched, originalOf } from '../core/overlap.ts';
+import { frameRoom, headerBudget } from '../amqplib/header-budget.ts';
+import { traceHeaders } from '../amqplib/headers.ts';
 import { ATTR_RABBITMQ_SEND_ATTEMPT, EVENT_RABBITMQ_SENT, type WrapperState } from './attributes.ts';
 
 // A ChannelWrapper sends a message when it can: at once, after a reconnect, or again on a
@@ -19,6 +21,8 @@ interface Pending {
   /** Whether every write is recorded, not only a second one (the message was queued). */
   readonly queued: boolean;
   writes: number;
+  /** The most bytes its headers table was made to fit. */
+  budget: number;
 }
 
 const prepared = new WeakSet<object>();
@@ -41,9 +45,12 @@ export class Outbox {
     prepare(raw._channel);
   }
 
-  /** Watches for the writes of a message sent with `headers`, until {@link settled}. */
-  add(headers: object, open: OpenPublish, queued: boolean): void {
-    this.#pending.set(headers, { open, queued, writes: 0 });
+  /**
+   * Watches for the writes of a message sent with `headers`, made to fit `budget` bytes, until
+   * {@link settled}.
+   */
+  add(headers: object, open: OpenPublish, queued: boolean, budget: number): void {
+    this.#pending.set(headers, { open, queued, writes: 0, budget });
   }
 
   settled(headers: object): void {
@@ -61,8 +68,16 @@ export class Outbox {
     define(raw, 'publish', function publish(exchange: string, routingKey: string, content: Buffer, options?: Loose, callback?: unknown) {
       const headers = options?.headers;
       const message = headers !== null && typeof headers === 'object' ? pending.get(headers) : undefined;
-      if (message !== undefined && (++message.writes > 1 || message.queued)) {
-        message.open.span.addEvent(EVENT_RABBITMQ_SENT, { [ATTR_RABBITMQ_SEND_ATTEMPT]: message.writes });
+      if (message !== undefined) {
+        if (++message.writes > 1 || message.queued) message.open.span.addEvent(EVENT_RABBITMQ_SENT, { [ATTR_RABBITMQ_SEND_ATTEMPT]: message.writes });
+        // A message queued before the wrapper first connected, or sent again after a reconnect
+        // to another broker, was measured against another frame size: one smaller here gets
+        // its trace headers fitted again, or RabbitMQ would close the connection.
+        const budget = headerBudget(frameRoom(raw.connection?.frameMax), options);
+        if (budget < message.budget) {
+          message.budget = budget;
+          traceHeaders(headers as Record<string, string>, budget, message.open.span, true);
+        }
       }
       return callOwn(raw, ownPublish, exchange, routingKey, content, options, callback);
     });

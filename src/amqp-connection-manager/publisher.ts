@@ -147,8 +147,9 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     }
     // Measured always: the wrapper publishes later, from its own queue, where a RangeError from
     // amqplib would lose the message rather than reach tracebus's fallback.
-    const headers = traceHeaders(open.headers, headerBudget(frameRoom(lastChannel?.connection?.frameMax), publishOptions), open.span, true);
-    outbox.add(headers, open, queued === true);
+    const budget = headerBudget(frameRoom(lastChannel?.connection?.frameMax), publishOptions);
+    const headers = traceHeaders(open.headers, budget, open.span, true);
+    outbox.add(headers, open, queued === true, budget);
     const end = (error: unknown, failed: boolean, type?: string) => {
       outbox.settled(headers);
       // A send queued before the wrapper ever connected learns its broker only now.
@@ -200,7 +201,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
       return raw.addSetup(consumers.setup(setup), done);
     },
     removeSetup: function removeSetup(setup: unknown, teardown?: unknown, done?: Done) {
-      return raw.removeSetup(consumers.setupFor(setup), teardown, done);
+      return raw.removeSetup(consumers.setupFor(setup), consumers.teardown(teardown), done);
     },
     ...settlingMethods(raw, consumers.settlements, same),
   };

@@ -6,6 +6,7 @@
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import amqp, { type AmqpConnectionManager } from 'amqp-connection-manager';
+import { context, propagation } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { traceChannelWrapper, type TracedChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
@@ -232,6 +233,86 @@ describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', (
     } finally {
       await quick.close();
     }
+  });
+
+  it("`this` in a setup function is the traced wrapper, as amqp-connection-manager documents it to be the wrapper: sends through it are traced, its acks recorded, and a failure after one settles nothing more", async () => {
+    const queue = `tracebus.it.acm.setup-this.${run}`;
+    const onward = `tracebus.it.acm.setup-this.onward.${run}`;
+    const channelErrors: string[] = [];
+    let inSetup: unknown;
+    const created = connection.createChannel({
+      confirm: false,
+      setup: async function setup(this: TracedChannelWrapper, channel: Channel) {
+        inSetup = this;
+        const wrapper = this;
+        channel.on('error', (error: Error) => void channelErrors.push(error.message));
+        await channel.assertQueue(queue, { exclusive: false, autoDelete: true });
+        await channel.assertQueue(onward, { exclusive: false, autoDelete: true });
+        await channel.consume(queue, async (message) => {
+          if (message === null) return;
+          await wrapper.sendToQueue(onward, message.content);
+          wrapper.ack(message);
+          if (message.content.toString() === 'fails') throw new Error('fails after the ack');
+        });
+      },
+    });
+    const wrapper = traceChannelWrapper()(created);
+    await wrapper.waitForConnect();
+    expect(inSetup).toBe(wrapper);
+    const forwarded: ConsumeMessage[] = [];
+    await wrapper.consume(onward, (message) => {
+      forwarded.push(message);
+      wrapper.ack(message);
+    });
+    await wrapper.sendToQueue(queue, Buffer.from('succeeds'));
+    await wrapper.sendToQueue(queue, Buffer.from('fails'));
+    await waitFor(() => forwarded.length === 2 && recorder.spans().filter((span) => span.name === `process ${queue}`).length === 2, 'both messages sent on');
+    await expect(wrapper.checkQueue(queue)).resolves.toMatchObject({ queue, messageCount: 0 });
+    expect(channelErrors).toEqual([]);
+    const processes = recorder.spans().filter((span) => span.name === `process ${queue}`);
+    expect(processes.map((span) => span.attributes['tracebus.rabbitmq.settlement'])).toEqual(['ack', 'ack']);
+    // The sends made through `this` are traced: children of the process spans, their context on the wire.
+    const onwardSends = recorder.spans().filter((span) => span.name === `send ${onward}`);
+    expect(onwardSends.map((span) => processes.some((process) => span.parentSpanContext?.spanId === process.spanContext().spanId))).toEqual([true, true]);
+    expect(forwarded.map((message) => headerGetter.get(message.properties.headers, 'traceparent')).sort()).toEqual(onwardSends.map(wire).sort());
+  });
+
+  it('removeSetup gives the teardown the traced channel, with the traced wrapper as `this`', async () => {
+    const queue = `tracebus.it.acm.teardown.${run}`;
+    const setup = (channel: Channel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true });
+    const wrapper = traceChannelWrapper()(connection.createChannel({ confirm: false, setup }));
+    await wrapper.waitForConnect();
+    const seen: Array<{ self: unknown; channel: unknown }> = [];
+    await wrapper.removeSetup(setup, function teardown(this: unknown, channel: Channel) {
+      seen.push({ self: this, channel });
+      return channel.deleteQueue(queue);
+    });
+    const raw = (wrapper as unknown as { _channel: object })._channel;
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.self).toBe(wrapper);
+    expect(seen[0]!.channel).not.toBe(raw);
+    expect(Object.getPrototypeOf(seen[0]!.channel)).toBe(raw);
+  });
+
+  it('a send queued before the first connection is fitted again to the frame size of the connection it goes out on', async () => {
+    await connection.close();
+    connection = amqp.connect([`${url!}?frameMax=4096`]);
+    const queue = `tracebus.it.acm.early-frame.${run}`;
+    const wrapper = traceChannelWrapper()(connection.createChannel({ setup: (channel: ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true }) }));
+    expect(connection.isConnected()).toBe(false);
+    const disconnects: unknown[] = [];
+    connection.on('disconnect', ({ err }) => void disconnects.push(err?.message));
+    // 6 KB of baggage: within W3C Baggage's limits, over the 4,096-byte frame.
+    const baggage = propagation.createBaggage(Object.fromEntries(Array.from({ length: 48 }, (_, index) => [`k${index}`, { value: 'v'.repeat(120) }])));
+    const sent = context.with(propagation.setBaggage(context.active(), baggage), () => wrapper.sendToQueue(queue, Buffer.from('early'), { timeout: 10_000 }));
+    await sent;
+    const received = await wrapper.get(queue, { noAck: true });
+    expect(received && received.content.toString()).toBe('early');
+    expect(headerGetter.get(received ? received.properties.headers : undefined, 'baggage')).toBeUndefined();
+    expect(disconnects).toEqual([]);
+    const send = findSpan(recorder.spans(), `send ${queue}`);
+    expect(received && headerGetter.get(received.properties.headers, 'traceparent')).toBe(wire(send));
+    expect(send.attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['baggage']);
   });
 
   it('headers that fit amqplib\'s 64 KiB table untraced are sent, without the trace headers that would not fit', async () => {
