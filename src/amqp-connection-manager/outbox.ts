@@ -3,6 +3,7 @@ import type { OpenPublish } from '../core/messaging-tracer.ts';
 import { callOwn, isPatched, originalOf } from '../core/overlap.ts';
 import { frameRoom, headerBudget } from '../amqplib/header-budget.ts';
 import { traceHeaders } from '../amqplib/headers.ts';
+import { ATTR_MESSAGING_MESSAGE_BODY_SIZE } from '../core/semconv.ts';
 import { ATTR_RABBITMQ_SEND_ATTEMPT, EVENT_RABBITMQ_SENT, type WrapperState } from './attributes.ts';
 
 // A ChannelWrapper sends a message when it can: at once, after a reconnect, or again on a
@@ -23,6 +24,8 @@ interface Pending {
   writes: number;
   /** The most bytes its headers table was made to fit. */
   budget: number;
+  /** Whether to record the size of the body the wrapper writes (`bodySize`). */
+  readonly bodySize: boolean;
 }
 
 const prepared = new WeakSet<object>();
@@ -49,8 +52,8 @@ export class Outbox {
    * Watches for the writes of a message sent with `headers`, made to fit `budget` bytes, until
    * {@link settled}.
    */
-  add(headers: object, open: OpenPublish, queued: boolean, budget: number): void {
-    this.#pending.set(headers, { open, queued, writes: 0, budget });
+  add(headers: object, open: OpenPublish, queued: boolean, budget: number, bodySize: boolean): void {
+    this.#pending.set(headers, { open, queued, writes: 0, budget, bodySize });
   }
 
   settled(headers: object): void {
@@ -70,6 +73,8 @@ export class Outbox {
       const message = headers !== null && typeof headers === 'object' ? pending.get(headers) : undefined;
       if (message !== undefined) {
         if (++message.writes > 1 || message.queued) message.open.span.addEvent(EVENT_RABBITMQ_SENT, { [ATTR_RABBITMQ_SEND_ATTEMPT]: message.writes });
+        // The body as the wrapper encoded it (JSON for a `json` wrapper, a string's bytes): known only here.
+        if (message.bodySize && message.writes === 1 && Buffer.isBuffer(content)) message.open.span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, content.length);
         // A message queued before the wrapper first connected, or sent again after a reconnect
         // to another broker, was measured against another frame size: one smaller here gets
         // its trace headers fitted again, or RabbitMQ would close the connection.

@@ -134,8 +134,8 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     if (raw._channel != null) lastChannel = raw._channel as Loose;
     const server = serverOf(lastChannel, options.serverAddress, options.serverPort);
     const destination = memo.publish(exchange, routingKey);
-    const body = bodySize && Buffer.isBuffer(content) ? content : undefined;
-    const attributes = publishedAttributes(routingKey, destination, publishOptions, body, server);
+    // The body size is the wrapper's encoding's (JSON for a `json` wrapper), taken when it writes the message (Outbox).
+    const attributes = publishedAttributes(routingKey, destination, publishOptions, undefined, server);
     const queued = wouldQueue(raw);
     if (queued !== undefined) attributes[ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED] = raw._channel == null;
     const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes, metricTemplate: destination.metric };
@@ -149,7 +149,7 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     // amqplib would lose the message rather than reach tracebus's fallback.
     const budget = headerBudget(frameRoom(lastChannel?.connection?.frameMax), publishOptions);
     const headers = traceHeaders(open.headers, budget, open.span, true);
-    outbox.add(headers, open, queued === true, budget);
+    outbox.add(headers, open, queued === true, budget, bodySize);
     const end = (error: unknown, failed: boolean, type?: string) => {
       outbox.settled(headers);
       // A send queued before the wrapper ever connected learns its broker only now.

@@ -294,6 +294,18 @@ describe.skipIf(url === undefined)('amqp-connection-manager against RabbitMQ', (
     expect(Object.getPrototypeOf(seen[0]!.channel)).toBe(raw);
   });
 
+  it('bodySize records the body the wrapper sends: JSON for a json wrapper, a string\'s bytes', async () => {
+    const queue = `tracebus.it.acm.body.${run}`;
+    const setup = (channel: ConfirmChannel) => channel.assertQueue(queue, { exclusive: false, autoDelete: true });
+    const json = traceChannelWrapper({ bodySize: true })(connection.createChannel({ json: true, setup }));
+    const plain = traceChannelWrapper({ bodySize: true })(connection.createChannel({ setup }));
+    await json.sendToQueue(queue, { order: 1 }, { messageId: 'json' });
+    await plain.sendToQueue(queue, 'héllo', { messageId: 'string' });
+    await plain.sendToQueue(queue, Buffer.from('abc'), { messageId: 'buffer' });
+    const sizes = Object.fromEntries(recorder.spans().map((span) => [span.attributes['messaging.message.id'], span.attributes['messaging.message.body.size']]));
+    expect(sizes).toEqual({ json: Buffer.byteLength('{"order":1}'), string: Buffer.byteLength('héllo'), buffer: 3 });
+  });
+
   it('a send queued before the first connection is fitted again to the frame size of the connection it goes out on', async () => {
     await connection.close();
     connection = amqp.connect([`${url!}?frameMax=4096`]);
