@@ -42,7 +42,9 @@ export function recorderPeers(): RecorderPeers {
   });
   if (missing.length > 0) {
     const which = missing.length === PEERS.length ? 'neither is installed' : `${missing.join(', ')} is not installed`;
-    throw new Error(`tracebus/testing: recordSpans() needs tracebus's optional peer dependencies ${PEERS.join(' and ')} (2.x or 3.x); ${which}. Install them with: npm install -D ${PEERS.join(' ')}`);
+    throw new Error(
+      `tracebus/testing: recordSpans() needs tracebus's optional peer dependencies ${PEERS.join(' and ')}, of your OpenTelemetry SDK's line; ${which}. Install them with: npm install -D ${PEERS.join(' ')} (with @opentelemetry/api 1.9, the 2.x SDK line: npm install -D ${PEERS.map((name) => `${name}@2`).join(' ')})`,
+    );
   }
   loaded = { sdkTrace: load(PEERS[0]) as typeof SdkTrace, contextAsyncHooks: load(PEERS[1]) as typeof ContextAsyncHooks };
   return loaded;

@@ -45,7 +45,8 @@ export interface SpanRecorder {
   reset(): void;
   /**
    * Shuts the provider down and puts back what `global` displaced. It undoes only what is still
-   * as the recorder left it, and only once: calling it again does nothing.
+   * as the recorder left it, and only once: calling it again does nothing. `spans()` still
+   * answers afterwards, with the spans that had ended by then.
    */
   shutdown(): Promise<void>;
 }
@@ -94,16 +95,22 @@ export function recordSpans(options: SpanRecorderOptions = {}): SpanRecorder {
   const propagator = new W3CPropagator();
   const release = global ? recordGlobally({ provider, propagator, contextManager: () => new contextAsyncHooks.AsyncLocalStorageContextManager().enable() }) : undefined;
   let shutdown: Promise<void> | undefined;
+  // The exporter forgets its spans when the provider shuts it down: what it had then is kept.
+  let kept: ReadableSpan[] | undefined;
   return {
     provider,
     propagator,
-    spans: () => exporter.getFinishedSpans().slice(),
+    spans: () => (kept ?? exporter.getFinishedSpans()).slice(),
     openSpans: () => [...tracker.open],
-    reset: () => exporter.reset(),
+    reset: () => {
+      exporter.reset();
+      if (kept !== undefined) kept = [];
+    },
     shutdown() {
       if (shutdown === undefined) {
         // The globals first, at once: a recorder may be started right after an un-awaited shutdown().
         release?.();
+        kept = exporter.getFinishedSpans().slice();
         shutdown = provider.shutdown();
       }
       return shutdown;

@@ -81,6 +81,16 @@ describe('recordSpans() records globally', () => {
     }
   });
 
+  it('spans() still answers after shutdown(), with the spans ended by then; reset() empties it', async () => {
+    const done = recordSpans();
+    appTracer.startSpan('before shutdown').end();
+    await done.shutdown();
+    appTracer.startSpan('after shutdown').end();
+    expect(names(done)).toEqual(['before shutdown']);
+    done.reset();
+    expect(names(done)).toEqual([]);
+  });
+
   it('a tracer obtained while one recorder records records into the next one, its active spans nested', async () => {
     const first = recordSpans();
     const tracer = trace.getTracer('svc');
