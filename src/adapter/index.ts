@@ -1,5 +1,6 @@
 // The pieces tracebus's own adapters are built from, for adapters of other transports.
-export { checkHandler, checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
+export { checkHandler, checkOptions, checkTarget, isTraced, markTraced, optionKeys } from '../core/checks.ts';
+export { TRACING_OPTION_KEYS } from '../core/options.ts';
 export { delegateTo } from '../core/delegate.ts';
 export { copyWithoutTraceHeaders, headerGetter, headerSetter } from '../core/headers.ts';
 export type { HeaderValue, MessageHeaders, WritableHeaders } from '../core/headers.ts';
@@ -20,7 +21,7 @@ export {
   METRIC_SENT_MESSAGES,
   METRIC_TIME_IN_QUEUE,
 } from '../core/metrics.ts';
-export type { PropagationOutcome } from '../core/metrics.ts';
+export type { Instruments, PropagationOutcome } from '../core/metrics.ts';
 export type { OperationInfo } from '../core/operation.ts';
 export { assertPolicyOption } from '../core/policy.ts';
 export { semconvModeFromEnv } from '../core/semconv.ts';

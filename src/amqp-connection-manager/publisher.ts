@@ -12,7 +12,7 @@ import { assertOnErrorOption, assertServerOptions } from '../amqplib/consumer.ts
 import { confirmation, nackType } from '../amqplib/confirm.ts';
 import { frameRoom, headerBudget } from '../amqplib/header-budget.ts';
 import { traceHeaders } from '../amqplib/headers.ts';
-import type { AmqpChannelOptions, AmqpPublish } from '../amqplib/publisher.ts';
+import { CHANNEL_OPTIONS, type AmqpChannelOptions, type AmqpPublish } from '../amqplib/publisher.ts';
 import { settlingMethods } from '../amqplib/settlement.ts';
 import { ATTR_RABBITMQ_QUEUE_LENGTH, ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED, EVENT_RABBITMQ_QUEUED, queueLengthOf, wouldQueue, type WrapperState } from './attributes.ts';
 import { WrapperConsumers, type WrapperConsume } from './consumer.ts';
@@ -78,7 +78,7 @@ type Done = (error: unknown, result?: unknown) => void;
  * });
  */
 export function traceChannelWrapper(options?: ChannelWrapperOptions): <W extends ChannelWrapper>(channelWrapper: W) => TracedChannelWrapper<W> {
-  options = checkOptions(options, 'traceChannelWrapper', 'channelWrapper');
+  options = checkOptions(options, 'traceChannelWrapper', 'channelWrapper', CHANNEL_OPTIONS);
   assertPolicyOption(options.policy);
   assertOnErrorOption(options.onError);
   assertServerOptions(options, 'traceChannelWrapper');

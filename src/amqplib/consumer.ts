@@ -2,13 +2,13 @@ import { context, diag, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Con
 import { reportProblem } from '../core/warnings.ts';
 import type { Channel as CallbackChannel } from 'amqplib/callback_api';
 import type { Channel, ConsumeMessage, Message } from 'amqplib';
-import { checkHandler, checkOptions, isTraced, markTraced } from '../core/checks.ts';
+import { checkHandler, checkOptions, isTraced, markTraced, optionKeys } from '../core/checks.ts';
 import { closeSpan, endSpan, errorType, isPromiseLike, measureReceive, recordError, recordOperation, runHook } from '../core/lifecycle.ts';
 import { messageTraceOf, type MessageTrace } from '../core/message-trace.ts';
 import { IDLE_MESSAGE_TRACE, IDLE_SPAN, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { Instruments } from '../core/metrics.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
-import type { TracingOptions } from '../core/options.ts';
+import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { ATTR_MESSAGING_MESSAGE_BODY_SIZE, ATTR_MESSAGING_MESSAGE_CONVERSATION_ID, ATTR_MESSAGING_MESSAGE_ID, ATTR_RABBITMQ_DELIVERY_TAG, ATTR_RABBITMQ_ROUTING_KEY } from '../core/semconv.ts';
 import { isValidSpanContext } from '../core/span-context.ts';
@@ -386,9 +386,15 @@ export interface Receipt {
  *   },
  * ));
  */
+/** Every option of {@link traceConsume}. */
+const CONSUME_OPTIONS = [
+  ...TRACING_OPTION_KEYS,
+  ...optionKeys<Omit<AmqpConsumeOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1, onError: 1, bodySize: 1, serverAddress: 1, serverPort: 1, channel: 1, queue: 1, noAck: 1, onCancel: 1 }),
+];
+
 export function traceConsume<M extends Message = ConsumeMessage>(options: AmqpConsumeOptions<M>): (handler: AmqpHandler<M>) => TracedConsumeCallback<M> {
   if (options === undefined) throw new TypeError("tracebus: traceConsume(options) needs an options object such as { channel, queue: 'orders' }");
-  checkOptions(options, 'traceConsume', 'handler');
+  checkOptions(options, 'traceConsume', 'handler', CONSUME_OPTIONS);
   const { channel, queue, noAck = false, onCancel, onError } = options;
   if (typeof queue !== 'string') throw new TypeError("tracebus: traceConsume() needs the queue name: traceConsume({ channel, queue: 'orders' })");
   if (channel === undefined && !noAck && onError !== 'rethrow') {

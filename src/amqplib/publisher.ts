@@ -1,7 +1,8 @@
 import { context, diag, type Span } from '@opentelemetry/api';
 import { reportProblem } from '../core/warnings.ts';
 import type { Channel, ConsumeMessage, Message, Options, Replies } from 'amqplib';
-import { checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
+import { checkOptions, checkTarget, isTraced, markTraced, optionKeys } from '../core/checks.ts';
+import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { copyWithoutContext, type WritableHeaders } from '../core/headers.ts';
 import { closeSpan, isPromiseLike } from '../core/lifecycle.ts';
 import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
@@ -92,8 +93,14 @@ type Loose = Record<PropertyKey, any>;
  *   channel.ack(message);
  * });
  */
+/** Every option of {@link traceChannel} and of amqp-connection-manager's `traceChannelWrapper`. */
+export const CHANNEL_OPTIONS = [
+  ...TRACING_OPTION_KEYS,
+  ...optionKeys<Omit<AmqpChannelOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1, onError: 1, bodySize: 1, serverAddress: 1, serverPort: 1, producerHook: 1 }),
+];
+
 export function traceChannel(options?: AmqpChannelOptions): ChannelDecorator {
-  options = checkOptions(options, 'traceChannel', 'channel');
+  options = checkOptions(options, 'traceChannel', 'channel', CHANNEL_OPTIONS);
   assertPolicyOption(options.policy);
   assertOnErrorOption(options.onError);
   assertServerOptions(options, 'traceChannel');

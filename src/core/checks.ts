@@ -21,12 +21,23 @@ export function isTraced(value: unknown): boolean {
 const CLIENT_METHODS = ['send', 'sendBatch', 'run', 'publish', 'sendToQueue', 'consume', 'subscribe', 'connect'];
 
 /**
+ * The keys of an options type, each once: `optionKeys<MemoryHandlerOptions>({ policy: 1, … })`
+ * does not compile while one is missing or misspelt, so the list stays the type's.
+ */
+export function optionKeys<T>(keys: { readonly [K in keyof Required<T>]: 1 }): readonly string[] {
+  return Object.keys(keys);
+}
+
+/**
  * Checks the options given to `factory` (e.g. `traceProducer`): nothing, or a plain
- * object. A client, a handler or another value where the options belong throws.
+ * object. A client, a handler or another value where the options belong throws, and so does
+ * a key that looks like a misspelt one of `known` (`polciy`, `semConv`): it would do nothing.
+ * Other keys are let be, so that one configuration object may serve the client and tracebus.
  *
  * @param target what the returned function takes, as the user names it (`producer`, `handler`).
+ * @param known every option `factory` takes.
  */
-export function checkOptions<O extends object>(options: O | undefined, factory: string, target: string): O {
+export function checkOptions<O extends object>(options: O | undefined, factory: string, target: string, known?: readonly string[]): O {
   if (options === undefined) return {} as O;
   if (typeof options === 'function') {
     throw new TypeError(`tracebus: ${factory}(options) got a function where its options belong; write ${factory}(options)(${target}), or ${factory}()(${target}) without options`);
@@ -37,7 +48,41 @@ export function checkOptions<O extends object>(options: O | undefined, factory: 
   if (CLIENT_METHODS.some((name) => typeof (options as Record<string, unknown>)[name] === 'function')) {
     throw new TypeError(`tracebus: ${factory}(options) got a ${target} where its options belong; write ${factory}(options)(${target}), or ${factory}()(${target}) without options`);
   }
+  if (known !== undefined) {
+    for (const key of Object.keys(options)) {
+      if (known.includes(key)) continue;
+      const meant = known.find((name) => looksMisspelt(key, name));
+      if (meant !== undefined) throw new TypeError(`tracebus: ${factory}(options) has no option '${key}'; did you mean '${meant}'? Its options are ${known.join(', ')}`);
+    }
+  }
   return options;
+}
+
+/**
+ * Whether `key` looks like `name` misspelt: the same but for letter case, or, for names of
+ * five letters or more, one or two letters added, left out, changed or swapped.
+ */
+function looksMisspelt(key: string, name: string): boolean {
+  const a = key.toLowerCase();
+  const b = name.toLowerCase();
+  if (a === b) return true;
+  if (b.length < 5 || Math.abs(a.length - b.length) > 2) return false;
+  // Optimal string alignment distance, with swaps of neighbours: at most 2.
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0]!.push(j);
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, rows[i - 2]![j - 2]! + 1);
+      rows[i]!.push(best);
+    }
+  }
+  return rows[a.length]![b.length]! <= 2;
 }
 
 /**
@@ -74,6 +119,8 @@ export function checkHandler(handler: unknown, factory: string, signature: strin
 /** A value for an error message, its kind shown: `null`, `an array`, `an instance of Producer`, `string "q"`, `number Infinity`. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'symbol') return 'a symbol';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') {
     // A class instance by its class (`an instance of Producer`) says which client was given.

@@ -18,6 +18,7 @@ import { endSpan, endsUnawaited, measureReceive, measureSend, openSpan, runHook,
 import { messageTraceOf, type MessageTrace } from './message-trace.ts';
 import { ATTR_PROPAGATION_OUTCOME, classifyMissingContext, metricAttributes, MessagingMetrics, PropagationReporter, type Instruments, type PropagationOutcome } from './metrics.ts';
 import type { OperationInfo, SpanHook } from './operation.ts';
+import { describe } from './checks.ts';
 import { resolveTracingOptions, type TracingOptions } from './options.ts';
 import { resolvePolicy, type PolicyOption } from './policy.ts';
 import { MessagePropagation, type PropagationState } from './propagation.ts';
@@ -81,6 +82,9 @@ export class MessagingTracer {
 
   constructor(system: string, options: TracingOptions = {}) {
     if (typeof system !== 'string' || system === '') throw new TypeError('tracebus: MessagingTracer needs a messaging.system name such as "kafka"');
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new TypeError(`tracebus: new MessagingTracer(system, options) takes TracingOptions, an object, or nothing; got ${describe(options)}`);
+    }
     const resolved = resolveTracingOptions(options);
     this.system = system;
     this.semconv = resolved.semconv;
@@ -352,12 +356,17 @@ export class MessagingTracer {
     let index = 0;
     for (const spanContext of contexts) {
       if (spanContext !== undefined && (checked || isValidSpanContext(spanContext))) {
-        if (links.length < this.maxLinks) links.push({ context: spanContext, attributes: attributesOf?.(index) });
+        if (links.length < this.maxLinks) links.push({ context: spanContext, attributes: this.#linkAttributes(attributesOf?.(index)) });
         else dropped++;
       }
       index++;
     }
     return { links, dropped };
+  }
+
+  /** A link's attributes under the names `semconv` selects, as the span's own. */
+  #linkAttributes(attributes: Attributes | undefined): Attributes | undefined {
+    return attributes === undefined || this.semconv === 'current' ? attributes : withSemconvNames(attributes, this.semconv);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { MeterProvider, TextMapPropagator, TracerProvider } from '@opentelemetry/api';
+import { describe, optionKeys } from './checks.ts';
 import { semconvModeFromEnv, type SemconvMode } from './semconv.ts';
 
 /** Options every tracebus decorator and middleware accepts. */
@@ -35,6 +36,9 @@ export interface TracingOptions {
   reportMissingContext?: boolean;
 }
 
+/** The keys of {@link TracingOptions}: options every wrapper takes. */
+export const TRACING_OPTION_KEYS = optionKeys<TracingOptions>({ tracerProvider: 1, propagator: 1, conformantW3C: 1, semconv: 1, maxLinks: 1, meterProvider: 1, reportMissingContext: 1 });
+
 /** {@link TracingOptions} checked, with their defaults. */
 export interface ResolvedTracingOptions {
   readonly tracerProvider: TracerProvider | undefined;
@@ -50,9 +54,9 @@ export interface ResolvedTracingOptions {
 export function resolveTracingOptions(options: TracingOptions): ResolvedTracingOptions {
   const { tracerProvider, propagator, semconv = semconvModeFromEnv(), maxLinks = 128, meterProvider, reportMissingContext = true, conformantW3C = true } = options;
   if (semconv !== 'current' && semconv !== 'legacy' && semconv !== 'both') {
-    throw new TypeError(`tracebus: semconv must be 'current', 'legacy' or 'both'; got ${JSON.stringify(semconv)}`);
+    throw new TypeError(`tracebus: semconv must be 'current', 'legacy' or 'both'; got ${describe(semconv)}`);
   }
-  if (!Number.isInteger(maxLinks) || maxLinks < 0) throw new TypeError(`tracebus: maxLinks must be a non-negative integer; got ${maxLinks}`);
+  if (!Number.isInteger(maxLinks) || maxLinks < 0) throw new TypeError(`tracebus: maxLinks must be a non-negative integer; got ${describe(maxLinks)}`);
   if (propagator !== undefined && (propagator === null || typeof propagator.inject !== 'function' || typeof propagator.extract !== 'function' || typeof propagator.fields !== 'function')) {
     throw new TypeError('tracebus: propagator must be a TextMapPropagator with inject(), extract() and fields(), such as new W3CTraceContextPropagator(); omit it to use the global one');
   }
@@ -62,7 +66,7 @@ export function resolveTracingOptions(options: TracingOptions): ResolvedTracingO
   if (meterProvider !== undefined && (meterProvider === null || typeof meterProvider.getMeter !== 'function')) {
     throw new TypeError('tracebus: meterProvider must be a MeterProvider with getMeter(), such as new MeterProvider() from @opentelemetry/sdk-metrics (pass the provider, not a meter); omit it to use the global one');
   }
-  if (typeof conformantW3C !== 'boolean') throw new TypeError(`tracebus: conformantW3C must be true or false; got ${JSON.stringify(conformantW3C)}`);
-  if (typeof reportMissingContext !== 'boolean') throw new TypeError(`tracebus: reportMissingContext must be true or false; got ${JSON.stringify(reportMissingContext)}`);
+  if (typeof conformantW3C !== 'boolean') throw new TypeError(`tracebus: conformantW3C must be true or false; got ${describe(conformantW3C)}`);
+  if (typeof reportMissingContext !== 'boolean') throw new TypeError(`tracebus: reportMissingContext must be true or false; got ${describe(reportMissingContext)}`);
   return { tracerProvider, propagator, conformantW3C, semconv, maxLinks, meterProvider, reportMissingContext };
 }

@@ -1,3 +1,4 @@
+import { describe } from './checks.ts';
 import { isPromiseLike } from './lifecycle.ts';
 import { reportProblem } from './warnings.ts';
 
@@ -16,18 +17,29 @@ export type PolicyOption<M> = IncomingContextPolicy | ((message: M) => IncomingC
 
 const POLICIES: ReadonlySet<string> = new Set(['parent', 'link', 'root']);
 
-/** Throws when a configured policy is not one of the three, naming the fix. */
+/**
+ * Throws when a configured policy is not one of the three or a function that chooses one
+ * synchronously, naming the fix.
+ */
 export function assertPolicyOption(policy: unknown): void {
-  if (policy === undefined || typeof policy === 'function') return;
+  if (policy === undefined) return;
+  if (typeof policy === 'function') {
+    // An async function answers with a promise, after the span had to start: it could never choose.
+    if (policy.constructor?.name === 'AsyncFunction') throw new TypeError("tracebus: policy must choose synchronously, a function (message) => 'parent' | 'link' | 'root'; got an async function");
+    return;
+  }
   if (typeof policy !== 'string' || !POLICIES.has(policy)) {
-    throw new TypeError(`tracebus: policy must be 'parent', 'link', 'root' or a function (message) => policy; got ${JSON.stringify(policy)}`);
+    throw new TypeError(`tracebus: policy must be 'parent', 'link', 'root' or a function (message) => policy; got ${describe(policy)}`);
   }
 }
 
 /** The policy for `message`: a policy function's answer, or `parent` when it throws or answers nonsense (reported to `diag`). */
 export function resolvePolicy<M>(policy: PolicyOption<M> | undefined, message: M): IncomingContextPolicy {
-  if (policy === undefined) return 'parent';
-  if (typeof policy !== 'function') return policy;
+  if (policy === undefined || policy === 'parent') return 'parent';
+  if (policy === 'link' || policy === 'root') return policy;
+  // An adapter that did not check its policy (assertPolicyOption) passed something else: as a
+  // policy function's nonsense answer, the message keeps its parent.
+  if (typeof policy !== 'function') return 'parent';
   try {
     const chosen: unknown = policy(message);
     if (chosen === 'parent' || chosen === 'link' || chosen === 'root') return chosen;

@@ -1,5 +1,5 @@
 import { context, ROOT_CONTEXT, type Attributes, type Span } from '@opentelemetry/api';
-import { checkHandler, checkOptions, checkTarget, isTraced, markTraced } from '../core/checks.ts';
+import { checkHandler, checkOptions, checkTarget, isTraced, markTraced, optionKeys } from '../core/checks.ts';
 import type { Handler } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
 import type { MessageHeaders } from '../core/headers.ts';
@@ -8,7 +8,7 @@ import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts'
 import { IDLE_MESSAGE_TRACE, MessagingTracer, type Placement } from '../core/messaging-tracer.ts';
 import { originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
-import type { TracingOptions } from '../core/options.ts';
+import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { consumerGroupAttributes } from '../core/semconv.ts';
 import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
@@ -138,8 +138,11 @@ function withHandlers(config: object, handlers: Record<string, unknown>): object
   return Object.create(Object.getPrototypeOf(config) as object | null, descriptors) as object;
 }
 
+/** Every option of the consumer wrappers and middleware. */
+const CONSUMER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<ConsumerOptionsOf<never>, keyof TracingOptions>>({ brokers: 1, clientId: 1, bodySize: 1, groupId: 1, policy: 1, consumerHook: 1 })];
+
 function consumerSpans(options: ConsumerOptionsOf<never> | undefined, factory: string, target: string): ConsumerSpans {
-  const checked = checkOptions(options, factory, target) as ConsumerOptionsOf<ConsumedMessage>;
+  const checked = checkOptions(options, factory, target, CONSUMER_OPTIONS) as ConsumerOptionsOf<ConsumedMessage>;
   const { groupId, consumerHook } = checked;
   if (groupId !== undefined && typeof groupId !== 'string') throw new TypeError(`tracebus: ${factory}({ groupId }) must be the consumer's groupId, a string`);
   if (consumerHook !== undefined && typeof consumerHook !== 'function') throw new TypeError(`tracebus: ${factory}({ consumerHook }) must be a function (span, { topic, partition, message }) => void`);

@@ -1,5 +1,5 @@
 import { context, SpanKind, trace, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
-import { checkOptions, checkTarget } from '../core/checks.ts';
+import { checkOptions, checkTarget, optionKeys } from '../core/checks.ts';
 import type { PublisherDecorator } from '../core/compose.ts';
 import { delegateTo } from '../core/delegate.ts';
 import { copyWithoutContext, copyWithoutFields, headerSetter, type MessageHeaders, type WritableHeaders } from '../core/headers.ts';
@@ -9,7 +9,7 @@ import type { PropagationState } from '../core/propagation.ts';
 import { isValidSpanContext } from '../core/span-context.ts';
 import { callContext, callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
-import type { TracingOptions } from '../core/options.ts';
+import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
 import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
 import { copyWith, type ProducedMessage, type ProducerBatchShape, type ProducerBinding, type ProducerShape, type Sender, type TopicMessagesShape, type TransactionShape } from './client.ts';
@@ -45,9 +45,12 @@ export interface ProducerOptionsOf<M> extends TracingOptions, KafkaClientOptions
  * The producer decorator of a binding: checks `options` now and, given a producer, returns
  * an object of the same type that delegates every method to it and traces what it sends.
  */
+/** Every option of the producer wrappers. */
+const PRODUCER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<ProducerOptionsOf<never>, keyof TracingOptions>>({ brokers: 1, clientId: 1, bodySize: 1, createSpans: 1, producerHook: 1 })];
+
 export function producerDecorator<P extends object>(options: ProducerOptionsOf<never> | undefined, binding: ProducerBinding): PublisherDecorator<P> {
   const { factory } = binding;
-  const { createSpans = true, producerHook } = checkOptions(options, factory, 'producer');
+  const { createSpans = true, producerHook } = checkOptions(options, factory, 'producer', PRODUCER_OPTIONS);
   if (typeof createSpans !== 'boolean') throw new TypeError(`tracebus: ${factory}({ createSpans }) must be true or false`);
   if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError(`tracebus: ${factory}({ producerHook }) must be a function (span, { topic, message }) => void`);
   const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options ?? {}, factory), createSpans, producerHook as SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding.encodeHeaders);

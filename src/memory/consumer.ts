@@ -1,9 +1,9 @@
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { checkHandler, checkOptions, markTraced } from '../core/checks.ts';
+import { checkHandler, checkOptions, markTraced, optionKeys } from '../core/checks.ts';
 import type { HandlerMiddleware } from '../core/compose.ts';
 import { IDLE_MESSAGE_TRACE, MessagingTracer } from '../core/messaging-tracer.ts';
 import type { SpanHook } from '../core/operation.ts';
-import type { TracingOptions } from '../core/options.ts';
+import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { consumedAttributes, groupAttributes, MEMORY_SYSTEM } from './attributes.ts';
 import type { MemoryMessage } from './bus.ts';
@@ -26,8 +26,11 @@ export interface MemoryHandlerOptions extends TracingOptions {
  *   console.log(`trace_id=${trace.traceId} charging`);
  * }), { group: 'payments' });
  */
+/** Every option of {@link traceMemoryHandler}. */
+const HANDLER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<MemoryHandlerOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1 })];
+
 export function traceMemoryHandler(options?: MemoryHandlerOptions): HandlerMiddleware<MemoryMessage<any>, void | Promise<void>> {
-  const { policy, consumerHook } = checkOptions(options, 'traceMemoryHandler', 'handler');
+  const { policy, consumerHook } = checkOptions(options, 'traceMemoryHandler', 'handler', HANDLER_OPTIONS);
   assertPolicyOption(policy);
   if (consumerHook !== undefined && typeof consumerHook !== 'function') throw new TypeError('tracebus: traceMemoryHandler({ consumerHook }) must be a function (span, message) => void');
   const tracer = new MessagingTracer(MEMORY_SYSTEM, options);

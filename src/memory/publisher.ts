@@ -1,8 +1,8 @@
 import type { PublisherDecorator } from '../core/compose.ts';
-import { checkOptions, checkTarget, markTraced } from '../core/checks.ts';
+import { checkOptions, checkTarget, markTraced, optionKeys } from '../core/checks.ts';
 import { MessagingTracer } from '../core/messaging-tracer.ts';
 import type { SpanHook } from '../core/operation.ts';
-import type { TracingOptions } from '../core/options.ts';
+import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { MEMORY_SYSTEM, publishedAttributes } from './attributes.ts';
 import type { MemoryPublisher, OutgoingMessage } from './bus.ts';
 import { withHeaders, withoutTraceHeaders } from './headers.ts';
@@ -27,8 +27,11 @@ export interface MemoryPublisherOptions extends TracingOptions {
  * const publisher = traceMemoryPublisher()(bus);
  * await publisher.publish('orders.placed', { payload: order });
  */
+/** Every option of {@link traceMemoryPublisher}. */
+const PUBLISHER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<MemoryPublisherOptions, keyof TracingOptions>>({ producerHook: 1 })];
+
 export function traceMemoryPublisher(options?: MemoryPublisherOptions): PublisherDecorator<MemoryPublisher> {
-  const { producerHook } = checkOptions(options, 'traceMemoryPublisher', 'bus');
+  const { producerHook } = checkOptions(options, 'traceMemoryPublisher', 'bus', PUBLISHER_OPTIONS);
   if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError('tracebus: traceMemoryPublisher({ producerHook }) must be a function (span, { topic, message }) => void');
   const tracer = new MessagingTracer(MEMORY_SYSTEM, options);
   return function decorateMemoryPublisher(publisher) {

@@ -530,7 +530,9 @@ describe('traceConsumer', () => {
     try {
       const handled: string[] = [];
       const hooked = traceEachMessage({ consumerHook: async () => Promise.reject(new Error('lookup failed')) })(async ({ message }) => void handled.push(message.offset));
-      const asyncPolicy = traceEachMessage({ policy: (async () => Promise.reject(new Error('policy lookup failed'))) as never })(async ({ message }) => void handled.push(message.offset));
+      // An async function is refused when the middleware is made; one that returns a promise is only known per message.
+      expect(() => traceEachMessage({ policy: (async () => 'link') as never })).toThrow("tracebus: policy must choose synchronously, a function (message) => 'parent' | 'link' | 'root'; got an async function");
+      const asyncPolicy = traceEachMessage({ policy: (() => Promise.reject(new Error('policy lookup failed'))) as never })(async ({ message }) => void handled.push(message.offset));
       await hooked(eachMessagePayload(kafkaMessage(1, { headers: { traceparent: Buffer.from(SAMPLED) } })));
       await asyncPolicy(eachMessagePayload(kafkaMessage(2, { headers: { traceparent: Buffer.from(SAMPLED) } })));
       await new Promise((resolve) => setTimeout(resolve, 10));
