@@ -70,7 +70,7 @@ try {
     const spans = [span('send orders', 'b7ad6b7169203331', 3, undefined, 0), span('process orders', '00f067aa0ba902b7', 4, 'b7ad6b7169203331', 3)];
     assertChildOf(findSpan(spans, 'process orders'), findSpan(spans, 'send orders'), spans);
     assert.match(formatTraceTree(spans), /^trace 0af7651916cd43dd8448eb211c80319c {2}\(2 spans, 5\.0 ms\)\n {2}\[shop\] send orders \(producer\) .*\n {4}\[shop\] process orders \(consumer\) /);
-    assert.throws(() => recordSpans(), { message: /^tracebus\/testing: recordSpans\(\) needs .*; neither is installed\. Install them with: npm install -D @opentelemetry\/sdk-trace @opentelemetry\/context-async-hooks$/ });
+    assert.throws(() => recordSpans(), { message: /^tracebus\/testing: recordSpans\(\) needs .*; neither is installed\. Install them with: npm install -D @opentelemetry\/sdk-trace @opentelemetry\/context-async-hooks \(with @opentelemetry\/api 1\.9, the 2\.x SDK line: npm install -D @opentelemetry\/sdk-trace@2 @opentelemetry\/context-async-hooks@2\)$/ });
   }
   const call = `(${checks})(assert, load, ${JSON.stringify(entries)})`;
   writeFileSync(join(app, 'esm.mjs'), `import assert from 'node:assert/strict';\nconst load = (entry) => import(entry);\nawait ${call};\n`);
