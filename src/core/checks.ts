@@ -50,7 +50,8 @@ export function checkOptions<O extends object>(options: O | undefined, factory: 
   }
   if (known !== undefined) {
     for (const key of Object.keys(options)) {
-      if (known.includes(key)) continue;
+      // librdkafka's dotted keys (`group.id`, `client.id`) belong to a client configuration.
+      if (known.includes(key) || key.includes('.')) continue;
       const meant = known.find((name) => looksMisspelt(key, name));
       if (meant !== undefined) throw new TypeError(`tracebus: ${factory}(options) has no option '${key}'; did you mean '${meant}'? Its options are ${known.join(', ')}`);
     }

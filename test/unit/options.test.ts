@@ -40,6 +40,8 @@ describe('a misspelt option name', () => {
     const kafkaConfig = { clientId: 'billing', brokers: ['b1:9092'], ssl: true, sasl: { mechanism: 'plain' }, connectionTimeout: 3000, retry: { retries: 5 } };
     expect(() => traceProducer(kafkaConfig as never)).not.toThrow();
     expect(() => traceChannel({ exclusive: true, priority: 5 } as never)).not.toThrow();
+    // librdkafka's configuration, whose dotted keys look like tracebus's groupId and clientId.
+    expect(() => traceConfluentProducer({ 'bootstrap.servers': 'b1:9092', 'client.id': 'billing', 'group.id': 'billing' } as never)).not.toThrow();
   });
 });
 
