@@ -356,6 +356,12 @@ export interface Receipt {
   readonly started: number;
 }
 
+/** Every option of {@link traceConsume}. */
+const CONSUME_OPTIONS = [
+  ...TRACING_OPTION_KEYS,
+  ...optionKeys<Omit<AmqpConsumeOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1, onError: 1, bodySize: 1, serverAddress: 1, serverPort: 1, channel: 1, queue: 1, noAck: 1, onCancel: 1 }),
+];
+
 /**
  * Consume middleware: wraps a handler into the callback for
  * `channel.consume(queue, callback, options)`.
@@ -386,12 +392,6 @@ export interface Receipt {
  *   },
  * ));
  */
-/** Every option of {@link traceConsume}. */
-const CONSUME_OPTIONS = [
-  ...TRACING_OPTION_KEYS,
-  ...optionKeys<Omit<AmqpConsumeOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1, onError: 1, bodySize: 1, serverAddress: 1, serverPort: 1, channel: 1, queue: 1, noAck: 1, onCancel: 1 }),
-];
-
 export function traceConsume<M extends Message = ConsumeMessage>(options: AmqpConsumeOptions<M>): (handler: AmqpHandler<M>) => TracedConsumeCallback<M> {
   if (options === undefined) throw new TypeError("tracebus: traceConsume(options) needs an options object such as { channel, queue: 'orders' }");
   checkOptions(options, 'traceConsume', 'handler', CONSUME_OPTIONS);

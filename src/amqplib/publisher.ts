@@ -52,6 +52,12 @@ export type ChannelDecorator = <C extends AmqpChannel>(channel: C) => TracedChan
 
 type Loose = Record<PropertyKey, any>;
 
+/** Every option of {@link traceChannel} and of amqp-connection-manager's `traceChannelWrapper`. */
+export const CHANNEL_OPTIONS = [
+  ...TRACING_OPTION_KEYS,
+  ...optionKeys<Omit<AmqpChannelOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1, onError: 1, bodySize: 1, serverAddress: 1, serverPort: 1, producerHook: 1 }),
+];
+
 /**
  * Traces an amqplib channel. The returned channel behaves like the one passed in (it
  * delegates every method to it and shares its events), and:
@@ -93,12 +99,6 @@ type Loose = Record<PropertyKey, any>;
  *   channel.ack(message);
  * });
  */
-/** Every option of {@link traceChannel} and of amqp-connection-manager's `traceChannelWrapper`. */
-export const CHANNEL_OPTIONS = [
-  ...TRACING_OPTION_KEYS,
-  ...optionKeys<Omit<AmqpChannelOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1, onError: 1, bodySize: 1, serverAddress: 1, serverPort: 1, producerHook: 1 }),
-];
-
 export function traceChannel(options?: AmqpChannelOptions): ChannelDecorator {
   options = checkOptions(options, 'traceChannel', 'channel', CHANNEL_OPTIONS);
   assertPolicyOption(options.policy);

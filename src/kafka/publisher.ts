@@ -41,13 +41,13 @@ export interface ProducerOptionsOf<M> extends TracingOptions, KafkaClientOptions
   producerHook?: SpanHook<ProducedMessageOf<M>>;
 }
 
+/** Every option of the producer wrappers. */
+const PRODUCER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<ProducerOptionsOf<never>, keyof TracingOptions>>({ brokers: 1, clientId: 1, bodySize: 1, createSpans: 1, producerHook: 1 })];
+
 /**
  * The producer decorator of a binding: checks `options` now and, given a producer, returns
  * an object of the same type that delegates every method to it and traces what it sends.
  */
-/** Every option of the producer wrappers. */
-const PRODUCER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<ProducerOptionsOf<never>, keyof TracingOptions>>({ brokers: 1, clientId: 1, bodySize: 1, createSpans: 1, producerHook: 1 })];
-
 export function producerDecorator<P extends object>(options: ProducerOptionsOf<never> | undefined, binding: ProducerBinding): PublisherDecorator<P> {
   const { factory } = binding;
   const { createSpans = true, producerHook } = checkOptions(options, factory, 'producer', PRODUCER_OPTIONS);

@@ -16,6 +16,9 @@ export interface MemoryHandlerOptions extends TracingOptions {
   consumerHook?: SpanHook<MemoryMessage>;
 }
 
+/** Every option of {@link traceMemoryHandler}. */
+const HANDLER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<MemoryHandlerOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1 })];
+
 /**
  * Handler middleware: runs the handler inside a CONSUMER span `process <topic>`, placed
  * by `policy`, with the message's context active. A handler error is recorded on the
@@ -26,9 +29,6 @@ export interface MemoryHandlerOptions extends TracingOptions {
  *   console.log(`trace_id=${trace.traceId} charging`);
  * }), { group: 'payments' });
  */
-/** Every option of {@link traceMemoryHandler}. */
-const HANDLER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<MemoryHandlerOptions, keyof TracingOptions>>({ policy: 1, consumerHook: 1 })];
-
 export function traceMemoryHandler(options?: MemoryHandlerOptions): HandlerMiddleware<MemoryMessage<any>, void | Promise<void>> {
   const { policy, consumerHook } = checkOptions(options, 'traceMemoryHandler', 'handler', HANDLER_OPTIONS);
   assertPolicyOption(policy);

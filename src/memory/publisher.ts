@@ -19,6 +19,9 @@ export interface MemoryPublisherOptions extends TracingOptions {
   producerHook?: SpanHook<MemoryPublish>;
 }
 
+/** Every option of {@link traceMemoryPublisher}. */
+const PUBLISHER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<MemoryPublisherOptions, keyof TracingOptions>>({ producerHook: 1 })];
+
 /**
  * A publisher decorator: each `publish` records a PRODUCER span `send <topic>` and
  * writes its context into a copy of the message's headers.
@@ -27,9 +30,6 @@ export interface MemoryPublisherOptions extends TracingOptions {
  * const publisher = traceMemoryPublisher()(bus);
  * await publisher.publish('orders.placed', { payload: order });
  */
-/** Every option of {@link traceMemoryPublisher}. */
-const PUBLISHER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<MemoryPublisherOptions, keyof TracingOptions>>({ producerHook: 1 })];
-
 export function traceMemoryPublisher(options?: MemoryPublisherOptions): PublisherDecorator<MemoryPublisher> {
   const { producerHook } = checkOptions(options, 'traceMemoryPublisher', 'bus', PUBLISHER_OPTIONS);
   if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError('tracebus: traceMemoryPublisher({ producerHook }) must be a function (span, { topic, message }) => void');
