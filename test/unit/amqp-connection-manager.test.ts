@@ -476,7 +476,9 @@ describe('traceChannelWrapper: idle', () => {
     const broker = new Broker();
     const channel = traceChannelWrapper()(broker.manager.createChannel({ confirm: false }));
     await broker.connect(channel);
-    await channel.sendToQueue('orders', Buffer.from('a'), { headers: { 'x-app': 'kept', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    await channel.sendToQueue('orders', Buffer.from('a'), {
+      headers: { 'x-app': 'kept', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=1', Baggage: 'user=alice' },
+    });
     await flush();
     expect(broker.channel.published[0]!.options!.headers).toEqual({ 'x-app': 'kept' });
     recorder = recordSpans();

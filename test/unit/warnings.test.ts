@@ -1,5 +1,8 @@
-import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, type DiagLogger } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, ROOT_CONTEXT, type DiagLogger, type TextMapPropagator } from '@opentelemetry/api';
+import { TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { traceChannel } from '../../src/amqplib/index.ts';
+import { asChannel, FakeChannel } from '../support/fakes/amqplib.ts';
 import { resetWarnings } from '../../src/core/warnings.ts';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
@@ -80,6 +83,43 @@ describe('problems a user can see', () => {
     await publishWithFailingHook(1);
     expect(emitted).toEqual([]);
     expect(diagged).toHaveLength(1);
+  });
+
+  it('trace headers dropped for size, a propagator that throws and a span processor that throws each warn with their code', async () => {
+    // Headers dropped: an amqplib channel whose 4 KiB frames leave no room for 6 KB of baggage.
+    const fake = new FakeChannel();
+    fake.connection.frameMax = 4_096;
+    const baggage = propagation.createBaggage(Object.fromEntries(Array.from({ length: 48 }, (_, index) => [`k${index}`, { value: 'v'.repeat(120) }])));
+    context.with(propagation.setBaggage(ROOT_CONTEXT, baggage), () => traceChannel()(asChannel(fake)).sendToQueue('q', Buffer.from('x')));
+    // A propagator that throws, given as the option.
+    const throwing: TextMapPropagator = {
+      inject() {
+        throw new Error('inject broke');
+      },
+      extract: (ctx) => ctx,
+      fields: () => ['traceparent'],
+    };
+    const bus = new MemoryBus();
+    bus.subscribe('orders', () => undefined);
+    await traceMemoryPublisher({ propagator: throwing })(bus).publish('orders', { payload: 1 });
+    // A span processor whose onEnd throws.
+    const failing: SpanProcessor = {
+      onStart() {},
+      onEnd() {
+        throw new Error('processor broke');
+      },
+      forceFlush: async () => undefined,
+      shutdown: async () => undefined,
+    };
+    await traceMemoryPublisher({ tracerProvider: new TracerProvider({ spanProcessors: [failing] }) })(bus).publish('orders', { payload: 2 });
+    await bus.close();
+    expect(emitted.map((warning) => [warning.type, warning.code])).toEqual([
+      ['TracebusWarning', 'TRACEBUS_HEADERS_DROPPED'],
+      ['TracebusWarning', 'TRACEBUS_PROPAGATOR_FAILED'],
+      ['TracebusWarning', 'TRACEBUS_TELEMETRY_FAILED'],
+    ]);
+    expect(emitted[0]!.message).toMatch(/^tracebus: left baggage off a message so that its headers fit RabbitMQ's limit of 4074 bytes/);
+    expect(emitted[2]!.message).toMatch(/^tracebus: the OpenTelemetry SDK threw while ending a span \(a span processor\?\); the message goes on \(Error: processor broke\)/);
   });
 
   it('TRACEBUS_WARNINGS=off turns the process warnings off; diag still gets everything', async () => {
