@@ -125,10 +125,10 @@ describe.skipIf(noNode !== undefined)('RabbitMQ restarted mid-stream', () => {
       const allowed = new Set(sends.filter((span) => span.attributes['messaging.message.id'] === id).map((span) => span.spanContext().traceId));
       expect([...traceIds].filter((traceId) => !allowed.has(traceId)), `${id} (sent in ${traceOfSend.get(id)})`).toEqual([]);
     }
-    // A delivery that failed (its ack met the closed channel) is on an ERROR span, and its message was delivered again.
-    const failed = processes.filter((candidate) => candidate.status.code === 2);
-    expect(failed.length).toBeGreaterThan(0);
-    for (const span of failed) {
+    // A delivery that failed (its ack met the closed channel) is on an ERROR span, and its message
+    // was delivered again. How many acks meet a closed channel, rather than reaching a broker
+    // that then loses them, depends on when the broker closes the connection: none is possible.
+    for (const span of processes.filter((candidate) => candidate.status.code === 2)) {
       expect(processed.get(span.attributes['messaging.message.id'] as string), String(span.attributes['messaging.message.id'])).toBeGreaterThan(1);
     }
     expect(suite.recorder().openSpans()).toEqual([]);
