@@ -19,6 +19,8 @@ const CONFLUENT_PRODUCER: ProducerBinding = {
   factory: 'traceConfluentProducer',
   expects: "a producer of @confluentinc/kafka-javascript's KafkaJS API, e.g. traceConfluentProducer(options)(kafka.producer())",
   encodeHeaders: confluentHeaders,
+  // The client reads `partition` and `timestamp` only where they are the message's own (Object.hasOwn).
+  inheritedFields: ['key', 'value'],
 };
 
 /**

@@ -61,7 +61,7 @@ export const WRONG_PAYLOAD = {
  * Runs `handler` for one `eachBatch` payload inside a CONSUMER span `process <topic>`
  * with no parent and a link to each message's context (semconv for batch receivers).
  */
-export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handler: (payload: EachBatchShape, trace: BatchMessageTraceOf<ConsumedMessage>) => unknown): unknown {
+export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handler: (payload: EachBatchShape, trace: BatchMessageTraceOf<ConsumedMessage>) => unknown, self?: unknown): unknown {
   const tracer = this.tracer;
   if (payload?.batch == null && typeof (payload as { message?: unknown } | undefined)?.message === 'object') throw new TypeError(WRONG_PAYLOAD.messageToBatch);
   const { topic, partition, messages } = payload.batch;
@@ -80,9 +80,21 @@ export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handl
   const span = tracer.startSpan(info, SpanKind.CONSUMER, ROOT_CONTEXT, links, attributes);
   const ctx = trace.setSpan(ROOT_CONTEXT, span);
   const batchTrace = new BatchMessages(this, span, payload, placements).attachTo(messageTraceOf(span, ctx));
-  return runInSpan(span, ctx, handler, undefined, payload, batchTrace, measureReceive(tracer.instruments(), attributes, PROCESS));
+  return runInSpan(span, ctx, handler, self, payload, batchTrace, measureReceive(tracer.instruments(), attributes, PROCESS));
 }
 
+
+/**
+ * Resolves `message`'s offset, with its leader epoch where the message has one, as a client's
+ * own loop does: @confluentinc/kafka-javascript then commits the epoch with the offset (log
+ * truncation detection, KIP-320), and, the offset resolved, skips its own resolve at the end of
+ * the batch, which would have carried it. kafkajs takes the offset alone.
+ */
+function resolve(payload: EachBatchShape, message: ConsumedMessage): void {
+  const leaderEpoch = (message as { leaderEpoch?: unknown }).leaderEpoch;
+  if (typeof leaderEpoch === 'number') (payload as { resolveOffset(offset: string, leaderEpoch: number): void }).resolveOffset(message.offset, leaderEpoch);
+  else payload.resolveOffset(message.offset);
+}
 
 /** Runs `work` for one message of a batch inside its own `process` span. */
 function processInBatch<R>(consumer: ConsumerSpans, batchSpan: Span, topic: string, partition: number, message: ConsumedMessage, placement: Placement, work: (message: ConsumedMessage, trace: MessageTrace) => R): R {
@@ -139,7 +151,7 @@ class BatchMessages {
     for (const message of payload.batch.messages) {
       if (payload.isRunning() === false || payload.isStale() === true) break;
       await this.processMessage(message, work);
-      if (resolveOffsets) payload.resolveOffset(message.offset);
+      if (resolveOffsets) resolve(payload, message);
       if (heartbeat) await payload.heartbeat();
     }
   }

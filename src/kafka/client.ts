@@ -39,6 +39,9 @@ export interface TransactionShape extends Sender {
   isActive?(): boolean;
 }
 
+/** A field of a message that a client reads. */
+export type MessageField = 'key' | 'value' | 'partition' | 'timestamp';
+
 /** A producer: a sender that may begin transactions. */
 export interface ProducerShape extends Sender {
   transaction?(): Promise<TransactionShape>;
@@ -87,6 +90,13 @@ export interface ProducerBinding {
   readonly expects: string;
   /** Makes headers that tracebus owns (a copy, with trace headers) sendable by the client; changes them in place. */
   readonly encodeHeaders: (headers: WritableHeaders) => object;
+  /**
+   * The fields of a message the client reads also where the message inherits them (a class's
+   * getter): a copy gets them as its own. kafkajs reads all four by property access;
+   * @confluentinc/kafka-javascript takes `partition` and `timestamp` only from the message's
+   * own properties, so an inherited one must stay unseen.
+   */
+  readonly inheritedFields: readonly MessageField[];
 }
 
 /** What a consumer binding tells the core about its client. */
@@ -95,6 +105,11 @@ export interface ConsumerBinding<C> {
   readonly factories: { readonly consumer: string; readonly eachMessage: string; readonly eachBatch: string };
   /** What the consumer wrapper takes, with an example, for error messages. */
   readonly expects: string;
+  /**
+   * Why `consumer` is not this binding's client though it has its shape (a consumer of the other
+   * Kafka client, whose API looks alike), as the sentence of a TypeError; `undefined` when it is.
+   */
+  readonly otherClient?: (consumer: C) => string | undefined;
   /** Whether `run()` was called on `consumer` and it was not stopped since, when the client can tell. */
   readonly isRunning?: (consumer: C) => boolean;
   /**

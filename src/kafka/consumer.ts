@@ -100,6 +100,8 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
   const learns = options?.groupId === undefined && binding.watchGroup !== undefined;
   return function decorateConsumer(consumer) {
     checkTarget(consumer, ['run', 'subscribe'], factory, 'consumer', binding.expects);
+    const other = binding.otherClient?.(consumer);
+    if (other !== undefined) throw new TypeError(other);
     if (binding.isRunning?.(consumer) === true) {
       throw new TypeError(`tracebus: ${factory}(options)(consumer) got a consumer whose run() was called already, so its handlers cannot be traced; wrap the consumer before calling run()`);
     }
@@ -152,25 +154,27 @@ function consumerSpans(options: ConsumerOptionsOf<never> | undefined, factory: s
 
 function eachMessageOf(spans: ConsumerSpans, handler: Handler<EachMessageShape>): TracedEachMessageOf<EachMessageShape> {
   const attempts = new Attempts();
-  return markTraced(function tracedEachMessage(payload: EachMessageShape): Promise<void> {
-    return settled(spans.processMessage, spans, payload, handler, attempts);
+  // `this` goes on to the handler: the clients call it on their runner (kafkajs) or the run
+  // configuration (Confluent), and a handler written for them may use it.
+  return markTraced(function tracedEachMessage(this: unknown, payload: EachMessageShape): Promise<void> {
+    return settled(spans.processMessage, spans, payload, handler, attempts, this);
   });
 }
 
 function eachBatchOf(spans: ConsumerSpans, handler: EachBatchHandlerOf<EachBatchShape, ConsumedMessage>): TracedEachBatchOf<EachBatchShape> {
-  return markTraced(function tracedEachBatch(payload: EachBatchShape): Promise<void> {
-    return settled(processBatch, spans, payload, handler, undefined);
+  return markTraced(function tracedEachBatch(this: unknown, payload: EachBatchShape): Promise<void> {
+    return settled(processBatch, spans, payload, handler, this, undefined);
   });
 }
 
 /**
- * `fn.call(thisArg, a, b, c)` as the promise the clients expect: a synchronous throw becomes
+ * `fn.call(thisArg, a, b, c, d)` as the promise the clients expect: a synchronous throw becomes
  * a rejection, a synchronous result a resolved promise (one shared, not one per message).
  */
-function settled<T, A, B, C>(fn: (this: T, a: A, b: B, c: C) => unknown, thisArg: T, a: A, b: B, c: C): Promise<void> {
+function settled<T, A, B, C, D>(fn: (this: T, a: A, b: B, c: C, d: D) => unknown, thisArg: T, a: A, b: B, c: C, d: D): Promise<void> {
   let result: unknown;
   try {
-    result = fn.call(thisArg, a, b, c);
+    result = fn.call(thisArg, a, b, c, d);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -203,15 +207,15 @@ export class ConsumerSpans {
     return new ConsumerSpans(this.tracer, this.client, { groupId: this.groupId, policy: this.#policy, consumerHook: this.hook });
   }
 
-  /** Runs `handler` for one `eachMessage` payload inside its `process` span. */
-  processMessage(payload: EachMessageShape, handler: (payload: EachMessageShape, trace: MessageTrace) => unknown, attempts: Attempts): unknown {
+  /** Runs `handler` for one `eachMessage` payload inside its `process` span, with `self` as its `this`. */
+  processMessage(payload: EachMessageShape, handler: (payload: EachMessageShape, trace: MessageTrace) => unknown, attempts: Attempts, self?: unknown): unknown {
     if (payload?.message == null) {
       if (typeof (payload as { batch?: unknown } | undefined)?.batch === 'object') throw new TypeError(WRONG_PAYLOAD.batchToMessage);
-      return handler(payload, activeMessageTrace(context.active()));
+      return handler.call(self, payload, activeMessageTrace(context.active()));
     }
     // With nothing registered, skip even the attributes (see MessagingTracer.idle).
     const state = this.tracer.prepare();
-    if (state === undefined) return context.with(ROOT_CONTEXT, handler, undefined, payload, IDLE_MESSAGE_TRACE);
+    if (state === undefined) return context.with(ROOT_CONTEXT, callHandler, undefined, handler, self, payload, IDLE_MESSAGE_TRACE);
     const { topic, partition, message } = payload;
     const attributes = consumedAttributes(partition, message, this.client);
     const delivery = attempts.seen(topic, partition, message.offset);
@@ -227,7 +231,7 @@ export class ConsumerSpans {
       this.hook,
       function handle(trace) {
         delivery.span = trace.span;
-        return handler(payload, trace);
+        return handler.call(self, payload, trace);
       },
       state,
     );
@@ -240,6 +244,11 @@ export class ConsumerSpans {
     const record = typeof policy === 'function' ? { topic, partition, message } : (message as unknown as KafkaRecordOf<ConsumedMessage>);
     return this.tracer.placement(message.headers as MessageHeaders | undefined, record, policy, topic, attributes);
   }
+}
+
+/** `handler.call(self, payload, trace)`, for a context manager's `with`, which would bind `handler` anew to give it a `this`. */
+function callHandler<P>(handler: (payload: P, trace: MessageTrace) => unknown, self: unknown, payload: P, trace: MessageTrace): unknown {
+  return handler.call(self, payload, trace);
 }
 
 /** The last delivery of a partition that a handler saw: its offset, its attempt and its span. */

@@ -12,7 +12,7 @@ import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
 import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
-import { copyWith, type ProducedMessage, type ProducerBatchShape, type ProducerBinding, type ProducerShape, type Sender, type TopicMessagesShape, type TransactionShape } from './client.ts';
+import { copyWith, type MessageField, type ProducedMessage, type ProducerBatchShape, type ProducerBinding, type ProducerShape, type Sender, type TopicMessagesShape, type TransactionShape } from './client.ts';
 import { TransactionSpan, tracedTransaction } from './transaction.ts';
 
 // The producer side of both Kafka bindings: `send`, `sendBatch` and transactions, traced
@@ -53,7 +53,7 @@ export function producerDecorator<P extends object>(options: ProducerOptionsOf<n
   const { createSpans = true, producerHook } = checkOptions(options, factory, 'producer', PRODUCER_OPTIONS);
   if (typeof createSpans !== 'boolean') throw new TypeError(`tracebus: ${factory}({ createSpans }) must be true or false`);
   if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError(`tracebus: ${factory}({ producerHook }) must be a function (span, { topic, message }) => void`);
-  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options ?? {}, factory), createSpans, producerHook as SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding.encodeHeaders);
+  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options ?? {}, factory), createSpans, producerHook as SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding);
   return function decorateProducer(producer) {
     checkTarget(producer, ['send', 'sendBatch'], factory, 'producer', binding.expects);
     return tracedProducer(producer as unknown as ProducerShape, sends) as unknown as P;
@@ -130,7 +130,8 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
   }
   if (typeof raw.disconnect === 'function') {
     overrides.disconnect = function disconnect() {
-      shared.open?.end('abandoned');
+      // A commit or abort in flight still gives the transaction its outcome.
+      shared.open?.disconnected();
       shared.open = undefined;
       return raw.disconnect!();
     };
@@ -146,13 +147,15 @@ export class SendTracer {
   readonly #createSpans: boolean;
   readonly #hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined;
   readonly #encode: (headers: WritableHeaders) => object;
+  readonly #inherited: readonly MessageField[];
 
-  constructor(tracer: MessagingTracer, client: ClientAttributes, createSpans: boolean, hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, encode: (headers: WritableHeaders) => object) {
+  constructor(tracer: MessagingTracer, client: ClientAttributes, createSpans: boolean, hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding: ProducerBinding) {
     this.#tracer = tracer;
     this.#client = client;
     this.#createSpans = createSpans;
     this.#hook = hook;
-    this.#encode = encode;
+    this.#encode = binding.encodeHeaders;
+    this.#inherited = binding.inheritedFields;
   }
 
   beginTransaction(): TransactionSpan {
@@ -298,7 +301,7 @@ export class SendTracer {
    */
   #carrying(message: ProducedMessage, ctx: Context, state: PropagationState): ProducedMessage {
     try {
-      return copyMessage(message, this.#encode(this.#tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)));
+      return copyMessage(message, this.#encode(this.#tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)), this.#inherited);
     } catch {
       return message;
     }
@@ -314,7 +317,7 @@ export class SendTracer {
     try {
       const headers = copyWithoutFields(message.headers as MessageHeaders | undefined, state.fields);
       for (const name in traceHeaders) headerSetter.set(headers, name, traceHeaders[name] as string);
-      return copyMessage(message, this.#encode(headers));
+      return copyMessage(message, this.#encode(headers), this.#inherited);
     } catch {
       // Unreadable (a getter that throws): as #carrying, the client gets it as it is.
       return message;
@@ -330,7 +333,7 @@ export class SendTracer {
     if (!isMessage(message)) return message;
     try {
       const headers = message.headers;
-      return copyMessage(message, headers == null ? undefined : this.#encode(copyWithoutContext(headers as MessageHeaders)));
+      return copyMessage(message, headers == null ? undefined : this.#encode(copyWithoutContext(headers as MessageHeaders)), this.#inherited);
     } catch {
       // Unreadable (a getter that throws): as #carrying, the client gets it as it is.
       return message;
@@ -405,19 +408,16 @@ function readableFields(message: ProducedMessage): ProducedMessage {
   return fields as unknown as ProducedMessage;
 }
 
-/** The fields of a message the clients read. */
-const MESSAGE_FIELDS = ['key', 'value', 'partition', 'timestamp'] as const;
-
 /**
- * A copy of `message` that carries `headers`: its own fields, and those the clients read where
- * they come from its prototype (a class with a `value` getter), which a spread alone would
- * leave out, sending a keyless tombstone where the untraced client sends the message.
+ * A copy of `message` that carries `headers`: its own fields, and those of `inherited` the client
+ * reads where they come from its prototype (a class with a `value` getter), which a spread alone
+ * would leave out, sending a keyless tombstone where the untraced client sends the message.
  */
-function copyMessage(message: ProducedMessage, headers: object | null | undefined): ProducedMessage {
+function copyMessage(message: ProducedMessage, headers: object | null | undefined, inherited: readonly MessageField[]): ProducedMessage {
   const copy: ProducedMessage = headers == null ? { ...message } : { ...message, headers };
   // A plain object's fields are all its own: only another kind of object can inherit them.
   if (Object.getPrototypeOf(message) !== Object.prototype) {
-    for (const field of MESSAGE_FIELDS) {
+    for (const field of inherited) {
       if (!Object.hasOwn(copy, field) && field in message) (copy as unknown as Record<string, unknown>)[field] = message[field];
     }
   }

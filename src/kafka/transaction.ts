@@ -47,6 +47,10 @@ export class TransactionSpan {
   /** Whether the transaction is the producer itself (@confluentinc/kafka-javascript), so the producer's own calls belong to it. */
   isProducer = false;
   #ended = false;
+  /** A `commit()` or `abort()` in flight. */
+  #settling = false;
+  /** The producer disconnected: the transaction cannot go on past a settle in flight. */
+  #disconnected = false;
 
   constructor(span: Span, ambient: Span | undefined) {
     this.span = span;
@@ -97,6 +101,15 @@ export class TransactionSpan {
     }
   }
 
+  /**
+   * The producer is disconnecting: the transaction ends as `abandoned`, unless a `commit()` or
+   * `abort()` is in flight, whose outcome it then gets (abandoned if that fails).
+   */
+  disconnected(): void {
+    this.#disconnected = true;
+    if (!this.#settling) this.end('abandoned');
+  }
+
   end(outcome: TransactionOutcome): void {
     if (this.#ended) return;
     this.#ended = true;
@@ -122,19 +135,22 @@ export class TransactionSpan {
   async settle(transaction: TransactionShape, method: 'commit' | 'abort', outcome: TransactionOutcome): Promise<void> {
     // Ended already (an abort after a commit that failed and ended the transaction): the call is the client's alone.
     if (this.#ended) return transaction[method]();
+    this.#settling = true;
     try {
       await transaction[method]();
     } catch (error) {
+      this.#settling = false;
       recordError(this.span, error);
       let active = false;
       try {
-        active = typeof transaction.isActive === 'function' && transaction.isActive();
+        active = !this.#disconnected && typeof transaction.isActive === 'function' && transaction.isActive();
       } catch {
         active = false;
       }
       if (!active) this.end('abandoned');
       throw error;
     }
+    this.#settling = false;
     this.end(outcome);
   }
 }

@@ -45,9 +45,21 @@ export interface BatchMessageTrace extends BatchMessageTraceOf<KafkaMessage> {}
 const KAFKAJS_CONSUMER: ConsumerBinding<Consumer> = {
   factories: { consumer: 'traceConsumer', eachMessage: 'traceEachMessage', eachBatch: 'traceEachBatch' },
   expects: "a kafkajs consumer, e.g. traceConsumer(options)(kafka.consumer({ groupId: 'billing' }))",
+  otherClient: confluentConsumer,
   isRunning,
   watchGroup,
 };
+
+/**
+ * A consumer of @confluentinc/kafka-javascript's KafkaJS API, told by the methods kafkajs has
+ * not: it looks like a kafkajs consumer, but throws on `events` and answers `pause([])` at any
+ * time, which would read as a consumer running already.
+ */
+function confluentConsumer(consumer: Consumer): string | undefined {
+  const candidate = consumer as unknown as { _getInternalClient?: unknown; dependentAdmin?: unknown };
+  if (typeof candidate._getInternalClient !== 'function' || typeof candidate.dependentAdmin !== 'function') return undefined;
+  return "tracebus: traceConsumer(options)(consumer) is for kafkajs; this is a consumer of @confluentinc/kafka-javascript: trace it with traceConfluentConsumer(options)(consumer) from 'tracebus/confluent-kafka'";
+}
 
 /**
  * `eachMessage` middleware: `traceEachMessage(options)(handler)` returns the function to

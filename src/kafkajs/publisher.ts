@@ -18,6 +18,7 @@ const KAFKAJS_PRODUCER: ProducerBinding = {
   factory: 'traceProducer',
   expects: 'a kafkajs producer, e.g. traceProducer(options)(kafka.producer())',
   encodeHeaders: kafkaHeaders,
+  inheritedFields: ['key', 'value', 'partition', 'timestamp'],
 };
 
 /**

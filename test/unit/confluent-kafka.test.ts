@@ -4,6 +4,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMessage, traceConfluentProducer } from '../../src/confluent-kafka/index.ts';
 import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
+import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
+import { asProducer, FakeProducer } from '../support/fakes/kafkajs.ts';
 import { asConfluentConsumer, asConfluentProducer, confluentMessage, FakeConfluentConsumer, FakeConfluentProducer } from '../support/fakes/confluent-kafka.ts';
 
 // The Confluent binding without a broker: the wrapper shape and its checks, and what this
@@ -41,6 +43,10 @@ describe('the Confluent wrappers have the one API shape', () => {
     const raw = new FakeConfluentConsumer('billing');
     raw.pause();
     expect(() => traceConfluentConsumer()(asConfluentConsumer(raw))).not.toThrow();
+    // kafkajs's wrapper, given this client's consumer, says which wrapper it needs.
+    expect(() => traceConsumer()(asConfluentConsumer(new FakeConfluentConsumer('g')) as never)).toThrow(
+      "tracebus: traceConsumer(options)(consumer) is for kafkajs; this is a consumer of @confluentinc/kafka-javascript: trace it with traceConfluentConsumer(options)(consumer) from 'tracebus/confluent-kafka'",
+    );
   });
 });
 
@@ -82,6 +88,35 @@ describe('traceConfluentProducer', () => {
     expect(message).toEqual({ key: 'k', value: 'v', headers: { 'x-app': 'kept' } });
     const sent = raw.calls[0]!.arg as KafkaJS.ProducerRecord;
     expect(sent.messages[0]!.headers).toEqual({ 'x-app': 'kept', traceparent: wire(findSpan(recorder.spans(), 'send orders')) });
+  });
+
+  it("a message class's inherited partition and timestamp stay unseen, as this client reads only a message's own; kafkajs gets them", async () => {
+    class Keyed {
+      readonly value = 'v';
+      get key() {
+        return 'k';
+      }
+    }
+    Object.assign(Keyed.prototype, { partition: 3, timestamp: '1700000000000' });
+    const seen: Array<Record<string, unknown>> = [];
+    const capture = (messages: object[]) => {
+      const [message] = messages as Array<Record<string, unknown>>;
+      seen.push({ own: Object.keys(message!).filter((key) => key !== 'headers').sort(), partition: message!.partition, key: message!.key });
+    };
+    class CapturingConfluent extends FakeConfluentProducer {
+      override async send(record: KafkaJS.ProducerRecord) {
+        capture(record.messages);
+        return super.send(record);
+      }
+    }
+    await traceConfluentProducer()(asConfluentProducer(new CapturingConfluent())).send({ topic: 'orders', messages: [new Keyed() as never] });
+    const kafkajs = new FakeProducer();
+    await traceProducer()(asProducer(kafkajs)).send({ topic: 'orders', messages: [new Keyed() as never] });
+    capture((kafkajs.sent[0]!.arg as { messages: object[] }).messages);
+    expect(seen).toEqual([
+      { own: ['key', 'value'], partition: undefined, key: 'k' },
+      { own: ['key', 'partition', 'timestamp', 'value'], partition: 3, key: 'k' },
+    ]);
   });
 
   it('reads server.address and server.port from a broker given with a protocol prefix, as librdkafka takes it', async () => {

@@ -292,6 +292,20 @@ describe('traceEachBatch', () => {
     expect(recorder.openSpans()).toEqual([]);
   });
 
+  it("forEachMessage resolves each offset with the message's leader epoch where it has one (Confluent commits it), as a method of the payload", async () => {
+    const withEpoch = Object.assign(kafkaMessage(0), { leaderEpoch: 4 });
+    const { payload } = eachBatchPayload([withEpoch, kafkaMessage(1)]);
+    const resolved: unknown[][] = [];
+    payload.resolveOffset = function resolveOffset(this: unknown, ...args: unknown[]) {
+      resolved.push([this === payload, ...args]);
+    };
+    await traceEachBatch()((_payload, batchTrace) => batchTrace.forEachMessage(() => undefined))(payload);
+    expect(resolved).toEqual([
+      [true, '0', 4],
+      [true, '1'],
+    ]);
+  });
+
   it('forEachMessage stops when the consumer stops or the batch goes stale, and on a failure, which it records and rethrows', async () => {
     const stopping = eachBatchPayload([kafkaMessage(0), kafkaMessage(1), kafkaMessage(2)]);
     const done: string[] = [];
@@ -416,6 +430,36 @@ describe('traceConsumer', () => {
     expect(raw.runs[1]!.eachMessage).not.toBe(inherited.eachMessage);
     await raw.runs[1]!.eachMessage!(eachMessagePayload(kafkaMessage(3)));
     expect(recorder.spans().map((span) => span.name)).toEqual(['process orders']);
+  });
+
+  it('handlers get the `this` the client calls them with (Confluent: the run configuration; kafkajs: its runner), traced or idle', async () => {
+    const raw = new FakeConsumer();
+    const consumer = traceConsumer()(asConsumer(raw));
+    const seen: unknown[] = [];
+    await consumer.run({
+      tag: 'message config',
+      async eachMessage(this: { tag: string }) {
+        seen.push(this?.tag);
+      },
+    } as ConsumerRunConfig);
+    await consumer.run({
+      tag: 'batch config',
+      async eachBatch(this: { tag: string }) {
+        seen.push(this?.tag);
+      },
+    } as ConsumerRunConfig);
+    // As the clients call them: as a method of the configuration (or of kafkajs's runner).
+    await raw.runs[0]!.eachMessage!(eachMessagePayload(kafkaMessage(1)));
+    await raw.runs[1]!.eachBatch!(eachBatchPayload([kafkaMessage(2)]).payload);
+    const runner = { tag: 'runner' };
+    await traceEachMessage()(async function (this: { tag: string }) {
+      seen.push(this?.tag);
+    }).call(runner, eachMessagePayload(kafkaMessage(3)));
+    await recorder.shutdown();
+    await traceEachMessage()(async function (this: { tag: string }) {
+      seen.push(this?.tag);
+    }).call(runner, eachMessagePayload(kafkaMessage(4)));
+    expect(seen).toEqual(['message config', 'batch config', 'runner', 'runner']);
   });
 
   it('run() traces eachMessage and eachBatch as given and passes the rest of the configuration on', async () => {

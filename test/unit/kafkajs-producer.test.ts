@@ -593,6 +593,25 @@ describe('traceProducer: transactions', () => {
     expect(raw.sent.flatMap(messagesOf).map((message) => headerGetter.get(message.headers, 'traceparent'))).toHaveLength(3);
   });
 
+  it('disconnect() while a commit is in flight leaves the outcome to the commit; one that fails then ends abandoned, not open', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    const first = await producer.transaction();
+    const committing = first.commit();
+    const disconnecting = producer.disconnect();
+    await Promise.all([committing, disconnecting]);
+    // A commit that fails while the producer disconnects: the transaction stays active (as Confluent's does), but nothing can go on with it.
+    const second = await producer.transaction();
+    raw.transactions[1]!.commitError = new Error('fenced');
+    raw.transactions[1]!.stayActiveOnError = true;
+    const failing = second.commit();
+    const disconnectingAgain = producer.disconnect();
+    await expect(failing).rejects.toThrow('fenced');
+    await disconnectingAgain;
+    const outcomes = recorder.spans().filter((span) => span.name === 'transaction').map((span) => span.attributes['tracebus.kafka.transaction.outcome']);
+    expect(outcomes).toEqual(['committed', 'abandoned']);
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
   it('abort() ends it as aborted; sendOffsets is an event on it', async () => {
     const producer = traceProducer()(asProducer(raw));
     const transaction = await producer.transaction();

@@ -97,6 +97,10 @@ export class FakeConfluentConsumer extends FakeConfluentClient {
   _getInternalClient(): { globalConfig: Record<string, unknown> } {
     return { globalConfig: { 'group.id': this.#groupId } };
   }
+  // As the client's: an admin client sharing the consumer's connection.
+  dependentAdmin(): object {
+    return {};
+  }
 }
 
 export const asConfluentProducer = (fake: FakeConfluentProducer) => fake as unknown as KafkaJS.Producer;
