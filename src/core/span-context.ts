@@ -65,6 +65,9 @@ let validTraceId: unknown = '0af7651916cd43dd8448eb211c80319c';
  */
 export function checkSpanContext(spanContext: SpanContext): number {
   if (spanContext instanceof ParsedSpanContext) return LOWERCASE_IDS;
+  // A span's context is one object for its life (the SDK's spanContext() answers the same one),
+  // and a send checks it more than once (a create span's, before its link and its injection).
+  if (spanContext === lastChecked && spanContext.traceId === lastTraceId && spanContext.spanId === lastSpanId) return lastForm;
   const traceId = spanContext.traceId;
   let form = LOWERCASE_IDS;
   if (traceId !== validTraceId) {
@@ -73,8 +76,19 @@ export function checkSpanContext(spanContext: SpanContext): number {
     if (form === LOWERCASE_IDS) validTraceId = traceId;
   }
   const spanForm = checkId(spanContext.spanId, 16, INVALID_SPAN_ID, isValidSpanId);
-  return spanForm === INVALID_IDS ? INVALID_IDS : spanForm === LOWERCASE_IDS ? form : OTHER_IDS;
+  const checked = spanForm === INVALID_IDS ? INVALID_IDS : spanForm === LOWERCASE_IDS ? form : OTHER_IDS;
+  lastChecked = spanContext;
+  lastTraceId = traceId;
+  lastSpanId = spanContext.spanId;
+  lastForm = checked;
+  return checked;
 }
+
+// The span context checked last, with the ids it had then (an object is not frozen), and the answer.
+let lastChecked: SpanContext | undefined;
+let lastTraceId: unknown;
+let lastSpanId: unknown;
+let lastForm = INVALID_IDS;
 
 /** `trace.isSpanContextValid(spanContext)`, answered without a scan where it is already known. */
 export function isValidSpanContext(spanContext: SpanContext): boolean {
