@@ -41,6 +41,8 @@ export interface WrapperState {
   readonly _settingUp?: unknown;
   /** The setup functions the wrapper runs on each new channel. */
   readonly _setups?: unknown;
+  /** Set for a `json` wrapper, which sends its content as JSON. */
+  readonly _json?: unknown;
   queueLength?(): number;
 }
 

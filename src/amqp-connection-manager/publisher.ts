@@ -134,8 +134,11 @@ function tracedWrapper(raw: Loose & WrapperState, tracer: MessagingTracer, optio
     if (raw._channel != null) lastChannel = raw._channel as Loose;
     const server = serverOf(lastChannel, options.serverAddress, options.serverPort);
     const destination = memo.publish(exchange, routingKey);
-    // The body size is the wrapper's encoding's (JSON for a `json` wrapper), taken when it writes the message (Outbox).
-    const attributes = publishedAttributes(routingKey, destination, publishOptions, undefined, server);
+    // The body size is that of the wrapper's encoding (JSON for a `json` wrapper, a string's
+    // bytes), taken when it writes the message (Outbox); a Buffer it sends as it is counts now,
+    // for a message that is never written.
+    const body = bodySize && Buffer.isBuffer(content) && raw._json !== true ? content : undefined;
+    const attributes = publishedAttributes(routingKey, destination, publishOptions, body, server);
     const queued = wouldQueue(raw);
     if (queued !== undefined) attributes[ATTR_RABBITMQ_QUEUED_WHILE_DISCONNECTED] = raw._channel == null;
     const info: OperationInfo = { type: 'send', destination: destination.template ?? destination.name, attributes, metricTemplate: destination.metric };

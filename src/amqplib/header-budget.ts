@@ -54,9 +54,10 @@ export function headerBudget(room: number, options: unknown): number {
  * other values too (a priority of 300), which are the caller's, and some of its versions count
  * other properties into the same scratch buffer, hence the margin. Never throws.
  */
-export function tooLargeForAmqplib(headers: Readonly<Record<string, unknown>>): boolean {
+export function tooLargeForAmqplib(headers: Readonly<Record<string, unknown>>, options: unknown): boolean {
   try {
-    return encodedTableSize(headers) > SCRATCH_BYTES - MOST_OTHER_PROPERTY_BYTES;
+    // amqplib puts `CC` and `BCC` into the same table.
+    return encodedTableSize(headers) + routingListsSize(options) > SCRATCH_BYTES - MOST_OTHER_PROPERTY_BYTES;
   } catch {
     return false;
   }
@@ -73,8 +74,15 @@ function otherPropertiesSize(options: unknown): number {
   if (publish.persistent !== undefined || publish.deliveryMode !== undefined) size += 1;
   if (publish.priority !== undefined) size += 1;
   if (publish.timestamp !== undefined) size += 8;
+  return size + routingListsSize(options);
+}
+
+/** The entries amqplib adds to the headers table for the `CC` and `BCC` options: arrays of long strings. */
+function routingListsSize(options: unknown): number {
+  if (options === null || typeof options !== 'object') return 0;
+  let size = 0;
   for (const name of ['CC', 'BCC'] as const) {
-    const value = publish[name];
+    const value = (options as Record<string, unknown>)[name];
     if (value === undefined) continue;
     size += 1 + name.length + 5;
     for (const item of Array.isArray(value) ? value : [value]) size += 5 + Buffer.byteLength(String(item));

@@ -159,7 +159,7 @@ function tracedChannel(raw: Loose, tracer: MessagingTracer, options: AmqpChannel
     } catch (error) {
       // Only a table that trace headers pushed past amqplib's 64 KiB limit is tracing's doing;
       // any other error (a priority of 300) is the caller's, as untraced.
-      if (!(error instanceof RangeError) || !tooLargeForAmqplib(headers)) return failed(open, error);
+      if (!(error instanceof RangeError) || !tooLargeForAmqplib(headers, publishOptions)) return failed(open, error);
       // amqplib refused the headers table before writing anything: send the message with the
       // caller's headers alone (no trace headers, not even stale ones it carried), rather than
       // fail it because of tracing.

@@ -137,6 +137,8 @@ export function copyWith<T extends object>(object: T, fields: Readonly<Record<st
   for (const key of Reflect.ownKeys(descriptors)) {
     const descriptor = descriptors[key]!;
     if (descriptor.get !== undefined) descriptor.get = () => Reflect.get(object, key) as unknown;
+    // Read as the client reads it, through a Proxy's get trap where `object` is one.
+    else if ('value' in descriptor) descriptor.value = Reflect.get(object, key);
   }
   for (const name of Object.keys(fields)) {
     const own = descriptors[name];

@@ -133,6 +133,18 @@ describe('traceChannel: publishing', () => {
     expect(diagnostics.logged[0]).toMatch(/^warn: tracebus: amqplib could not encode the headers/);
   });
 
+  it('the CC and BCC lists amqplib adds to the table count toward its 64 KiB: trace headers that push them over are dropped, not the message', () => {
+    const fake = new FakeChannel();
+    const channel = traceChannel()(asChannel(fake));
+    // As amqplib: the table it encodes holds the headers and the CC list.
+    const CC = Array.from({ length: 40 }, (_, index) => `route.${String(index).padStart(3, '0')}.${'r'.repeat(95)}`);
+    fake.publishError = (options) => (options?.headers?.traceparent !== undefined ? new RangeError('Encoded field table (headers or arguments) exceeds the 65536 byte encoding buffer') : undefined);
+    const options = { CC, headers: { big: 'x'.repeat(61_200) } };
+    expect(channel.sendToQueue('q', Buffer.from('x'), options)).toBe(true);
+    expect(fake.published[0]!.options).toEqual(options);
+    expect(findSpan(recorder.spans(), 'send q').attributes['tracebus.rabbitmq.dropped_headers']).toEqual(['traceparent']);
+  });
+
   it('a RangeError that is no header overflow (a priority of 300) is the caller\'s: rethrown as it came, nothing dropped', () => {
     const fake = new FakeChannel();
     const channel = traceChannel()(asChannel(fake));

@@ -497,6 +497,19 @@ describe('traceProducer around kafkajs itself, not connected (it answers these c
   }
   const kafkajs = () => new Kafka({ clientId: 'unit', brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING }).producer({ createPartitioner: Partitioners.DefaultPartitioner });
 
+  it('a record class behind a Proxy reaches kafkajs as the Proxy answers, its get trap included', async () => {
+    class Routed {
+      topic = 'raw-topic';
+      messages: Message[] = [{ value: 'x' }];
+      acks = 1;
+    }
+    const routed = new Proxy(new Routed(), { get: (target, key, receiver) => (key === 'topic' ? 'routed-topic' : key === 'acks' ? -1 : Reflect.get(target, key, receiver)) });
+    await traceProducer()(asProducer(raw)).send(routed as unknown as ProducerRecord);
+    const sent = raw.sent[0]!.arg as unknown as Record<string, unknown>;
+    expect([sent.topic, sent.acks]).toEqual(['routed-topic', -1]);
+    expect(recorder.spans().map((span) => span.name)).toEqual(['send routed-topic']);
+  });
+
   it('a message or record whose getter throws: the send rejects as kafkajs rejects it untraced, instead of throwing; the span ends with the error', async () => {
     class LazyEvent {
       readonly key = 'k-1';
