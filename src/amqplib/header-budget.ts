@@ -4,7 +4,7 @@ import type { WritableHeaders } from '../core/headers.ts';
 import { ATTR_RABBITMQ_DROPPED_HEADERS } from './attributes.ts';
 
 /** amqplib encodes a headers table into a 64 KiB scratch buffer and throws RangeError past it. */
-export const SCRATCH_BYTES = 65_536;
+const SCRATCH_BYTES = 65_536;
 /** Frame header and end (8) plus the content header's fixed fields (14). */
 const FRAME_FIXED_BYTES = 22;
 /**

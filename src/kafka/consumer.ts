@@ -13,7 +13,7 @@ import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { consumerGroupAttributes } from '../core/semconv.ts';
 import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
 import { processBatch, WRONG_PAYLOAD, type BatchMessageTraceOf } from './batch.ts';
-import { registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
+import { copyWith, registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
 
 // The consumer side of both Kafka bindings: `eachMessage` and `eachBatch` middleware and
 // the consumer decorator, over the client shapes of client.ts. The bindings give their
@@ -120,24 +120,15 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
         const handlers: Record<string, unknown> = {};
         if (typeof eachMessage === 'function' && !isTraced(eachMessage)) handlers.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>);
         if (typeof eachBatch === 'function' && !isTraced(eachBatch)) handlers.eachBatch = eachBatchOf(spans, eachBatch as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>);
-        return run.call(raw, withHandlers(config, handlers));
+        // A copy with its prototype and every own property as it is (copyWith): kafkajs reads
+        // settings a class or a prototype provides too (an inherited `autoCommit: false`),
+        // Confluent's KafkaJS API only the object's own.
+        return run.call(raw, copyWith(config, handlers, []));
       },
     });
     registerGroup([consumer, traced], () => spans.groupId);
     return traced as unknown as T;
   };
-}
-
-/**
- * `config` with `handlers` in place of its own: a copy with its prototype and every own property
- * as it is (getters, non-enumerable ones), so that the client reads each setting as it would
- * untraced. kafkajs reads settings a class or a prototype provides too; Confluent's KafkaJS API
- * only the object's own. A spread would keep neither a getter nor an inherited `autoCommit: false`.
- */
-function withHandlers(config: object, handlers: Record<string, unknown>): object {
-  const descriptors = Object.getOwnPropertyDescriptors(config) as PropertyDescriptorMap;
-  for (const name in handlers) descriptors[name] = { value: handlers[name], enumerable: true, writable: true, configurable: true };
-  return Object.create(Object.getPrototypeOf(config) as object | null, descriptors) as object;
 }
 
 /** Every option of the consumer wrappers and middleware. */
