@@ -100,7 +100,10 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
       await producer.send({ topic: first, messages: [{ key: 'order-1', value: 'placed', headers: { 'x-app': 'kept' } }] });
       request.end();
     });
-    await waitFor(() => received.length === 1 && spansNamed(`process ${second}`).length === 1, 'the third hop', 20_000);
+    // C having processed the message does not mean B's spans have ended: B's process span ends
+    // when its handler returns, after the broker acknowledged its send to topic 2 (which ends
+    // that send span), and C's fetch of the message can be answered and handled first.
+    await waitFor(() => received.length === 1 && spansNamed(`process ${first}`).length === 1 && spansNamed(`process ${second}`).length === 1, 'the second and third hops', 20_000);
 
     const spans = recorder.spans();
     const request = findSpan(spans, 'POST /orders');
