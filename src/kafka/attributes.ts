@@ -120,8 +120,10 @@ export function producedAttributes(message: ProducedMessage, client: ClientAttri
   if (typeof message.partition === 'number') attributes[ATTR_MESSAGING_DESTINATION_PARTITION_ID] = partitionId(message.partition);
   const key = keyText(message.key);
   if (key !== undefined) attributes[ATTR_KAFKA_MESSAGE_KEY] = key;
-  // kafkajs writes a missing value as null: a tombstone too.
-  if (message.value == null) attributes[ATTR_KAFKA_MESSAGE_TOMBSTONE] = true;
+  // Only a null value is a tombstone: both clients refuse a message whose value is missing
+  // (kafkajs: "Invalid message without value", librdkafka: "Message must be a buffer or null"),
+  // so such a send fails, and its span must not say a tombstone was sent.
+  if (message.value === null) attributes[ATTR_KAFKA_MESSAGE_TOMBSTONE] = true;
   else if (client.bodySize) {
     const size = byteLength(message.value);
     if (size !== undefined) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = size;

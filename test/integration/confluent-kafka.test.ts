@@ -165,6 +165,28 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     expect(headerGetter.get(withHeaders.headers, 'repeated')).toEqual(['1', '2']);
   });
 
+  it('only a null value is a tombstone: the client refuses a missing value, and that span records the refusal', async () => {
+    const topic = await createTopic(admin, unique('tombstone'));
+    const received: KafkaJS.KafkaMessage[] = [];
+    await confluentConsumer([topic], (consumer) => consumer, (consumer) => consumer.run({ eachMessage: async ({ message }) => void received.push(message) }));
+    const refused = await producer.send({ topic, messages: [{ key: 'missing', value: undefined } as never] }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    await producer.send({ topic, messages: [{ key: 'null', value: null }] });
+    await waitFor(() => received.length === 1, 'the tombstone', 20_000);
+
+    expect(refused?.message).toBe('Message must be a buffer or null');
+    // Nothing of the refused send reached the topic: the one message there is the tombstone.
+    expect(received.map((message) => [message.key?.toString(), message.value])).toEqual([['null', null]]);
+    const [missing, tombstone] = spansNamed(`send ${topic}`) as [ReadableSpan, ReadableSpan];
+    expect(missing.attributes).toMatchObject({ 'kafka.message.key': 'missing', 'error.type': 'Error' });
+    expect(missing.attributes).not.toHaveProperty('kafka.message.tombstone');
+    expect(missing.status).toEqual({ code: SpanStatusCode.ERROR, message: 'Message must be a buffer or null' });
+    expect(tombstone.attributes).toMatchObject({ 'kafka.message.key': 'null', 'kafka.message.tombstone': true });
+    expect(tombstone.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
   it('a multi-message send gets a create span per message; eachBatch runs each message in its own context', async () => {
     const topic = await createTopic(admin, unique('batch'));
     const seen: Array<{ offset: string; traceId: string; spanId: string; active: string | undefined }> = [];

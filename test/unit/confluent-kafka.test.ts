@@ -125,6 +125,16 @@ describe('traceConfluentProducer', () => {
     expect(findSpan(recorder.spans(), 'send orders').attributes).toMatchObject({ 'server.address': 'b1.internal', 'server.port': 9093 });
   });
 
+  it('only a null value is a tombstone: a missing one is refused by this client, and its span says no tombstone', async () => {
+    const producer = traceConfluentProducer()(asConfluentProducer(new FakeConfluentProducer()));
+    await producer.send({ topic: 'compacted', messages: [{ key: 'k', value: null }] });
+    await expect(producer.send({ topic: 'missing', messages: [{ key: 'k', value: undefined } as never] })).rejects.toThrow(/^Message must be a buffer or null$/);
+    expect(findSpan(recorder.spans(), 'send compacted').attributes['kafka.message.tombstone']).toBe(true);
+    const missing = findSpan(recorder.spans(), 'send missing');
+    expect(missing.attributes).not.toHaveProperty('kafka.message.tombstone');
+    expect(missing.attributes['error.type']).toBe('Error');
+  });
+
   it('makes header values librdkafka refuses sendable, instead of a send that fails after producing', async () => {
     const raw = new FakeConfluentProducer();
     const headers = { count: 3, flag: true, none: null, missing: undefined, bytes: new Uint8Array([104, 105]), list: ['a', 7, null] };

@@ -107,15 +107,40 @@ describe('traceProducer: send', () => {
 
   it('a tombstone (null value) is marked; a null key is left out; body size is opt-in', async () => {
     await traceProducer()(asProducer(raw)).send({ topic: 'compacted', messages: [{ key: null, value: null }] });
-    // A missing value goes out as null, kafkajs's tombstone.
-    await traceProducer()(asProducer(new FakeProducer())).send({ topic: 'missing', messages: [{ key: 'k' } as never] });
-    expect(findSpan(recorder.spans(), 'send missing').attributes['kafka.message.tombstone']).toBe(true);
     await traceProducer({ bodySize: true })(asProducer(new FakeProducer())).send({ topic: 'sized', messages: [{ key: 'k', value: 'héllo' }] });
     const tombstone = findSpan(recorder.spans(), 'send compacted');
     expect(tombstone.attributes['kafka.message.tombstone']).toBe(true);
     expect(tombstone.attributes).not.toHaveProperty('kafka.message.key');
     expect(tombstone.attributes).not.toHaveProperty('messaging.message.body.size');
     expect(findSpan(recorder.spans(), 'send sized').attributes['messaging.message.body.size']).toBe(6);
+  });
+
+  it('a message without a value is no tombstone: kafkajs refuses it, and the span records that error', async () => {
+    // kafkajs checks the messages before it needs a connection: this real producer never dials.
+    const producer = traceProducer()(new Kafka({ brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING }).producer());
+    const refused = await producer.send({ topic: 'missing', messages: [{ key: 'k' } as never] }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(refused?.name).toBe('KafkaJSNonRetriableError');
+    expect(refused?.message).toMatch(/^Invalid message without value for topic "missing": \{"key":"k","headers":\{"traceparent":"00-[\da-f]{32}-[\da-f]{16}-01"\}\}$/);
+    const send = findSpan(recorder.spans(), 'send missing');
+    expect(send.attributes).toEqual({
+      'messaging.system.name': 'kafka',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': 'missing',
+      'kafka.message.key': 'k',
+      'error.type': 'KafkaJSNonRetriableError',
+    });
+    expect(send.status).toEqual({ code: SpanStatusCode.ERROR, message: refused!.message });
+    // The same in a batch: each message's create span.
+    await producer.send({ topic: 'missing-many', messages: [{ key: 'a', value: 'v' }, { key: 'b', value: undefined } as never] }).catch(() => undefined);
+    const creates = recorder.spans().filter((span) => span.name === 'create missing-many');
+    expect(creates.map((span) => [span.attributes['kafka.message.key'], span.attributes['kafka.message.tombstone']])).toEqual([
+      ['a', undefined],
+      ['b', undefined],
+    ]);
   });
 
   it('a message whose key and value come from its class (getters) is sent with them, single or in a batch, with create spans or without', async () => {

@@ -24,7 +24,8 @@ class FakeConfluentClient {
  * Like a producer of @confluentinc/kafka-javascript's KafkaJS API: private state, and
  * `transaction()` resolves to the producer itself, whose `commit`, `abort`, `sendOffsets` and
  * `isActive` act on the one open transaction. As that client does, `send` changes the
- * messages it is given (value to a Buffer, headers to librdkafka's list) and `events` throws.
+ * messages it is given (value to a Buffer, headers to librdkafka's list), refuses a value
+ * that is neither a Buffer nor null (`undefined` included), and `events` throws.
  */
 export class FakeConfluentProducer extends FakeConfluentClient {
   readonly #calls: ConfluentSent[] = [];
@@ -44,6 +45,8 @@ export class FakeConfluentProducer extends FakeConfluentClient {
     this.#record('send', { ...record, messages: record.messages.map((message) => ({ ...message, headers: message.headers === undefined ? undefined : { ...message.headers } })) });
     for (const message of record.messages) {
       if (typeof message.value === 'string') message.value = Buffer.from(message.value);
+      // librdkafka's binding takes a Buffer or null: a missing value fails the send.
+      if (message.value !== null && !Buffer.isBuffer(message.value)) throw new Error('Message must be a buffer or null');
       message.headers = Object.entries(message.headers ?? {}).map(([key, value]) => ({ [key]: value })) as never;
     }
     return [{ topicName: record.topic, partition: 0, errorCode: 0 }];
