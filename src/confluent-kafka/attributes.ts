@@ -9,6 +9,8 @@ import type { KafkaClientOptions } from '../kafka/attributes.ts';
  * `new Kafka({ kafkaJS: { brokers } })`, or librdkafka's comma-separated
  * `bootstrap.servers`; its first broker becomes `server.address` and `server.port`.
  * `clientId` (`messaging.client.id`) is `kafkaJS.clientId` or librdkafka's `client.id`.
+ * `traceConfluentConsumer` reads both from the consumer's configuration when `run()` is called,
+ * where these options leave them unset; the producer wrapper needs them given.
  * `bodySize` records `messaging.message.body.size` (default `false`).
  */
 export interface ConfluentClientOptions extends Omit<KafkaClientOptions, 'brokers'> {

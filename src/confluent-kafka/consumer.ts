@@ -1,6 +1,7 @@
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { Handler } from '../core/compose.ts';
 import type { BatchMessageTraceOf } from '../kafka/batch.ts';
+import type { ConfiguredClient } from '../kafka/attributes.ts';
 import type { ConsumerBinding } from '../kafka/client.ts';
 import { consumerDecorator, eachBatchMiddleware, eachMessageMiddleware, type ConsumerOptionsOf, type EachBatchHandlerOf, type KafkaRecordOf, type TracedConsumerOf, type TracedEachBatchOf, type TracedEachMessageOf, type TracedRunConfigOf } from '../kafka/consumer.ts';
 import type { ConfluentClientOptions } from './attributes.ts';
@@ -14,8 +15,9 @@ export interface ConfluentRecord extends KafkaRecordOf<KafkaJS.KafkaMessage> {}
 /**
  * Options of {@link traceConfluentConsumer}, {@link traceConfluentEachMessage} and
  * {@link traceConfluentEachBatch}: the tracing options, `brokers`/`clientId`/`bodySize`,
- * `groupId` (`traceConfluentConsumer` reads it from the consumer's configuration when
- * `run()` is called; the middleware needs it), `policy` (default `parent`) and `consumerHook`.
+ * `groupId` (`traceConfluentConsumer` reads it, the brokers and the client id from the
+ * consumer's configuration when `run()` is called; the middleware needs them given),
+ * `policy` (default `parent`) and `consumerHook`.
  */
 export interface ConfluentConsumerOptions extends Omit<ConsumerOptionsOf<KafkaJS.KafkaMessage>, 'brokers'>, ConfluentClientOptions {}
 
@@ -50,6 +52,7 @@ const CONFLUENT_CONSUMER: ConsumerBinding<KafkaJS.Consumer> = {
   // No isRunning: this client tells no one whether run() was called (pause() works on any
   // connected consumer, and `on`/`events` throw "Not implemented").
   watchGroup: readGroupId,
+  watchClient: readClient,
 };
 
 /**
@@ -98,7 +101,10 @@ export function traceConfluentEachBatch(options?: ConfluentConsumerOptions): (ha
  * the handlers as {@link traceConfluentEachMessage} and {@link traceConfluentEachBatch} do.
  * Handlers written for the plain client keep working; they may take the trace as a second
  * argument. The consumer group is read from the consumer's configuration (`kafkaJS.groupId`
- * or `group.id`) when `run()` is called, unless the `groupId` option sets it. Wrap the
+ * or `group.id`) when `run()` is called, unless the `groupId` option sets it; so are the
+ * bootstrap brokers (`kafkaJS.brokers` or `bootstrap.servers`, the first of which becomes
+ * `server.address` and `server.port`) and the client id (`kafkaJS.clientId` or `client.id`,
+ * `messaging.client.id`), unless the `brokers` and `clientId` options set them. Wrap the
  * consumer before calling `run()`: this client cannot tell whether it runs already, and
  * handlers given to an earlier `run()` are not traced.
  *
@@ -115,18 +121,50 @@ export function traceConfluentConsumer(options?: ConfluentConsumerOptions): (con
 }
 
 /**
- * The consumer's `group.id`, read when `run()` is called (after `connect()`, which creates
- * librdkafka's consumer with the configuration the KafkaJS API made of `kafkaJS.groupId`).
- * The client has no public accessor for it; the internal client's configuration is read
- * defensively, so a change there leaves spans without the group rather than failing.
+ * The configuration of the consumer's librdkafka client, which `connect()` creates from what
+ * `kafka.consumer()` was given: the `kafkaJS` block turned into librdkafka's keys
+ * (`brokers` into `bootstrap.servers`, `clientId` into `client.id`, `groupId` into
+ * `group.id`), and librdkafka's own keys given beside it, which win. The client has no public
+ * accessor for it; the internal client is read defensively, so a change there leaves spans
+ * without what it says rather than failing. `undefined` before `connect()`.
  */
-function readGroupId(consumer: KafkaJS.Consumer, learn: (groupId: string) => void, when: 'wrapped' | 'run'): void {
-  if (when !== 'run') return;
+function librdkafkaConfig(consumer: KafkaJS.Consumer): Record<string, unknown> | undefined {
   try {
     const internal = (consumer as { _getInternalClient?: () => { globalConfig?: Record<string, unknown> } | null })._getInternalClient?.();
-    const groupId = internal?.globalConfig?.['group.id'];
-    if (typeof groupId === 'string' && groupId !== '') learn(groupId);
+    const config = internal?.globalConfig;
+    return config !== null && typeof config === 'object' ? config : undefined;
   } catch {
-    // Not connected, or the internals changed: no group on the spans.
+    // The internals changed: nothing is known.
+    return undefined;
   }
+}
+
+/** A string setting of `config`, `undefined` for anything else (a getter that throws included). */
+function setting(config: Record<string, unknown>, key: string): string | undefined {
+  try {
+    const value = config[key];
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The consumer's `group.id`, read when `run()` is called (after `connect()`, which made the configuration). */
+function readGroupId(consumer: KafkaJS.Consumer, learn: (groupId: string) => void, when: 'wrapped' | 'run'): void {
+  if (when !== 'run') return;
+  const config = librdkafkaConfig(consumer);
+  const groupId = config === undefined ? undefined : setting(config, 'group.id');
+  if (groupId !== undefined) learn(groupId);
+}
+
+/**
+ * The consumer's bootstrap brokers and `client.id`, read when `run()` is called, as the group is:
+ * spans get `server.*` and `messaging.client.id` without the `brokers` and `clientId` options.
+ * `metadata.broker.list` is librdkafka's other name for `bootstrap.servers`.
+ */
+function readClient(consumer: KafkaJS.Consumer, learn: (configured: ConfiguredClient) => void, when: 'wrapped' | 'run'): void {
+  if (when !== 'run') return;
+  const config = librdkafkaConfig(consumer);
+  if (config === undefined) return;
+  learn({ brokers: setting(config, 'bootstrap.servers') ?? setting(config, 'metadata.broker.list'), clientId: setting(config, 'client.id') });
 }

@@ -68,6 +68,24 @@ export function clientAttributes(options: KafkaClientOptions, factory: string): 
   return { address, port, clientId: clientId === '' ? undefined : clientId, bodySize };
 }
 
+/** Where a client connects and who it is, as its own configuration says (librdkafka's `bootstrap.servers` and `client.id`). */
+export interface ConfiguredClient {
+  readonly brokers?: string;
+  readonly clientId?: string;
+}
+
+/**
+ * `client` with what the client's configuration says in place of what the `brokers` and
+ * `clientId` options left unset: an option given always wins, even one that sets nothing
+ * (a discovery function, an empty `clientId`).
+ */
+export function withConfiguredClient(client: ClientAttributes, options: KafkaClientOptions, configured: ConfiguredClient): ClientAttributes {
+  let { address, port, clientId } = client;
+  if (options.brokers === undefined && configured.brokers !== undefined) ({ address, port } = parseBroker(configured.brokers));
+  if (options.clientId === undefined && configured.clientId !== undefined && configured.clientId !== '') clientId = configured.clientId;
+  return { address, port, clientId, bodySize: client.bodySize };
+}
+
 /**
  * `host:port`, `[v6 address]:port` or a bare host, as the clients accept them, after the
  * `PLAINTEXT://`-style prefix librdkafka also takes; of a comma-separated list, the first.

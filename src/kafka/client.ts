@@ -1,4 +1,5 @@
 import type { WritableHeaders } from '../core/headers.ts';
+import type { ConfiguredClient } from './attributes.ts';
 
 // The Kafka core traces any client with kafkajs' API shape: kafkajs itself, and the
 // KafkaJS-compatible API of @confluentinc/kafka-javascript. These are the few members it
@@ -118,6 +119,12 @@ export interface ConsumerBinding<C> {
    * when `run()` is called (`run`).
    */
   readonly watchGroup?: (consumer: C, learn: (groupId: string) => void, when: 'wrapped' | 'run') => void;
+  /**
+   * Learns where the consumer connects and its client id from its configuration, for the spans
+   * of a consumer whose `brokers` or `clientId` option is unset: `learn` is called with what the
+   * configuration says. Called as `watchGroup` is.
+   */
+  readonly watchClient?: (consumer: C, learn: (configured: ConfiguredClient) => void, when: 'wrapped' | 'run') => void;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { consumerGroupAttributes } from '../core/semconv.ts';
-import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
+import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, withConfiguredClient, type ClientAttributes, type ConfiguredClient, type KafkaClientOptions } from './attributes.ts';
 import { processBatch, WRONG_PAYLOAD, type BatchMessageTraceOf } from './batch.ts';
 import { copyWith, registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
 
@@ -97,7 +97,9 @@ export function eachBatchMiddleware<P, M>(options: ConsumerOptionsOf<never> | un
 export function consumerDecorator<C extends object, T>(options: ConsumerOptionsOf<never> | undefined, binding: ConsumerBinding<C>): (consumer: C) => T {
   const factory = binding.factories.consumer;
   const shared = consumerSpans(options, factory, 'consumer');
-  const learns = options?.groupId === undefined && binding.watchGroup !== undefined;
+  const learnsGroup = options?.groupId === undefined && binding.watchGroup !== undefined;
+  const given: KafkaClientOptions = options ?? {};
+  const learnsClient = (given.brokers === undefined || given.clientId === undefined) && binding.watchClient !== undefined;
   return function decorateConsumer(consumer) {
     checkTarget(consumer, ['run', 'subscribe'], factory, 'consumer', binding.expects);
     const other = binding.otherClient?.(consumer);
@@ -105,14 +107,21 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
     if (binding.isRunning?.(consumer) === true) {
       throw new TypeError(`tracebus: ${factory}(options)(consumer) got a consumer whose run() was called already, so its handlers cannot be traced; wrap the consumer before calling run()`);
     }
-    // Each consumer its own group: one decorator may wrap the consumers of several groups.
+    // Each consumer its own group and client: one decorator may wrap the consumers of several
+    // groups, each configured with its own brokers and client id.
     const spans = shared.forConsumer();
-    const learn = learns ? (groupId: string) => void (spans.groupId = groupId) : undefined;
-    if (learn !== undefined) binding.watchGroup!(consumer, learn, 'wrapped');
+    const learnGroup = learnsGroup ? (groupId: string) => void (spans.groupId = groupId) : undefined;
+    // From the options' attributes each time, so that what the options set stays as they set it.
+    const learnClient = learnsClient ? (configured: ConfiguredClient) => void (spans.client = withConfiguredClient(shared.client, given, configured)) : undefined;
+    const watch = (when: 'wrapped' | 'run') => {
+      if (learnGroup !== undefined) binding.watchGroup!(consumer, learnGroup, when);
+      if (learnClient !== undefined) binding.watchClient!(consumer, learnClient, when);
+    };
+    watch('wrapped');
     const raw = consumer as unknown as ConsumerShape;
     const traced = delegateTo(consumer, {
       run: function run(config?: Record<string, unknown>) {
-        if (learn !== undefined) binding.watchGroup!(consumer, learn, 'run');
+        watch('run');
         // The consumer's own run(): an instrumentation's patch would give each message a second span.
         const run = originalOf(raw.run);
         if (config === null || typeof config !== 'object') return run.call(raw, config);
@@ -178,7 +187,8 @@ function settled<T, A, B, C, D>(fn: (this: T, a: A, b: B, c: C, d: D) => unknown
  */
 export class ConsumerSpans {
   readonly tracer: MessagingTracer;
-  readonly client: ClientAttributes;
+  /** Mutable: the consumer decorator learns what the options leave unset from the consumer (see ConsumerBinding.watchClient). */
+  client: ClientAttributes;
   /** Mutable: the consumer decorator learns the group from the consumer (see ConsumerBinding.watchGroup). */
   groupId: string | undefined;
   readonly #policy: PolicyOption<KafkaRecordOf<ConsumedMessage>> | undefined;

@@ -8,7 +8,7 @@ import { headerGetter } from '../../src/adapter/index.ts';
 import { traceConfluentConsumer, traceConfluentEachMessage, traceConfluentProducer, type ConfluentBatchMessageTrace } from '../../src/confluent-kafka/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan } from '../../src/testing/index.ts';
-import { assigned, confluentKafka, confluentUnavailable } from '../support/confluent-kafka.ts';
+import { assigned, confluent as confluentApi, confluentKafka, confluentUnavailable } from '../support/confluent-kafka.ts';
 import { captureDiagEachTest } from '../support/diag.ts';
 import { kafkaBrokers, perTest } from '../support/integration.ts';
 import { createTopic, groupJoined } from '../support/kafka-topics.ts';
@@ -148,6 +148,33 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     expect(headerGetter.get(headers, 'x-count')).toBe('3');
     expect(Object.keys(headers ?? {})).not.toContain('x-none');
     expect(each.recorder.openSpans()).toEqual([]);
+  });
+
+  it("a consumer traced without brokers or clientId gets server.* and messaging.client.id from its configuration: the kafkaJS block, or librdkafka's keys beside it", async () => {
+    const topic = await createTopic(admin, unique('configured'));
+    const processed: string[] = [];
+    const handler = async ({ message }: KafkaJS.EachMessagePayload) => void processed.push(textOf(message));
+    // The shared client's kafkaJS block: clientId 'tracebus-ckjs' and the brokers.
+    await confluentConsumer([topic], traceConfluentConsumer(), (consumer) => consumer.run({ eachMessage: handler }));
+    // librdkafka's own keys, on the Kafka object and on the consumer, beside a kafkaJS block without them.
+    const { Kafka, logLevel } = confluentApi!;
+    const rawKeys = new Kafka({ 'bootstrap.servers': brokers!.join(',') });
+    const consumer = each.track(
+      traceConfluentConsumer()(rawKeys.consumer({ 'client.id': 'tracebus-ckjs-raw', kafkaJS: { groupId: unique('group'), fromBeginning: true, maxWaitTimeInMs: 100, logLevel: logLevel.NOTHING } })),
+    );
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic] });
+    await consumer.run({ eachMessage: handler });
+    await assigned(consumer);
+    await producer.send({ topic, messages: [{ value: 'configured' }] });
+    await waitFor(() => spansNamed(`process ${topic}`).length === 2, 'the message in both groups', 20_000);
+
+    const clients = spansNamed(`process ${topic}`).map((span) => [span.attributes['server.address'], span.attributes['server.port'], span.attributes['messaging.client.id']]);
+    expect(clients.sort()).toEqual([
+      [address, Number(port), 'tracebus-ckjs'],
+      [address, Number(port), 'tracebus-ckjs-raw'],
+    ]);
+    expect(processed).toEqual(['configured', 'configured']);
   });
 
   it('the header types this client delivers: Buffers, a repeated header as an array of Buffers, no headers as undefined', async () => {

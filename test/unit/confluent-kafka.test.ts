@@ -6,7 +6,7 @@ import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMess
 import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
 import { asProducer, FakeProducer } from '../support/fakes/kafkajs.ts';
-import { asConfluentConsumer, asConfluentProducer, confluentMessage, FakeConfluentConsumer, FakeConfluentProducer } from '../support/fakes/confluent-kafka.ts';
+import { asConfluentConsumer, asConfluentProducer, confluentMessage, FakeConfluentConsumer, FakeConfluentProducer, type FakeConsumerConfig } from '../support/fakes/confluent-kafka.ts';
 
 // The Confluent binding without a broker: the wrapper shape and its checks, and what this
 // client does differently from kafkajs (the transaction is the producer, no events, the
@@ -53,9 +53,13 @@ describe('the Confluent wrappers have the one API shape', () => {
 describe('traceConfluentConsumer', () => {
   it('reads the group from the consumer configuration at run(), and the groupId option overrides it', async () => {
     const raw = new FakeConfluentConsumer('billing');
-    await traceConfluentConsumer()(asConfluentConsumer(raw)).run({ eachMessage: async () => undefined });
+    const traced = traceConfluentConsumer()(asConfluentConsumer(raw));
+    await traced.connect();
+    await traced.run({ eachMessage: async () => undefined });
     const overridden = new FakeConfluentConsumer('billing');
-    await traceConfluentConsumer({ groupId: 'explicit' })(asConfluentConsumer(overridden)).run({ eachMessage: async () => undefined });
+    const explicitly = traceConfluentConsumer({ groupId: 'explicit' })(asConfluentConsumer(overridden));
+    await explicitly.connect();
+    await explicitly.run({ eachMessage: async () => undefined });
     const payload = (message: KafkaJS.KafkaMessage) => ({ topic: 'orders', partition: 2, message, heartbeat: async () => undefined, pause: () => () => undefined });
     await raw.runs[0]!.eachMessage!(payload(confluentMessage('7')));
     await overridden.runs[0]!.eachMessage!(payload(confluentMessage('8')));
@@ -63,6 +67,60 @@ describe('traceConfluentConsumer', () => {
     const [learnt, explicit] = recorder.spans().filter((span) => span.name === 'process orders');
     expect(learnt!.attributes).toMatchObject({ 'messaging.consumer.group.name': 'billing', 'messaging.destination.partition.id': '2', 'kafka.offset': 7, 'kafka.message.key': 'k-7' });
     expect(explicit!.attributes['messaging.consumer.group.name']).toBe('explicit');
+  });
+
+  /** Runs `traced` (connected first, as the client requires) with an eachMessage and an eachBatch consumer; returns the attributes of their spans. */
+  async function spanAttributes(wrap: ReturnType<typeof traceConfluentConsumer>, config: FakeConsumerConfig): Promise<Record<string, unknown>> {
+    const raw = new FakeConfluentConsumer(config);
+    const consumer = wrap(asConfluentConsumer(raw));
+    await consumer.connect();
+    await consumer.run({ eachMessage: async () => undefined });
+    await raw.runs[0]!.eachMessage!({ topic: 'configured', partition: 0, message: confluentMessage('1'), heartbeat: async () => undefined, pause: () => () => undefined });
+    const [span] = recorder.spans().filter((each) => each.name === 'process configured');
+    recorder.reset();
+    const { 'server.address': address, 'server.port': port, 'messaging.client.id': clientId } = span!.attributes;
+    return { address, port, clientId };
+  }
+
+  it("learns server.* and messaging.client.id from the consumer's kafkaJS block, as kafka.consumer() merges it", async () => {
+    const learnt = await spanAttributes(traceConfluentConsumer(), { kafkaJS: { groupId: 'g', brokers: ['kafka-1.internal:9093', 'kafka-2.internal:9093'], clientId: 'billing' } });
+    expect(learnt).toEqual({ address: 'kafka-1.internal', port: 9093, clientId: 'billing' });
+  });
+
+  it("learns them from librdkafka's own keys too, which win over the kafkaJS block, and from metadata.broker.list", async () => {
+    const config = { kafkaJS: { groupId: 'g', brokers: ['kafkajs-block:9092'], clientId: 'from-block' }, 'bootstrap.servers': 'SSL://b1.internal:9094,b2.internal:9094', 'client.id': 'from-librdkafka' };
+    expect(await spanAttributes(traceConfluentConsumer(), config)).toEqual({ address: 'b1.internal', port: 9094, clientId: 'from-librdkafka' });
+    expect(await spanAttributes(traceConfluentConsumer(), { 'group.id': 'g', 'metadata.broker.list': '[::1]:9095' })).toEqual({ address: '::1', port: 9095, clientId: undefined });
+  });
+
+  it('the brokers and clientId options win over the configuration, each on its own; none configured, none on the spans', async () => {
+    const config = { kafkaJS: { groupId: 'g', brokers: ['configured:9092'], clientId: 'configured' } };
+    expect(await spanAttributes(traceConfluentConsumer({ brokers: ['explicit:1234'], clientId: 'explicit' }), config)).toEqual({ address: 'explicit', port: 1234, clientId: 'explicit' });
+    expect(await spanAttributes(traceConfluentConsumer({ clientId: 'explicit' }), config)).toEqual({ address: 'configured', port: 9092, clientId: 'explicit' });
+    expect(await spanAttributes(traceConfluentConsumer({ brokers: 'explicit:1234' }), config)).toEqual({ address: 'explicit', port: 1234, clientId: 'configured' });
+    expect(await spanAttributes(traceConfluentConsumer(), { kafkaJS: { groupId: 'g' } })).toEqual({ address: undefined, port: undefined, clientId: undefined });
+  });
+
+  it('one decorator, two consumers: each learns its own configuration; eachBatch spans carry it too', async () => {
+    const wrap = traceConfluentConsumer();
+    const first = new FakeConfluentConsumer({ kafkaJS: { groupId: 'a', brokers: ['east:9092'], clientId: 'east-client' } });
+    const second = new FakeConfluentConsumer({ kafkaJS: { groupId: 'b', brokers: ['west:9093'], clientId: 'west-client' } });
+    for (const raw of [first, second]) {
+      const consumer = wrap(asConfluentConsumer(raw));
+      await consumer.connect();
+      await consumer.run({ eachBatch: async (_payload, batchTrace) => batchTrace.forEachMessage(() => undefined, { heartbeat: false, resolveOffsets: false }) });
+    }
+    for (const [raw, topic] of [[first, 'east'], [second, 'west']] as const) {
+      const batch = { topic, partition: 0, messages: [confluentMessage('5')] };
+      await raw.runs[0]!.eachBatch!({ batch, resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false } as never);
+    }
+    const seen = recorder.spans().map((span) => [span.name, span.attributes['messaging.batch.message_count'] ?? 'message', span.attributes['server.address'], span.attributes['server.port'], span.attributes['messaging.client.id']]);
+    expect(seen).toEqual([
+      ['process east', 'message', 'east', 9092, 'east-client'],
+      ['process east', 1, 'east', 9092, 'east-client'],
+      ['process west', 'message', 'west', 9093, 'west-client'],
+      ['process west', 1, 'west', 9093, 'west-client'],
+    ]);
   });
 
   it('continues the trace of Buffer headers, a repeated traceparent restarts it, and no headers at all is a new trace', async () => {

@@ -81,24 +81,50 @@ export class FakeConfluentProducer extends FakeConfluentClient {
   }
 }
 
+/** A consumer's configuration as `kafka.consumer()` passes it on: the `kafkaJS` block and librdkafka's own keys beside it. */
+export interface FakeConsumerConfig {
+  kafkaJS?: { groupId?: string; brokers?: string[]; clientId?: string };
+  [librdkafkaKey: string]: unknown;
+}
+
+/**
+ * librdkafka's configuration as the client's `connect()` makes it (lib/kafkajs/_consumer.js,
+ * `#finalizedConfig`): the `kafkaJS` block's settings under librdkafka's names (`brokers`
+ * joined with commas), then librdkafka's own keys, which win, and no `kafkaJS`.
+ */
+function librdkafkaConfig(config: FakeConsumerConfig): Record<string, unknown> {
+  const { kafkaJS, ...own } = config;
+  const converted: Record<string, unknown> = {};
+  if (kafkaJS?.brokers !== undefined) converted['bootstrap.servers'] = kafkaJS.brokers.join(',');
+  if (kafkaJS?.clientId !== undefined) converted['client.id'] = kafkaJS.clientId;
+  if (kafkaJS?.groupId !== undefined) converted['group.id'] = kafkaJS.groupId;
+  return Object.assign(converted, own);
+}
+
 /**
  * Like a consumer of the KafkaJS API: no events (`on` and `events` throw), `pause()` works
- * whenever it is connected, and the group is in the internal client's configuration.
+ * whenever it is connected, and its configuration is that of the internal client, which
+ * `connect()` creates (`_getInternalClient()` is `null` before). Given a string, it is the
+ * `kafkaJS.groupId`.
  */
 export class FakeConfluentConsumer extends FakeConfluentClient {
   runs: KafkaJS.ConsumerRunConfig[] = [];
-  readonly #groupId: string;
-  constructor(groupId: string) {
+  readonly #config: FakeConsumerConfig;
+  #internal: { globalConfig: Record<string, unknown> } | null = null;
+  constructor(config: string | FakeConsumerConfig) {
     super();
-    this.#groupId = groupId;
+    this.#config = typeof config === 'string' ? { kafkaJS: { groupId: config } } : config;
+  }
+  override async connect(): Promise<void> {
+    this.#internal = { globalConfig: librdkafkaConfig(this.#config) };
   }
   async subscribe(): Promise<void> {}
   pause(): void {}
   async run(config: KafkaJS.ConsumerRunConfig): Promise<void> {
     this.runs.push(config);
   }
-  _getInternalClient(): { globalConfig: Record<string, unknown> } {
-    return { globalConfig: { 'group.id': this.#groupId } };
+  _getInternalClient(): { globalConfig: Record<string, unknown> } | null {
+    return this.#internal;
   }
   // As the client's: an admin client sharing the consumer's connection.
   dependentAdmin(): object {
