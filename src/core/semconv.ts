@@ -60,16 +60,25 @@ export const LEGACY_NAMES: Readonly<Record<string, string>> = {
 export type SemconvMode = 'current' | 'legacy' | 'both';
 
 /**
- * The mode named by `OTEL_SEMCONV_STABILITY_OPT_IN`, a comma-separated list:
- * `messaging/dup` selects `both`, `messaging/legacy` selects `legacy`, anything else
- * (including `messaging`) the default, `current`.
+ * The mode named by `OTEL_SEMCONV_STABILITY_OPT_IN`, a comma-separated list whose order does
+ * not matter: `messaging` asks for the current names, tracebus's own `messaging/legacy` for
+ * the legacy ones, and `messaging/dup` for both. As semantic conventions have `messaging/dup`
+ * win over `messaging`, the most inclusive request wins: spans carry every name some entry
+ * asks for, so `messaging/dup`, or `messaging` together with `messaging/legacy`, selects
+ * `both`; `messaging/legacy` alone `legacy`; anything else the default, `current`.
  */
 export function semconvModeFromEnv(value: string | undefined = globalThis.process?.env?.OTEL_SEMCONV_STABILITY_OPT_IN): SemconvMode {
   if (!value) return 'current';
-  const entries = value.split(',').map((entry) => entry.trim().toLowerCase());
-  if (entries.includes('messaging/dup')) return 'both';
-  if (entries.includes('messaging/legacy')) return 'legacy';
-  return 'current';
+  let current = false;
+  let legacy = false;
+  for (const item of value.split(',')) {
+    const entry = item.trim().toLowerCase();
+    if (entry === 'messaging/dup') return 'both';
+    if (entry === 'messaging') current = true;
+    else if (entry === 'messaging/legacy') legacy = true;
+  }
+  if (!legacy) return 'current';
+  return current ? 'both' : 'legacy';
 }
 
 /** `attributes` under the names `mode` selects (see {@link SemconvMode}); `current` returns them as they are. */

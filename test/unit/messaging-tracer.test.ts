@@ -199,9 +199,39 @@ describe('compose', () => {
 describe('semconvModeFromEnv', () => {
   it('reads OTEL_SEMCONV_STABILITY_OPT_IN', () => {
     expect(semconvModeFromEnv(undefined)).toBe('current');
+    expect(semconvModeFromEnv('')).toBe('current');
     expect(semconvModeFromEnv('http, messaging')).toBe('current');
     expect(semconvModeFromEnv('http,messaging/dup')).toBe('both');
     expect(semconvModeFromEnv(' messaging/legacy ')).toBe('legacy');
+    expect(semconvModeFromEnv('Messaging/Legacy,,MESSAGING')).toBe('both');
+    // Only whole entries count.
+    expect(semconvModeFromEnv('messaging/legacyx,messaging/dupe,http/dup')).toBe('current');
+  });
+
+  it('every combination of the messaging entries, in every order and among other entries: the most inclusive wins', () => {
+    const permutations = (items: string[]): string[][] => (items.length <= 1 ? [items] : items.flatMap((item, index) => permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [item, ...rest])));
+    // Each set of entries and the mode it names: the names of every entry, so dup over the
+    // others, and the current names (messaging) with the legacy ones (messaging/legacy) are both.
+    const expected: Array<[string[], string]> = [
+      [[], 'current'],
+      [['messaging'], 'current'],
+      [['messaging/legacy'], 'legacy'],
+      [['messaging/dup'], 'both'],
+      [['messaging', 'messaging/legacy'], 'both'],
+      [['messaging', 'messaging/dup'], 'both'],
+      [['messaging/legacy', 'messaging/dup'], 'both'],
+      [['messaging', 'messaging/legacy', 'messaging/dup'], 'both'],
+    ];
+    const seen: string[] = [];
+    for (const [entries, mode] of expected) {
+      for (const order of permutations(['http', ...entries, 'database/dup'])) {
+        const value = order.join(',');
+        expect([value, semconvModeFromEnv(value)]).toEqual([value, mode]);
+        seen.push(value);
+      }
+    }
+    // 2 + 6 + 6 + 6 + 24 + 24 + 24 + 120 orders of the entries with the two others among them.
+    expect(seen).toHaveLength(212);
   });
 
   it('is the default of every tracer', () => {
