@@ -34,6 +34,15 @@ export type TracedChannelWrapper<W extends ChannelWrapper = ChannelWrapper> = Om
 type Loose = Record<PropertyKey, any>;
 type Done = (error: unknown, result?: unknown) => void;
 
+// ChannelWrappers traced already. A second traced wrapper of one would watch its channels as
+// the first does, and the channel each new connection opens is watched for one of them only:
+// the other's messages that the wrapper sends again would go unrecorded, and its setup
+// functions would be traced twice.
+const tracedWrappers = new WeakSet<object>();
+
+const TRACED_TWICE =
+  'tracebus: traceChannelWrapper(options)(channelWrapper) got a ChannelWrapper it traced before; trace each ChannelWrapper once and share the wrapper that first call returned (two traced wrappers of one ChannelWrapper would not both see the messages it sends again)';
+
 /**
  * Traces an amqp-connection-manager `ChannelWrapper`. The returned wrapper behaves like the
  * one passed in (it delegates every method and property to it), and:
@@ -64,7 +73,9 @@ type Done = (error: unknown, result?: unknown) => void;
  *   itself does not trace it twice.
  *
  * Trace the wrapper right after `createChannel()`, before it connects, so that the setup
- * functions given to `createChannel` see a traced channel from the first connection on.
+ * functions given to `createChannel` see a traced channel from the first connection on. Trace
+ * it once, and share the traced wrapper: a second `traceChannelWrapper` call given the same
+ * ChannelWrapper throws a TypeError.
  *
  * @example
  * const connection = amqp.connect(['amqp://localhost']);
@@ -88,7 +99,10 @@ export function traceChannelWrapper(options?: ChannelWrapperOptions): <W extends
   const resolved = options;
   return function decorateChannelWrapper<W extends ChannelWrapper>(channelWrapper: W): TracedChannelWrapper<W> {
     checkTarget(channelWrapper, ['publish', 'sendToQueue', 'consume', 'addSetup'], 'traceChannelWrapper', 'channelWrapper', "an amqp-connection-manager ChannelWrapper, e.g. traceChannelWrapper(options)(connection.createChannel({ setup }))");
-    return tracedWrapper(channelWrapper as unknown as Loose & WrapperState, tracer, resolved) as unknown as TracedChannelWrapper<W>;
+    if (tracedWrappers.has(channelWrapper)) throw new TypeError(TRACED_TWICE);
+    const traced = tracedWrapper(channelWrapper as unknown as Loose & WrapperState, tracer, resolved) as unknown as TracedChannelWrapper<W>;
+    tracedWrappers.add(channelWrapper);
+    return traced;
   };
 }
 

@@ -87,6 +87,53 @@ describe('traceChannelWrapper: the one API shape', () => {
   });
 });
 
+describe('traceChannelWrapper: one traced wrapper per ChannelWrapper', () => {
+  const TRACED_TWICE =
+    'tracebus: traceChannelWrapper(options)(channelWrapper) got a ChannelWrapper it traced before; trace each ChannelWrapper once and share the wrapper that first call returned (two traced wrappers of one ChannelWrapper would not both see the messages it sends again)';
+
+  it('a ChannelWrapper traced again, with the same options or others, connected or not, is refused with a TypeError that names the fix', async () => {
+    const broker = new Broker();
+    const raw = broker.manager.createChannel();
+    const wrap = traceChannelWrapper();
+    wrap(raw);
+    const second = (call: () => unknown) => {
+      try {
+        call();
+      } catch (error) {
+        return [(error as Error).constructor, (error as Error).message];
+      }
+      return 'nothing thrown';
+    };
+    expect(second(() => wrap(raw))).toEqual([TypeError, TRACED_TWICE]);
+    expect(second(() => traceChannelWrapper({ policy: 'link' })(raw))).toEqual([TypeError, TRACED_TWICE]);
+    await broker.connect(raw);
+    expect(second(() => traceChannelWrapper()(raw))).toEqual([TypeError, TRACED_TWICE]);
+    // Another ChannelWrapper of the same connection is its own.
+    expect(second(() => traceChannelWrapper()(broker.manager.createChannel()))).toBe('nothing thrown');
+  });
+
+  it('the refused call leaves the first traced wrapper as it was: a message sent again is still recorded on its span', async () => {
+    const broker = new Broker();
+    const raw = broker.manager.createChannel();
+    const channel = traceChannelWrapper()(raw);
+    expect(() => traceChannelWrapper()(raw)).toThrow(TypeError);
+    // The wrapper's setups: tracebus's one and nothing more.
+    expect((raw as unknown as { _setups: unknown[] })._setups).toHaveLength(1);
+    await broker.connect(channel);
+    const sent = channel.sendToQueue('orders', Buffer.from('a'));
+    await flush();
+    const first = broker.channel.published[0]!;
+    broker.disconnect();
+    first.callback!(new Error('channel closed'));
+    await broker.connect(channel);
+    await flush();
+    broker.channel.published[0]!.callback!(null);
+    await sent;
+    const send = findSpan(recorder.spans(), 'send orders');
+    expect(send.events.map((event) => [event.name, event.attributes])).toEqual([['tracebus.rabbitmq.sent', { 'tracebus.rabbitmq.send_attempt': 2 }]]);
+  });
+});
+
 describe('traceChannelWrapper: what it is given', () => {
   const thrown = (call: () => unknown) => {
     try {
