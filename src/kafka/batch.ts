@@ -40,7 +40,10 @@ export interface BatchMessageTraceOf<M> extends MessageTrace {
    * loop does: it stops when the consumer stops running or the batch goes stale (after a
    * seek or a rebalance), resolves each message's offset once its work succeeded, and
    * heartbeats after each message (both can be turned off). A failure stops the loop
-   * and rejects, so the client retries from the first unresolved message.
+   * and rejects, so the client retries from the first unresolved message. A loop that stops
+   * because the consumer stops returns normally: with `run()`'s default
+   * `eachBatchAutoResolve: true`, kafkajs then commits the batch's last offset, skipping the
+   * messages the loop did not reach; `eachBatchAutoResolve: false` has them delivered again.
    */
   forEachMessage(work: (message: M, trace: MessageTrace) => unknown, options?: ForEachMessageOptions): Promise<void>;
   /**
