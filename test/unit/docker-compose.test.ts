@@ -33,6 +33,13 @@ describe('docker-compose.yml', () => {
     expect(validate({ services: { kafka: { image: 'x', ports: 9092, restart: 'sometimes', bogus: true } } })).toBe(false);
   });
 
+  it("runs the Kafka version of scripts/kafka's jars, so that both ways of running the tests see the same broker", () => {
+    const script = readFileSync(new URL('../../scripts/kafka/kafka.sh', import.meta.url), 'utf8');
+    const version = /^VERSION=\$\{KAFKA_VERSION:-([\d.]+)\}$/m.exec(script)?.[1];
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(compose.services.kafka.image).toBe(`apache/kafka:${version}`);
+  });
+
   it('offers Kafka (KRaft), RabbitMQ with management and Jaeger with OTLP on the ports the docs name', () => {
     const { kafka, rabbitmq, jaeger } = compose.services;
     expect(kafka.environment.KAFKA_PROCESS_ROLES).toBe('broker,controller');
