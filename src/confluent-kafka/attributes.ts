@@ -9,8 +9,9 @@ import type { KafkaClientOptions } from '../kafka/attributes.ts';
  * `new Kafka({ kafkaJS: { brokers } })`, or librdkafka's comma-separated
  * `bootstrap.servers`; its first broker becomes `server.address` and `server.port`.
  * `clientId` (`messaging.client.id`) is `kafkaJS.clientId` or librdkafka's `client.id`.
- * `traceConfluentConsumer` reads both from the consumer's configuration when `run()` is called,
- * where these options leave them unset; the producer wrapper needs them given.
+ * Where these options leave them unset, `traceConfluentConsumer` reads both from the consumer's
+ * configuration when `run()` is called, and `traceConfluentProducer` from the producer's on its
+ * first traced call after `connect()`; the middleware needs them given.
  * `bodySize` records `messaging.message.body.size` (default `false`).
  */
 export interface ConfluentClientOptions extends Omit<KafkaClientOptions, 'brokers'> {

@@ -5,6 +5,7 @@ import type { ConfiguredClient } from '../kafka/attributes.ts';
 import type { ConsumerBinding } from '../kafka/client.ts';
 import { consumerDecorator, eachBatchMiddleware, eachMessageMiddleware, type ConsumerOptionsOf, type EachBatchHandlerOf, type KafkaRecordOf, type TracedConsumerOf, type TracedEachBatchOf, type TracedEachMessageOf, type TracedRunConfigOf } from '../kafka/consumer.ts';
 import type { ConfluentClientOptions } from './attributes.ts';
+import { configuredClient, librdkafkaConfig, setting } from './config.ts';
 
 type Payload = KafkaJS.EachMessagePayload;
 type BatchPayload = KafkaJS.EachBatchPayload;
@@ -120,51 +121,20 @@ export function traceConfluentConsumer(options?: ConfluentConsumerOptions): (con
   return consumerDecorator(options, CONFLUENT_CONSUMER);
 }
 
-/**
- * The configuration of the consumer's librdkafka client, which `connect()` creates from what
- * `kafka.consumer()` was given: the `kafkaJS` block turned into librdkafka's keys
- * (`brokers` into `bootstrap.servers`, `clientId` into `client.id`, `groupId` into
- * `group.id`), and librdkafka's own keys given beside it, which win. The client has no public
- * accessor for it; the internal client is read defensively, so a change there leaves spans
- * without what it says rather than failing. `undefined` before `connect()`.
- */
-function librdkafkaConfig(consumer: KafkaJS.Consumer): Record<string, unknown> | undefined {
-  try {
-    const internal = (consumer as { _getInternalClient?: () => { globalConfig?: Record<string, unknown> } | null })._getInternalClient?.();
-    const config = internal?.globalConfig;
-    return config !== null && typeof config === 'object' ? config : undefined;
-  } catch {
-    // The internals changed: nothing is known.
-    return undefined;
-  }
-}
-
-/** A string setting of `config`, `undefined` for anything else (a getter that throws included). */
-function setting(config: Record<string, unknown>, key: string): string | undefined {
-  try {
-    const value = config[key];
-    return typeof value === 'string' && value !== '' ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The consumer's `group.id`, read when `run()` is called (after `connect()`, which made the configuration). */
 function readGroupId(consumer: KafkaJS.Consumer, learn: (groupId: string) => void, when: 'wrapped' | 'run'): void {
   if (when !== 'run') return;
   const config = librdkafkaConfig(consumer);
-  const groupId = config === undefined ? undefined : setting(config, 'group.id');
+  const groupId = config == null ? undefined : setting(config, 'group.id');
   if (groupId !== undefined) learn(groupId);
 }
 
 /**
  * The consumer's bootstrap brokers and `client.id`, read when `run()` is called, as the group is:
  * spans get `server.*` and `messaging.client.id` without the `brokers` and `clientId` options.
- * `metadata.broker.list` is librdkafka's other name for `bootstrap.servers`.
  */
 function readClient(consumer: KafkaJS.Consumer, learn: (configured: ConfiguredClient) => void, when: 'wrapped' | 'run'): void {
   if (when !== 'run') return;
   const config = librdkafkaConfig(consumer);
-  if (config === undefined) return;
-  learn({ brokers: setting(config, 'bootstrap.servers') ?? setting(config, 'metadata.broker.list'), clientId: setting(config, 'client.id') });
+  if (config != null) learn(configuredClient(config));
 }

@@ -1,15 +1,18 @@
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { PublisherDecorator } from '../core/compose.ts';
+import type { ConfiguredClient } from '../kafka/attributes.ts';
 import type { ProducerBinding } from '../kafka/client.ts';
 import { producerDecorator, type ProducedMessageOf, type ProducerOptionsOf } from '../kafka/publisher.ts';
 import type { ConfluentClientOptions } from './attributes.ts';
+import { configuredClient, librdkafkaConfig } from './config.ts';
 import { confluentHeaders } from './headers.ts';
 
 /** What a producer hook receives: one message and the topic it goes to. */
 export interface ConfluentProducedMessage extends ProducedMessageOf<KafkaJS.Message> {}
 
 /**
- * Options of {@link traceConfluentProducer}: the tracing options, `brokers`/`clientId`/`bodySize`,
+ * Options of {@link traceConfluentProducer}: the tracing options, `brokers`/`clientId`/`bodySize`
+ * (the producer's configuration gives the brokers and the client id where these leave them unset),
  * `createSpans` (a `create` span per message of a bulk send, default `true`) and
  * `producerHook`, which adds attributes to each span that stands for one message.
  */
@@ -21,6 +24,7 @@ const CONFLUENT_PRODUCER: ProducerBinding = {
   encodeHeaders: confluentHeaders,
   // The client reads `partition` and `timestamp` only where they are the message's own (Object.hasOwn).
   inheritedFields: ['key', 'value'],
+  readClient,
 };
 
 /**
@@ -51,13 +55,28 @@ const CONFLUENT_PRODUCER: ProducerBinding = {
  * values are left out), so tracing never makes a send fail; trace headers already on a
  * message are replaced, never repeated.
  *
+ * The bootstrap brokers (`kafkaJS.brokers` or `bootstrap.servers`, the first of which becomes
+ * `server.address` and `server.port`) and the client id (`kafkaJS.clientId` or `client.id`,
+ * `messaging.client.id`) are read from the producer's configuration on the first traced call
+ * after `connect()`, unless the `brokers` and `clientId` options set them.
+ *
  * @example
  * const { Kafka } = require('@confluentinc/kafka-javascript').KafkaJS;
  * const kafka = new Kafka({ kafkaJS: { clientId: 'checkout', brokers: ['127.0.0.1:9092'] } });
- * const producer = traceConfluentProducer({ clientId: 'checkout', brokers: ['127.0.0.1:9092'] })(kafka.producer());
+ * const producer = traceConfluentProducer()(kafka.producer());
  * await producer.connect();
  * await producer.send({ topic: 'orders', messages: [{ key: order.id, value: JSON.stringify(order) }] });
  */
 export function traceConfluentProducer(options?: ConfluentProducerOptions): PublisherDecorator<KafkaJS.Producer> {
   return producerDecorator<KafkaJS.Producer>(options, CONFLUENT_PRODUCER);
+}
+
+/**
+ * The producer's bootstrap brokers and `client.id`, from the configuration `connect()` makes
+ * (the internal client exists from the `connect()` call on, and a producer connects once).
+ */
+function readClient(producer: object): ConfiguredClient | 'not yet' | 'unknown' {
+  const config = librdkafkaConfig(producer);
+  if (config === null) return 'not yet';
+  return config === undefined ? 'unknown' : configuredClient(config);
 }

@@ -98,6 +98,12 @@ export interface ProducerBinding {
    * own properties, so an inherited one must stay unseen.
    */
   readonly inheritedFields: readonly MessageField[];
+  /**
+   * Where `producer` connects and its client id, as its configuration says, for the spans of a
+   * producer whose `brokers` or `clientId` option is unset: `'not yet'` while the client has no
+   * configuration to read (before `connect()`), `'unknown'` when it cannot be read. Never throws.
+   */
+  readonly readClient?: (producer: object) => ConfiguredClient | 'not yet' | 'unknown';
 }
 
 /** What a consumer binding tells the core about its client. */

@@ -11,7 +11,7 @@ import { callContext, callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
-import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, type ClientAttributes, type KafkaClientOptions } from './attributes.ts';
+import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, withConfiguredClient, type ClientAttributes, type ConfiguredClient, type KafkaClientOptions } from './attributes.ts';
 import { copyWith, type MessageField, type ProducedMessage, type ProducerBatchShape, type ProducerBinding, type ProducerShape, type Sender, type TopicMessagesShape, type TransactionShape } from './client.ts';
 import { TransactionSpan, tracedTransaction } from './transaction.ts';
 
@@ -53,10 +53,11 @@ export function producerDecorator<P extends object>(options: ProducerOptionsOf<n
   const { createSpans = true, producerHook } = checkOptions(options, factory, 'producer', PRODUCER_OPTIONS);
   if (typeof createSpans !== 'boolean') throw new TypeError(`tracebus: ${factory}({ createSpans }) must be true or false`);
   if (producerHook !== undefined && typeof producerHook !== 'function') throw new TypeError(`tracebus: ${factory}({ producerHook }) must be a function (span, { topic, message }) => void`);
-  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(options ?? {}, factory), createSpans, producerHook as SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding);
+  const given: KafkaClientOptions = options ?? {};
+  const sends = new SendTracer(new MessagingTracer(KAFKA_SYSTEM, options), clientAttributes(given, factory), given, createSpans, producerHook as SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding);
   return function decorateProducer(producer) {
     checkTarget(producer, ['send', 'sendBatch'], factory, 'producer', binding.expects);
-    return tracedProducer(producer as unknown as ProducerShape, sends) as unknown as P;
+    return tracedProducer(producer as unknown as ProducerShape, sends.forProducer(producer)) as unknown as P;
   };
 }
 
@@ -140,25 +141,61 @@ function tracedProducer(raw: ProducerShape, sends: SendTracer): ProducerShape {
   return traced;
 }
 
-/** Traces `send` and `sendBatch` calls; one per producer decorator, shared by its producers. */
+/**
+ * Traces `send` and `sendBatch` calls: one per producer decorator, shared by its producers, or
+ * one per producer where each learns its own client from its configuration (forProducer).
+ */
 export class SendTracer {
   readonly #tracer: MessagingTracer;
-  readonly #client: ClientAttributes;
+  #client: ClientAttributes;
+  readonly #given: KafkaClientOptions;
   readonly #createSpans: boolean;
   readonly #hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined;
+  readonly #binding: ProducerBinding;
   readonly #encode: (headers: WritableHeaders) => object;
   readonly #inherited: readonly MessageField[];
+  /** Reads the producer's configuration until that is done; then `undefined`, so that a call checks no more than that. */
+  #unread: (() => ConfiguredClient | 'not yet' | 'unknown') | undefined;
 
-  constructor(tracer: MessagingTracer, client: ClientAttributes, createSpans: boolean, hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding: ProducerBinding) {
+  /** `client`: the attributes of the `given` options. */
+  constructor(tracer: MessagingTracer, client: ClientAttributes, given: KafkaClientOptions, createSpans: boolean, hook: SpanHook<ProducedMessageOf<ProducedMessage>> | undefined, binding: ProducerBinding) {
     this.#tracer = tracer;
     this.#client = client;
+    this.#given = given;
     this.#createSpans = createSpans;
     this.#hook = hook;
+    this.#binding = binding;
     this.#encode = binding.encodeHeaders;
     this.#inherited = binding.inheritedFields;
   }
 
+  /**
+   * The tracer of one producer: this one, or, where the binding reads the client from the
+   * producer's configuration and an option leaves it unset, one of its own that learns it (one
+   * decorator may wrap producers of several clients).
+   */
+  forProducer(producer: object): SendTracer {
+    const read = this.#binding.readClient;
+    const given = this.#given;
+    if (read === undefined || (given.brokers !== undefined && given.clientId !== undefined)) return this;
+    const own = new SendTracer(this.#tracer, this.#client, given, this.#createSpans, this.#hook, this.#binding);
+    own.#unread = () => read(producer);
+    return own;
+  }
+
+  /**
+   * Learns the client from the producer's configuration, once there is one: the client makes it
+   * at `connect()` and never changes it, so it is read once.
+   */
+  #learnClient(): void {
+    const configured = this.#unread!();
+    if (configured === 'not yet') return;
+    this.#unread = undefined;
+    if (configured !== 'unknown') this.#client = withConfiguredClient(this.#client, this.#given, configured);
+  }
+
   beginTransaction(): TransactionSpan {
+    if (this.#unread !== undefined) this.#learnClient();
     const active = context.active();
     const attributes = systemAttributes(this.#tracer);
     addClient(attributes, this.#client);
@@ -180,6 +217,7 @@ export class SendTracer {
     if (typeof topic !== 'string' || !Array.isArray(messages)) return callOwn(sink, sink.send, record);
     const state = this.#tracer.prepare();
     if (state === undefined) return callOwn(sink, sink.send, withMessages(record, messages.map(this.#withoutTraceHeaders, this)));
+    if (this.#unread !== undefined) this.#learnClient();
     if (messages.length === 1 && isMessage(messages[0])) return this.#sendOne(sink, record, topic, messages[0], transaction, state);
     return this.#sendMany(sink, record, undefined, [record], topic, transaction, state);
   }
@@ -207,6 +245,7 @@ export class SendTracer {
     // No topicMessages at all: kafkajs sends nothing, Confluent's client refuses the batch;
     // either answers the batch as it is.
     if (state === undefined) return callOwn(sink, sink.sendBatch, groups === undefined ? batch : withTopicMessages(batch, groups.map(this.#withoutTraceHeadersAll, this)));
+    if (this.#unread !== undefined) this.#learnClient();
     return this.#sendMany(sink, undefined, batch, groups ?? NO_GROUPS, destination, transaction, state);
   }
 

@@ -177,6 +177,23 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     expect(processed).toEqual(['configured', 'configured']);
   });
 
+  it("a producer traced without brokers or clientId gets server.* and messaging.client.id from its configuration; its create spans no client id", async () => {
+    const topic = await createTopic(admin, unique('configured-producer'));
+    // The shared client's kafkaJS block: clientId 'tracebus-ckjs' and the brokers.
+    const configured = each.track(traceConfluentProducer()(confluent.producer({ 'linger.ms': 0 })));
+    await configured.connect();
+    await configured.send({ topic, messages: [{ value: 'one' }] });
+    await configured.send({ topic, messages: [{ value: 'two' }, { value: 'three' }] });
+
+    const clients = each.recorder.spans().map((span) => [span.name, span.attributes['server.address'], span.attributes['server.port'], span.attributes['messaging.client.id']]);
+    expect(clients).toEqual([
+      [`send ${topic}`, address, Number(port), 'tracebus-ckjs'],
+      [`create ${topic}`, address, Number(port), undefined],
+      [`create ${topic}`, address, Number(port), undefined],
+      [`send ${topic}`, address, Number(port), 'tracebus-ckjs'],
+    ]);
+  });
+
   it('the header types this client delivers: Buffers, a repeated header as an array of Buffers, no headers as undefined', async () => {
     const topic = await createTopic(admin, unique('wire'));
     const received: KafkaJS.KafkaMessage[] = [];

@@ -1,12 +1,12 @@
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMessage, traceConfluentProducer } from '../../src/confluent-kafka/index.ts';
 import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
 import { asProducer, FakeProducer } from '../support/fakes/kafkajs.ts';
-import { asConfluentConsumer, asConfluentProducer, confluentMessage, FakeConfluentConsumer, FakeConfluentProducer, type FakeConsumerConfig } from '../support/fakes/confluent-kafka.ts';
+import { asConfluentConsumer, asConfluentProducer, confluentMessage, FakeConfluentConsumer, FakeConfluentProducer, type FakeClientConfig, type FakeConsumerConfig } from '../support/fakes/confluent-kafka.ts';
 
 // The Confluent binding without a broker: the wrapper shape and its checks, and what this
 // client does differently from kafkajs (the transaction is the producer, no events, the
@@ -181,6 +181,98 @@ describe('traceConfluentProducer', () => {
     const producer = traceConfluentProducer({ brokers: ['SASL_SSL://b1.internal:9093', 'SASL_SSL://b2.internal:9093'] })(asConfluentProducer(new FakeConfluentProducer()));
     await producer.send({ topic: 'orders', messages: [{ value: 'v' }] });
     expect(findSpan(recorder.spans(), 'send orders').attributes).toMatchObject({ 'server.address': 'b1.internal', 'server.port': 9093 });
+  });
+
+  /** What the spans of `wrap`'s producer (of `config`) carry, by span name: `server.*` and `messaging.client.id`, after a send, a bulk send and a transaction. */
+  async function producerSpans(wrap: ReturnType<typeof traceConfluentProducer>, config: FakeClientConfig): Promise<Record<string, unknown[]>> {
+    const producer = wrap(asConfluentProducer(new FakeConfluentProducer(config)));
+    await producer.connect();
+    await producer.send({ topic: 'one', messages: [{ value: '1' }] });
+    await producer.send({ topic: 'bulk', messages: [{ value: '2' }, { value: '3' }] });
+    await producer.transaction();
+    await producer.commit();
+    const seen: Record<string, unknown[]> = {};
+    for (const span of recorder.spans()) seen[span.name] = [span.attributes['server.address'], span.attributes['server.port'], span.attributes['messaging.client.id']];
+    recorder.reset();
+    return seen;
+  }
+
+  it("learns server.* and messaging.client.id from the producer's configuration once connected; create spans carry no client id", async () => {
+    const learnt = await producerSpans(traceConfluentProducer(), { kafkaJS: { brokers: ['kafka-1.internal:9093', 'kafka-2.internal:9093'], clientId: 'checkout' } });
+    expect(learnt).toEqual({
+      'send one': ['kafka-1.internal', 9093, 'checkout'],
+      'create bulk': ['kafka-1.internal', 9093, undefined],
+      'send bulk': ['kafka-1.internal', 9093, 'checkout'],
+      transaction: ['kafka-1.internal', 9093, 'checkout'],
+    });
+    // librdkafka's own keys win over the kafkaJS block; metadata.broker.list is bootstrap.servers' other name.
+    const own = await producerSpans(traceConfluentProducer(), { kafkaJS: { brokers: ['block:9092'], clientId: 'block' }, 'bootstrap.servers': 'SSL://b1.internal:9094', 'client.id': 'own' });
+    expect(own['send one']).toEqual(['b1.internal', 9094, 'own']);
+    expect((await producerSpans(traceConfluentProducer(), { 'metadata.broker.list': '[::1]:9095' }))['send one']).toEqual(['::1', 9095, undefined]);
+  });
+
+  it('the brokers and clientId options win over the configuration, each on its own', async () => {
+    const config = { kafkaJS: { brokers: ['configured:9092'], clientId: 'configured' } };
+    expect((await producerSpans(traceConfluentProducer({ brokers: ['explicit:1234'], clientId: 'explicit' }), config))['send one']).toEqual(['explicit', 1234, 'explicit']);
+    expect((await producerSpans(traceConfluentProducer({ clientId: 'explicit' }), config))['send one']).toEqual(['configured', 9092, 'explicit']);
+    expect((await producerSpans(traceConfluentProducer({ brokers: 'explicit:1234' }), config))['send one']).toEqual(['explicit', 1234, 'configured']);
+    expect((await producerSpans(traceConfluentProducer(), {}))['send one']).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('reads the configuration once, on the first traced call that finds it: none before connect(), whichever object connects', async () => {
+    const raw = new FakeConfluentProducer({ kafkaJS: { brokers: ['east:9092'], clientId: 'east' } });
+    const reads = vi.spyOn(raw, '_getInternalClient');
+    const producer = traceConfluentProducer()(asConfluentProducer(raw));
+    await producer.send({ topic: 'early', messages: [{ value: '0' }] });
+    // The producer's own connect(), not the traced one's: the configuration is read all the same.
+    await raw.connect();
+    for (const value of ['1', '2', '3']) await producer.send({ topic: 'later', messages: [{ value }] });
+    expect(recorder.spans().map((span) => [span.name, span.attributes['server.address'], span.attributes['messaging.client.id']])).toEqual([
+      ['send early', undefined, undefined],
+      ['send later', 'east', 'east'],
+      ['send later', 'east', 'east'],
+      ['send later', 'east', 'east'],
+    ]);
+    expect(reads).toHaveBeenCalledTimes(2);
+  });
+
+  it('one decorator, two producers: each learns its own configuration', async () => {
+    const wrap = traceConfluentProducer();
+    for (const [region, port] of [['east', 9092], ['west', 9093]] as const) {
+      const producer = wrap(asConfluentProducer(new FakeConfluentProducer({ kafkaJS: { brokers: [`${region}:${port}`], clientId: `${region}-client` } })));
+      await producer.connect();
+      await producer.send({ topic: region, messages: [{ value: 'v' }] });
+    }
+    expect(recorder.spans().map((span) => [span.name, span.attributes['server.address'], span.attributes['server.port'], span.attributes['messaging.client.id']])).toEqual([
+      ['send east', 'east', 9092, 'east-client'],
+      ['send west', 'west', 9093, 'west-client'],
+    ]);
+  });
+
+  it('internals that changed are read as nothing known, never a throw: the sends go through, without server.* nor client id', async () => {
+    const changes: Array<(raw: FakeConfluentProducer) => void> = [
+      (raw) => Object.defineProperty(raw, '_getInternalClient', { value: undefined }),
+      (raw) => Object.defineProperty(raw, '_getInternalClient', { value: () => { throw new Error('gone'); } }),
+      (raw) => Object.defineProperty(raw, '_getInternalClient', { value: () => ({ config: {} }) }),
+      (raw) => Object.defineProperty(raw, '_getInternalClient', { value: () => ({ globalConfig: { get 'bootstrap.servers'() { throw new Error('gone'); }, 'client.id': 42 } }) }),
+      // Unchanged, beside them: its configuration is read.
+      () => undefined,
+    ];
+    for (const [index, change] of changes.entries()) {
+      const raw = new FakeConfluentProducer({ kafkaJS: { brokers: ['configured:9092'], clientId: 'configured' } });
+      change(raw);
+      const producer = traceConfluentProducer()(asConfluentProducer(raw));
+      await producer.connect();
+      await expect(producer.send({ topic: `changed-${index}`, messages: [{ value: 'v' }] })).resolves.toEqual([{ topicName: `changed-${index}`, partition: 0, errorCode: 0 }]);
+    }
+    const attributes = recorder.spans().map((span) => [span.name, span.attributes['server.address'], span.attributes['server.port'], span.attributes['messaging.client.id']]);
+    expect(attributes).toEqual([
+      ['send changed-0', undefined, undefined, undefined],
+      ['send changed-1', undefined, undefined, undefined],
+      ['send changed-2', undefined, undefined, undefined],
+      ['send changed-3', undefined, undefined, undefined],
+      ['send changed-4', 'configured', 9092, 'configured'],
+    ]);
   });
 
   it('only a null value is a tombstone: a missing one is refused by this client, and its span says no tombstone', async () => {

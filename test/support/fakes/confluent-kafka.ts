@@ -8,28 +8,69 @@ export interface ConfluentSent {
   active: string | undefined;
 }
 
-/** What both clients of the KafkaJS API share here: no events (`on` and `events` throw "Not implemented"). */
+/** A client's configuration as `kafka.producer()` or `kafka.consumer()` passes it on: the `kafkaJS` block and librdkafka's own keys beside it. */
+export interface FakeClientConfig {
+  kafkaJS?: { groupId?: string; brokers?: string[]; clientId?: string };
+  [librdkafkaKey: string]: unknown;
+}
+
+/** A consumer's configuration; see {@link FakeClientConfig}. */
+export type FakeConsumerConfig = FakeClientConfig;
+
+/**
+ * librdkafka's configuration as the client's `connect()` makes it (lib/kafkajs/_consumer.js and
+ * _producer.js, `#finalizedConfig`): the `kafkaJS` block's settings under librdkafka's names
+ * (`brokers` joined with commas), then librdkafka's own keys, which win, and no `kafkaJS`.
+ */
+function librdkafkaConfig(config: FakeClientConfig): Record<string, unknown> {
+  const { kafkaJS, ...own } = config;
+  const converted: Record<string, unknown> = {};
+  if (kafkaJS?.brokers !== undefined) converted['bootstrap.servers'] = kafkaJS.brokers.join(',');
+  if (kafkaJS?.clientId !== undefined) converted['client.id'] = kafkaJS.clientId;
+  if (kafkaJS?.groupId !== undefined) converted['group.id'] = kafkaJS.groupId;
+  return Object.assign(converted, own);
+}
+
+/**
+ * What both clients of the KafkaJS API share here: no events (`on` and `events` throw
+ * "Not implemented"), and a configuration that is that of the internal client, which
+ * `connect()` creates (`_getInternalClient()` is `null` before).
+ */
 class FakeConfluentClient {
+  readonly #config: FakeClientConfig;
+  #internal: { globalConfig: Record<string, unknown> } | null = null;
+  constructor(config: FakeClientConfig) {
+    this.#config = config;
+  }
   get events(): never {
     throw new Error('Not implemented');
   }
   on(): never {
     throw new Error('Not implemented');
   }
-  async connect(): Promise<void> {}
+  async connect(): Promise<void> {
+    this.#internal = { globalConfig: librdkafkaConfig(this.#config) };
+  }
   async disconnect(): Promise<void> {}
+  _getInternalClient(): { globalConfig: Record<string, unknown> } | null {
+    return this.#internal;
+  }
 }
 
 /**
- * Like a producer of @confluentinc/kafka-javascript's KafkaJS API: private state, and
- * `transaction()` resolves to the producer itself, whose `commit`, `abort`, `sendOffsets` and
- * `isActive` act on the one open transaction. As that client does, `send` changes the
+ * Like a producer of @confluentinc/kafka-javascript's KafkaJS API: private state, a
+ * configuration from `connect()` on (made of `{}` unless one is given), and `transaction()`
+ * resolves to the producer itself, whose `commit`, `abort`, `sendOffsets` and `isActive` act
+ * on the one open transaction. As that client does, `send` changes the
  * messages it is given (value to a Buffer, headers to librdkafka's list), refuses a value
  * that is neither a Buffer nor null (`undefined` included), and `events` throws.
  */
 export class FakeConfluentProducer extends FakeConfluentClient {
   readonly #calls: ConfluentSent[] = [];
   #ongoing = false;
+  constructor(config: FakeClientConfig = {}) {
+    super(config);
+  }
 
   get calls(): ConfluentSent[] {
     return this.#calls;
@@ -81,50 +122,20 @@ export class FakeConfluentProducer extends FakeConfluentClient {
   }
 }
 
-/** A consumer's configuration as `kafka.consumer()` passes it on: the `kafkaJS` block and librdkafka's own keys beside it. */
-export interface FakeConsumerConfig {
-  kafkaJS?: { groupId?: string; brokers?: string[]; clientId?: string };
-  [librdkafkaKey: string]: unknown;
-}
-
-/**
- * librdkafka's configuration as the client's `connect()` makes it (lib/kafkajs/_consumer.js,
- * `#finalizedConfig`): the `kafkaJS` block's settings under librdkafka's names (`brokers`
- * joined with commas), then librdkafka's own keys, which win, and no `kafkaJS`.
- */
-function librdkafkaConfig(config: FakeConsumerConfig): Record<string, unknown> {
-  const { kafkaJS, ...own } = config;
-  const converted: Record<string, unknown> = {};
-  if (kafkaJS?.brokers !== undefined) converted['bootstrap.servers'] = kafkaJS.brokers.join(',');
-  if (kafkaJS?.clientId !== undefined) converted['client.id'] = kafkaJS.clientId;
-  if (kafkaJS?.groupId !== undefined) converted['group.id'] = kafkaJS.groupId;
-  return Object.assign(converted, own);
-}
-
 /**
  * Like a consumer of the KafkaJS API: no events (`on` and `events` throw), `pause()` works
- * whenever it is connected, and its configuration is that of the internal client, which
- * `connect()` creates (`_getInternalClient()` is `null` before). Given a string, it is the
- * `kafkaJS.groupId`.
+ * whenever it is connected, and its configuration exists from `connect()` on. Given a string,
+ * it is the `kafkaJS.groupId`.
  */
 export class FakeConfluentConsumer extends FakeConfluentClient {
   runs: KafkaJS.ConsumerRunConfig[] = [];
-  readonly #config: FakeConsumerConfig;
-  #internal: { globalConfig: Record<string, unknown> } | null = null;
   constructor(config: string | FakeConsumerConfig) {
-    super();
-    this.#config = typeof config === 'string' ? { kafkaJS: { groupId: config } } : config;
-  }
-  override async connect(): Promise<void> {
-    this.#internal = { globalConfig: librdkafkaConfig(this.#config) };
+    super(typeof config === 'string' ? { kafkaJS: { groupId: config } } : config);
   }
   async subscribe(): Promise<void> {}
   pause(): void {}
   async run(config: KafkaJS.ConsumerRunConfig): Promise<void> {
     this.runs.push(config);
-  }
-  _getInternalClient(): { globalConfig: Record<string, unknown> } | null {
-    return this.#internal;
   }
   // As the client's: an admin client sharing the consumer's connection.
   dependentAdmin(): object {
