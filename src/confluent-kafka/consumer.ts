@@ -54,9 +54,6 @@ const CONFLUENT_CONSUMER: ConsumerBinding<KafkaJS.Consumer> = {
   // connected consumer, and `on`/`events` throw "Not implemented").
   watchGroup: readGroupId,
   watchClient: readClient,
-  // 1.10: the payload's isRunning() stays true after disconnect(), and stop() rejects with
-  // "Not implemented".
-  runsOnAfterDisconnect: true,
 };
 
 /**
@@ -85,10 +82,7 @@ export function traceConfluentEachMessage(options?: ConfluentConsumerOptions): (
  * `js.consumer.max.batch.size` messages of one partition, 32 by default) runs in a CONSUMER
  * span `process <topic>` with no parent and a link to each message's producer context; the
  * handler's second argument runs each message's work in that message's own context
- * (`forEachMessage`, `processMessage`). A handler error is recorded and rethrown. This
- * client's batches go on saying the consumer runs after `disconnect()`, and the middleware does
- * not see the consumer: its `forEachMessage` then goes on through the batch (the offsets it
- * resolves are no longer committed); {@link traceConfluentConsumer}'s stops.
+ * (`forEachMessage`, `processMessage`). A handler error is recorded and rethrown.
  *
  * @example
  * await consumer.run({
@@ -111,12 +105,9 @@ export function traceConfluentEachBatch(options?: ConfluentConsumerOptions): (ha
  * or `group.id`) when `run()` is called, unless the `groupId` option sets it; so are the
  * bootstrap brokers (`kafkaJS.brokers` or `bootstrap.servers`, the first of which becomes
  * `server.address` and `server.port`) and the client id (`kafkaJS.clientId` or `client.id`,
- * `messaging.client.id`), unless the `brokers` and `clientId` options set them. Under
- * `eachBatchAutoResolve: false`, an `eachBatch` handler's `forEachMessage` stops before the next
- * message once `disconnect()` is called on the traced consumer, which this client's
- * `isRunning()` does not tell (with the default it goes on: see docs/kafkajs.md). Wrap the consumer before
- * calling `run()`: this client cannot tell whether it runs already, and handlers given to an
- * earlier `run()` are not traced.
+ * `messaging.client.id`), unless the `brokers` and `clientId` options set them. Wrap the
+ * consumer before calling `run()`: this client cannot tell whether it runs already, and
+ * handlers given to an earlier `run()` are not traced.
  *
  * @example
  * const consumer = traceConfluentConsumer()(kafka.consumer({ kafkaJS: { groupId: 'billing', fromBeginning: true } }));

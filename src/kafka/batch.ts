@@ -44,9 +44,6 @@ export interface BatchMessageTraceOf<M> extends MessageTrace {
    * because the consumer stops returns normally: with `run()`'s default
    * `eachBatchAutoResolve: true`, kafkajs then commits the batch's last offset, skipping the
    * messages the loop did not reach; `eachBatchAutoResolve: false` has them delivered again.
-   * @confluentinc/kafka-javascript's batches go on saying the consumer runs after
-   * `disconnect()`: there the loop stops for it only under `eachBatchAutoResolve: false` and on a
-   * consumer traced with `traceConfluentConsumer`, which sees the call; the middleware alone does not.
    */
   forEachMessage(work: (message: M, trace: MessageTrace) => unknown, options?: ForEachMessageOptions): Promise<void>;
   /**
@@ -154,9 +151,8 @@ class BatchMessages {
     const { resolveOffsets = true, heartbeat = true } = options;
     if (typeof resolveOffsets !== 'boolean' || typeof heartbeat !== 'boolean') throw new TypeError('tracebus: trace.forEachMessage(work, { resolveOffsets, heartbeat }) takes true or false for each');
     const payload = this.#payload;
-    const consumer = this.#consumer;
     for (const message of payload.batch.messages) {
-      if (consumer.stopped || payload.isRunning() === false || payload.isStale() === true) break;
+      if (payload.isRunning() === false || payload.isStale() === true) break;
       await this.processMessage(message, work);
       if (resolveOffsets) resolve(payload, message);
       if (heartbeat) await payload.heartbeat();

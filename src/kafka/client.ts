@@ -81,9 +81,6 @@ export interface EachBatchShape<M extends ConsumedMessage = ConsumedMessage> {
 export interface ConsumerShape {
   run(config?: object): Promise<void>;
   subscribe(subscription: never): Promise<void>;
-  connect?(): Promise<void>;
-  disconnect?(): Promise<void>;
-  stop?(): Promise<void>;
 }
 
 /** What a producer binding tells the core about its client. */
@@ -134,13 +131,6 @@ export interface ConsumerBinding<C> {
    * configuration says. Called as `watchGroup` is.
    */
   readonly watchClient?: (consumer: C, learn: (configured: ConfiguredClient) => void, when: 'wrapped' | 'run') => void;
-  /**
-   * The client's `eachBatch` payload goes on saying `isRunning()` after `disconnect()`, so the
-   * consumer decorator tells `forEachMessage` itself that the consumer stops, for a `run()` whose
-   * `eachBatchAutoResolve` is off: from the `disconnect()` call on, and once a `stop()` the
-   * client has resolves.
-   */
-  readonly runsOnAfterDisconnect?: boolean;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { MessageHeaders } from '../core/headers.ts';
 import { hasFailed, isPromiseLike } from '../core/lifecycle.ts';
 import { activeMessageTrace, type MessageTrace } from '../core/message-trace.ts';
 import { IDLE_MESSAGE_TRACE, MessagingTracer, type Placement } from '../core/messaging-tracer.ts';
-import { callOwn, originalOf } from '../core/overlap.ts';
+import { originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
@@ -119,15 +119,12 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
     };
     watch('wrapped');
     const raw = consumer as unknown as ConsumerShape;
-    // Where the client's batches cannot tell that the consumer stops, the decorator tells them (stopOverrides).
-    const stops = binding.runsOnAfterDisconnect === true;
-    const overrides: Record<string, (...args: any[]) => unknown> = {
+    const traced = delegateTo(consumer, {
       run: function run(config?: Record<string, unknown>) {
         watch('run');
         // The consumer's own run(): an instrumentation's patch would give each message a second span.
         const run = originalOf(raw.run);
-        if (stops) spans.stopsEarly = autoResolveOff(config);
-        if (config === null || typeof config !== 'object') return stops ? resumes(spans, run.call(raw, config)) : run.call(raw, config);
+        if (config === null || typeof config !== 'object') return run.call(raw, config);
         const { eachMessage, eachBatch } = config;
         const handlers: Record<string, unknown> = {};
         if (typeof eachMessage === 'function' && !isTraced(eachMessage)) handlers.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>);
@@ -135,77 +132,13 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
         // A copy with its prototype and every own property as it is (copyWith): kafkajs reads
         // settings a class or a prototype provides too (an inherited `autoCommit: false`),
         // Confluent's KafkaJS API only the object's own.
-        const started = run.call(raw, copyWith(config, handlers, []));
-        return stops ? resumes(spans, started) : started;
+        return run.call(raw, copyWith(config, handlers, []));
       },
-    };
-    if (stops) Object.assign(overrides, stopOverrides(raw, spans));
-    const traced = delegateTo(consumer, overrides);
+    });
     registerGroup([consumer, traced], () => spans.groupId);
     return traced as unknown as T;
   };
 }
-
-/**
- * `connect()`, `disconnect()` and `stop()` of a consumer whose batches go on saying they run
- * after it stops (ConsumerBinding.runsOnAfterDisconnect): they tell `forEachMessage` whether
- * the consumer stops, for a `run()` whose `eachBatchAutoResolve` is off (see autoResolveOff).
- * `disconnect()` stops it as it is called, as the client stops fetching then, and a handler may
- * be the caller. `stop()` stops it once it resolves: a client may refuse it (Confluent's 1.10
- * does not implement it) and go on running.
- */
-function stopOverrides(raw: ConsumerShape, spans: ConsumerSpans): Record<string, (...args: any[]) => unknown> {
-  const overrides: Record<string, (...args: any[]) => unknown> = {};
-  if (typeof raw.connect === 'function') {
-    overrides.connect = function connect(...args: unknown[]) {
-      return resumes(spans, callOwn(raw, raw.connect!, ...args));
-    };
-  }
-  if (typeof raw.disconnect === 'function') {
-    overrides.disconnect = function disconnect(...args: unknown[]) {
-      if (spans.stopsEarly) spans.stopped = true;
-      return callOwn(raw, raw.disconnect!, ...args);
-    };
-  }
-  if (typeof raw.stop === 'function') {
-    overrides.stop = function stop(...args: unknown[]) {
-      const stopping = callOwn(raw, raw.stop!, ...args);
-      if (isPromiseLike(stopping) && spans.stopsEarly) stopping.then(() => void (spans.stopped = true), ignore);
-      return stopping;
-    };
-  }
-  return overrides;
-}
-
-/**
- * `started` (what `connect()` or `run()` returned), after which the consumer runs again: once it
- * resolves, `forEachMessage` no longer stops for an earlier `disconnect()` or `stop()`. Not
- * before: a call the client refuses (a consumer being disconnected) leaves it stopped.
- */
-function resumes<T>(spans: ConsumerSpans, started: T): T {
-  if (isPromiseLike(started)) started.then(() => void (spans.stopped = false), ignore);
-  return started;
-}
-
-/**
- * Whether `run(config)` turns `eachBatchAutoResolve` off, read as this client reads it (its own
- * property only; it defaults to on). Only then may `forEachMessage` stop early for a consumer
- * that stops: with it on, the client resolves the batch's last offset when the handler returns
- * and may commit it before it has disconnected, so a loop that stopped early would have the
- * messages it did not reach skipped, never delivered. Going on through the batch, as the client
- * does untraced, has them handled, and delivered again at worst.
- */
-function autoResolveOff(config: unknown): boolean {
-  try {
-    return config !== null && typeof config === 'object' && Object.hasOwn(config, 'eachBatchAutoResolve') && !(config as { eachBatchAutoResolve?: unknown }).eachBatchAutoResolve;
-  } catch {
-    // A Proxy or a getter that throws: the client's own read of it decides the run.
-    return false;
-  }
-}
-
-/** The rejection of a promise whose caller has it too: handled there. */
-function ignore(): void {}
 
 /** Every option of the consumer wrappers and middleware. */
 const CONSUMER_OPTIONS = [...TRACING_OPTION_KEYS, ...optionKeys<Omit<ConsumerOptionsOf<never>, keyof TracingOptions>>({ brokers: 1, clientId: 1, bodySize: 1, groupId: 1, policy: 1, consumerHook: 1 })];
@@ -258,10 +191,6 @@ export class ConsumerSpans {
   client: ClientAttributes;
   /** Mutable: the consumer decorator learns the group from the consumer (see ConsumerBinding.watchGroup). */
   groupId: string | undefined;
-  /** Mutable: the consumer decorator sets it while the consumer stops, where its batches cannot tell (see ConsumerBinding.runsOnAfterDisconnect). */
-  stopped = false;
-  /** Mutable: whether the consumer's current `run()` lets `forEachMessage` stop early when the consumer stops (see autoResolveOff). */
-  stopsEarly = false;
   readonly #policy: PolicyOption<KafkaRecordOf<ConsumedMessage>> | undefined;
   /** The consumer hook, also run by the batch spans of each message. */
   readonly hook: SpanHook<KafkaRecordOf<ConsumedMessage>> | undefined;

@@ -270,40 +270,6 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     expect(each.recorder.openSpans()).toEqual([]);
   });
 
-  it('forEachMessage stops before the next message once the traced consumer is disconnected; eachBatchAutoResolve: false has the rest delivered again', async () => {
-    const topic = await createTopic(admin, unique('disconnect-mid-batch'));
-    const groupId = unique('group');
-    await raw.send({ topic, messages: Array.from({ length: 10 }, (_, index) => ({ value: `m${index}` })) });
-    const handled: string[] = [];
-    let disconnected: Promise<void> | undefined;
-    let stoppedAt: number | undefined;
-    const consumer = traceConfluentConsumer()(confluent.consumer({ kafkaJS: { groupId, fromBeginning: true, maxWaitTimeInMs: 100 } }));
-    each.track(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic] });
-    await consumer.run({
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch }, batchTrace) => {
-        await batchTrace.forEachMessage((message) => {
-          handled.push(message.offset);
-          // Disconnected while a batch has more messages to come: the loop must not reach them.
-          if (disconnected === undefined && message !== batch.messages.at(-1)) {
-            stoppedAt = Number(message.offset);
-            disconnected = consumer.disconnect();
-          }
-        });
-      },
-    });
-    await waitFor(() => disconnected !== undefined, 'a batch of several messages', 20_000);
-    await disconnected;
-    // Time for the client's own loop to run the batch's remaining messages, had it gone on.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-
-    expect(handled).toEqual(Array.from({ length: stoppedAt! + 1 }, (_, offset) => String(offset)));
-    const [committed] = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
-    expect(committed!.offset).toBe(String(stoppedAt! + 1));
-  });
-
   it('sendBatch across topics with createSpans off: one send span whose context every message carries', async () => {
     const left = await createTopic(admin, unique('left'));
     const right = await createTopic(admin, unique('right'));

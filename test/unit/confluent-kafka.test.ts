@@ -2,7 +2,7 @@ import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMessage, traceConfluentProducer, type ConfluentBatchMessageTrace, type TracedConfluentConsumer } from '../../src/confluent-kafka/index.ts';
+import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMessage, traceConfluentProducer } from '../../src/confluent-kafka/index.ts';
 import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
 import { asProducer, FakeProducer } from '../support/fakes/kafkajs.ts';
@@ -121,88 +121,6 @@ describe('traceConfluentConsumer', () => {
       ['process west', 'message', 'west', 9093, 'west-client'],
       ['process west', 1, 'west', 9093, 'west-client'],
     ]);
-  });
-
-  /** A batch of offsets 0–4 whose payload says the consumer runs throughout, as this client's does after disconnect(). */
-  const batchOfFive = () =>
-    ({ batch: { topic: 't', partition: 0, messages: ['0', '1', '2', '3', '4'].map((offset) => confluentMessage(offset)) }, resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false }) as never;
-
-  /** An eachBatch handler whose forEachMessage records each offset into `handled` and awaits `during()` in the work of offset 1. */
-  const recording = (handled: string[], during: () => unknown) => async (_payload: KafkaJS.EachBatchPayload, batchTrace: ConfluentBatchMessageTrace) =>
-    batchTrace.forEachMessage(async (message) => {
-      handled.push(message.offset);
-      if (message.offset === '1') await during();
-    });
-
-  /** Runs `consumer` with a recording handler (and `eachBatchAutoResolve: false` unless `autoResolve`), has `raw` deliver a batch of five, and returns the offsets handled. */
-  async function handledOf(raw: FakeConfluentConsumer, consumer: TracedConfluentConsumer, during: () => unknown, autoResolve?: boolean): Promise<string[]> {
-    const handled: string[] = [];
-    await consumer.run(autoResolve === undefined ? { eachBatchAutoResolve: false, eachBatch: recording(handled, during) } : { eachBatchAutoResolve: autoResolve, eachBatch: recording(handled, during) });
-    await raw.runs.at(-1)!.eachBatch!(batchOfFive());
-    return handled;
-  }
-
-  it("forEachMessage stops before the next message once the traced consumer's disconnect() is called, which this client's isRunning() does not tell; the middleware alone cannot see it", async () => {
-    const raw = new FakeConfluentConsumer('g');
-    const consumer = traceConfluentConsumer()(asConfluentConsumer(raw));
-    await consumer.connect();
-    expect(await handledOf(raw, consumer, () => void consumer.disconnect())).toEqual(['0', '1']);
-
-    const alone = new FakeConfluentConsumer('g');
-    await alone.connect();
-    const handled: string[] = [];
-    await alone.run({ eachBatchAutoResolve: false, eachBatch: traceConfluentEachBatch({ groupId: 'g' })(recording(handled, () => void alone.disconnect())) });
-    await alone.runs[0]!.eachBatch!(batchOfFive());
-    expect(handled).toEqual(['0', '1', '2', '3', '4']);
-  });
-
-  it("with eachBatchAutoResolve on (the client's default), forEachMessage goes on through the batch after disconnect(): stopping early would let the client commit the batch's last offset over the messages not reached", async () => {
-    // An inherited `false` counts for nothing: this client reads its own properties only.
-    for (const settings of [{}, { eachBatchAutoResolve: true }, { eachBatchAutoResolve: 1 }, Object.create({ eachBatchAutoResolve: false }) as object]) {
-      const raw = new FakeConfluentConsumer('g');
-      const consumer = traceConfluentConsumer()(asConfluentConsumer(raw));
-      await consumer.connect();
-      const handled: string[] = [];
-      await consumer.run(Object.assign(settings, { eachBatch: recording(handled, () => void consumer.disconnect()) }) as never);
-      await raw.runs.at(-1)!.eachBatch!(batchOfFive());
-      expect(handled).toEqual(['0', '1', '2', '3', '4']);
-    }
-    // Off for this run only: a later run() with the default goes on again.
-    const raw = new FakeConfluentConsumer('g');
-    raw.stop = async () => undefined;
-    const consumer = traceConfluentConsumer()(asConfluentConsumer(raw));
-    await consumer.connect();
-    expect(await handledOf(raw, consumer, () => consumer.stop())).toEqual(['0', '1']);
-    expect(await handledOf(raw, consumer, () => consumer.stop(), true)).toEqual(['0', '1', '2', '3', '4']);
-  });
-
-  it('stop() stops it once it resolves; a stop() the client refuses (1.10 does not implement it) leaves the consumer, and the loop, running', async () => {
-    const refusing = new FakeConfluentConsumer('g');
-    const refused = traceConfluentConsumer()(asConfluentConsumer(refusing));
-    await refused.connect();
-    let refusal: unknown;
-    expect(await handledOf(refusing, refused, () => refused.stop().catch((error: unknown) => void (refusal = error)))).toEqual(['0', '1', '2', '3', '4']);
-    expect(refusal).toEqual(new Error('Not implemented'));
-
-    const stopping = new FakeConfluentConsumer('g');
-    stopping.stop = async () => undefined;
-    const stopped = traceConfluentConsumer()(asConfluentConsumer(stopping));
-    await stopped.connect();
-    expect(await handledOf(stopping, stopped, () => stopped.stop())).toEqual(['0', '1']);
-  });
-
-  it('a consumer connected or run again after it stopped is no longer stopped: forEachMessage goes through the batch', async () => {
-    // A client that connects again after disconnect() and implements stop(), as kafkajs does (this one, 1.10, does neither).
-    const raw = new FakeConfluentConsumer('g');
-    raw.stop = async () => undefined;
-    const consumer = traceConfluentConsumer()(asConfluentConsumer(raw));
-    await consumer.connect();
-    expect(await handledOf(raw, consumer, () => void consumer.disconnect())).toEqual(['0', '1']);
-    await consumer.connect();
-    expect(await handledOf(raw, consumer, () => undefined)).toEqual(['0', '1', '2', '3', '4']);
-    expect(await handledOf(raw, consumer, () => consumer.stop())).toEqual(['0', '1']);
-    // run() alone, as after a stop() that left the consumer connected.
-    expect(await handledOf(raw, consumer, () => undefined)).toEqual(['0', '1', '2', '3', '4']);
   });
 
   it('continues the trace of Buffer headers, a repeated traceparent restarts it, and no headers at all is a new trace', async () => {

@@ -133,10 +133,6 @@ export class FakeConfluentConsumer extends FakeConfluentClient {
     super(typeof config === 'string' ? { kafkaJS: { groupId: config } } : config);
   }
   async subscribe(): Promise<void> {}
-  // As the client's (1.10): not implemented.
-  async stop(): Promise<void> {
-    throw new Error('Not implemented');
-  }
   pause(): void {}
   async run(config: KafkaJS.ConsumerRunConfig): Promise<void> {
     this.runs.push(config);
