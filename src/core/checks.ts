@@ -3,8 +3,14 @@
  * JavaScript fails at once with a sentence naming the fix, not later inside a client.
  */
 
-/** Objects and functions that tracebus returned from a wrapper: wrapping one again is a mistake. */
-const traced = new WeakSet<object>();
+/**
+ * Objects and functions that tracebus returned from a wrapper: wrapping one again is a mistake.
+ * One set for every copy of tracebus in the process, kept under a global symbol: an app that
+ * loads both the ES module and the CommonJS build (one `import`s tracebus, a dependency
+ * `require`s it) has two copies of this module, and each must see what the other wrapped.
+ */
+const TRACED_KEY = Symbol.for('tracebus.traced');
+const traced: WeakSet<object> = ((globalThis as Record<symbol, unknown>)[TRACED_KEY] as WeakSet<object> | undefined) ?? ((globalThis as Record<symbol, unknown>)[TRACED_KEY] = new WeakSet<object>());
 
 /** Marks `value` as returned by a tracebus wrapper; returns it. */
 export function markTraced<T extends object>(value: T): T {
@@ -24,8 +30,8 @@ const CLIENT_METHODS = ['send', 'sendBatch', 'run', 'publish', 'sendToQueue', 'c
  * The keys of an options type, each once: `optionKeys<MemoryHandlerOptions>({ policy: 1, … })`
  * does not compile while one is missing or misspelt, so the list stays the type's.
  */
-export function optionKeys<T>(keys: { readonly [K in keyof Required<T>]: 1 }): readonly string[] {
-  return Object.keys(keys);
+export function optionKeys<T>(keys: { readonly [K in keyof Required<T>]: 1 }): readonly (keyof T & string)[] {
+  return Object.keys(keys) as (keyof T & string)[];
 }
 
 /**
@@ -33,11 +39,15 @@ export function optionKeys<T>(keys: { readonly [K in keyof Required<T>]: 1 }): r
  * object. A client, a handler or another value where the options belong throws, and so does
  * a key that looks like a misspelt one of `known` (`polciy`, `semConv`): it would do nothing.
  * Other keys are let be, so that one configuration object may serve the client and tracebus.
+ * A client is told from options by its methods: those of the clients tracebus knows (`send`,
+ * `publish`, `consume`, `run`, …), and `targetMethods`, the methods of the object the returned
+ * function takes, for a transport tracebus does not know.
  *
  * @param target what the returned function takes, as the user names it (`producer`, `handler`).
  * @param known every option `factory` takes.
+ * @param targetMethods methods whose presence makes a value the target rather than options (`['xadd', 'xread']`).
  */
-export function checkOptions<O extends object>(options: O | undefined, factory: string, target: string, known?: readonly string[]): O {
+export function checkOptions<O extends object>(options: O | undefined, factory: string, target: string, known?: readonly string[], targetMethods: readonly string[] = []): O {
   if (options === undefined) return {} as O;
   if (typeof options === 'function') {
     throw new TypeError(`tracebus: ${factory}(options) got a function where its options belong; write ${factory}(options)(${target}), or ${factory}()(${target}) without options`);
@@ -45,7 +55,8 @@ export function checkOptions<O extends object>(options: O | undefined, factory: 
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`tracebus: ${factory}(options) takes an options object or nothing; got ${describe(options)}`);
   }
-  if (CLIENT_METHODS.some((name) => typeof (options as Record<string, unknown>)[name] === 'function')) {
+  const isMethod = (name: string) => typeof (options as Record<string, unknown>)[name] === 'function';
+  if (CLIENT_METHODS.some(isMethod) || targetMethods.some(isMethod)) {
     throw new TypeError(`tracebus: ${factory}(options) got a ${target} where its options belong; write ${factory}(options)(${target}), or ${factory}()(${target}) without options`);
   }
   if (known !== undefined) {

@@ -69,7 +69,7 @@ class OpenSpanTracker implements SpanProcessor {
 
 /**
  * Sets up an in-memory span recorder in one call. It needs the optional peer dependencies
- * `@opentelemetry/sdk-trace` and `@opentelemetry/context-async-hooks` (3.x), and throws an
+ * `@opentelemetry/sdk-trace` and `@opentelemetry/context-async-hooks` (2.x or 3.x), and throws an
  * Error that says what to install when they are missing. A global recorder (the default)
  * records until its `shutdown()`, and another one cannot start before that: the call throws
  * an Error that says so (see {@link SpanRecorderOptions.global}).

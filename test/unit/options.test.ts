@@ -4,7 +4,7 @@
  */
 import { context, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MessagingTracer } from '../../src/adapter/index.ts';
+import { checkOptions, isTraced, markTraced, MessagingTracer, optionKeys, TRACING_OPTION_KEYS } from '../../src/adapter/index.ts';
 import { traceChannel, traceConsume } from '../../src/amqplib/index.ts';
 import { traceChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
 import { traceConfluentEachMessage, traceConfluentProducer } from '../../src/confluent-kafka/index.ts';
@@ -64,6 +64,37 @@ describe('values of the wrong kind are named as they are', () => {
   it('new MessagingTracer(system, options) takes an object or nothing', () => {
     expect(() => new MessagingTracer('bus', null as never)).toThrow('tracebus: new MessagingTracer(system, options) takes TracingOptions, an object, or nothing; got null');
     expect(() => new MessagingTracer('bus', 'kafka' as never)).toThrow('got string "kafka"');
+  });
+});
+
+describe("an adapter's own checks (tracebus/adapter)", () => {
+  /** A client of a transport tracebus does not know, with methods of its own. */
+  class Streams {
+    xadd(): string {
+      return '1-0';
+    }
+    xread(): void {}
+  }
+
+  it('checkOptions refuses a client of another transport given where the options belong, told by the methods the adapter names', () => {
+    const known = [...TRACING_OPTION_KEYS, ...optionKeys<{ policy?: string }>({ policy: 1 })];
+    // Without the target's methods, nothing tells this client from options.
+    expect(checkOptions(new Streams() as never, 'traceStreams', 'client', known)).toBeInstanceOf(Streams);
+    expect(() => checkOptions(new Streams() as never, 'traceStreams', 'client', known, ['xadd', 'xread'])).toThrow(
+      'tracebus: traceStreams(options) got a client where its options belong; write traceStreams(options)(client), or traceStreams()(client) without options',
+    );
+    // Options that merely name such a key, not as a method, are options.
+    expect(checkOptions({ policy: 'link', xadd: true } as never, 'traceStreams', 'client', known, ['xadd', 'xread'])).toEqual({ policy: 'link', xadd: true });
+  });
+
+  it("what one copy of tracebus marked as traced, another copy in the process sees (an app loading both the ES module and the CommonJS build)", () => {
+    const wrapped = markTraced({});
+    const shared = (globalThis as Record<symbol, unknown>)[Symbol.for('tracebus.traced')] as WeakSet<object>;
+    expect(shared.has(wrapped)).toBe(true);
+    // A second copy marks into the same set, and this copy's checks see it.
+    const fromOtherCopy = {};
+    shared.add(fromOtherCopy);
+    expect(isTraced(fromOtherCopy)).toBe(true);
   });
 });
 
