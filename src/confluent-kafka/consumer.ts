@@ -54,6 +54,9 @@ const CONFLUENT_CONSUMER: ConsumerBinding<KafkaJS.Consumer> = {
   // connected consumer, and `on`/`events` throw "Not implemented").
   watchGroup: readGroupId,
   watchClient: readClient,
+  // 1.10: the payload's isRunning() stays true after disconnect() (and stop() rejects with
+  // "Not implemented").
+  runsOnAfterDisconnect: true,
 };
 
 /**
@@ -82,7 +85,12 @@ export function traceConfluentEachMessage(options?: ConfluentConsumerOptions): (
  * `js.consumer.max.batch.size` messages of one partition, 32 by default) runs in a CONSUMER
  * span `process <topic>` with no parent and a link to each message's producer context; the
  * handler's second argument runs each message's work in that message's own context
- * (`forEachMessage`, `processMessage`). A handler error is recorded and rethrown.
+ * (`forEachMessage`, `processMessage`). A handler error is recorded and rethrown. This
+ * client's batches answer `isRunning()` true after `disconnect()`, and the middleware never
+ * sees the consumer: its `forEachMessage` goes on through the batch after a `disconnect()`, also
+ * when the handler is passed to {@link traceConfluentConsumer}'s `run()`, which takes it as it
+ * is. Some of the offsets it resolves then may be committed, the rest are not, and those
+ * messages are delivered again (docs/kafkajs.md).
  *
  * @example
  * await consumer.run({
@@ -108,6 +116,18 @@ export function traceConfluentEachBatch(options?: ConfluentConsumerOptions): (ha
  * `messaging.client.id`), unless the `brokers` and `clientId` options set them. Wrap the
  * consumer before calling `run()`: this client cannot tell whether it runs already, and
  * handlers given to an earlier `run()` are not traced.
+ *
+ * This client's batches answer `isRunning()` true after `disconnect()`, so the traced consumer
+ * tells `forEachMessage` itself, for a `run()` given `eachBatchAutoResolve: false` (any falsy
+ * value of the object's own property, as the client reads it): once `disconnect()` is called on
+ * the traced consumer, the loop of each `eachBatch` handler it wrapped for such a run stops
+ * before the next message, and only what it resolved is committed; the rest is delivered again.
+ * Otherwise the loop goes on through the batch, as untraced: with the client's default the
+ * client resolves the batch's last offset when the handler returns and may commit it, so
+ * stopping early would skip the messages not reached. It goes on too for a handler already
+ * wrapped with {@link traceConfluentEachBatch}, which is taken as it is, and for a
+ * `disconnect()` called on the consumer itself. The traced consumer's `disconnect()` calls the
+ * consumer's, as it is at the call, and returns what it returns.
  *
  * @example
  * const consumer = traceConfluentConsumer()(kafka.consumer({ kafkaJS: { groupId: 'billing', fromBeginning: true } }));

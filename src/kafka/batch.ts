@@ -15,6 +15,19 @@ import type { ConsumerSpans } from './consumer.ts';
 // A batch is processed as one `process` operation (for its metrics).
 const PROCESS = { type: 'process' } as const;
 
+/**
+ * Whether `forEachMessage` stops before its next message for a consumer that stops where the
+ * client's payload cannot tell (see ConsumerBinding.runsOnAfterDisconnect): the consumer
+ * decorator gives each `run()` that may stop early a signal of its own and sets `stopped` when
+ * the traced consumer's `disconnect()` is called.
+ */
+export interface RunSignal {
+  readonly stopped: boolean;
+}
+
+/** The signal of every other run: the middleware's, kafkajs's, and a run that must go on. */
+export const RUNS_ON: RunSignal = Object.freeze({ stopped: false });
+
 /** Options of {@link BatchMessageTraceOf.forEachMessage}. */
 export interface ForEachMessageOptions {
   /** Call `resolveOffset(message.offset)` after each message's work succeeds. Default `true`. */
@@ -44,6 +57,19 @@ export interface BatchMessageTraceOf<M> extends MessageTrace {
    * because the consumer stops returns normally: with `run()`'s default
    * `eachBatchAutoResolve: true`, kafkajs then commits the batch's last offset, skipping the
    * messages the loop did not reach; `eachBatchAutoResolve: false` has them delivered again.
+   *
+   * @confluentinc/kafka-javascript (1.10) answers `isRunning()` true after `disconnect()`, so
+   * there the loop stops for it only on a consumer traced with `traceConfluentConsumer`, for a
+   * `run()` whose own `eachBatchAutoResolve` is falsy, and with a handler that consumer wrapped
+   * itself: it stops before the next message once `disconnect()` is called on the traced
+   * consumer, only what it resolved is committed, and the messages it did not reach are
+   * delivered again. Otherwise it goes on through the batch, and of the offsets it resolves
+   * after the call some may be committed and the rest not, whose messages are delivered again,
+   * handled twice. With the client's default that is the lesser harm: the client resolves the
+   * batch's last offset when the handler returns and may commit it, so stopping early would
+   * skip the messages not reached. A handler wrapped with `traceConfluentEachBatch` (passed to
+   * the traced consumer or not) and a `disconnect()` called on the consumer itself, not on the
+   * traced one, never stop it.
    */
   forEachMessage(work: (message: M, trace: MessageTrace) => unknown, options?: ForEachMessageOptions): Promise<void>;
   /**
@@ -64,7 +90,7 @@ export const WRONG_PAYLOAD = {
  * Runs `handler` for one `eachBatch` payload inside a CONSUMER span `process <topic>`
  * with no parent and a link to each message's context (semconv for batch receivers).
  */
-export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handler: (payload: EachBatchShape, trace: BatchMessageTraceOf<ConsumedMessage>) => unknown, self?: unknown): unknown {
+export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handler: (payload: EachBatchShape, trace: BatchMessageTraceOf<ConsumedMessage>) => unknown, self?: unknown, run: RunSignal = RUNS_ON): unknown {
   const tracer = this.tracer;
   if (payload?.batch == null && typeof (payload as { message?: unknown } | undefined)?.message === 'object') throw new TypeError(WRONG_PAYLOAD.messageToBatch);
   const { topic, partition, messages } = payload.batch;
@@ -82,7 +108,7 @@ export function processBatch(this: ConsumerSpans, payload: EachBatchShape, handl
   // active when `consumer.run()` was called, which is no parent of these messages.
   const span = tracer.startSpan(info, SpanKind.CONSUMER, ROOT_CONTEXT, links, attributes);
   const ctx = trace.setSpan(ROOT_CONTEXT, span);
-  const batchTrace = new BatchMessages(this, span, payload, placements).attachTo(messageTraceOf(span, ctx));
+  const batchTrace = new BatchMessages(this, span, payload, placements, run).attachTo(messageTraceOf(span, ctx));
   return runInSpan(span, ctx, handler, self, payload, batchTrace, measureReceive(tracer.instruments(), attributes, PROCESS));
 }
 
@@ -128,13 +154,15 @@ class BatchMessages {
   readonly #batchSpan: Span;
   readonly #payload: EachBatchShape;
   readonly #placements: Placement[];
+  readonly #run: RunSignal;
   #next = 0;
 
-  constructor(consumer: ConsumerSpans, batchSpan: Span, payload: EachBatchShape, placements: Placement[]) {
+  constructor(consumer: ConsumerSpans, batchSpan: Span, payload: EachBatchShape, placements: Placement[], run: RunSignal) {
     this.#consumer = consumer;
     this.#batchSpan = batchSpan;
     this.#payload = payload;
     this.#placements = placements;
+    this.#run = run;
   }
 
   /** `trace`, given the methods of {@link BatchMessageTraceOf}. */
@@ -151,8 +179,9 @@ class BatchMessages {
     const { resolveOffsets = true, heartbeat = true } = options;
     if (typeof resolveOffsets !== 'boolean' || typeof heartbeat !== 'boolean') throw new TypeError('tracebus: trace.forEachMessage(work, { resolveOffsets, heartbeat }) takes true or false for each');
     const payload = this.#payload;
+    const run = this.#run;
     for (const message of payload.batch.messages) {
-      if (payload.isRunning() === false || payload.isStale() === true) break;
+      if (run.stopped || payload.isRunning() === false || payload.isStale() === true) break;
       await this.processMessage(message, work);
       if (resolveOffsets) resolve(payload, message);
       if (heartbeat) await payload.heartbeat();

@@ -81,6 +81,7 @@ export interface EachBatchShape<M extends ConsumedMessage = ConsumedMessage> {
 export interface ConsumerShape {
   run(config?: object): Promise<void>;
   subscribe(subscription: never): Promise<void>;
+  disconnect?(...args: unknown[]): unknown;
 }
 
 /** What a producer binding tells the core about its client. */
@@ -131,6 +132,12 @@ export interface ConsumerBinding<C> {
    * configuration says. Called as `watchGroup` is.
    */
   readonly watchClient?: (consumer: C, learn: (configured: ConfiguredClient) => void, when: 'wrapped' | 'run') => void;
+  /**
+   * The client's `eachBatch` payload goes on answering `isRunning()` true after `disconnect()`:
+   * the consumer decorator then tells `forEachMessage` itself, from the traced consumer's
+   * `disconnect()`, for a `run()` whose `eachBatchAutoResolve` the client reads as off.
+   */
+  readonly runsOnAfterDisconnect?: boolean;
 }
 
 /**

@@ -12,7 +12,7 @@ import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
 import { assertPolicyOption, type PolicyOption } from '../core/policy.ts';
 import { consumerGroupAttributes } from '../core/semconv.ts';
 import { ATTR_KAFKA_ATTEMPT, clientAttributes, consumedAttributes, KAFKA_SYSTEM, timestampOf, withConfiguredClient, type ClientAttributes, type ConfiguredClient, type KafkaClientOptions } from './attributes.ts';
-import { processBatch, WRONG_PAYLOAD, type BatchMessageTraceOf } from './batch.ts';
+import { processBatch, RUNS_ON, WRONG_PAYLOAD, type BatchMessageTraceOf, type RunSignal } from './batch.ts';
 import { copyWith, registerGroup, type ConsumedMessage, type ConsumerBinding, type ConsumerShape, type EachBatchShape, type EachMessageShape } from './client.ts';
 
 // The consumer side of both Kafka bindings: `eachMessage` and `eachBatch` middleware and
@@ -119,7 +119,9 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
     };
     watch('wrapped');
     const raw = consumer as unknown as ConsumerShape;
-    const traced = delegateTo(consumer, {
+    // Where the client's batches cannot tell that the consumer stops, its disconnect() tells them.
+    const runs = binding.runsOnAfterDisconnect === true && typeof raw.disconnect === 'function' ? new DisconnectSignals() : undefined;
+    const overrides: Record<string, (...args: any[]) => unknown> = {
       run: function run(config?: Record<string, unknown>) {
         watch('run');
         // The consumer's own run(): an instrumentation's patch would give each message a second span.
@@ -128,15 +130,75 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
         const { eachMessage, eachBatch } = config;
         const handlers: Record<string, unknown> = {};
         if (typeof eachMessage === 'function' && !isTraced(eachMessage)) handlers.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>);
-        if (typeof eachBatch === 'function' && !isTraced(eachBatch)) handlers.eachBatch = eachBatchOf(spans, eachBatch as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>);
+        if (typeof eachBatch === 'function' && !isTraced(eachBatch)) {
+          // A signal for this run alone: a second run() the client refuses never runs its handler.
+          handlers.eachBatch = eachBatchOf(spans, eachBatch as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>, runs?.forRun(config) ?? RUNS_ON);
+        }
         // A copy with its prototype and every own property as it is (copyWith): kafkajs reads
         // settings a class or a prototype provides too (an inherited `autoCommit: false`),
         // Confluent's KafkaJS API only the object's own.
         return run.call(raw, copyWith(config, handlers, []));
       },
-    });
+    };
+    if (runs !== undefined) overrides.disconnect = disconnectOf(raw, runs);
+    const traced = delegateTo(consumer, overrides);
     registerGroup([consumer, traced], () => spans.groupId);
     return traced as unknown as T;
+  };
+}
+
+/**
+ * The signals of one consumer's runs whose `forEachMessage` stops once the traced consumer's
+ * `disconnect()` is called (see ConsumerBinding.runsOnAfterDisconnect).
+ */
+class DisconnectSignals {
+  readonly #live = new Set<{ stopped: boolean }>();
+
+  /**
+   * The signal of a `run(config)`: one of its own, which the next `disconnect()` stops, when
+   * the client reads its `eachBatchAutoResolve` as off; else one that never stops. With it on,
+   * the client resolves the batch's last offset when the handler returns and may commit it
+   * before it has disconnected, so a loop that stopped early would have the messages it did
+   * not reach skipped for good; going on has them handled twice at worst.
+   */
+  forRun(config: object): RunSignal {
+    if (!autoResolveOff(config)) return RUNS_ON;
+    const signal = { stopped: false };
+    this.#live.add(signal);
+    return signal;
+  }
+
+  /** Stops every run's loop, and forgets them: a later `run()` gets a signal of its own. */
+  stopAll(): void {
+    for (const signal of this.#live) signal.stopped = true;
+    this.#live.clear();
+  }
+}
+
+/**
+ * Whether the client reads `run(config)`'s `eachBatchAutoResolve` as off: it takes the object's
+ * own property only, defaults to on, and tests it for truthiness.
+ */
+function autoResolveOff(config: object): boolean {
+  try {
+    return Object.hasOwn(config, 'eachBatchAutoResolve') && !(config as { eachBatchAutoResolve?: unknown }).eachBatchAutoResolve;
+  } catch {
+    // A Proxy or a getter that throws: on, the side that skips no message.
+    return false;
+  }
+}
+
+/**
+ * The traced consumer's `disconnect()`: it stops the loops of the runs that may stop early,
+ * then calls the consumer's method as it is now, not as it was when the consumer was wrapped,
+ * so that another instrumentation's patch of it still runs. What that returns or throws goes
+ * back as it is, with nothing attached: a rejection the caller leaves unhandled is reported as
+ * it would be untraced.
+ */
+function disconnectOf(raw: ConsumerShape, runs: DisconnectSignals): (...args: unknown[]) => unknown {
+  return function disconnect(...args: unknown[]): unknown {
+    runs.stopAll();
+    return Reflect.apply(raw.disconnect!, raw, args);
   };
 }
 
@@ -161,9 +223,9 @@ function eachMessageOf(spans: ConsumerSpans, handler: Handler<EachMessageShape>)
   });
 }
 
-function eachBatchOf(spans: ConsumerSpans, handler: EachBatchHandlerOf<EachBatchShape, ConsumedMessage>): TracedEachBatchOf<EachBatchShape> {
+function eachBatchOf(spans: ConsumerSpans, handler: EachBatchHandlerOf<EachBatchShape, ConsumedMessage>, run: RunSignal = RUNS_ON): TracedEachBatchOf<EachBatchShape> {
   return markTraced(function tracedEachBatch(this: unknown, payload: EachBatchShape): Promise<void> {
-    return settled(processBatch, spans, payload, handler, this, undefined);
+    return settled(processBatch, spans, payload, handler, this, run);
   });
 }
 

@@ -270,6 +270,57 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     expect(each.recorder.openSpans()).toEqual([]);
   });
 
+  /**
+   * Sends ten messages to a fresh topic and consumes them with an eachBatch handler run with
+   * `settings`, whose forEachMessage calls the traced consumer's disconnect() during the first
+   * message that is not its batch's last; once disconnected, the offsets handled, that message's
+   * offset and the group's committed offset.
+   */
+  async function disconnectMidBatch(settings: { eachBatchAutoResolve?: boolean }): Promise<{ handled: number[]; stoppedAt: number; committed: number }> {
+    const topic = await createTopic(admin, unique('disconnect-mid-batch'));
+    const groupId = unique('group');
+    await raw.send({ topic, messages: Array.from({ length: 10 }, (_, index) => ({ value: `m${index}` })) });
+    const handled: number[] = [];
+    let disconnected: Promise<void> | undefined;
+    let stoppedAt: number | undefined;
+    const consumer = traceConfluentConsumer()(confluent.consumer({ kafkaJS: { groupId, fromBeginning: true, maxWaitTimeInMs: 100 } }));
+    each.track(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic] });
+    await consumer.run({
+      ...settings,
+      eachBatch: async ({ batch }, batchTrace) => {
+        await batchTrace.forEachMessage((message) => {
+          handled.push(Number(message.offset));
+          if (disconnected === undefined && message !== batch.messages.at(-1)) {
+            stoppedAt = Number(message.offset);
+            disconnected = consumer.disconnect();
+          }
+        });
+      },
+    });
+    await waitFor(() => disconnected !== undefined, 'a batch of several messages', 20_000);
+    await disconnected;
+    // Time for the client to run the rest of the batch, had it gone on.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const [partition] = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
+    return { handled, stoppedAt: stoppedAt!, committed: Number(partition!.offset) };
+  }
+
+  it('disconnect() mid-batch: under eachBatchAutoResolve: false forEachMessage stops before the next message and the rest is delivered again; with the default it goes on', async () => {
+    const [off, byDefault] = await Promise.all([disconnectMidBatch({ eachBatchAutoResolve: false }), disconnectMidBatch({})]);
+
+    // Only what the loop resolved is committed: the rest is delivered again.
+    expect(off.handled).toEqual(Array.from({ length: off.stoppedAt + 1 }, (_, offset) => offset));
+    expect(off.committed).toBe(off.stoppedAt + 1);
+    // Stopping early here would let the client resolve the batch's last offset over the
+    // messages not reached. How much of what the loop resolves after the disconnect gets
+    // committed depends on how far it has got when the client commits on disconnecting
+    // (measured: offset 5 of 10, after a disconnect during offset 2), so only the offsets
+    // handled are asserted.
+    expect(byDefault.handled).toEqual(Array.from({ length: 10 }, (_, offset) => offset));
+  });
+
   it('sendBatch across topics with createSpans off: one send span whose context every message carries', async () => {
     const left = await createTopic(admin, unique('left'));
     const right = await createTopic(admin, unique('right'));

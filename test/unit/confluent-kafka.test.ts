@@ -2,7 +2,7 @@ import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMessage, traceConfluentProducer } from '../../src/confluent-kafka/index.ts';
+import { traceConfluentConsumer, traceConfluentEachBatch, traceConfluentEachMessage, traceConfluentProducer, type ConfluentBatchMessageTrace, type TracedConfluentConsumer } from '../../src/confluent-kafka/index.ts';
 import { assertChildOf, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { traceConsumer, traceProducer } from '../../src/kafkajs/index.ts';
 import { asProducer, FakeProducer } from '../support/fakes/kafkajs.ts';
@@ -135,6 +135,178 @@ describe('traceConfluentConsumer', () => {
     expect(seen[0]).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(seen[1]).not.toBe('4bf92f3577b34da6a3ce929d0e0e4736');
     expect(new Set(seen).size).toBe(3);
+  });
+});
+
+describe("traceConfluentConsumer: forEachMessage and the traced consumer's disconnect()", () => {
+  // This client's batches answer isRunning() true after disconnect() (1.10): these do throughout.
+  const batchOfFive = () =>
+    ({ batch: { topic: 't', partition: 0, messages: ['0', '1', '2', '3', '4'].map((offset) => confluentMessage(offset)) }, resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false }) as never;
+  const ALL = ['0', '1', '2', '3', '4'];
+  const STOPPED = ['0', '1'];
+
+  /** An eachBatch handler whose forEachMessage records each offset into `handled` and calls `during()` in the work of offset 1. */
+  const recording = (handled: string[], during: () => unknown) => async (_payload: KafkaJS.EachBatchPayload, batchTrace: ConfluentBatchMessageTrace) =>
+    batchTrace.forEachMessage((message) => {
+      handled.push(message.offset);
+      if (message.offset === '1') during();
+    });
+
+  /** A connected fake consumer and its traced consumer. */
+  async function tracedFake(raw = new FakeConfluentConsumer('g')): Promise<{ raw: FakeConfluentConsumer; consumer: TracedConfluentConsumer }> {
+    const consumer = traceConfluentConsumer()(asConfluentConsumer(raw));
+    await consumer.connect();
+    return { raw, consumer };
+  }
+
+  /** Runs `consumer` with `settings` (given a recording handler that calls `during()`), has `raw` deliver a batch of five to it, and returns the offsets handled. */
+  async function handledOf(raw: FakeConfluentConsumer, consumer: TracedConfluentConsumer, settings: object, during: () => unknown): Promise<string[]> {
+    const handled: string[] = [];
+    // Object.assign, not a spread: the settings keep their prototype.
+    await consumer.run(Object.assign(settings, { eachBatch: recording(handled, during) }) as never);
+    await raw.runs.at(-1)!.eachBatch!(batchOfFive());
+    return handled;
+  }
+
+  it("stops before the next message once disconnect() is called, only for a run whose own eachBatchAutoResolve is falsy, as the client reads it", async () => {
+    const cases: Array<[string, object, string[]]> = [
+      ['false', { eachBatchAutoResolve: false }, STOPPED],
+      ['0', { eachBatchAutoResolve: 0 }, STOPPED],
+      ['the default', {}, ALL],
+      ['true', { eachBatchAutoResolve: true }, ALL],
+      ['a truthy non-boolean', { eachBatchAutoResolve: 'yes' }, ALL],
+      // The client reads the object's own property only.
+      ['an inherited false', Object.create({ eachBatchAutoResolve: false }) as object, ALL],
+      // Unreadable: taken as on, the side that skips no message.
+      [
+        'a getter that throws',
+        {
+          get eachBatchAutoResolve(): never {
+            throw new Error('unreadable');
+          },
+        },
+        ALL,
+      ],
+    ];
+    for (const [label, settings, expected] of cases) {
+      const { raw, consumer } = await tracedFake();
+      expect(await handledOf(raw, consumer, settings, () => consumer.disconnect()), label).toEqual(expected);
+    }
+  });
+
+  it("a second run() the client refuses leaves the running run's loop as it was, whichever setting either has", async () => {
+    const pairs: Array<[object, object, string[]]> = [
+      [{ eachBatchAutoResolve: false }, {}, STOPPED],
+      [{}, { eachBatchAutoResolve: false }, ALL],
+    ];
+    for (const [running, refused, expected] of pairs) {
+      const { raw, consumer } = await tracedFake();
+      const handled: string[] = [];
+      await consumer.run({ ...running, eachBatch: recording(handled, () => consumer.disconnect()) });
+      await expect(consumer.run({ ...refused, eachBatch: recording([], () => undefined) })).rejects.toThrow('Consumer is already running.');
+      await raw.runs[0]!.eachBatch!(batchOfFive());
+      expect(handled).toEqual(expected);
+    }
+  });
+
+  it("run() and disconnect() hand back the client's own promise, and its own throw, with nothing attached: a refused run() not awaited rejects unhandled, as untraced", async () => {
+    const raw = new FakeConfluentConsumer('g');
+    const returned: unknown[] = [];
+    const attached: string[] = [];
+    // Each promise the client returns, which tells when anything attaches to it (catch and finally call then).
+    const watched = <T>(name: string, promise: Promise<T>): Promise<T> => {
+      const then = promise.then;
+      Object.defineProperty(promise, 'then', {
+        value(this: Promise<T>, ...args: Parameters<Promise<T>['then']>) {
+          attached.push(name);
+          return then.apply(this, args);
+        },
+      });
+      returned.push(promise);
+      return promise;
+    };
+    const clientRun = raw.run.bind(raw);
+    const clientDisconnect = raw.disconnect.bind(raw);
+    raw.run = (config) => watched('run', clientRun(config));
+    raw.disconnect = () => watched('disconnect', clientDisconnect());
+    const { consumer } = await tracedFake(raw);
+
+    const handled: string[] = [];
+    let disconnected: unknown;
+    const running = consumer.run({ eachBatchAutoResolve: false, eachBatch: recording(handled, () => (disconnected = consumer.disconnect())) });
+    const refused = consumer.run({ eachBatch: recording([], () => undefined) });
+    await raw.runs[0]!.eachBatch!(batchOfFive());
+    expect(returned).toHaveLength(3);
+    expect(returned[0]).toBe(running);
+    expect(returned[1]).toBe(refused);
+    expect(returned[2]).toBe(disconnected);
+    expect(attached).toEqual([]);
+    expect(handled).toEqual(STOPPED);
+    await expect(refused).rejects.toThrow('Consumer is already running.');
+
+    const refusal = new Error('refused');
+    raw.disconnect = () => {
+      throw refusal;
+    };
+    expect(() => consumer.disconnect()).toThrow(refusal);
+  });
+
+  it("calls the consumer's disconnect() as it is at the call: another instrumentation's patch of it, made before or after the consumer was wrapped, runs", async () => {
+    for (const when of ['before', 'after'] as const) {
+      class Patchable extends FakeConfluentConsumer {}
+      const calls: string[] = [];
+      // As shimmer patches a method: on the prototype, marked with the method it wraps.
+      const patch = () => {
+        const original = Patchable.prototype.disconnect;
+        const wrapper = Object.assign(
+          function disconnect(this: Patchable) {
+            calls.push('patched');
+            return original.call(this);
+          },
+          { __wrapped: true, __original: original },
+        );
+        Object.defineProperty(Patchable.prototype, 'disconnect', { value: wrapper, writable: true, configurable: true });
+      };
+      const raw = new Patchable('g');
+      if (when === 'before') patch();
+      const { consumer } = await tracedFake(raw);
+      if (when === 'after') patch();
+      expect(await handledOf(raw, consumer, { eachBatchAutoResolve: false }, () => consumer.disconnect()), when).toEqual(STOPPED);
+      expect(calls, when).toEqual(['patched']);
+    }
+  });
+
+  it('does not stop a handler traced with traceConfluentEachBatch, which the traced consumer takes as it is, nor for disconnect() called on the consumer itself', async () => {
+    // The one case that stops: the traced consumer's own handler, disconnected through it.
+    const own = await tracedFake();
+    expect(await handledOf(own.raw, own.consumer, { eachBatchAutoResolve: false }, () => own.consumer.disconnect())).toEqual(STOPPED);
+
+    const middleware = await tracedFake();
+    const handled: string[] = [];
+    await middleware.consumer.run({ eachBatchAutoResolve: false, eachBatch: traceConfluentEachBatch({ groupId: 'g' })(recording(handled, () => middleware.consumer.disconnect())) });
+    await middleware.raw.runs[0]!.eachBatch!(batchOfFive());
+    expect(handled).toEqual(ALL);
+
+    const alone = new FakeConfluentConsumer('g');
+    await alone.connect();
+    const handledAlone: string[] = [];
+    await alone.run({ eachBatchAutoResolve: false, eachBatch: traceConfluentEachBatch({ groupId: 'g' })(recording(handledAlone, () => alone.disconnect())) });
+    await alone.runs[0]!.eachBatch!(batchOfFive());
+    expect(handledAlone).toEqual(ALL);
+
+    const bypassed = await tracedFake();
+    expect(await handledOf(bypassed.raw, bypassed.consumer, { eachBatchAutoResolve: false }, () => bypassed.raw.disconnect())).toEqual(ALL);
+  });
+
+  it('each run() gets a signal of its own: on a client that runs again, an earlier disconnect() does not stop the new run, the next one does', async () => {
+    // A client that can run again after disconnect() (1.10 cannot).
+    const raw = new FakeConfluentConsumer('g');
+    raw.run = async (config) => void raw.runs.push(config);
+    const { consumer } = await tracedFake(raw);
+    expect(await handledOf(raw, consumer, { eachBatchAutoResolve: false }, () => consumer.disconnect())).toEqual(STOPPED);
+    await consumer.connect();
+    expect(await handledOf(raw, consumer, { eachBatchAutoResolve: false }, () => undefined)).toEqual(ALL);
+    expect(await handledOf(raw, consumer, { eachBatchAutoResolve: false }, () => consumer.disconnect())).toEqual(STOPPED);
   });
 });
 

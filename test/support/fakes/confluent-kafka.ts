@@ -124,17 +124,22 @@ export class FakeConfluentProducer extends FakeConfluentClient {
 
 /**
  * Like a consumer of the KafkaJS API: no events (`on` and `events` throw), `pause()` works
- * whenever it is connected, and its configuration exists from `connect()` on. Given a string,
- * it is the `kafkaJS.groupId`.
+ * whenever it is connected, its configuration exists from `connect()` on, and `run()` works
+ * once: a second call rejects, even after `disconnect()`. Given a string, it is the
+ * `kafkaJS.groupId`.
  */
 export class FakeConfluentConsumer extends FakeConfluentClient {
   runs: KafkaJS.ConsumerRunConfig[] = [];
+  #running = false;
   constructor(config: string | FakeConsumerConfig) {
     super(typeof config === 'string' ? { kafkaJS: { groupId: config } } : config);
   }
   async subscribe(): Promise<void> {}
   pause(): void {}
   async run(config: KafkaJS.ConsumerRunConfig): Promise<void> {
+    // As the client's (1.10): its `#running` is never reset.
+    if (this.#running) throw new Error('Consumer is already running.');
+    this.#running = true;
     this.runs.push(config);
   }
   // As the client's: an admin client sharing the consumer's connection.
