@@ -22,7 +22,11 @@ export {
   METRIC_TIME_IN_QUEUE,
 } from '../core/metrics.ts';
 export type { Instruments, PropagationOutcome } from '../core/metrics.ts';
-export type { OperationInfo } from '../core/operation.ts';
+export type { OperationInfo, SpanHook } from '../core/operation.ts';
+// The types an adapter's own signatures use, also exported by `tracebus`.
+export type { MessageTrace } from '../core/message-trace.ts';
+export type { TracingOptions } from '../core/options.ts';
+export type { PolicyOption } from '../core/policy.ts';
 export { assertPolicyOption } from '../core/policy.ts';
 export { semconvModeFromEnv } from '../core/semconv.ts';
 export type { OperationType } from '../core/semconv.ts';

@@ -64,8 +64,8 @@ export function recordOperation(instruments: Instruments, spanAttributes: Attrib
  * Calls `fn.call(thisArg, a, b)` with `ctx` active (or in the current context when `ctx` is
  * undefined) and ends `span` when it returns, throws or settles, recording a failure on the
  * span before the error goes on unchanged; then calls `onEnd`. A span that is not recording,
- * without `onEnd`, ends as soon as `fn` returns a promise, which is returned as it is
- * ({@link endsUnawaited}). Arguments are passed through rather than captured in a closure:
+ * without `onEnd`, ends as soon as `fn` returns a promise, which is returned as it is: nothing
+ * waits for it to settle. Arguments are passed through rather than captured in a closure:
  * this runs for every message. Every adapter's span lifecycle goes through here.
  */
 export function runInSpan<T, A, B, R>(span: Span, ctx: Context | undefined, fn: (this: T, a: A, b: B) => R, thisArg: T, a: A, b: B, onEnd: OnEnd | undefined): R {

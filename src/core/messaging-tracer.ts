@@ -45,8 +45,8 @@ export interface OpenPublish {
   readonly headers: WritableHeaders;
   /**
    * Ends the span, recording `error` when `failed` (as `type` when given), and records the
-   * send's metrics. Later calls do nothing. {@link ENDED} when the span records nothing and
-   * metrics are off: the span has ended already.
+   * send's metrics. Later calls do nothing. When the span records nothing and metrics are off,
+   * the span has ended already and this does nothing (one shared function, tracebus's `ENDED`).
    */
   end(error: unknown, failed: boolean, type?: string): void;
 }
@@ -55,7 +55,7 @@ export interface OpenPublish {
  * The transport-free span lifecycle every adapter is built from: producer spans with
  * injection into a copy of the headers, consumer spans with extraction and the
  * incoming-context policy, errors recorded and rethrown unchanged. Propagation itself
- * (which propagator, which fields) is {@link MessagePropagation}'s.
+ * (which propagator, which fields) follows the `propagator` option, else the global propagator.
  *
  * @example
  * const tracer = new MessagingTracer('my-broker', options);
