@@ -17,16 +17,6 @@ for (const entry of entries) {
   assert.deepEqual(Object.keys(esm).sort(), Object.keys(cjs).filter((key) => key !== 'default' && key !== '__esModule').sort(), `${entry}: ESM and CJS export the same names`);
 }
 
-// An app may load both builds (it imports tracebus, a dependency requires it): what one copy
-// wrapped, the other must refuse to wrap again.
-{
-  const esm = await import('tracebus/adapter');
-  const cjs = require('tracebus/adapter');
-  assert.notEqual(esm.markTraced, cjs.markTraced, 'the ES module and the CommonJS build are two copies');
-  assert.equal(cjs.isTraced(esm.markTraced({})), true, 'what the ES module marked as traced, the CommonJS build sees');
-  assert.equal(esm.isTraced(cjs.markTraced({})), true, 'what the CommonJS build marked as traced, the ES module sees');
-}
-
 for (const [flavour, load] of [
   ['esm', (entry) => import(entry)],
   ['cjs', async (entry) => require(entry)],

@@ -3,14 +3,8 @@
  * JavaScript fails at once with a sentence naming the fix, not later inside a client.
  */
 
-/**
- * Objects and functions that tracebus returned from a wrapper: wrapping one again is a mistake.
- * One set for every copy of tracebus in the process, kept under a global symbol: an app that
- * loads both the ES module and the CommonJS build (one `import`s tracebus, a dependency
- * `require`s it) has two copies of this module, and each must see what the other wrapped.
- */
-const TRACED_KEY = Symbol.for('tracebus.traced');
-const traced: WeakSet<object> = ((globalThis as Record<symbol, unknown>)[TRACED_KEY] as WeakSet<object> | undefined) ?? ((globalThis as Record<symbol, unknown>)[TRACED_KEY] = new WeakSet<object>());
+/** Objects and functions that tracebus returned from a wrapper: wrapping one again is a mistake. */
+const traced = new WeakSet<object>();
 
 /** Marks `value` as returned by a tracebus wrapper; returns it. */
 export function markTraced<T extends object>(value: T): T {

@@ -18,15 +18,17 @@ const PROCESS = { type: 'process' } as const;
 /**
  * Whether `forEachMessage` stops before its next message for a consumer that stops where the
  * client's payload cannot tell (see ConsumerBinding.runsOnAfterDisconnect): the consumer
- * decorator gives each `run()` that may stop early a signal of its own and sets `stopped` when
- * the traced consumer's `disconnect()` is called.
+ * decorator gives each `run()` that may stop early a signal of its own and counts in it the
+ * calls of the traced consumer's `disconnect()`. A batch stops when the count changed while it
+ * ran: a batch that starts after a `disconnect()` the client refused (the consumer goes on) is
+ * handled, so that a refusal costs at most the redelivery of the batches in flight.
  */
 export interface RunSignal {
-  readonly stopped: boolean;
+  readonly disconnects: number;
 }
 
 /** The signal of every other run: the middleware's, kafkajs's, and a run that must go on. */
-export const RUNS_ON: RunSignal = Object.freeze({ stopped: false });
+export const RUNS_ON: RunSignal = Object.freeze({ disconnects: 0 });
 
 /** Options of {@link BatchMessageTraceOf.forEachMessage}. */
 export interface ForEachMessageOptions {
@@ -155,6 +157,8 @@ class BatchMessages {
   readonly #payload: EachBatchShape;
   readonly #placements: Placement[];
   readonly #run: RunSignal;
+  /** The run's count of `disconnect()` calls when this batch started. */
+  readonly #disconnects: number;
   #next = 0;
 
   constructor(consumer: ConsumerSpans, batchSpan: Span, payload: EachBatchShape, placements: Placement[], run: RunSignal) {
@@ -163,6 +167,7 @@ class BatchMessages {
     this.#payload = payload;
     this.#placements = placements;
     this.#run = run;
+    this.#disconnects = run.disconnects;
   }
 
   /** `trace`, given the methods of {@link BatchMessageTraceOf}. */
@@ -181,7 +186,7 @@ class BatchMessages {
     const payload = this.#payload;
     const run = this.#run;
     for (const message of payload.batch.messages) {
-      if (run.stopped || payload.isRunning() === false || payload.isStale() === true) break;
+      if (run.disconnects !== this.#disconnects || payload.isRunning() === false || payload.isStale() === true) break;
       await this.processMessage(message, work);
       if (resolveOffsets) resolve(payload, message);
       if (heartbeat) await payload.heartbeat();

@@ -152,26 +152,25 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
  * `disconnect()` is called (see ConsumerBinding.runsOnAfterDisconnect).
  */
 class DisconnectSignals {
-  readonly #live = new Set<{ stopped: boolean }>();
+  readonly #live = new Set<{ disconnects: number }>();
 
   /**
-   * The signal of a `run(config)`: one of its own, which the next `disconnect()` stops, when
-   * the client reads its `eachBatchAutoResolve` as off; else one that never stops. With it on,
-   * the client resolves the batch's last offset when the handler returns and may commit it
+   * The signal of a `run(config)`: one of its own, which each `disconnect()` counts in, when
+   * the client reads its `eachBatchAutoResolve` as off; else one that never changes. With it
+   * on, the client resolves the batch's last offset when the handler returns and may commit it
    * before it has disconnected, so a loop that stopped early would have the messages it did
    * not reach skipped for good; going on has them handled twice at worst.
    */
   forRun(config: object): RunSignal {
     if (!autoResolveOff(config)) return RUNS_ON;
-    const signal = { stopped: false };
+    const signal = { disconnects: 0 };
     this.#live.add(signal);
     return signal;
   }
 
-  /** Stops every run's loop, and forgets them: a later `run()` gets a signal of its own. */
-  stopAll(): void {
-    for (const signal of this.#live) signal.stopped = true;
-    this.#live.clear();
+  /** Tells every run's batches in flight to stop before their next message. */
+  disconnected(): void {
+    for (const signal of this.#live) signal.disconnects++;
   }
 }
 
@@ -189,16 +188,19 @@ function autoResolveOff(config: object): boolean {
 }
 
 /**
- * The traced consumer's `disconnect()`: it stops the loops of the runs that may stop early,
- * then calls the consumer's method as it is now, not as it was when the consumer was wrapped,
- * so that another instrumentation's patch of it still runs. What that returns or throws goes
- * back as it is, with nothing attached: a rejection the caller leaves unhandled is reported as
- * it would be untraced.
+ * The traced consumer's `disconnect()`: it calls the consumer's method as it is now, not as it
+ * was when the consumer was wrapped, so that another instrumentation's patch of it still runs,
+ * then tells the batches in flight of the runs that may stop early. A call that throws tells
+ * them nothing: the consumer goes on. What the method returns or throws goes back as it is,
+ * with nothing attached: a rejection the caller leaves unhandled is reported as it would be
+ * untraced. The client does its part of the call before the handler's loop goes on, so the
+ * loop still stops before its next message.
  */
 function disconnectOf(raw: ConsumerShape, runs: DisconnectSignals): (...args: unknown[]) => unknown {
   return function disconnect(...args: unknown[]): unknown {
-    runs.stopAll();
-    return Reflect.apply(raw.disconnect!, raw, args);
+    const result = Reflect.apply(raw.disconnect!, raw, args);
+    runs.disconnected();
+    return result;
   };
 }
 

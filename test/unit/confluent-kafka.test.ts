@@ -298,6 +298,39 @@ describe("traceConfluentConsumer: forEachMessage and the traced consumer's disco
     expect(await handledOf(bypassed.raw, bypassed.consumer, { eachBatchAutoResolve: false }, () => bypassed.raw.disconnect())).toEqual(ALL);
   });
 
+  it('a disconnect() the client refuses stops at most the batches in flight: one that throws stops none, one that rejects the current batch, and the batches after it are handled whole', async () => {
+    const throwing = await tracedFake();
+    throwing.raw.disconnect = () => {
+      throw new Error('not now');
+    };
+    let thrown: unknown;
+    const call = () => {
+      try {
+        throwing.consumer.disconnect();
+      } catch (error) {
+        thrown = error;
+      }
+    };
+    expect(await handledOf(throwing.raw, throwing.consumer, { eachBatchAutoResolve: false }, call)).toEqual(ALL);
+    expect(thrown).toEqual(new Error('not now'));
+
+    const rejecting = await tracedFake();
+    rejecting.raw.disconnect = () => Promise.reject(new Error('not now'));
+    const handled: string[] = [];
+    const refusals: Promise<unknown>[] = [];
+    const refuse = () => {
+      if (refusals.length === 0) refusals.push(rejecting.consumer.disconnect().catch((error: unknown) => error));
+    };
+    await rejecting.consumer.run({ eachBatchAutoResolve: false, eachBatch: recording(handled, refuse) });
+    await rejecting.raw.runs[0]!.eachBatch!(batchOfFive());
+    expect(handled).toEqual(STOPPED);
+    expect(await refusals[0]).toEqual(new Error('not now'));
+    // The consumer goes on: its next batch is handled whole, not stopped for good.
+    handled.length = 0;
+    await rejecting.raw.runs[0]!.eachBatch!(batchOfFive());
+    expect(handled).toEqual(ALL);
+  });
+
   it('each run() gets a signal of its own: on a client that runs again, an earlier disconnect() does not stop the new run, the next one does', async () => {
     // A client that can run again after disconnect() (1.10 cannot).
     const raw = new FakeConfluentConsumer('g');
