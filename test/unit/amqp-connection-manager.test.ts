@@ -6,6 +6,7 @@ import { traceChannelWrapper, type TracedChannelWrapper } from '../../src/amqp-c
 import { traceChannel, traceConsume, type TracedChannel } from '../../src/amqplib/index.ts';
 import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { asChannel, FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
+import { thrown } from '../support/thrown.ts';
 
 // A real ChannelWrapper on a connection manager that never dials: the test plays the
 // broker, connecting it to fake amqplib channels and taking them away.
@@ -96,20 +97,12 @@ describe('traceChannelWrapper: one traced wrapper per ChannelWrapper', () => {
     const raw = broker.manager.createChannel();
     const wrap = traceChannelWrapper();
     wrap(raw);
-    const second = (call: () => unknown) => {
-      try {
-        call();
-      } catch (error) {
-        return [(error as Error).constructor, (error as Error).message];
-      }
-      return 'nothing thrown';
-    };
-    expect(second(() => wrap(raw))).toEqual([TypeError, TRACED_TWICE]);
-    expect(second(() => traceChannelWrapper({ policy: 'link' })(raw))).toEqual([TypeError, TRACED_TWICE]);
+    expect(thrown(() => wrap(raw))).toEqual([TypeError, TRACED_TWICE]);
+    expect(thrown(() => traceChannelWrapper({ policy: 'link' })(raw))).toEqual([TypeError, TRACED_TWICE]);
     await broker.connect(raw);
-    expect(second(() => traceChannelWrapper()(raw))).toEqual([TypeError, TRACED_TWICE]);
+    expect(thrown(() => traceChannelWrapper()(raw))).toEqual([TypeError, TRACED_TWICE]);
     // Another ChannelWrapper of the same connection is its own.
-    expect(second(() => traceChannelWrapper()(broker.manager.createChannel()))).toBe('nothing thrown');
+    expect(thrown(() => traceChannelWrapper()(broker.manager.createChannel()))).toBe('nothing thrown');
   });
 
   it('the refused call leaves the first traced wrapper as it was: a message sent again is still recorded on its span', async () => {
@@ -135,15 +128,6 @@ describe('traceChannelWrapper: one traced wrapper per ChannelWrapper', () => {
 });
 
 describe('traceChannelWrapper: what it is given', () => {
-  const thrown = (call: () => unknown) => {
-    try {
-      call();
-    } catch (error) {
-      return [(error as Error).constructor, (error as Error).message];
-    }
-    return 'nothing thrown';
-  };
-
   it('a consumerHook that is not a function is refused, naming the signature', () => {
     expect(thrown(() => traceChannelWrapper({ consumerHook: 42 as never }))).toEqual([TypeError, 'tracebus: traceChannelWrapper({ consumerHook }) must be a function (span, message) => void']);
     expect(thrown(() => traceChannelWrapper({ consumerHook: () => undefined }))).toBe('nothing thrown');
@@ -269,7 +253,7 @@ describe('traceChannelWrapper: publishing', () => {
     await broker.connect(channel);
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    const thrown = (send: () => unknown) => {
+    const outcome = (send: () => unknown) => {
       try {
         const result = send();
         return `returned ${Object.prototype.toString.call(result)}`;
@@ -277,9 +261,9 @@ describe('traceChannelWrapper: publishing', () => {
         return `threw ${(error as Error).constructor.name}`;
       }
     };
-    const expected = thrown(() => untraced.sendToQueue('orders', circular));
+    const expected = outcome(() => untraced.sendToQueue('orders', circular));
     expect(expected).toBe('threw TypeError');
-    expect(thrown(() => channel.sendToQueue('orders', circular))).toBe(expected);
+    expect(outcome(() => channel.sendToQueue('orders', circular))).toBe(expected);
     expect(findSpan(recorder.spans(), 'send orders').attributes['error.type']).toBe('TypeError');
     expect(recorder.openSpans()).toEqual([]);
   });

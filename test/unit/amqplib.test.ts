@@ -10,6 +10,7 @@ import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder
 import { captureDiagEachTest } from '../support/diag.ts';
 import { asChannel, asConfirmChannel, FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
 import { CollectingReader } from '../support/metrics.ts';
+import { thrown } from '../support/thrown.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -320,16 +321,6 @@ describe('traceChannel: the rest of the channel', () => {
 });
 
 describe('traceConsume: what it is given', () => {
-  /** The class and message of what `call` throws. */
-  const thrown = (call: () => unknown) => {
-    try {
-      call();
-    } catch (error) {
-      return [(error as Error).constructor, (error as Error).message];
-    }
-    return 'nothing thrown';
-  };
-
   it('a consumerHook that is not a function is refused, naming the signature', () => {
     const channel = traceChannel()(asChannel(new FakeChannel()));
     expect(thrown(() => traceConsume({ channel, queue: 'q', consumerHook: 'addAttributes' as never }))).toEqual([TypeError, 'tracebus: traceConsume({ consumerHook }) must be a function (span, message) => void']);
