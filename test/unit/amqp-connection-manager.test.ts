@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { traceChannelWrapper, type TracedChannelWrapper } from '../../src/amqp-connection-manager/index.ts';
 import { traceChannel, traceConsume, type TracedChannel } from '../../src/amqplib/index.ts';
 import { findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
-import { asChannel, FakeChannel, FakeConfirmChannel } from '../support/fakes/amqplib.ts';
+import { asChannel, FakeChannel, FakeConfirmChannel, type Published } from '../support/fakes/amqplib.ts';
 import { thrown } from '../support/thrown.ts';
 
 // A real ChannelWrapper on a connection manager that never dials: the test plays the
@@ -67,6 +67,21 @@ function delivery(queue: string, messageId: string, headers?: Record<string, unk
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The connection drops while the message just sent waits for its confirm: amqplib fails the
+ * confirms of a closed channel, the wrapper keeps the message and writes it again on the next
+ * channel. The first write and the second.
+ */
+async function resentAfterDrop(broker: Broker, channel: Parameters<Broker['connect']>[0]): Promise<{ first: Published; again: Published }> {
+  await flush();
+  const first = broker.channel.published[0]!;
+  broker.disconnect();
+  first.callback!(new Error('channel closed'));
+  await broker.connect(channel);
+  await flush();
+  return { first, again: broker.channel.published[0]! };
+}
 const traceparentOf = (span: { spanContext(): { traceId: string; spanId: string } }) => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`;
 
 let recorder: SpanRecorder;
@@ -114,13 +129,8 @@ describe('traceChannelWrapper: one traced wrapper per ChannelWrapper', () => {
     expect((raw as unknown as { _setups: unknown[] })._setups).toHaveLength(1);
     await broker.connect(channel);
     const sent = channel.sendToQueue('orders', Buffer.from('a'));
-    await flush();
-    const first = broker.channel.published[0]!;
-    broker.disconnect();
-    first.callback!(new Error('channel closed'));
-    await broker.connect(channel);
-    await flush();
-    broker.channel.published[0]!.callback!(null);
+    const { again } = await resentAfterDrop(broker, channel);
+    again.callback!(null);
     await sent;
     const send = findSpan(recorder.spans(), 'send orders');
     expect(send.events.map((event) => [event.name, event.attributes])).toEqual([['tracebus.rabbitmq.sent', { 'tracebus.rabbitmq.send_attempt': 2 }]]);
@@ -273,14 +283,7 @@ describe('traceChannelWrapper: publishing', () => {
     const channel = traceChannelWrapper()(broker.manager.createChannel());
     await broker.connect(channel);
     const sent = channel.sendToQueue('orders', Buffer.from('a'), { messageId: 'm-2' });
-    await flush();
-    const first = broker.channel.published[0]!;
-    broker.disconnect();
-    // amqplib fails the confirms of a closed channel; the wrapper keeps the message for the next channel.
-    first.callback!(new Error('channel closed'));
-    await broker.connect(channel);
-    await flush();
-    const again = broker.channel.published[0]!;
+    const { first, again } = await resentAfterDrop(broker, channel);
     expect(again.options!.headers).toEqual(first.options!.headers);
     again.callback!(null);
     await sent;
