@@ -239,7 +239,7 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
     return own === undefined ? [] : [`${title} (\`${own.producerOperation}\` + \`${own.consumerOperation}\`) ${own.total.toFixed(2)} µs, ${own.w3c.toFixed(2)} of it in src/w3c, the floors' own code ${own.floor.toFixed(2)} µs`];
   });
   return [
-    `tracebus's own self time per message, from CPU profiles of each variant run alone in its own process (every trace sampled; the measured rounds only, ${operations.toLocaleString('en')} messages; the median of ${runs} such children, run in a rotating order; CPU µs per message: the CPU time per message of the unprofiled rounds above, divided as the busy samples divide among the stack's parts): in tracebus's sources (src/), the part of it in its W3C propagators (src/w3c, the work the floors leave to @opentelemetry/core), the loop in isolated.ts that drives tracebus's wrapper, and the floor's own code in isolated.ts (the hand-written glue around the SDK, its loop included).`,
+    `tracebus's own self time per message, from V8's tick log of each variant run alone in its own process (every trace sampled; the measured rounds only, ${operations.toLocaleString('en')} messages; the median of ${runs} such children, run in a rotating order; CPU µs per message: the CPU time per message of the unprofiled rounds above, divided as the busy ticks divide among the stack's parts). Each tick counts for the function whose code it was in, in that function's own file, including where V8 inlined it into another: the SDK's \`span.end()\` inlined into a tracebus closure counts as OpenTelemetry's, and tracebus's code inlined into the floor's as tracebus's. (A CPU profile from the inspector counts inlined code as the self time of the function it was inlined into, without its file, which made tracebus's own time look larger and the floors' too.) The columns: tracebus's sources (src/), the part of it in its W3C propagators (src/w3c, the work the floors leave to @opentelemetry/core), the loop in isolated.ts that drives tracebus's wrapper, and the floor's own code in isolated.ts (the hand-written glue around the SDK, its loop included).`,
     '',
     '| operation | tracebus src/ µs | of it src/w3c | loop driving tracebus µs | floor+semconv own code µs |',
     '|---|---:|---:|---:|---:|',
@@ -247,15 +247,14 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
     '',
     ...(perTransport.length === 0 ? [] : [`- per message, producer + consumer: ${perTransport.join('; ')}.`]),
     ...heaviestLines(profiles, find, section),
-    `- the samples were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of the CPU time per message of the unprofiled rounds above (which also counts the threads of the GC), which is why the figures above divide that CPU time by the samples' shares rather than count samples × interval; the samples' wall-clock timeDeltas would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
+    `- the ticks were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of the CPU time per message of the unprofiled rounds above (which also counts the threads of the GC), which is why the figures above divide that CPU time by the ticks' shares rather than count ticks × interval; the ticks' wall-clock gaps would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
     '',
   ];
 }
 
 /**
- * Where tracebus's own time went, per operation: its heaviest functions in the profiles. V8
- * counts the code it inlines into a function (an API or SDK call, a callee of tracebus's own)
- * as that function's self time, so a frame can hold more than its own lines.
+ * Where tracebus's own time went, per operation: its heaviest functions in the tick logs, each
+ * with the time of its own code, wherever V8 inlined it (v8-log.ts).
  */
 function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => IsolatedProfile | undefined, section: SectionResult): string[] {
   const parts = OPERATIONS.flatMap(({ prefix, title }) => {
@@ -267,7 +266,7 @@ function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => I
   });
   if (parts.length === 0) return [];
   return [
-    `- tracebus's heaviest functions, self time per message (µs; the children's samples together; V8 counts the code it inlines into a function, API and SDK calls among it, as that function's own): ${parts.join('; ')}.`,
+    `- tracebus's heaviest functions, self time per message (µs; the children's ticks together; a function's own code, inlined or not): ${parts.join('; ')}.`,
   ];
 }
 

@@ -19,6 +19,9 @@
  *                       file (cpu-profile.ts); the output says how many operations (messages,
  *                       all selected variants together) those rounds ran, `profiledOperations`
  *                       in the JSON line, so that self time per operation can be computed
+ *   BENCH_TICK_LOG=1    marks the measured rounds in V8's tick log, for a run under
+ *                       `node --prof --log-source-code` (v8-log.ts, whose tickLogFlags run.ts
+ *                       passes); `profiledOperations` as above
  *
  * The variants alternate within every round, so a noisy neighbour hits all of them alike;
  * the figure is CPU time (user + system) per message, the median of the rounds, and each
@@ -35,6 +38,7 @@ import type { MemoryMessage } from '../../src/memory/index.ts';
 import { w3cConformant } from '../../src/w3c/index.ts';
 import { W3C_CORE, W3C_TRACEBUS } from './isolated-report.ts';
 import { profileIfAsked } from './cpu-profile.ts';
+import { markLog } from './v8-log.ts';
 import { NoopChannel, NoopConsumer, NoopProducer, type KafkaMessage } from './noop-clients.ts';
 import { exportedSpans, productionSampler, registerSdk } from './sdk.ts';
 
@@ -442,16 +446,20 @@ const spansBefore = exportedSpans();
 const samples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
 // BENCH_PROFILE: the measured rounds alone, every selected variant's runs together.
 const stopProfile = await profileIfAsked();
+// BENCH_TICK_LOG=1: the same stretch, marked in V8's tick log (v8-log.ts).
+const tickLog = process.env.BENCH_TICK_LOG === '1';
+if (tickLog) markLog('start');
 for (let round = 0; round < rounds; round++) {
   for (let index = 0; index < names.length; index++) {
     const name = names[(index + round) % names.length]!;
     samples[name]!.push(await measure(name, messages));
   }
 }
+if (tickLog) markLog('end');
 await stopProfile();
 /** Operations (messages) the profiled rounds ran, all selected variants together. */
 const profiledOperations = rounds * messages * names.length;
-const profiled = process.env.BENCH_PROFILE ? { profiledOperations } : {};
+const profiled = process.env.BENCH_PROFILE || tickLog ? { profiledOperations } : {};
 const median = (values: number[] = []) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spansPerMessage = (exportedSpans() - spansBefore) / (rounds * messages);
 if (process.env.ISOLATED_JSON === '1') {

@@ -32,7 +32,7 @@ export interface ProfileSummary {
 }
 
 /** Where a frame comes from: a package under node_modules, this repository's own code, or Node/V8. */
-function originOf(url: string): string {
+export function originOf(url: string): string {
   if (url === '') return '(v8 / native)';
   const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (packaged) return packaged[1]!;

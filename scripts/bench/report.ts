@@ -283,7 +283,7 @@ function issueTargets(section: SectionResult, target: StateTarget, isolated?: Se
     const beside =
       profiled === undefined
         ? ''
-        : `; ${whose} shows ${(profiled.parts.tracebus ?? 0).toFixed(2)} µs (${w3cOf(profiled).toFixed(2)} in src/w3c), more because its samples are wall-clock${section.name === 'inprocess' ? '' : ' and the broker shares the machine\'s cores'}: a sample taken after the process waited for the CPU carries the whole wait`;
+        : `; ${whose} shows ${(profiled.parts.tracebus ?? 0).toFixed(2)} µs (${w3cOf(profiled).toFixed(2)} in src/w3c), more because its samples are wall-clock${section.name === 'inprocess' ? '' : ' and the broker shares the machine\'s cores'} (a sample taken after the process waited for the CPU carries the whole wait), and because a CPU profile counts the OpenTelemetry code V8 inlined into tracebus's functions as theirs`;
     const see = met ? '' : "; see the isolated section's profile table";
     // The W3C share is work every tracer does: the floors have @opentelemetry/core's
     // propagators do it, and the isolated section times both side by side.

@@ -49,8 +49,9 @@ import { join } from 'node:path';
 import { provideKafka, provideRabbitMQ, type ProvidedBroker } from '../brokers/provision.ts';
 import { benchmarkChart } from './chart.ts';
 import { ISOLATED_PROFILED } from './isolated-report.ts';
-import { stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
+import { originOf, stackPartOf, stackParts, summarize, type CpuProfile, type StackPart } from './profile-summary.ts';
 import { benchmarkReport, sectionReport } from './report.ts';
+import { summarizeTickLog, tickLogFlags, type TickSummary } from './v8-log.ts';
 import { CONFIRM_FLOOR, RESULTS_FILE, median, microsPerMessage as us, type BenchResults, type BrokerUsed, type HeavyFunction, type IsolatedProfile, type ProfiledRun, type Sample, type SectionName, type SectionResult, type SkippedSection } from './results.ts';
 
 /** How to run one section: its variants, the child that measures each, and which to profile. */
@@ -298,7 +299,7 @@ function profileRuns(section: Section, env: NodeJS.ProcessEnv): ProfiledRun[] {
   }
 }
 
-/** Self time per operation (µs) by whose code it was in, in one profiled isolated.ts child. */
+/** Self time per operation (µs) by whose code it was in, in one isolated.ts child run under V8's tick log. */
 interface IsolatedChildProfile {
   operations: number;
   samples: number;
@@ -308,45 +309,55 @@ interface IsolatedChildProfile {
   tracebus: number;
   w3c: number;
   script: number;
-  /** Self time (µs, samples × interval) of each function of tracebus's sources, by summarize's key. */
+  /** Self time (µs, ticks × interval) of each function of tracebus's sources, by `name  src/<file>:line`. */
   functions: Map<string, number>;
 }
 
 /**
- * Self time per operation by whose code it was in, from the CPU profile of an isolated.ts
- * child that ran one variant alone and printed `sample`.
+ * Self time per operation by whose code it was in, from the tick log of an isolated.ts child
+ * that ran one variant alone and printed `sample` (v8-log.ts): each tick counts for the
+ * innermost function at its program counter, in that function's own file, so that the
+ * OpenTelemetry code V8 inlined into tracebus's functions (and tracebus's into the floors')
+ * counts as OpenTelemetry's. A CPU profile from the inspector cannot tell them apart: it
+ * counts inlined code as the self time of the function it was inlined into.
  *
- * Each sample counts for the interval the sampler kept (the median of the profile's
- * timeDeltas), not for its own timeDelta. With no broker the two would agree if nothing
- * else ran, but on a machine of two cores this process too is descheduled now and then (by
- * other work on the machine, and the profiler's own thread), and a wall-clock delta hands
- * the whole wait to the frame the next sample lands in: the inflation that makes the broker
- * runs' profiles overstate every frame. Counted samples weigh alike; the median delta, rather
- * than the 250 µs asked, because the sampler keeps a somewhat longer period than it is asked
- * for. The busy samples so counted come close to the CPU time the section's unprofiled rounds
- * measured (the isolated section's profile table compares them); the timeDeltas summed come
- * to more.
+ * Each tick counts for the interval the sampler kept (the median gap between ticks), not for
+ * its own gap. With no broker the two would agree if nothing else ran, but on a machine of two
+ * cores this process too is descheduled now and then (by other work on the machine, and the
+ * profiler's own thread), and a wall-clock gap hands the whole wait to the frame the next tick
+ * lands in. Counted ticks weigh alike; the median gap, rather than the 250 µs asked, because
+ * the sampler keeps a somewhat longer period than it is asked for. The busy ticks so counted
+ * come close to the CPU time the section's unprofiled rounds measured (the isolated section's
+ * profile table compares them); the gaps summed come to more.
  */
-function isolatedChildProfile(profile: CpuProfile, sample: Sample): IsolatedChildProfile {
+function isolatedChildProfile(summary: TickSummary, sample: Sample): IsolatedChildProfile {
   const operations = Number(sample.profiledOperations);
-  const intervalMicros = median(profile.timeDeltas.slice(1));
-  const { total, byOrigin, byFunction } = summarize({ ...profile, timeDeltas: profile.samples.map(() => intervalMicros) });
-  const perOperation = (time: number) => time / operations;
-  const sum = (times: number[]) => times.reduce((all, time) => all + time, 0);
-  const tracebus = sum([...byOrigin].filter(([origin]) => stackPartOf(origin) === 'tracebus').map(([, time]) => time));
-  // The functions of isolated.ts itself: `name  scripts/bench/isolated.ts:line` (summarize's keys).
-  const script = sum([...byFunction].filter(([key]) => /  scripts\/bench\/isolated\.ts:\d+$/.test(key)).map(([, { time }]) => time));
+  const intervalMicros = summary.intervalMicros;
+  const perOperation = (ticks: number) => (ticks * intervalMicros) / operations;
+  let tracebus = 0;
+  let w3c = 0;
+  let script = 0;
+  const functions = new Map<string, number>();
+  for (const { owner, ticks } of summary.owners.values()) {
+    const origin = originOf(owner.url);
+    if (owner.url.endsWith('/scripts/bench/isolated.ts')) script += ticks;
+    if (stackPartOf(origin) !== 'tracebus') continue;
+    tracebus += ticks;
+    if (origin === 'tracebus src/w3c') w3c += ticks;
+    // heaviestFunctions's key: `name  src/<file>:line`.
+    const key = `${owner.functionName}  ${owner.url.replace(/^.*?\/src\//, 'src/')}:${owner.line}`;
+    functions.set(key, (functions.get(key) ?? 0) + ticks * intervalMicros);
+  }
   return {
     operations,
-    samples: profile.samples.length,
+    samples: summary.ticks,
     intervalMicros,
-    // The first delta runs from the profiler's start to its first sample: no part of the rounds.
-    sampledMicros: sum(profile.timeDeltas.slice(1)),
-    busy: perOperation(total - (byOrigin.get('(idle)') ?? 0)),
+    sampledMicros: summary.sampledMicros,
+    busy: perOperation(summary.ticks - (summary.apart.get('idle') ?? 0)),
     tracebus: perOperation(tracebus),
-    w3c: perOperation(byOrigin.get('tracebus src/w3c') ?? 0),
+    w3c: perOperation(w3c),
     script: perOperation(script),
-    functions: new Map([...byFunction].filter(([, { origin }]) => stackPartOf(origin) === 'tracebus').map(([key, { time }]) => [key, time])),
+    functions,
   };
 }
 
@@ -374,8 +385,9 @@ function heaviestFunctions(children: IsolatedChildProfile[]): HeavyFunction[] {
 /**
  * tracebus's own time where nothing else competes for the CPU: each of the isolated
  * section's `isolatedProfiled` variants alone in its own child (ISOLATED_VARIANTS its whole
- * name), its measured rounds CPU-profiled (BENCH_PROFILE), ISOLATED_PROFILE_RUNS times in
- * a rotating order; each figure is the median of the variant's children.
+ * name), under V8's tick log with its measured rounds marked (BENCH_TICK_LOG, v8-log.ts),
+ * ISOLATED_PROFILE_RUNS times in a rotating order; each figure is the median of the
+ * variant's children.
  */
 function isolatedProfileRuns(section: Section, env: NodeJS.ProcessEnv): IsolatedProfile[] {
   const variants = section.isolatedProfiled ?? [];
@@ -385,9 +397,9 @@ function isolatedProfileRuns(section: Section, env: NodeJS.ProcessEnv): Isolated
     for (let run = 0; run < ISOLATED_PROFILE_RUNS; run++) {
       for (let index = 0; index < variants.length; index++) {
         const variant = variants[(index + run) % variants.length]!;
-        const file = join(directory, `${run}-${index}.cpuprofile`);
-        const sample = runChild(['scripts/bench/isolated.ts', String(isolatedMessages), String(ISOLATED_PROFILE_ROUNDS)], { ...env, ISOLATED_JSON: '1', ISOLATED_VARIANTS: variant, BENCH_PROFILE: file });
-        const child = isolatedChildProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, sample);
+        const file = join(directory, `${run}-${index}.log`);
+        const sample = runChild([...tickLogFlags(file), 'scripts/bench/isolated.ts', String(isolatedMessages), String(ISOLATED_PROFILE_ROUNDS)], { ...env, ISOLATED_JSON: '1', ISOLATED_VARIANTS: variant, BENCH_TICK_LOG: '1' });
+        const child = isolatedChildProfile(summarizeTickLog(readFileSync(file, 'latin1')), sample);
         children.get(variant)!.push(child);
         console.error(`[bench] ${section.name} profiled ${run + 1}/${ISOLATED_PROFILE_RUNS} ${variant} alone: tracebus ${child.tracebus.toFixed(2)} µs/message (src/w3c ${child.w3c.toFixed(2)}), isolated.ts ${child.script.toFixed(2)}`);
       }
