@@ -10,15 +10,23 @@
  * at it (`code-source-info`), and each tick's program counter. This reads them back and
  * charges each tick to the innermost function at its program counter, in its own file.
  *
- *   node --prof --log-source-code --prof-sampling-interval=250 --logfile=<file> --no-logfile-per-isolate <script>
- *   node scripts/bench/v8-log.ts <file> [top=25]
+ *   npm run bench:ticks -- '<isolated.ts variant>' [top=25]   runs that variant alone (its whole
+ *                       name, as ISOLATED_VARIANTS takes it) under the tick log, then reads it
+ *   npm run bench:ticks -- <file> [top=25]   reads a log written by
+ *                       node --prof --log-source-code --logfile=<file> --no-logfile-per-isolate <script>
+ *
+ * Either prints self time by file, by source line and by function (with what it was inlined into).
  *
  * Ticks in builtins, the runtime or a native library count for the JavaScript frame nearest
  * the top of the stack, as a CPU profile counts them; ticks of the garbage collector, of V8
  * compiling or logging, and of an idle thread are counted apart. A script can mark the
  * stretch to count (see {@link markLog}); ticks outside it are left out.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Where a tick's self time went. */
 export interface TickOwner {
@@ -299,8 +307,14 @@ function unescape(text: string): string {
 }
 
 if (import.meta.main) {
-  const [file, topArg = '25'] = process.argv.slice(2);
-  if (file === undefined) throw new Error('usage: node scripts/bench/v8-log.ts <v8.log> [top]');
+  const [target, topArg = '25'] = process.argv.slice(2);
+  if (target === undefined) throw new Error("usage: npm run bench:ticks -- '<isolated.ts variant>' [top], or npm run bench:ticks -- <v8.log> [top]");
+  let file = target;
+  if (!existsSync(target)) {
+    // A variant of isolated.ts: run alone under the tick log, its measured rounds marked.
+    file = join(mkdtempSync(join(tmpdir(), 'tracebus-ticks-')), 'v8.log');
+    execFileSync(process.execPath, [...tickLogFlags(file), fileURLToPath(new URL('isolated.ts', import.meta.url)), '100000', '2'], { env: { ...process.env, ISOLATED_VARIANTS: target, BENCH_TICK_LOG: '1' }, stdio: 'inherit' });
+  }
   const summary = summarizeTickLog(readFileSync(file, 'latin1'));
   const busy = summary.ticks - (summary.apart.get('idle') ?? 0);
   const share = (count: number) => `${((count / busy) * 100).toFixed(1).padStart(5)}%  ${String(count).padStart(7)}`;
