@@ -19,8 +19,14 @@
  *
  * Ticks in builtins, the runtime or a native library count for the JavaScript frame nearest
  * the top of the stack, as a CPU profile counts them; ticks of the garbage collector, of V8
- * compiling or logging, and of an idle thread are counted apart. A script can mark the
- * stretch to count (see {@link markLog}); ticks outside it are left out.
+ * compiling or logging, and of an idle (or blocked) thread are counted apart. A script can mark
+ * the stretch to count (see {@link markLog}); ticks outside it are left out.
+ *
+ * One limit it shares with the CPU profile: a builtin that runs without a frame of its own (a
+ * string concatenation, a megamorphic property load) hides the function that called it from
+ * V8's stack walk, so its ticks count for that function's caller. V8 13 no longer records the
+ * top of the stack that would tell; only a disassembly of the code around each return address
+ * could (`--log-code-disassemble`).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -44,7 +50,7 @@ export interface TickOwner {
 export interface TickSummary {
   /** Ticks counted (inside the marks, when there are marks), idle and V8's own work included. */
   ticks: number;
-  /** Ticks by kind of work that is not JavaScript's: 'gc', 'compiler', 'logging', 'idle'. */
+  /** Ticks by kind of work that is not JavaScript's: 'gc', 'compiler', 'logging', 'idle', 'atomics' (a blocked wait). */
   apart: Map<string, number>;
   /** Ticks charged to JavaScript, by owner (innermost function, file). */
   owners: Map<string, { owner: TickOwner; ticks: number }>;
@@ -61,6 +67,10 @@ export interface TickSummary {
 interface CodeEntry {
   start: number;
   size: number;
+  /** When it was logged at `start`, in the order of the log: of two entries that overlap, the later one is live. */
+  since: number;
+  /** Bytecode: a frame in it is the current bytecode's address, not a return address. */
+  interpreted: boolean;
   name: string;
   url: string;
   line: number;
@@ -120,9 +130,26 @@ export function summarizeTickLog(text: string): TickSummary {
   const functions = new Map<number, string>();
   let sorted: CodeEntry[] = [];
   let dirty = true;
+  let logged = 0;
+  /**
+   * The code live at `address`. V8 logs no deletion of JavaScript code: code that died stays
+   * in the map until newer code is logged over its memory, and then the newer one is live.
+   */
   const find = (address: number): CodeEntry | undefined => {
+    if (!Number.isFinite(address)) return undefined;
     if (dirty) {
-      sorted = [...code.values()].sort((a, b) => a.start - b.start);
+      sorted = [];
+      for (const entry of [...code.values()].sort((a, b) => a.start - b.start)) {
+        let live = true;
+        while (sorted.length > 0 && live) {
+          const last = sorted[sorted.length - 1]!;
+          if (last.start + last.size <= entry.start) break;
+          if (last.since < entry.since) code.delete(sorted.pop()!.start);
+          else live = false;
+        }
+        if (live) sorted.push(entry);
+        else code.delete(entry.start);
+      }
       dirty = false;
     }
     let low = 0;
@@ -171,7 +198,8 @@ export function summarizeTickLog(text: string): TickSummary {
     const inliningId = found === -1 ? -1 : entry.inlining![found]!;
     const position = found === -1 ? -1 : entry.positions![found]!;
     if (inliningId === -1) return { owner: own, position };
-    const name = entry.inlined![entry.inlinedAt![inliningId]!];
+    const at = entry.inlinedAt![inliningId];
+    const name = at === undefined || at === -1 ? undefined : entry.inlined![at];
     if (name === undefined) return { owner: { functionName: '(inlined, unknown)', url: '(unknown)', line: 0, ...physical }, position: -1 };
     return { owner: { functionName: functionNameOf(name), ...locationOf(name), ...physical }, position };
   };
@@ -196,7 +224,9 @@ export function summarizeTickLog(text: string): TickSummary {
         const address = Number(field[4]);
         const name = field.slice(6, field.length >= 9 ? field.length - 2 : undefined).join(',');
         const sfi = field.length >= 9 ? Number(field[field.length - 2]) : undefined;
-        code.set(address, { start: address, size: Number(field[5]), name, ...locationOf(name), sfi });
+        // The state after the SharedFunctionInfo: '~' bytecode, '^' Sparkplug, '+' Maglev, '*' TurboFan.
+        const interpreted = field.length >= 9 && field[field.length - 1] === '~';
+        code.set(address, { start: address, size: Number(field[5]), since: logged++, interpreted, name, ...locationOf(name), sfi });
         if (sfi !== undefined && field[1] !== 'Builtin') functions.set(sfi, name);
         dirty = true;
         break;
@@ -207,6 +237,7 @@ export function summarizeTickLog(text: string): TickSummary {
         if (entry !== undefined) {
           code.delete(from);
           entry.start = Number(field[2]);
+          entry.since = logged++;
           code.set(entry.start, entry);
           dirty = true;
         }
@@ -240,14 +271,18 @@ export function summarizeTickLog(text: string): TickSummary {
         entry.offsets = offsets;
         entry.positions = positions;
         entry.inlining = inlining;
-        entry.inlinedAt = [...(field[6] ?? '').matchAll(/F(\d+)O\d+(?:I\d+)?/g)].map((match) => Number(match[1]));
+        // V8 leaves out the function of an inlining position it does not know (`FO…`).
+        entry.inlinedAt = [...(field[6] ?? '').matchAll(/F(\d*)O\d+(?:I\d+)?/g)].map((match) => (match[1] === '' ? -1 : Number(match[1])));
         entry.inlined = [...(field[7] ?? '').matchAll(/S(0x[0-9a-f]+)/g)].map((match) => functions.get(Number(match[1])));
         break;
       }
       case 'script-source': {
         // The marks: the script compiled at each, logged in the order of the ticks around it.
         if (line.includes(`sourceURL=${MARK_START}-`)) counting = true;
-        else if (line.includes(`sourceURL=${MARK_END}-`)) counting = false;
+        else if (line.includes(`sourceURL=${MARK_END}-`)) {
+          counting = false;
+          lastTick = undefined;
+        }
         // script-source,id,url,source: the source with newlines, commas and backslashes escaped.
         else if (field.length >= 4) {
           const source = unescape(field.slice(3).join(','));
@@ -265,19 +300,21 @@ export function summarizeTickLog(text: string): TickSummary {
         if (lastTick !== undefined) gaps.push(at - lastTick);
         lastTick = at;
         const state = VM_STATES[Number(field[5])] ?? 'other';
-        if (state === 'gc' || state === 'compiler' || state === 'logging' || state === 'idle') {
+        if (state === 'gc' || state === 'compiler' || state === 'logging' || state === 'idle' || state === 'atomics') {
           apart.set(state, (apart.get(state) ?? 0) + 1);
           break;
         }
-        // The program counter, then the return addresses from the top of the stack down: the
-        // first in JavaScript code owns the tick (a return address points after its call).
-        const frames = [Number(field[1]), ...field.slice(6).map(Number)];
+        // The program counter, then the frames from the top of the stack down (an `overflow`
+        // field may come first): the first in JavaScript code owns the tick. A frame of machine
+        // code is a return address, which points after its call; one of bytecode is the
+        // address of the bytecode it is at.
+        const frames = [field[1]!, ...field.slice(6)].filter((frame) => frame.startsWith('0x')).map(Number);
         let found: { owner: TickOwner; position: number } | undefined;
         for (let index = 0; index < frames.length && found === undefined; index++) {
           const address = frames[index]!;
           const entry = find(address);
           if (entry === undefined || entry.sfi === undefined || entry.url === '') continue;
-          found = ownerAt(entry, address - entry.start - (index === 0 ? 0 : 1));
+          found = ownerAt(entry, address - entry.start - (index === 0 || entry.interpreted ? 0 : 1));
         }
         if (found === undefined) {
           unresolved++;

@@ -72,6 +72,41 @@ describe('summarizeTickLog', () => {
   });
 });
 
+describe('summarizeTickLog, where code dies and moves', () => {
+  // `dead` (TurboFan) is never deleted from the log; `live` is later logged over its memory.
+  const log = [
+    `code-creation,JS,12,90,0x800,16,other ${OWN}:40:1,0x4f00,*`,
+    `code-creation,JS,12,100,0x1000,256,dead ${SDK}:1:1,0x5000,*`,
+    `code-creation,JS,12,110,0x1080,64,live ${OWN}:30:1,0x5100,*`,
+    // Bytecode of `interpreted`: positions at bytecode offsets 0 and 4, on lines 1 and 2.
+    `code-creation,JS,9,120,0x2000,32,interpreted ${OWN}:1:1,0x5200,~`,
+    'code-source-info,0x2000,1,0,40,C0O0C4O10,,',
+    `script-source,1,${OWN},${'aaaaaaaaa\\n'.repeat(5)}`,
+    // In `live`, over the dead code.
+    'tick,0x1090,200,0,0x0,0',
+    // In a builtin, the sample buffer overflowed (`overflow` before the frames), called from `live`.
+    'tick,0x9999,210,0,0x0,6,overflow,0x1091',
+    // At bytecode offset 4 of `interpreted`: its frame is that bytecode's address, not a return address.
+    'tick,0x9999,220,0,0x0,0,0x2004',
+    // A thread blocked in Atomics.wait.
+    'tick,0x9999,230,0,0x0,7',
+  ].join('\n');
+  const summary = summarizeTickLog(log);
+
+  it('charges a tick to the code logged last over the memory it was in', () => {
+    expect([...summary.owners.values()].map(({ owner, ticks }) => [owner.functionName, ticks])).toEqual([
+      ['live', 2],
+      ['interpreted', 1],
+    ]);
+  });
+
+  it('takes the frame of bytecode as the bytecode it is at, and a blocked thread as idle', () => {
+    expect(summary.lines.get(`${OWN}:2`)).toBe(1);
+    expect(summary.apart.get('atomics')).toBe(1);
+    expect(summary.unresolved).toBe(0);
+  });
+});
+
 describe('a real tick log', () => {
   const directory = mkdtempSync(join(os.tmpdir(), 'tracebus-v8-log-'));
   afterAll(() => rmSync(directory, { recursive: true, force: true }));
