@@ -50,7 +50,7 @@ export interface TickOwner {
 export interface TickSummary {
   /** Ticks counted (inside the marks, when there are marks), idle and V8's own work included. */
   ticks: number;
-  /** Ticks by kind of work that is not JavaScript's: 'gc', 'compiler', 'logging', 'idle', 'atomics' (a blocked wait). */
+  /** Ticks by kind of work that is not JavaScript's: 'gc', 'compiler', 'logging', 'idle' (waiting for work, or blocked in Atomics.wait). */
   apart: Map<string, number>;
   /** Ticks charged to JavaScript, by owner (innermost function, file). */
   owners: Map<string, { owner: TickOwner; ticks: number }>;
@@ -86,8 +86,9 @@ interface CodeEntry {
   inlined?: (string | undefined)[];
 }
 
-// V8's StateTag (v8-unwinder.h): the VM state a tick was taken in.
-const VM_STATES = ['js', 'gc', 'compiler', 'compiler', 'compiler', 'other', 'external', 'atomics', 'idle', 'logging'] as const;
+// V8's StateTag (v8-unwinder.h): the VM state a tick was taken in. A thread blocked in
+// Atomics.wait is as idle as one waiting for work.
+const VM_STATES = ['js', 'gc', 'compiler', 'compiler', 'compiler', 'other', 'external', 'idle', 'idle', 'logging'] as const;
 
 /**
  * The Node.js flags that write the tick log `file` for v8-log.ts: a tick every 250 µs (the
@@ -300,7 +301,7 @@ export function summarizeTickLog(text: string): TickSummary {
         if (lastTick !== undefined) gaps.push(at - lastTick);
         lastTick = at;
         const state = VM_STATES[Number(field[5])] ?? 'other';
-        if (state === 'gc' || state === 'compiler' || state === 'logging' || state === 'idle' || state === 'atomics') {
+        if (state === 'gc' || state === 'compiler' || state === 'logging' || state === 'idle') {
           apart.set(state, (apart.get(state) ?? 0) + 1);
           break;
         }

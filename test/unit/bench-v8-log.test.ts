@@ -102,7 +102,7 @@ describe('summarizeTickLog, where code dies and moves', () => {
 
   it('takes the frame of bytecode as the bytecode it is at, and a blocked thread as idle', () => {
     expect(summary.lines.get(`${OWN}:2`)).toBe(1);
-    expect(summary.apart.get('atomics')).toBe(1);
+    expect(summary.apart.get('idle')).toBe(1);
     expect(summary.unresolved).toBe(0);
   });
 });
