@@ -1,6 +1,6 @@
 import type { Attributes, Span } from '@opentelemetry/api';
 import type { ChannelWrapper } from 'amqp-connection-manager';
-import { checkOptions, checkTarget } from '../core/checks.ts';
+import { checkOptions, checkTarget, marks } from '../core/checks.ts';
 import { delegateTo } from '../core/delegate.ts';
 import { copyWithoutContext } from '../core/headers.ts';
 import { isPromiseLike } from '../core/lifecycle.ts';
@@ -37,8 +37,8 @@ type Done = (error: unknown, result?: unknown) => void;
 // ChannelWrappers traced already. A second traced wrapper of one would watch its channels as
 // the first does, and the channel each new connection opens is watched for one of them only:
 // the other's messages that the wrapper sends again would go unrecorded, and its setup
-// functions would be traced twice.
-const tracedWrappers = new WeakSet<object>();
+// functions would be traced twice. Shared by every copy of tracebus in the process (core/checks.ts).
+const tracedWrappers = marks.channelWrappers;
 
 const TRACED_TWICE =
   'tracebus: traceChannelWrapper(options)(channelWrapper) got a ChannelWrapper it traced before; trace each ChannelWrapper once and share the wrapper that first call returned (two traced wrappers of one ChannelWrapper would not both see the messages it sends again)';

@@ -1,6 +1,7 @@
 import { context, diag, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { MessagingTracer } from '../core/messaging-tracer.ts';
 import { closeSpan, type OnEnd } from '../core/lifecycle.ts';
+import { marks } from '../core/checks.ts';
 import type { Message } from 'amqplib';
 import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, ATTR_RABBITMQ_DELIVERY_TAG } from '../core/semconv.ts';
 import {
@@ -235,7 +236,8 @@ export function registerTracedChannel(traced: object, raw: object): Ledger {
   return ledger;
 }
 
-const shared = new WeakSet<object>();
+// Shared by every copy of tracebus in the process, as its other marks are (core/checks.ts).
+const shared = marks.sharedChannels;
 
 /**
  * Marks a traced channel that tracebus hands to application code it did not write (the

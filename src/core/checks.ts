@@ -3,8 +3,52 @@
  * JavaScript fails at once with a sentence naming the fix, not later inside a client.
  */
 
-/** Objects and functions that tracebus returned from a wrapper: wrapping one again is a mistake. */
-const traced = new WeakSet<object>();
+/**
+ * One set of marks for every copy of tracebus in the process. An application that loads
+ * tracebus both as an ES module and through `require` (its own code one way, a library the
+ * other) runs two copies of this module, and so does one with two installs of it. Each copy
+ * must know what the others traced: else one would trace again a client or a handler the
+ * other returned, and every message would get two spans a side. The sets hold marks only, whose
+ * meaning does not change from one version to the next; each copy keeps the rest of its state
+ * to itself. Kept under a registry symbol on `globalThis`, as `@opentelemetry/api` keeps its
+ * globals; anything else found there is left alone, and this copy keeps sets of its own.
+ */
+const MARKS_KEY = Symbol.for('tracebus.marks.v1');
+
+/** The marks every copy of tracebus shares: `traced` by {@link markTraced}, the others by the adapters that name them. */
+interface SharedMarks {
+  /** Objects and functions that tracebus returned from a wrapper: wrapping one again is a mistake. */
+  readonly traced: WeakSet<object>;
+  /** Traced amqplib channels handed to code tracebus did not write (amqp-connection-manager's `setup`). */
+  readonly sharedChannels: WeakSet<object>;
+  /** amqp-connection-manager ChannelWrappers traced already. */
+  readonly channelWrappers: WeakSet<object>;
+}
+
+function isSharedMarks(value: unknown): value is SharedMarks {
+  if (value === null || typeof value !== 'object') return false;
+  const marks = value as Record<string, unknown>;
+  return marks.traced instanceof WeakSet && marks.sharedChannels instanceof WeakSet && marks.channelWrappers instanceof WeakSet;
+}
+
+function installMarks(): SharedMarks {
+  const holder = globalThis as unknown as Record<symbol, unknown>;
+  const found = holder[MARKS_KEY];
+  if (isSharedMarks(found)) return found;
+  const own: SharedMarks = Object.freeze({ traced: new WeakSet<object>(), sharedChannels: new WeakSet<object>(), channelWrappers: new WeakSet<object>() });
+  if (found !== undefined) return own;
+  try {
+    // Not writable nor configurable: a later copy finds these sets, and cannot swap them.
+    Object.defineProperty(globalThis, MARKS_KEY, { value: own, enumerable: false, writable: false, configurable: false });
+  } catch {
+    // A frozen or locked-down global: this copy keeps its marks to itself.
+  }
+  return own;
+}
+
+/** The marks of every copy of tracebus in this process (see {@link MARKS_KEY}). */
+export const marks: SharedMarks = installMarks();
+const traced = marks.traced;
 
 /** Marks `value` as returned by a tracebus wrapper; returns it. */
 export function markTraced<T extends object>(value: T): T {
