@@ -217,12 +217,39 @@ function consumerSpans(options: ConsumerOptionsOf<never> | undefined, factory: s
 }
 
 function eachMessageOf(spans: ConsumerSpans, handler: Handler<EachMessageShape>): TracedEachMessageOf<EachMessageShape> {
-  const attempts = new Attempts();
+  const attempts = new ConsumerAttempts();
   // `this` goes on to the handler: the clients call it on their runner (kafkajs) or the run
   // configuration (Confluent), and a handler written for them may use it.
   return markTraced(function tracedEachMessage(this: unknown, payload: EachMessageShape): Promise<void> {
-    return settled(spans.processMessage, spans, payload, handler, attempts, this);
+    return settled(spans.processMessage, spans, payload, handler, attempts.of(this), this);
   });
+}
+
+/**
+ * The {@link Attempts} of each consumer one traced handler serves. Middleware may be given to
+ * several consumers (of one group or of several): each sees its own deliveries of an offset,
+ * and one's failure is no retry of another's. The clients call the handler on something of
+ * the consumer's own, its runner (kafkajs) or its run configuration (Confluent), which tells
+ * them apart; a handler called without one (by hand) has attempts of its own.
+ */
+class ConsumerAttempts {
+  readonly #bySelf = new WeakMap<object, Attempts>();
+  readonly #unbound = new Attempts();
+  // The consumer of the last call and its attempts: a handler mostly serves one in a row.
+  #lastSelf: unknown;
+  #last: Attempts = this.#unbound;
+
+  of(self: unknown): Attempts {
+    if (self === this.#lastSelf) return this.#last;
+    let attempts = this.#unbound;
+    if ((typeof self === 'object' || typeof self === 'function') && self !== null) {
+      const known = this.#bySelf.get(self);
+      if (known !== undefined) attempts = known;
+      else this.#bySelf.set(self, (attempts = new Attempts()));
+    }
+    this.#lastSelf = self;
+    return (this.#last = attempts);
+  }
 }
 
 function eachBatchOf(spans: ConsumerSpans, handler: EachBatchHandlerOf<EachBatchShape, ConsumedMessage>, run: RunSignal = RUNS_ON): TracedEachBatchOf<EachBatchShape> {
@@ -324,11 +351,11 @@ interface Delivery {
 }
 
 /**
- * Counts how often a handler sees the same offset of a partition after it failed on it, which
- * is how both clients redeliver a message after its handler failed (they seek back to it). A
- * failure is known from the span tracebus recorded it on: one that recorded nothing (sampled
- * out) does not count. The same offset again after a success is a first attempt: a handler
- * shared by consumers of several groups sees each offset once per group.
+ * Counts how often one consumer's handler sees the same offset of a partition after it failed
+ * on it, which is how both clients redeliver a message after its handler failed (they seek
+ * back to it). A failure is known from the span tracebus recorded it on: one that recorded
+ * nothing (sampled out) does not count. The same offset again after a success is a first
+ * attempt (a consumer given a partition anew may start at an offset it handled already).
  */
 export class Attempts {
   readonly #topics = new Map<string, Array<Delivery | undefined>>();

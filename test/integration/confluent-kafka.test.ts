@@ -468,6 +468,25 @@ describe.skipIf(brokers === undefined || confluentUnavailable !== undefined)('@c
     expect(second.attributes['tracebus.kafka.attempt']).toBe(2);
   });
 
+  it('one traceConfluentEachMessage handler run by consumers of two groups: each fails the message once, and each retry is its own attempt 2', async () => {
+    const topic = await createTopic(admin, unique('sharedretry'));
+    // The handler fails the first delivery to each consumer: the client calls it on a copy of
+    // the run configuration, one per consumer.
+    const failedOnce = new WeakSet<object>();
+    const eachMessage = traceConfluentEachMessage()(async function (this: object) {
+      if (failedOnce.has(this)) return;
+      failedOnce.add(this);
+      throw new Error('retry me');
+    });
+    for (let index = 0; index < 2; index++) await confluentConsumer([topic], (consumer) => consumer, (consumer) => consumer.run({ eachMessage }));
+    await producer.send({ topic, messages: [{ value: 'reserve' }] });
+    await waitFor(() => spansNamed(`process ${topic}`).length === 4, 'two deliveries to each group', 30_000);
+
+    const outcome = (span: ReadableSpan) => `${span.status.code === SpanStatusCode.ERROR ? 'failed' : 'ok'} attempt ${span.attributes['tracebus.kafka.attempt'] ?? 1}`;
+    // However the client interleaves the two consumers' deliveries.
+    expect(spansNamed(`process ${topic}`).map(outcome).sort()).toEqual(['failed attempt 1', 'failed attempt 1', 'ok attempt 2', 'ok attempt 2']);
+  });
+
   it('metrics and diagnostics: sends and processing are measured; messages without context are reported', async () => {
     const topic = await createTopic(admin, unique('metrics'));
     const reader = new CollectingReader();

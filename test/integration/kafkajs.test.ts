@@ -384,6 +384,25 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
     expect(handled.map((entry) => entry.traceId)).toEqual([send.spanContext().traceId, send.spanContext().traceId]);
   });
 
+  it('one traceEachMessage handler run by consumers of two groups: each fails the message once, and each retry is its own attempt 2', async () => {
+    const topic = await createTopic(admin, unique('sharedretry'));
+    // The handler fails the first delivery to each consumer: kafkajs calls it on the consumer's runner.
+    const failedOnce = new WeakSet<object>();
+    const eachMessage = traceEachMessage()(async function (this: object) {
+      if (failedOnce.has(this)) return;
+      failedOnce.add(this);
+      throw new Error('retry me');
+    });
+    for (const label of ['shared-a', 'shared-b']) await startConsumer(consumer(label), topic, (started) => started.run({ eachMessage }));
+    await producer.send({ topic, messages: [{ value: 'reserve' }] });
+    await waitFor(() => spansNamed(`process ${topic}`).length === 4, 'two deliveries to each group', 30_000);
+
+    const processed = spansNamed(`process ${topic}`);
+    const outcome = (span: ReadableSpan) => `${span.status.code === SpanStatusCode.ERROR ? 'failed' : 'ok'} attempt ${span.attributes['tracebus.kafka.attempt'] ?? 1}`;
+    // However kafkajs interleaves the two consumers' deliveries.
+    expect(processed.map(outcome).sort()).toEqual(['failed attempt 1', 'failed attempt 1', 'ok attempt 2', 'ok attempt 2']);
+  });
+
   it('eachBatch: a message that fails is retried from that message on; the messages before it are not processed again', async () => {
     const topic = await createTopic(admin, unique('batchretry'));
     const processed: string[] = [];

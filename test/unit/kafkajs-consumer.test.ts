@@ -145,8 +145,28 @@ describe('traceEachMessage', () => {
     for (const [offset, partition] of [[5, 0], [5, 0], [5, 0], [5, 0], [6, 0], [5, 1], [6, 0]] as const) {
       await eachMessage(eachMessagePayload(kafkaMessage(offset), 'orders', partition)).catch(() => undefined);
     }
-    // The fourth is offset 5 once more after a success, as a handler shared by two groups sees it.
+    // The fourth is offset 5 once more after a success, as a consumer given the partition anew may see it.
     expect(spansNamed('process orders').map((span) => span.attributes['tracebus.kafka.attempt'])).toEqual([undefined, 2, 3, undefined, undefined, undefined, 2]);
+  });
+
+  it('one traced handler given to two consumers counts the attempts of each apart, their deliveries interleaved', async () => {
+    // Consumer A's handler fails on offset 5 twice, B's succeeds at once; kafkajs calls the
+    // handler on each consumer's own runner.
+    const eachMessage = traceEachMessage()(function (this: { name: string }) {
+      return this.name === 'a' ? Promise.reject(new Error('retry me')) : Promise.resolve();
+    });
+    const a = { name: 'a' };
+    const b = { name: 'b' };
+    for (const runner of [a, b, a, b, a]) await eachMessage.call(runner, eachMessagePayload(kafkaMessage(5))).catch(() => undefined);
+    const spans = spansNamed('process orders');
+    // Interleaved with B's, A's deliveries are still its attempts 1, 2 and 3, and B's are first ones.
+    expect(spans.map((span) => [span.status.code, span.attributes['tracebus.kafka.attempt']])).toEqual([
+      [SpanStatusCode.ERROR, undefined],
+      [SpanStatusCode.UNSET, undefined],
+      [SpanStatusCode.ERROR, 2],
+      [SpanStatusCode.UNSET, undefined],
+      [SpanStatusCode.ERROR, 3],
+    ]);
   });
 
   it('tombstones are marked; null keys and offsets beyond 2^53 are left out; the body size is opt-in', async () => {
