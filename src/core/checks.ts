@@ -1,3 +1,5 @@
+import { diag } from '@opentelemetry/api';
+
 /**
  * The checks every wrapper makes of what it is given, so that a mistake in plain
  * JavaScript fails at once with a sentence naming the fix, not later inside a client.
@@ -14,6 +16,7 @@
  * globals; anything else found there is left alone, and this copy keeps sets of its own.
  */
 const MARKS_KEY = Symbol.for('tracebus.marks.v1');
+// What is kept under this key never changes shape: a version that needs another shape takes a new key.
 
 /** The marks every copy of tracebus shares: `traced` by {@link markTraced}, the others by the adapters that name them. */
 interface SharedMarks {
@@ -32,16 +35,19 @@ function isSharedMarks(value: unknown): value is SharedMarks {
 }
 
 function installMarks(): SharedMarks {
-  const holder = globalThis as unknown as Record<symbol, unknown>;
-  const found = holder[MARKS_KEY];
-  if (isSharedMarks(found)) return found;
   const own: SharedMarks = Object.freeze({ traced: new WeakSet<object>(), sharedChannels: new WeakSet<object>(), channelWrappers: new WeakSet<object>() });
-  if (found !== undefined) return own;
+  let found: unknown;
   try {
+    found = (globalThis as unknown as Record<symbol, unknown>)[MARKS_KEY];
+    if (isSharedMarks(found)) return found;
     // Not writable nor configurable: a later copy finds these sets, and cannot swap them.
-    Object.defineProperty(globalThis, MARKS_KEY, { value: own, enumerable: false, writable: false, configurable: false });
+    if (found === undefined) Object.defineProperty(globalThis, MARKS_KEY, { value: own, enumerable: false, writable: false, configurable: false });
   } catch {
-    // A frozen or locked-down global: this copy keeps its marks to itself.
+    // A getter or proxy that throws, or a frozen global: as below.
+    found ??= null;
+  }
+  if (found !== undefined) {
+    diag.warn('tracebus: globalThis[Symbol.for("tracebus.marks.v1")] holds something else, or cannot be set; this copy of tracebus keeps to itself what it traced, so another copy in the process could trace a client or handler this one traced a second time');
   }
   return own;
 }

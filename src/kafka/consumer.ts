@@ -75,7 +75,7 @@ export function eachMessageMiddleware<P>(options: ConsumerOptionsOf<never> | und
   const spans = consumerSpans(options, factory, 'handler');
   return function traceHandler(handler) {
     checkHandler(handler, factory, '(payload, trace) => …');
-    return eachMessageOf(spans, handler as unknown as Handler<EachMessageShape>) as TracedEachMessageOf<P>;
+    return eachMessageOf(spans, handler as unknown as Handler<EachMessageShape>, true) as TracedEachMessageOf<P>;
   };
 }
 
@@ -129,7 +129,7 @@ export function consumerDecorator<C extends object, T>(options: ConsumerOptionsO
         if (config === null || typeof config !== 'object') return run.call(raw, config);
         const { eachMessage, eachBatch } = config;
         const handlers: Record<string, unknown> = {};
-        if (typeof eachMessage === 'function' && !isTraced(eachMessage)) handlers.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>);
+        if (typeof eachMessage === 'function' && !isTraced(eachMessage)) handlers.eachMessage = eachMessageOf(spans, eachMessage as Handler<EachMessageShape>, false);
         if (typeof eachBatch === 'function' && !isTraced(eachBatch)) {
           // A signal for this run alone: a second run() the client refuses never runs its handler.
           handlers.eachBatch = eachBatchOf(spans, eachBatch as EachBatchHandlerOf<EachBatchShape, ConsumedMessage>, runs?.forRun(config) ?? RUNS_ON);
@@ -216,8 +216,8 @@ function consumerSpans(options: ConsumerOptionsOf<never> | undefined, factory: s
   return new ConsumerSpans(new MessagingTracer(KAFKA_SYSTEM, checked), clientAttributes(checked, factory), checked);
 }
 
-function eachMessageOf(spans: ConsumerSpans, handler: Handler<EachMessageShape>): TracedEachMessageOf<EachMessageShape> {
-  const attempts = new ConsumerAttempts();
+function eachMessageOf(spans: ConsumerSpans, handler: Handler<EachMessageShape>, perConsumer: boolean): TracedEachMessageOf<EachMessageShape> {
+  const attempts = new ConsumerAttempts(perConsumer);
   // `this` goes on to the handler: the clients call it on their runner (kafkajs) or the run
   // configuration (Confluent), and a handler written for them may use it.
   return markTraced(function tracedEachMessage(this: unknown, payload: EachMessageShape): Promise<void> {
@@ -226,30 +226,52 @@ function eachMessageOf(spans: ConsumerSpans, handler: Handler<EachMessageShape>)
 }
 
 /**
- * The {@link Attempts} of each consumer one traced handler serves. Middleware may be given to
- * several consumers (of one group or of several): each sees its own deliveries of an offset,
- * and one's failure is no retry of another's. The clients call the handler on something of
- * the consumer's own, its runner (kafkajs) or its run configuration (Confluent), which tells
- * them apart; a handler called without one (by hand) has attempts of its own.
+ * The {@link Attempts} of each consumer a traced handler serves. A consumer decorator's handler
+ * serves one consumer (`perConsumer` false). Middleware may be given to several, of one group
+ * or of several: each sees its own deliveries of an offset, and one's failure is no retry of
+ * another's. The clients call the handler on something of the consumer's own, which tells
+ * them apart (see {@link consumerOf}); a handler called without one (by hand) has attempts of
+ * its own.
  */
 class ConsumerAttempts {
-  readonly #bySelf = new WeakMap<object, Attempts>();
+  readonly #perConsumer: boolean;
+  readonly #byConsumer = new WeakMap<object, Attempts>();
   readonly #unbound = new Attempts();
-  // The consumer of the last call and its attempts: a handler mostly serves one in a row.
-  #lastSelf: unknown;
+  // The `this` of the last call and its attempts: a handler mostly serves one consumer in a
+  // row. Held weakly, so that a handler kept for good does not keep a stopped consumer alive.
+  #lastSelf: WeakRef<object> | undefined;
   #last: Attempts = this.#unbound;
 
+  constructor(perConsumer: boolean) {
+    this.#perConsumer = perConsumer;
+  }
+
   of(self: unknown): Attempts {
-    if (self === this.#lastSelf) return this.#last;
-    let attempts = this.#unbound;
-    if ((typeof self === 'object' || typeof self === 'function') && self !== null) {
-      const known = this.#bySelf.get(self);
-      if (known !== undefined) attempts = known;
-      else this.#bySelf.set(self, (attempts = new Attempts()));
-    }
-    this.#lastSelf = self;
+    if (!this.#perConsumer || (typeof self !== 'object' && typeof self !== 'function') || self === null) return this.#unbound;
+    if (this.#lastSelf?.deref() === self) return this.#last;
+    const consumer = consumerOf(self);
+    let attempts = this.#byConsumer.get(consumer);
+    if (attempts === undefined) this.#byConsumer.set(consumer, (attempts = new Attempts()));
+    this.#lastSelf = new WeakRef(self);
     return (this.#last = attempts);
   }
+}
+
+/**
+ * The consumer that calls a handler on `self`. Confluent's client calls it on its copy of the
+ * run configuration, one for the run. kafkajs calls it on the consumer's runner, which it
+ * makes anew when the consumer restarts after a crash (where a message that keeps failing
+ * leads): the runner's instrumentation emitter, made once with the consumer, keeps the count
+ * of such a message going across the restart, as for a handler the consumer decorator traced.
+ */
+function consumerOf(self: object): object {
+  try {
+    const emitter = (self as { instrumentationEmitter?: unknown }).instrumentationEmitter;
+    if (typeof emitter === 'object' && emitter !== null) return emitter;
+  } catch {
+    // A getter that throws: `self` itself tells the consumer.
+  }
+  return self;
 }
 
 function eachBatchOf(spans: ConsumerSpans, handler: EachBatchHandlerOf<EachBatchShape, ConsumedMessage>, run: RunSignal = RUNS_ON): TracedEachBatchOf<EachBatchShape> {

@@ -386,21 +386,43 @@ describe.skipIf(brokers === undefined)('kafkajs adapter against a real broker', 
 
   it('one traceEachMessage handler run by consumers of two groups: each fails the message once, and each retry is its own attempt 2', async () => {
     const topic = await createTopic(admin, unique('sharedretry'));
-    // The handler fails the first delivery to each consumer: kafkajs calls it on the consumer's runner.
-    const failedOnce = new WeakSet<object>();
+    // The handler fails the first delivery to each consumer (kafkajs calls it on the consumer's
+    // runner), once both first deliveries have begun: the two consumers' deliveries interleave.
+    const firsts = new Set<object>();
     const eachMessage = traceEachMessage()(async function (this: object) {
-      if (failedOnce.has(this)) return;
-      failedOnce.add(this);
+      if (firsts.has(this)) return;
+      firsts.add(this);
+      await waitFor(() => firsts.size === 2, 'the other consumer\'s first delivery', 20_000);
       throw new Error('retry me');
     });
     for (const label of ['shared-a', 'shared-b']) await startConsumer(consumer(label), topic, (started) => started.run({ eachMessage }));
     await producer.send({ topic, messages: [{ value: 'reserve' }] });
-    await waitFor(() => spansNamed(`process ${topic}`).length === 4, 'two deliveries to each group', 30_000);
+    await waitFor(() => spansNamed(`process ${topic}`).length >= 4, 'two deliveries to each group', 30_000);
 
-    const processed = spansNamed(`process ${topic}`);
     const outcome = (span: ReadableSpan) => `${span.status.code === SpanStatusCode.ERROR ? 'failed' : 'ok'} attempt ${span.attributes['tracebus.kafka.attempt'] ?? 1}`;
-    // However kafkajs interleaves the two consumers' deliveries.
-    expect(processed.map(outcome).sort()).toEqual(['failed attempt 1', 'failed attempt 1', 'ok attempt 2', 'ok attempt 2']);
+    expect(spansNamed(`process ${topic}`).map(outcome).sort()).toEqual(['failed attempt 1', 'failed attempt 1', 'ok attempt 2', 'ok attempt 2']);
+  });
+
+  it('a traceEachMessage handler whose failures crash the consumer: kafkajs restarts it on a new runner, and the attempts count on', async () => {
+    const topic = await createTopic(admin, unique('crashretry'));
+    const runners: object[] = [];
+    const eachMessage = traceEachMessage()(async function (this: object) {
+      runners.push(this);
+      if (runners.length < 3) throw new Error('retry me');
+    });
+    // No retries in place: each failure crashes the consumer, and kafkajs restarts it.
+    const crashing = kafka.consumer({ groupId: group('crash'), maxWaitTimeInMs: 250, retry: { initialRetryTime: 100, retries: 0 } });
+    running.push(crashing);
+    await startConsumer(crashing, topic, (started) => started.run({ eachMessage }));
+    await producer.send({ topic, messages: [{ value: 'reserve' }] });
+    await waitFor(() => spansNamed(`process ${topic}`).length >= 3, 'two restarts and a success', 60_000);
+
+    expect(new Set(runners).size).toBe(3);
+    expect(spansNamed(`process ${topic}`).map((span) => [span.status.code, span.attributes['tracebus.kafka.attempt']])).toEqual([
+      [SpanStatusCode.ERROR, undefined],
+      [SpanStatusCode.ERROR, 2],
+      [SpanStatusCode.UNSET, 3],
+    ]);
   });
 
   it('eachBatch: a message that fails is retried from that message on; the messages before it are not processed again', async () => {

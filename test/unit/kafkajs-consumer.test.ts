@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
 import { MeterProvider, type HistogramMetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
@@ -167,6 +168,22 @@ describe('traceEachMessage', () => {
       [SpanStatusCode.UNSET, undefined],
       [SpanStatusCode.ERROR, 3],
     ]);
+  });
+
+  it('the count goes on across a kafkajs restart after a crash, which calls the handler on a new runner of the same consumer', async () => {
+    const failing = async () => Promise.reject(new Error('retry me'));
+    // kafkajs's runners of one consumer share its instrumentation emitter.
+    const emitter = new EventEmitter();
+    const runners = [{ instrumentationEmitter: emitter }, { instrumentationEmitter: emitter }, { instrumentationEmitter: emitter }];
+    const middleware = traceEachMessage()(failing);
+    for (const runner of runners) await middleware.call(runner, eachMessagePayload(kafkaMessage(5))).catch(() => undefined);
+    // The consumer decorator's handler serves its one consumer, whatever runner calls it.
+    const raw = new FakeConsumer();
+    await traceConsumer()(asConsumer(raw)).run({ eachMessage: failing });
+    const decorated = raw.runs[0]!.eachMessage!;
+    for (const runner of [{}, {}, {}]) await decorated.call(runner, eachMessagePayload(kafkaMessage(5), 'payments')).catch(() => undefined);
+    expect(spansNamed('process orders').map((span) => span.attributes['tracebus.kafka.attempt'])).toEqual([undefined, 2, 3]);
+    expect(spansNamed('process payments').map((span) => span.attributes['tracebus.kafka.attempt'])).toEqual([undefined, 2, 3]);
   });
 
   it('tombstones are marked; null keys and offsets beyond 2^53 are left out; the body size is opt-in', async () => {
