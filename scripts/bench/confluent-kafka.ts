@@ -20,10 +20,10 @@
  * replicas, `eachMessage` on one partition at a time) but `linger.ms` 0, so that a `send`
  * goes out at once as with kafkajs rather than after librdkafka's 5 ms.
  *
- * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * With BENCH_PROFILE=<file>, the first throughput pass is CPU-profiled into that file (cpu-profile.ts).
  *
  * Passes on the one topic and consumer: a warm-up (as many messages as the measured pass,
- * at least 30,000), the throughput pass, and a latency pass of the same size with the
+ * at least 30,000), three throughput passes, and a latency pass of the same size with the
  * wrapper probe on (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';

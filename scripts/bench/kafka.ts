@@ -34,12 +34,12 @@
  * and of tracing, which a call of 100 spreads over its messages, then falls on every message;
  * the calls in flight keep the pass from measuring the broker's round trip instead.
  *
- * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * With BENCH_PROFILE=<file>, the first throughput pass is CPU-profiled into that file (cpu-profile.ts).
  * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
  * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one topic and consumer: a warm-up (as many messages as the measured pass,
- * at least 30,000), the throughput pass, and a latency pass of the same size with the
+ * at least 30,000), three throughput passes, and a latency pass of the same size with the
  * wrapper probe on (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';

@@ -34,13 +34,13 @@
  * handler, and counts those that carried a `traceparent`. Throughput is end to end: from the
  * first publish to the last message consumed.
  *
- * With BENCH_PROFILE=<file>, the throughput pass is CPU-profiled into that file (cpu-profile.ts).
+ * With BENCH_PROFILE=<file>, the first throughput pass is CPU-profiled into that file (cpu-profile.ts).
  * BENCH_PAYLOAD_BYTES and BENCH_STATIC_HEADERS change the messages (payload.ts); with
  * BENCH_MEMORY=1, under --expose-gc, the child measures the heap and allocation instead (heap.ts).
  *
  * Passes on the one queue: a warm-up (as many messages as the measured pass, at least
- * 30,000), the throughput pass, and a latency pass of the same size with the wrapper probe
- * on (probe.ts, passes.ts).
+ * 30,000), three throughput passes, and a latency pass of the same size with the wrapper
+ * probe on (probe.ts, passes.ts).
  */
 import { createRequire } from 'node:module';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
