@@ -13,10 +13,10 @@ import { diag } from '@opentelemetry/api';
  * other returned, and every message would get two spans a side. The sets hold marks only, whose
  * meaning does not change from one version to the next; each copy keeps the rest of its state
  * to itself. Kept under a registry symbol on `globalThis`, as `@opentelemetry/api` keeps its
- * globals; anything else found there is left alone, and this copy keeps sets of its own.
+ * globals; anything else found there is left alone, and this copy keeps sets of its own. What
+ * is kept under this key never changes shape: a version that needs another takes a new key.
  */
 const MARKS_KEY = Symbol.for('tracebus.marks.v1');
-// What is kept under this key never changes shape: a version that needs another shape takes a new key.
 
 /** The marks every copy of tracebus shares: `traced` by {@link markTraced}, the others by the adapters that name them. */
 interface SharedMarks {
@@ -30,8 +30,8 @@ interface SharedMarks {
 
 function isSharedMarks(value: unknown): value is SharedMarks {
   if (value === null || typeof value !== 'object') return false;
-  const marks = value as Record<string, unknown>;
-  return marks.traced instanceof WeakSet && marks.sharedChannels instanceof WeakSet && marks.channelWrappers instanceof WeakSet;
+  const candidate = value as Record<string, unknown>;
+  return candidate.traced instanceof WeakSet && candidate.sharedChannels instanceof WeakSet && candidate.channelWrappers instanceof WeakSet;
 }
 
 function installMarks(): SharedMarks {
