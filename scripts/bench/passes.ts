@@ -13,6 +13,7 @@ import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import { profileIfAsked } from './cpu-profile.ts';
 import { benchPayload } from './payload.ts';
 import type { WrapperProbe } from './probe.ts';
+import { median } from './results.ts';
 import { exportedDetail, exportedSpans } from './sdk.ts';
 
 export interface Passes {
@@ -93,8 +94,6 @@ const WARMUP_AT_LEAST = 30_000;
  * (each child connects, joins its group and warms up first).
  */
 export const THROUGHPUT_PASSES = 3;
-
-const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function measurePasses({ pass, messages, provider, probe, spansExpected, sampled, traceparents }: Passes): Promise<Measured> {
   await pass(warmupFor(messages));
