@@ -145,7 +145,8 @@ function brokerSection(name: BrokerClient): Section {
     rounds: name === 'kafka-single' ? kafkaSingleRounds : rounds,
     broker,
     client: name,
-    profiled: ['untraced', 'floor', 'floor+semconv', 'tracebus', ...otel],
+    // The sampled variants too: their target compares tracebus's added CPU with the floor's.
+    profiled: ['untraced', 'floor', 'floor+semconv', 'tracebus', ...otel, ...(sampled ? ['tracebus@1%', 'floor+semconv@1%'] : [])],
     command: (variant) => [`scripts/bench/${script}.ts`, variant, String(count), ...args],
   };
 }
@@ -216,7 +217,7 @@ const sections: Section[] = [
     title: `In-process bus: ${messages.toLocaleString('en')} messages per run`,
     variants: ['untraced', 'nosdk', 'sdk', 'floor', 'floor+attributes', 'bus+floor', 'bus+floor+attributes', 'untraced+sdk', 'sdk@1%', 'bus+floor+attributes@1%'],
     rounds,
-    profiled: ['untraced', 'floor', 'bus+floor+attributes', 'sdk'],
+    profiled: ['untraced', 'floor', 'bus+floor+attributes', 'sdk', 'sdk@1%', 'bus+floor+attributes@1%'],
     command: (variant) => ['scripts/bench/inprocess.ts', variant, String(messages)],
   },
   memorySection('memory'),
