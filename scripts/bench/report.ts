@@ -71,7 +71,7 @@ export interface RoundRatios {
   text: string;
   low: number | undefined;
   high: number | undefined;
-  /** Rounds that gave no ratio (the floor measured no more CPU than the untraced run). */
+  /** Rounds that gave no ratio (tracebus or the floor measured no more CPU than the untraced run). */
   without: number;
 }
 
@@ -100,19 +100,21 @@ const cpuIn = (section: SectionResult, variant: string, round: number) => Number
 const usIn = (section: SectionResult, variant: string, round: number) => us(samplesOf(section, variant)[round]!);
 /**
  * Round by round, what `variant` adds to the untraced run's CPU over what `floor` adds; no
- * ratio for a round in which the floor measured no more CPU than the untraced run (noise
- * larger than what the floor adds).
+ * ratio for a round in which either measured no more CPU than the untraced run (noise larger
+ * than what it adds: a ratio of zero or below would read as a cost below any line).
  */
 const addedRounds = (section: SectionResult, variant: string, floor: string, against = 'the floor') =>
   roundRatios(
     section,
     ['untraced', variant, floor],
     (round) => {
-      const floorAdded = cpuIn(section, floor, round) - cpuIn(section, 'untraced', round);
-      return floorAdded > 0 ? (cpuIn(section, variant, round) - cpuIn(section, 'untraced', round)) / floorAdded : undefined;
+      const untraced = cpuIn(section, 'untraced', round);
+      const floorAdded = cpuIn(section, floor, round) - untraced;
+      const added = cpuIn(section, variant, round) - untraced;
+      return floorAdded > 0 && added > 0 ? added / floorAdded : undefined;
     },
     times,
-    against,
+    `tracebus or ${against}`,
   );
 /**
  * The same ratio measured without a client or a broker around it: tracing's own work on the
@@ -164,11 +166,15 @@ const overOneMicrosecond = (micros: number) => Number(micros.toFixed(2)) > 1;
 export function addedVerdict(ratio: number | undefined, rounds: RoundRatios, alone: { tracebus: number; floor: number } | undefined, line: number, against = 'the floor', strict = false): { met: boolean; why: string } {
   const within = (value: number) => (strict ? value < line : value <= line);
   const straddles = rounds.low !== undefined && rounds.high !== undefined && within(rounds.low) && !within(rounds.high);
-  const inconclusive = ratio === undefined || straddles || rounds.without > 0;
-  if (!inconclusive || alone === undefined) return { met: ratio !== undefined && within(ratio), why: '' };
+  // A median ratio of zero or below: tracebus measured no more CPU than the untraced run, noise
+  // larger than what tracing adds, not a cost below the line.
+  const negative = ratio !== undefined && ratio <= 0;
+  const inconclusive = ratio === undefined || negative || straddles || rounds.without > 0;
+  if (!inconclusive || alone === undefined) return { met: ratio !== undefined && !negative && within(ratio), why: '' };
+  const cause = straddles ? `the rounds fall on both sides of ${times(line)}` : negative ? 'tracebus measured no more CPU than the untraced run' : `tracebus or ${against} measured no more CPU than the untraced run in some rounds`;
   return {
     met: within(alone.tracebus / alone.floor),
-    why: `; ${straddles ? `the rounds fall on both sides of ${times(line)}` : `${against} measured no more CPU than the untraced run in some rounds`}, so this run cannot place its median against the line: the ratio on clients that do nothing decides`,
+    why: `; ${cause}, so this run cannot place its median against the line: the ratio on clients that do nothing decides`,
   };
 }
 /** What a missed target's line adds: where to look for the reason. */

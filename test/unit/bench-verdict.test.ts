@@ -52,8 +52,16 @@ describe('addedVerdict', () => {
 
   it('treats rounds without a ratio, or a median without one, as a run that cannot tell', () => {
     const some = addedVerdict(1.1, rounds(0.9, 1.1, 1), ALONE(6.5, 5), 1.2);
-    expect(some).toEqual({ met: false, why: '; the floor measured no more CPU than the untraced run in some rounds, so this run cannot place its median against the line: the ratio on clients that do nothing decides' });
+    expect(some).toEqual({ met: false, why: '; tracebus or the floor measured no more CPU than the untraced run in some rounds, so this run cannot place its median against the line: the ratio on clients that do nothing decides' });
     expect(addedVerdict(undefined, rounds(0.9, 1.1), ALONE(5.5, 5), 1.2).met).toBe(true);
+  });
+
+  it('never counts a median at or below zero (tracebus measured no more CPU than untraced) as under the line', () => {
+    // Every round below the line, yet the median says only that the noise outweighed tracing.
+    const negative = addedVerdict(-0.09, rounds(-1.3, 0.5), ALONE(6.5, 5), 1.2);
+    expect(negative).toEqual({ met: false, why: '; tracebus measured no more CPU than the untraced run, so this run cannot place its median against the line: the ratio on clients that do nothing decides' });
+    expect(addedVerdict(-0.09, rounds(-1.3, 0.5), ALONE(5.5, 5), 1.2).met).toBe(true);
+    expect(addedVerdict(0, rounds(0.2, 0.5), undefined, 1.2)).toEqual({ met: false, why: '' });
   });
 
   it('falls back on the broker run’s median without an isolated figure or without rounds', () => {
@@ -119,6 +127,16 @@ describe('the semconv-floor target of a broker section', () => {
     expect(missed.text).not.toContain('decides');
     expect(floorTarget(NOISY, []).met).toBe(false);
   });
+
+  it('takes no ratio from a round in which tracebus measured no more CPU than the untraced run', () => {
+    // Added CPU: tracebus 2, 3, −4, 2, 3 µs; the floor 8, 9, 8, 9, 8 µs. Every ratio with a sign is
+    // under the line, but the third round says only that the client's noise outweighed tracing.
+    const noisy = kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [102, 93, 106, 97, 108], 'floor+semconv': [108, 99, 118, 104, 113] });
+    const target = floorTarget(noisy, [isolated(6.5, 5)]);
+    expect(target.text).toContain('round by round 0.22× to 0.38×; in 1 of 5 rounds tracebus or the floor measured no more CPU than the untraced run, which leaves no ratio');
+    expect(target.text).toContain('tracebus or the floor measured no more CPU than the untraced run in some rounds, so this run cannot place its median against the line');
+    expect(target.met).toBe(false);
+  });
 });
 
 describe('outOfReach', () => {
@@ -179,8 +197,9 @@ describe('the brief of the official-instrumentation target', () => {
   });
 
   it('claims no bound that tracebus itself passed', () => {
-    // tracebus at 125 µs per message: 120.0% of otel's throughput; floor+semconv at 135 µs: 111.1%.
-    const target = aheadTarget(kafkaSingle({ untraced: [100, 90, 110, 95, 105], tracebus: [100, 92, 108, 95, 102], 'floor+semconv': [108, 100, 118, 104, 113] }));
+    // otel at 150 µs per message; tracebus at 125 µs (120.0% of otel's throughput, 5 µs of CPU
+    // added against otel's 25); floor+semconv at 135 µs: 111.1%.
+    const target = aheadTarget(kafkaSingle({ untraced: [95, 85, 105, 90, 100], tracebus: [100, 92, 108, 95, 102], 'floor+semconv': [108, 100, 118, 104, 113], otel: [120, 110, 130, 115, 125] }));
     expect(target.met).toBe(true);
     expect(target.text).toContain('the floor with the semconv attributes reaches 111.1% of it');
     expect(target.text).not.toContain('reaches 115% here');
