@@ -248,6 +248,15 @@ export class MessagingTracer {
     return this.#propagation.inject(ctx, headers, state);
   }
 
+  /**
+   * {@link inject} of `trace.setSpan(parent, span)`, for a span whose context would serve only
+   * the message's headers (a batch's `create` spans): with tracebus's W3C propagators handling
+   * every field, that context is never made.
+   */
+  injectSpan(parent: Context, span: Span, headers: MessageHeaders | undefined | null, state: PropagationState): WritableHeaders {
+    return this.#propagation.injectSpan(parent, span, headers, state);
+  }
+
   /** The context carried by `headers`, on top of the empty root context. Never throws. */
   extract(headers: MessageHeaders | undefined | null): Context {
     return this.#propagation.extract(headers);

@@ -1,7 +1,7 @@
-import { diag, propagation, ROOT_CONTEXT, type Context, type TextMapPropagator } from '@opentelemetry/api';
+import { diag, propagation, ROOT_CONTEXT, trace, type Context, type Span, type TextMapPropagator } from '@opentelemetry/api';
 import { reportProblem } from './warnings.ts';
 import { copyWithoutFields, headerGetter, headerSetter, type MessageHeaders, type WritableHeaders } from './headers.ts';
-import { conformantView } from '../w3c/conformant.ts';
+import { conformantView, W3CConformantPropagator } from '../w3c/conformant.ts';
 
 /**
  * The propagator to use for one message, with the header names it writes. One object per
@@ -66,9 +66,26 @@ export class MessagePropagation {
    * repeated, and not carried over from `headers` when the context has no value for it.
    */
   inject(ctx: Context, headers: MessageHeaders | undefined | null, state: PropagationState = this.now()): WritableHeaders {
+    return this.#inject(ctx, undefined, headers, state);
+  }
+
+  /**
+   * {@link inject} of `trace.setSpan(parent, span)`, for a span whose context would serve
+   * nothing else (a batch's `create` spans): the conformant W3C propagators, when they handle
+   * every field, write the span's context without that context being made, which would copy
+   * the parent's entries once a message.
+   */
+  injectSpan(parent: Context, span: Span, headers: MessageHeaders | undefined | null, state: PropagationState): WritableHeaders {
+    return this.#inject(parent, span, headers, state);
+  }
+
+  /** Injects `ctx` or, with `span`, `span` as the span of `ctx`, into a copy of `headers`. */
+  #inject(ctx: Context, span: Span | undefined, headers: MessageHeaders | undefined | null, state: PropagationState): WritableHeaders {
     const carrier = copyWithoutFields(headers, state.fields);
+    const propagator = state.propagator;
     try {
-      state.propagator.inject(ctx, carrier, headerSetter);
+      if (span === undefined) propagator.inject(ctx, carrier, headerSetter);
+      else if (!(propagator instanceof W3CConformantPropagator && propagator.injectSpanContext(ctx, span.spanContext(), carrier, headerSetter))) propagator.inject(trace.setSpan(ctx, span), carrier, headerSetter);
     } catch (error) {
       reportProblem('TRACEBUS_PROPAGATOR_FAILED', 'tracebus: the propagator threw while injecting; the message is sent without trace headers', error, 'error');
     }

@@ -10,7 +10,7 @@ import { isValidSpanContext } from '../core/span-context.ts';
 import { callContext, callOwn, originalOf } from '../core/overlap.ts';
 import type { OperationInfo, SpanHook } from '../core/operation.ts';
 import { TRACING_OPTION_KEYS, type TracingOptions } from '../core/options.ts';
-import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT } from '../core/semconv.ts';
+import { ATTR_MESSAGING_BATCH_MESSAGE_COUNT, withSemconvNames } from '../core/semconv.ts';
 import { addClient, clientAttributes, KAFKA_SYSTEM, producedAttributes, systemAttributes, withConfiguredClient, type ClientAttributes, type ConfiguredClient, type KafkaClientOptions } from './attributes.ts';
 import { copyWith, type MessageField, type ProducedMessage, type ProducerBatchShape, type ProducerBinding, type ProducerShape, type Sender, type TopicMessagesShape, type TransactionShape } from './client.ts';
 import { TransactionSpan, tracedTransaction } from './transaction.ts';
@@ -322,25 +322,30 @@ export class SendTracer {
   #create(parent: Context, topic: string, message: ProducedMessage, created: SpanContext[], state: PropagationState): ProducedMessage {
     if (!isMessage(message)) return message;
     const tracer = this.#tracer;
-    const info: OperationInfo = { type: 'create', destination: topic, attributes: attributesOf(message, this.#client, false) };
-    const span = tracer.startSpan(info, SpanKind.PRODUCER, parent);
+    const span = tracer.startSpan({ type: 'create', destination: topic }, SpanKind.PRODUCER, parent);
+    // The message's own attributes only on a span that records: most spans of a sampled-down
+    // producer do not, and this runs for every message of a batch.
+    if (span.isRecording()) span.setAttributes(withSemconvNames(attributesOf(message, this.#client, false), tracer.semconv));
     if (this.#hook !== undefined) runHook(this.#hook, span, { topic, message }, 'producerHook');
     closeSpan(span);
     const spanContext = span.spanContext();
     // Checked once, here: the injection below then finds its trace id known valid
     // (span-context.ts), and the send span's links take the contexts as they are.
     if (isValidSpanContext(spanContext)) created.push(spanContext);
-    return this.#carrying(message, trace.setSpan(parent, span), state);
+    return this.#carrying(message, parent, state, span);
   }
 
   /**
-   * A copy of `message` carrying the context `ctx`; `message` itself when it cannot be read (a
-   * getter that throws): the client reads it too and rejects as it does untraced, and the
-   * send's span ends with that error, where tracebus would have thrown before the client ran.
+   * A copy of `message` carrying the context `ctx` (with `span`: `span` as the span of `ctx`);
+   * `message` itself when it cannot be read (a getter that throws): the client reads it too
+   * and rejects as it does untraced, and the send's span ends with that error, where tracebus
+   * would have thrown before the client ran.
    */
-  #carrying(message: ProducedMessage, ctx: Context, state: PropagationState): ProducedMessage {
+  #carrying(message: ProducedMessage, ctx: Context, state: PropagationState, span?: Span): ProducedMessage {
     try {
-      return copyMessage(message, this.#encode(this.#tracer.inject(ctx, message.headers as MessageHeaders | undefined, state)), this.#inherited);
+      const headers = message.headers as MessageHeaders | undefined;
+      const carried = span === undefined ? this.#tracer.inject(ctx, headers, state) : this.#tracer.injectSpan(ctx, span, headers, state);
+      return copyMessage(message, this.#encode(carried), this.#inherited);
     } catch {
       return message;
     }

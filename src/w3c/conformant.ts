@@ -1,7 +1,7 @@
-import { diag, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { diag, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { reportProblem } from '../core/warnings.ts';
 import { ConformantBaggagePropagator } from './baggage.ts';
-import { ConformantTraceContextPropagator } from './trace-context.ts';
+import { ConformantTraceContextPropagator, injectSpanContext } from './trace-context.ts';
 
 const TRACE_CONTEXT = new ConformantTraceContextPropagator();
 const BAGGAGE = new ConformantBaggagePropagator();
@@ -29,7 +29,7 @@ function takenOver(key: string, taken: number): boolean {
  * When it has no other fields (the usual W3C trace context + baggage composite) it is
  * not called at all: a propagator reads and writes only its `fields()`.
  */
-class W3CConformantPropagator implements TextMapPropagator {
+export class W3CConformantPropagator implements TextMapPropagator {
   readonly #inner: TextMapPropagator | undefined;
   readonly #fields: TextMapPropagator;
   readonly #taken: number;
@@ -54,6 +54,18 @@ class W3CConformantPropagator implements TextMapPropagator {
     }
     if (this.#taken & TAKES_TRACE_CONTEXT) TRACE_CONTEXT.inject(context, carrier, setter);
     if (this.#taken & TAKES_BAGGAGE) BAGGAGE.inject(context, carrier, setter);
+  }
+
+  /**
+   * What {@link inject} writes for `trace.setSpanContext(context, spanContext)`, without that
+   * context, where only the W3C fields are handled (no other propagator to hand a context to);
+   * `false`, having written nothing, where another is.
+   */
+  injectSpanContext(context: Context, spanContext: SpanContext, carrier: unknown, setter: TextMapSetter): boolean {
+    if (this.#inner !== undefined) return false;
+    if (this.#taken & TAKES_TRACE_CONTEXT) injectSpanContext(context, spanContext, carrier, setter);
+    if (this.#taken & TAKES_BAGGAGE) BAGGAGE.inject(context, carrier, setter);
+    return true;
   }
 
   extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {

@@ -1,4 +1,4 @@
-import { createContextKey, trace, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
+import { createContextKey, trace, type Context, type SpanContext, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TraceState } from '@opentelemetry/api';
 import { headerGetter, type MessageHeaders } from '../core/headers.ts';
 import { checkSpanContext, INVALID_IDS, LOWERCASE_IDS, ParsedSpanContext } from '../core/span-context.ts';
 import { isTracingSuppressed } from '../core/suppression.ts';
@@ -232,6 +232,30 @@ function combine(value: string | string[] | undefined): string | undefined {
 }
 
 /**
+ * What {@link ConformantTraceContextPropagator}'s `inject` writes for
+ * `trace.setSpanContext(context, spanContext)`, without making that context.
+ */
+export function injectSpanContext(context: Context, spanContext: SpanContext, carrier: unknown, setter: TextMapSetter): void {
+  const ids = checkSpanContext(spanContext);
+  if (ids === INVALID_IDS || isTracingSuppressed(context)) return;
+  let traceId = spanContext.traceId;
+  let spanId = spanContext.spanId;
+  // The API takes ids in either case, and other formats carry them so (a B3 header may send
+  // `0AF7…`), but `traceparent` has `32HEXDIGLC`: its receivers reject an uppercase digit.
+  if (ids !== LOWERCASE_IDS) {
+    traceId = lowercase(traceId);
+    spanId = lowercase(spanId);
+  }
+  setter.set(carrier, TRACEPARENT, formatTraceparent(traceId, spanId, spanContext.traceFlags, context.getValue(RANDOM_TRACE_ID_KEY) === traceId));
+  const traceState = spanContext.traceState;
+  if (traceState === undefined) return;
+  // A state from elsewhere (a sampler using core's TraceState) is validated and limited
+  // too, but member by member: see traceStateFromList.
+  const serialized = traceState instanceof W3CTraceState ? traceState.serialize() : traceStateFromList(serializeForeign(traceState)).serialize();
+  if (serialized !== '') setter.set(carrier, TRACESTATE, serialized);
+}
+
+/**
  * A W3C Trace Context Level 2 propagator for `traceparent` and `tracestate`, a drop-in
  * for `W3CTraceContextPropagator` from `@opentelemetry/core` that passes every case of
  * the W3C test suite, including the cases where core 3.1 does not:
@@ -261,24 +285,7 @@ function combine(value: string | string[] | undefined): string | undefined {
 export class ConformantTraceContextPropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
     const spanContext = trace.getSpanContext(context);
-    if (spanContext === undefined) return;
-    const ids = checkSpanContext(spanContext);
-    if (ids === INVALID_IDS || isTracingSuppressed(context)) return;
-    let traceId = spanContext.traceId;
-    let spanId = spanContext.spanId;
-    // The API takes ids in either case, and other formats carry them so (a B3 header may send
-    // `0AF7…`), but `traceparent` has `32HEXDIGLC`: its receivers reject an uppercase digit.
-    if (ids !== LOWERCASE_IDS) {
-      traceId = lowercase(traceId);
-      spanId = lowercase(spanId);
-    }
-    setter.set(carrier, TRACEPARENT, formatTraceparent(traceId, spanId, spanContext.traceFlags, context.getValue(RANDOM_TRACE_ID_KEY) === traceId));
-    const traceState = spanContext.traceState;
-    if (traceState === undefined) return;
-    // A state from elsewhere (a sampler using core's TraceState) is validated and limited
-    // too, but member by member: see traceStateFromList.
-    const serialized = traceState instanceof W3CTraceState ? traceState.serialize() : traceStateFromList(serializeForeign(traceState)).serialize();
-    if (serialized !== '') setter.set(carrier, TRACESTATE, serialized);
+    if (spanContext !== undefined) injectSpanContext(context, spanContext, carrier, setter);
   }
 
   extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {

@@ -1,11 +1,11 @@
-import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type SpanOptions, type Tracer } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type SpanOptions, type TextMapSetter, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Kafka, logLevel, Partitioners, type Message, type Producer, type ProducerBatch, type ProducerRecord, type TopicMessages } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { headerGetter } from '../../src/adapter/index.ts';
+import { headerGetter, headerSetter } from '../../src/adapter/index.ts';
 import { traceProducer } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { asProducer, FakeProducer, type Sent } from '../support/fakes/kafkajs.ts';
@@ -217,6 +217,45 @@ describe('traceProducer: send', () => {
     expect(raw.sent[0]!.active).toBe(send.spanContext().spanId);
     expect(raw.sent[0]!.arg.messages.map((message) => message.headers?.traceparent)).toEqual(creates.map(wire));
     expect(record.messages[1]!.headers!.traceparent).toBe(STALE);
+  });
+
+  it('each create span goes out as injecting its context writes it: the random-trace-id flag of the trace it continues, its trace state, the baggage', async () => {
+    const producer = traceProducer()(asProducer(raw));
+    // An incoming message's context as tracebus's W3C propagator reads it: flag 0x02 set, a trace state.
+    const incoming = recorder.propagator.extract(ROOT_CONTEXT, { traceparent: `00-${TRACE_ID}-${PARENT_ID}-03`, tracestate: 'shop=7,vendor=x' }, headerGetter);
+    const parent = propagation.setBaggage(incoming, propagation.createBaggage({ tenant: { value: 'acme' } }));
+    await context.with(parent, () => producer.send({ topic: 'bulk', messages: [{ value: '1' }, { value: '2', headers: { tracestate: 'stale=1', 'x-app': 'kept' } }] }));
+    const creates = recorder.spans().filter((span) => span.name === 'create bulk');
+    expect(creates).toHaveLength(2);
+    expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual([
+      { traceparent: `00-${TRACE_ID}-${creates[0]!.spanContext().spanId}-03`, tracestate: 'shop=7,vendor=x', baggage: 'tenant=acme' },
+      { 'x-app': 'kept', traceparent: `00-${TRACE_ID}-${creates[1]!.spanContext().spanId}-03`, tracestate: 'shop=7,vendor=x', baggage: 'tenant=acme' },
+    ]);
+    // The same as the propagator writes for that span in that context, header for header.
+    const injected = creates.map((create) => {
+      const headers: Record<string, string> = {};
+      recorder.propagator.inject(trace.setSpan(parent, trace.wrapSpanContext(create.spanContext())), headers, headerSetter);
+      return headers;
+    });
+    expect(raw.sent[0]!.arg.messages.map(({ headers }) => ({ ...headers, 'x-app': undefined }))).toEqual(injected.map((headers) => ({ ...headers, 'x-app': undefined })));
+  });
+
+  it('where the global propagator writes more than the W3C fields, each message carries those of its own create span too', async () => {
+    // A propagator of another format beside W3C's, writing the span id it is given.
+    const spanIdHeader = {
+      inject: (ctx: Context, carrier: unknown, setter: TextMapSetter) => setter.set(carrier, 'x-span-id', trace.getSpanContext(ctx)?.spanId ?? 'none'),
+      extract: (ctx: Context) => ctx,
+      fields: () => ['x-span-id'],
+    };
+    propagation.disable();
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), spanIdHeader] }));
+    const producer = traceProducer()(asProducer(raw));
+    const parent = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
+    await context.with(parent, () => producer.send({ topic: 'bulk', messages: [{ value: '1' }, { value: '2' }] }));
+    const creates = recorder.spans().filter((span) => span.name === 'create bulk');
+    expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual(
+      creates.map((create) => ({ 'x-span-id': create.spanContext().spanId, traceparent: wire(create), baggage: 'tenant=acme' })),
+    );
   });
 
   it('createSpans: false gives bulk senders one PRODUCER send span, whose context every message carries', async () => {

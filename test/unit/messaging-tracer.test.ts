@@ -64,6 +64,22 @@ describe('MessagingTracer', () => {
     expect(w3cOnly.inject(ROOT_CONTEXT, stale)).toEqual({ Baggage: 'stale=1', 'x-app': 'kept' });
   });
 
+  it('injectSpan writes what inject writes for the span in its parent context, with any propagator, and replaces the same fields', () => {
+    const span = trace.wrapSpanContext({ traceId: TRACE_ID, spanId: 'a3ce929d0e0e4736', traceFlags: 1 });
+    const parent = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
+    const stale = { traceparent: TP, Baggage: 'stale=1', 'x-app': 'kept' };
+    const expected = { 'x-app': 'kept', traceparent: `00-${TRACE_ID}-a3ce929d0e0e4736-01`, baggage: 'tenant=acme' };
+    const tracer = new MessagingTracer('kafka');
+    expect(tracer.injectSpan(parent, span, stale, tracer.prepare()!)).toEqual(expected);
+    expect(tracer.inject(trace.setSpan(parent, span), stale)).toEqual(expected);
+    // A propagator passed in gets the span in a context, as for inject.
+    const w3cOnly = new MessagingTracer('kafka', { propagator: new W3CTraceContextPropagator() });
+    expect(w3cOnly.injectSpan(parent, span, stale, w3cOnly.prepare()!)).toEqual({ Baggage: 'stale=1', 'x-app': 'kept', traceparent: `00-${TRACE_ID}-a3ce929d0e0e4736-01` });
+    // Nothing for a span whose context is invalid; the stale trace headers are still dropped.
+    expect(tracer.injectSpan(parent, trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 }), stale, tracer.prepare()!)).toEqual({ 'x-app': 'kept', baggage: 'tenant=acme' });
+    expect(stale).toEqual({ traceparent: TP, Baggage: 'stale=1', 'x-app': 'kept' });
+  });
+
   it('ends the span and rethrows the same error when a handler throws synchronously', () => {
     const tracer = new MessagingTracer('kafka');
     const failure = new RangeError('boom');
@@ -100,7 +116,8 @@ describe('MessagingTracer', () => {
     const tracer = new MessagingTracer('kafka', { propagator: broken });
     expect(tracer.extract({ traceparent: TP })).toBe(ROOT_CONTEXT);
     expect(tracer.inject(ROOT_CONTEXT, { a: '1' })).toEqual({ a: '1' });
-    expect(diagnostics.logged).toHaveLength(2);
+    expect(tracer.injectSpan(ROOT_CONTEXT, trace.wrapSpanContext({ traceId: TRACE_ID, spanId: 'a3ce929d0e0e4736', traceFlags: 1 }), { a: '1' }, tracer.prepare()!)).toEqual({ a: '1' });
+    expect(diagnostics.logged).toHaveLength(3);
   });
 
   it('uses a propagator passed in instead of the global one', () => {
