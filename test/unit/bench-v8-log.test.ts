@@ -138,8 +138,15 @@ describe('a real tick log', () => {
     // Without Maglev: with it, Node.js 22.15 ran inlinedStep as a function of its own in about
     // half the runs (3 of 6 here), nothing inlined into hotLoop; TurboFan, which
     // %OptimizeFunctionOnNextCall asks for, inlines it (8 of 8 without Maglev).
-    execFileSync(process.execPath, [...stripTypes, '--allow-natives-syntax', '--no-maglev', ...tickLogFlags(log), script], { stdio: 'ignore' });
-    const summary = summarizeTickLog(readFileSync(log, 'latin1'));
+    // On a loaded machine V8 still sometimes leaves inlinedStep a function of its own (1 run in 6
+    // beside two busy processes); the log then shows it running as its own code, and says
+    // nothing about inlined code. Such a run is made again, at most twice.
+    let summary = summarizeTickLog('');
+    for (let run = 0; run < 3; run++) {
+      execFileSync(process.execPath, [...stripTypes, '--allow-natives-syntax', '--no-maglev', ...tickLogFlags(log), script], { stdio: 'ignore' });
+      summary = summarizeTickLog(readFileSync(log, 'latin1'));
+      if (![...summary.owners.values()].some(({ owner }) => owner.physicalName === 'inlinedStep')) break;
+    }
     const owners = [...summary.owners.values()];
     const inlined = owners.find(({ owner }) => owner.functionName === 'inlinedStep' && owner.physicalName === 'hotLoop');
     expect(inlined?.owner.url, JSON.stringify(owners.map(({ owner, ticks }) => `${owner.functionName} in ${owner.physicalName}: ${ticks}`))).toBe(pathToFileURL(script).href);
@@ -147,5 +154,5 @@ describe('a real tick log', () => {
     // 400 ms at a tick every 250 µs or so, and none from the start-up outside the marks.
     expect(summary.ticks).toBeGreaterThan(100);
     expect(summary.ticks).toBeLessThan(4000);
-  });
+  }, 30_000);
 });
