@@ -283,9 +283,11 @@ export class MessagingTracer {
     const parent = context.active();
     const span = this.startSpan(info, SpanKind.PRODUCER, parent);
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
-    const ctx = trace.setSpan(parent, span);
     const onEnd = this.measureSend(info);
-    return runInSpan(span, activate ? ctx : undefined, send, undefined, injectOrEnd(this.#propagation, ctx, headers, state, span, onEnd), span, onEnd);
+    // Not activated, the span's context serves the headers alone: see injectSpan.
+    if (!activate) return runInSpan(span, undefined, send, undefined, injectOrEnd(this.#propagation, parent, headers, state, span, onEnd, true), span, onEnd);
+    const ctx = trace.setSpan(parent, span);
+    return runInSpan(span, ctx, send, undefined, injectOrEnd(this.#propagation, ctx, headers, state, span, onEnd, false), span, onEnd);
   }
 
   /**
@@ -299,7 +301,7 @@ export class MessagingTracer {
     if (hook !== undefined) runHook(hook, span, message, 'producerHook');
     const ctx = trace.setSpan(parent, span);
     const onEnd = this.measureSend(info);
-    const sent = injectOrEnd(this.#propagation, ctx, headers, state, span, onEnd);
+    const sent = injectOrEnd(this.#propagation, ctx, headers, state, span, onEnd, false);
     // The transport then need not keep a callback alive per message until the broker answers.
     return { span, context: ctx, headers: sent, end: endsUnawaited(span, onEnd) ? ENDED : spanEnder(span, onEnd) };
   }
@@ -394,13 +396,13 @@ export class MessagingTracer {
 export const ENDED: OpenPublish['end'] = function ended() {};
 
 /**
- * The headers to send, with the context of `ctx`. Copying them runs the caller's getters, and
- * one that throws fails the send as it would untraced (the client reads them too): `span`
- * then ends with that error first.
+ * The headers to send, with the context of `ctx` (`parentOnly`: of `span` in `ctx`, its
+ * parent's). Copying them runs the caller's getters, and one that throws fails the send as it
+ * would untraced (the client reads them too): `span` then ends with that error first.
  */
-function injectOrEnd(propagation: MessagePropagation, ctx: Context, headers: MessageHeaders | undefined | null, state: PropagationState | undefined, span: Span, onEnd: OnEnd | undefined): WritableHeaders {
+function injectOrEnd(propagation: MessagePropagation, ctx: Context, headers: MessageHeaders | undefined | null, state: PropagationState | undefined, span: Span, onEnd: OnEnd | undefined, parentOnly: boolean): WritableHeaders {
   try {
-    return propagation.inject(ctx, headers, state);
+    return parentOnly ? propagation.injectSpan(ctx, span, headers, state ?? propagation.now()) : propagation.inject(ctx, headers, state);
   } catch (error) {
     endSpan(span, onEnd, error, true);
     throw error;

@@ -249,13 +249,18 @@ describe('traceProducer: send', () => {
     };
     propagation.disable();
     propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), spanIdHeader] }));
-    const producer = traceProducer()(asProducer(raw));
-    const parent = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
-    await context.with(parent, () => producer.send({ topic: 'bulk', messages: [{ value: '1' }, { value: '2' }] }));
-    const creates = recorder.spans().filter((span) => span.name === 'create bulk');
-    expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual(
-      creates.map((create) => ({ 'x-span-id': create.spanContext().spanId, traceparent: wire(create), baggage: 'tenant=acme' })),
-    );
+    try {
+      const producer = traceProducer()(asProducer(raw));
+      const parent = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
+      await context.with(parent, () => producer.send({ topic: 'bulk', messages: [{ value: '1' }, { value: '2' }] }));
+      const creates = recorder.spans().filter((span) => span.name === 'create bulk');
+      expect(raw.sent[0]!.arg.messages.map((message) => message.headers)).toEqual(
+        creates.map((create) => ({ 'x-span-id': create.spanContext().spanId, traceparent: wire(create), baggage: 'tenant=acme' })),
+      );
+    } finally {
+      // What this test registered: the next recorder registers its own.
+      propagation.disable();
+    }
   });
 
   it('createSpans: false gives bulk senders one PRODUCER send span, whose context every message carries', async () => {

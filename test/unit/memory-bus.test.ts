@@ -1,4 +1,6 @@
-import { context, trace } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, trace, type Context, type TextMapSetter } from '@opentelemetry/api';
+import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { headerGetter } from '../../src/adapter/index.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type DeadLetter, type MemoryMessage, type OutgoingMessage } from '../../src/memory/index.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
@@ -432,5 +434,44 @@ describe('MemoryBus', () => {
     }
     await bus.close();
     expect([delivered, recorder.spans()]).toEqual([[], []]);
+  });
+});
+
+describe('traceMemoryPublisher: what goes into the headers', () => {
+  /** A bus that keeps what it is given. */
+  const keeping = () => {
+    const published: OutgoingMessage[] = [];
+    return { published, bus: { publish: async (_topic: string, message: OutgoingMessage) => void published.push(message) } };
+  };
+
+  it('the send span’s context with what the active context carries: the random-trace-id flag of its trace, its trace state, the baggage', async () => {
+    const { published, bus } = keeping();
+    const incoming = recorder.propagator.extract(ROOT_CONTEXT, { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03', tracestate: 'shop=7' }, headerGetter);
+    const parent = propagation.setBaggage(incoming, propagation.createBaggage({ tenant: { value: 'acme' } }));
+    await context.with(parent, () => traceMemoryPublisher()(bus).publish('orders', { payload: 1, headers: { traceparent: 'stale', 'x-app': 'kept' } }));
+    const [send] = recorder.spans();
+    expect(published.map((message) => message.headers)).toEqual([
+      { 'x-app': 'kept', traceparent: `00-4bf92f3577b34da6a3ce929d0e0e4736-${send!.spanContext().spanId}-03`, tracestate: 'shop=7', baggage: 'tenant=acme' },
+    ]);
+  });
+
+  it('where the global propagator writes more than the W3C fields, those of the send span too', async () => {
+    const spanIdHeader = {
+      inject: (ctx: Context, carrier: unknown, setter: TextMapSetter) => setter.set(carrier, 'x-span-id', trace.getSpanContext(ctx)?.spanId ?? 'none'),
+      extract: (ctx: Context) => ctx,
+      fields: () => ['x-span-id'],
+    };
+    propagation.disable();
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), spanIdHeader] }));
+    try {
+      const { published, bus } = keeping();
+      await traceMemoryPublisher()(bus).publish('orders', { payload: 1 });
+      const [send] = recorder.spans();
+      const { traceId, spanId } = send!.spanContext();
+      expect(published.map((message) => message.headers)).toEqual([{ 'x-span-id': spanId, traceparent: `00-${traceId}-${spanId}-01` }]);
+    } finally {
+      // What this test registered: the next recorder registers its own.
+      propagation.disable();
+    }
   });
 });
