@@ -1,4 +1,4 @@
-import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type SpanOptions, type TextMapSetter, type Tracer } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type SpanOptions, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
@@ -10,6 +10,7 @@ import { traceProducer } from '../../src/kafkajs/index.ts';
 import { assertChildOf, assertLinkedTo, findSpan, recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 import { asProducer, FakeProducer, type Sent } from '../support/fakes/kafkajs.ts';
 import { CollectingReader } from '../support/metrics.ts';
+import { spanIdPropagator } from '../support/propagators.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -241,14 +242,8 @@ describe('traceProducer: send', () => {
   });
 
   it('where the global propagator writes more than the W3C fields, each message carries those of its own create span too', async () => {
-    // A propagator of another format beside W3C's, writing the span id it is given.
-    const spanIdHeader = {
-      inject: (ctx: Context, carrier: unknown, setter: TextMapSetter) => setter.set(carrier, 'x-span-id', trace.getSpanContext(ctx)?.spanId ?? 'none'),
-      extract: (ctx: Context) => ctx,
-      fields: () => ['x-span-id'],
-    };
     propagation.disable();
-    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), spanIdHeader] }));
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), spanIdPropagator()] }));
     try {
       const producer = traceProducer()(asProducer(raw));
       const parent = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));

@@ -1,8 +1,9 @@
-import { context, propagation, ROOT_CONTEXT, trace, type Context, type TextMapSetter } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { headerGetter } from '../../src/adapter/index.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus, traceMemoryHandler, traceMemoryPublisher, type DeadLetter, type MemoryMessage, type OutgoingMessage } from '../../src/memory/index.ts';
+import { spanIdPropagator } from '../support/propagators.ts';
 import { recordSpans, type SpanRecorder } from '../../src/testing/index.ts';
 
 let recorder: SpanRecorder;
@@ -456,13 +457,8 @@ describe('traceMemoryPublisher: what goes into the headers', () => {
   });
 
   it('where the global propagator writes more than the W3C fields, those of the send span too', async () => {
-    const spanIdHeader = {
-      inject: (ctx: Context, carrier: unknown, setter: TextMapSetter) => setter.set(carrier, 'x-span-id', trace.getSpanContext(ctx)?.spanId ?? 'none'),
-      extract: (ctx: Context) => ctx,
-      fields: () => ['x-span-id'],
-    };
     propagation.disable();
-    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), spanIdHeader] }));
+    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), spanIdPropagator()] }));
     try {
       const { published, bus } = keeping();
       await traceMemoryPublisher()(bus).publish('orders', { payload: 1 });
