@@ -80,6 +80,24 @@ describe('MessagingTracer', () => {
     expect(stale).toEqual({ traceparent: TP, Baggage: 'stale=1', 'x-app': 'kept' });
   });
 
+  it('beginPublish: the headers carry the span, its context is the span in the parent context, and end ends it once', () => {
+    const tracer = new MessagingTracer('rabbitmq');
+    const parent = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
+    const open = tracer.beginPublish({ type: 'send', destination: 'orders' }, { traceparent: TP, 'x-app': 'kept' }, undefined, undefined, parent);
+    const { traceId, spanId } = open.span.spanContext();
+    expect(open.headers).toEqual({ 'x-app': 'kept', traceparent: `00-${traceId}-${spanId}-01`, baggage: 'tenant=acme' });
+    expect(trace.getSpan(open.context)).toBe(open.span);
+    expect(propagation.getBaggage(open.context)?.getEntry('tenant')?.value).toBe('acme');
+    expect(open.context).toBe(open.context);
+    expect(recorder.openSpans().map((span) => span.name)).toEqual(['send orders']);
+    open.end(new Error('nack'), true, 'nack');
+    open.end(undefined, false);
+    const [span] = recorder.spans();
+    expect(span!.status).toEqual({ code: SpanStatusCode.ERROR, message: 'nack' });
+    expect(span!.attributes['error.type']).toBe('nack');
+    expect(recorder.openSpans()).toEqual([]);
+  });
+
   it('ends the span and rethrows the same error when a handler throws synchronously', () => {
     const tracer = new MessagingTracer('kafka');
     const failure = new RangeError('boom');
