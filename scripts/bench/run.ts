@@ -26,7 +26,7 @@
  *   BENCH_ISOLATED_MESSAGES (default 50000)  messages per variant and round of isolated.ts; its
  *                                 profiled runs (each tracebus variant and floor alone, for the
  *                                 broker sections' target (c)) make two rounds of as many, in
- *                                 three children per variant
+ *                                 five children per variant
  *   BENCH_RESULTS=<file>          also writes what was measured there, as JSON; it always goes
  *                                 to docs/benchmarks.json, beside the report (render.ts)
  *
@@ -89,14 +89,17 @@ const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000
 // alternating its variants over ISOLATED_ROUNDS rounds: two processes of the same code put a
 // ratio of tracebus's to the floor's CPU 0.89× and 1.36× apart (what V8 makes of the shared
 // hot paths differs from one process to the next, as the machine's noise does), so the report
-// takes the median process and shows the spread.
-const ISOLATED_PROCESSES = 5;
+// takes the median process and shows the spread. Nine processes: with five, two full runs of
+// the same code put the RabbitMQ ratio under 1% sampling at 0.79× and 1.09×, either side of its
+// line; a process takes about 15 s.
+const ISOLATED_PROCESSES = 9;
 const ISOLATED_ROUNDS = 3;
 // The isolated section's profiled runs: each variant alone in ISOLATED_PROFILE_RUNS children,
 // the variants in a rotating order, so that a busy spell of the machine slows one child
 // rather than one variant, and the median child counts; each child profiles
 // ISOLATED_PROFILE_ROUNDS rounds (a thousand samples or more at the default 50,000 messages).
-const ISOLATED_PROFILE_RUNS = 3;
+// Five children, so that one whose JIT made a slower hot path moves the median less.
+const ISOLATED_PROFILE_RUNS = 5;
 const ISOLATED_PROFILE_ROUNDS = 2;
 const wanted = process.env.BENCH_SECTIONS?.split(',');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
