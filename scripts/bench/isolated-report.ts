@@ -16,14 +16,17 @@ interface Row {
 /**
  * isolated.ts's operations: its tracebus variant is `<prefix>: tracebus`, the floor it is
  * compared with `<floor>: floor+semconv` (the no-op clients are kafkajs-shaped, so the
- * Kafka floors stand for @confluentinc/kafka-javascript too).
+ * Kafka floors stand for @confluentinc/kafka-javascript too). Where the floor also ran in the
+ * operation's own process under another name, `<sameProcessFloor>: floor+semconv` (the Kafka
+ * floors beside the @confluentinc/kafka-javascript wrappers, ISOLATED_GROUPS), that run is the
+ * one compared; a profile of the floor alone is the same code either way.
  */
-export const OPERATIONS = [
+export const OPERATIONS: readonly { prefix: string; floor: string; sameProcessFloor?: string; title: string }[] = [
   { prefix: 'send x100', floor: 'send x100', title: 'Kafka `send` of 100 messages, per message' },
   { prefix: 'send x1', floor: 'send x1', title: 'Kafka `send` of one message' },
   { prefix: 'eachMessage', floor: 'eachMessage', title: 'Kafka `eachMessage`' },
-  { prefix: 'confluent send x100', floor: 'send x100', title: '@confluentinc/kafka-javascript `send` of 100 messages, per message' },
-  { prefix: 'confluent eachMessage', floor: 'eachMessage', title: '@confluentinc/kafka-javascript `eachMessage`' },
+  { prefix: 'confluent send x100', floor: 'send x100', sameProcessFloor: 'confluent send x100', title: '@confluentinc/kafka-javascript `send` of 100 messages, per message' },
+  { prefix: 'confluent eachMessage', floor: 'eachMessage', sameProcessFloor: 'confluent eachMessage', title: '@confluentinc/kafka-javascript `eachMessage`' },
   { prefix: 'amqp publish', floor: 'amqp publish', title: 'AMQP publish on a ConfirmChannel' },
   { prefix: 'amqp consume', floor: 'amqp consume', title: 'AMQP consume' },
   { prefix: 'bus publish', floor: 'bus publish', title: 'in-process bus publish' },
@@ -34,6 +37,32 @@ const tracebusOf = (prefix: string) => `${prefix}: tracebus`;
 export const W3C_TRACEBUS = 'w3c propagators: tracebus';
 export const W3C_CORE = 'w3c propagators: core';
 const floorOf = (floor: string) => `${floor}: floor+semconv`;
+/** The floor row `rows` compare the operation `prefix` with: the one run beside it where there is one (see OPERATIONS). */
+function comparedFloor(prefix: string, rows: readonly Row[]): string {
+  const operation = OPERATIONS.find((each) => each.prefix === prefix)!;
+  const beside = operation.sameProcessFloor === undefined ? undefined : floorOf(operation.sameProcessFloor);
+  return beside !== undefined && rows.some((row) => row.name === beside) ? beside : floorOf(operation.floor);
+}
+
+/**
+ * The processes run.ts's isolated section runs (isolated-transports.ts): each transport's
+ * variants in a process of their own, as a service runs one client, so that V8 compiles
+ * tracebus's shared code for that client's shapes alone, as it does in production. Every
+ * isolated.ts variant is in exactly one (isolated.ts checks).
+ */
+export const ISOLATED_GROUPS: readonly { name: string; variants: RegExp }[] = [
+  { name: 'kafkajs', variants: /^(send x100|send x1|eachMessage): / },
+  { name: 'confluent', variants: /^confluent / },
+  { name: 'amqplib', variants: /^amqp / },
+  { name: 'bus', variants: /^bus / },
+  { name: 'w3c', variants: /^w3c propagators: / },
+];
+
+/** The group of ISOLATED_GROUPS whose process runs `variant`, or `undefined`. */
+export function isolatedGroupOf(variant: string): string | undefined {
+  const groups = ISOLATED_GROUPS.filter((group) => group.variants.test(variant));
+  return groups.length === 1 ? groups[0]!.name : undefined;
+}
 /** isolated.ts's variants of the official instrumentation (kafkajs's) on the same no-op clients. */
 const officialOf = (prefix: string) => `${prefix}: otel`;
 /** The official instrumentation isolated.ts runs on the no-op clients. */
@@ -161,24 +190,23 @@ export function isolatedAdded(isolated: SectionResult | undefined, transport: Se
   const operations = TRANSPORTS[transport];
   const sampler = sampled ? 'isolated@1%' : 'isolated';
   if (operations === undefined) return undefined;
-  const floorName = (prefix: string) => floorOf(OPERATIONS.find((operation) => operation.prefix === prefix)!.floor);
   // Producer + consumer of `name` in `rows`; undefined where either is missing.
-  const both = (rows: Row[], name: (prefix: string) => string) => {
-    const [producer, consumer] = [operations.producer, operations.consumer].map((prefix) => rows.find((row) => row.name === name(prefix))?.cpuMicrosPerMessage);
+  const both = (rows: Row[], name: (prefix: string, rows: Row[]) => string) => {
+    const [producer, consumer] = [operations.producer, operations.consumer].map((prefix) => rows.find((row) => row.name === name(prefix, rows))?.cpuMicrosPerMessage);
     return producer !== undefined && consumer !== undefined && Number.isFinite(producer) && Number.isFinite(consumer) ? producer + consumer : undefined;
   };
   const rows = isolatedRows(isolated, sampler);
-  const [tracebus, floor] = [both(rows, tracebusOf), both(rows, floorName)];
+  const [tracebus, floor] = [both(rows, tracebusOf), both(rows, comparedFloor)];
   if (tracebus === undefined || floor === undefined) return undefined;
   // Process by process, how far the ratios to the floor and to the official instrumentation moved.
-  const spread = (against: (prefix: string) => string) => {
+  const spread = (against: (prefix: string, rows: Row[]) => string) => {
     const ratios = processRows(isolated, sampler).flatMap((each) => {
       const [mine, theirs] = [both(each, tracebusOf), both(each, against)];
       return mine === undefined || theirs === undefined ? [] : [mine / theirs];
     });
     return ratios.length < 2 ? undefined : { low: Math.min(...ratios), high: Math.max(...ratios) };
   };
-  return { producerOperation: operations.producer, consumerOperation: operations.consumer, tracebus, floor, official: both(rows, officialOf), floorSpread: spread(floorName), officialSpread: spread(officialOf) };
+  return { producerOperation: operations.producer, consumerOperation: operations.consumer, tracebus, floor, official: both(rows, officialOf), floorSpread: spread(comparedFloor), officialSpread: spread(officialOf) };
 }
 
 /** {@link isolatedAdded}'s answer: CPU µs per message of tracing's work on the no-op clients, producer + consumer. */
@@ -273,7 +301,7 @@ function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => I
 /** The section's tables, one per sampler, and a line on what tracebus adds over the floors. */
 export function isolatedSummary(section: SectionResult): string[] {
   const lines = [
-    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; the variants alternate over the rounds of a process, each figure is the median of its rounds, and the tables show the median of those over the processes (how many: the section’s title), since what V8 makes of the shared hot paths differs from one process to the next. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them. ' +
+    'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; each transport\'s variants run in a process of their own, as a service runs one client, so that V8 compiles tracebus\'s shared code for that client\'s shapes alone; the variants alternate over the rounds of a process, each figure is the median of its rounds, and the tables show the median of those over the processes (how many: the section’s title), since what V8 makes of the shared hot paths differs from one process to the next. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors, run again in their process. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them. ' +
       `${ISOLATED_OFFICIAL} runs on the same no-op Kafka clients: its patch applied to a module whose \`Kafka\` hands them out, so that its own wrappers of \`send\` and \`eachMessage\` run with nothing under them (the broker sections' \`otel\`, without their noise).`,
     '',
   ];
@@ -287,8 +315,8 @@ export function isolatedSummary(section: SectionResult): string[] {
       `| operation | floor+semconv µs | tracebus µs | tracebus ÷ floor |${withOfficial ? ` ${ISOLATED_OFFICIAL} µs | tracebus ÷ it |` : ''}`,
       `|---|---:|---:|---:|${withOfficial ? '---:|---:|' : ''}`,
     );
-    for (const { prefix, floor: floorPrefix, title } of OPERATIONS) {
-      const floor = of(floorOf(floorPrefix));
+    for (const { prefix, title } of OPERATIONS) {
+      const floor = of(comparedFloor(prefix, rows));
       const tracebus = of(tracebusOf(prefix));
       if (floor === undefined || tracebus === undefined) continue;
       const official = of(officialOf(prefix));

@@ -12,6 +12,8 @@
  *   ISOLATED_VARIANTS=eachMessage,send  only the variants whose names contain one of these;
  *                       a part that is a variant's whole name selects that variant alone
  *                       (`send x1: tracebus`, not `send x100: tracebus` too)
+ *   ISOLATED_GROUP=kafkajs|confluent|amqplib|bus|w3c  only the variants of that transport's
+ *                       process in run.ts's isolated section (ISOLATED_GROUPS, isolated-transports.ts)
  *   ISOLATED_BASE=/path/to/other/checkout  also that checkout's tracebus, marked (base)
  *   ISOLATED_SAMPLED=1  under ParentBased(TraceIdRatioBased(0.01)) instead of every trace
  *   ISOLATED_JSON=1     one JSON line of the medians, for run.ts's `isolated` section
@@ -36,7 +38,7 @@ import { headerGetter, headerSetter } from '../../src/core/headers.ts';
 import { activeMessageTrace } from '../../src/core/message-trace.ts';
 import type { MemoryMessage } from '../../src/memory/index.ts';
 import { w3cConformant } from '../../src/w3c/index.ts';
-import { W3C_CORE, W3C_TRACEBUS } from './isolated-report.ts';
+import { ISOLATED_GROUPS, isolatedGroupOf, W3C_CORE, W3C_TRACEBUS } from './isolated-report.ts';
 import { profileIfAsked } from './cpu-profile.ts';
 import { markLog } from './v8-log.ts';
 import { NoopChannel, NoopConsumer, NoopProducer, type KafkaMessage } from './noop-clients.ts';
@@ -434,11 +436,17 @@ async function measure(name: string, n: number): Promise<number> {
 }
 
 Object.assign(variants, tracebus, await officialVariants());
+for (const name of Object.keys(variants)) if (isolatedGroupOf(name) === undefined) throw new Error(`isolated.ts: the variant '${name}' is in no process of ISOLATED_GROUPS (isolated-report.ts), or in more than one`);
 // A part of ISOLATED_VARIANTS that is a variant's whole name selects that variant alone (so
 // that `send x1: tracebus` does not also select `send x100: tracebus`); any other part, the
-// variants whose names contain it.
+// variants whose names contain it. ISOLATED_GROUP keeps those of one process of ISOLATED_GROUPS.
 const only = process.env.ISOLATED_VARIANTS?.split(',');
-const selects = (name: string) => only === undefined || only.some((part) => (Object.hasOwn(variants, part) ? name === part : name.includes(part)));
+const group = process.env.ISOLATED_GROUP;
+if (group !== undefined && !ISOLATED_GROUPS.some(({ name }) => name === group)) throw new Error(`ISOLATED_GROUP=${group}: use one of ${ISOLATED_GROUPS.map(({ name }) => name).join(', ')}`);
+// The process of the @confluentinc/kafka-javascript wrappers runs the Kafka floors too, under
+// names of its group, and compares the wrappers with them there.
+if (group === 'confluent') for (const operation of ['send x100', 'eachMessage']) variants[`confluent ${operation}: floor+semconv`] = variants[`${operation}: floor+semconv`]!;
+const selects = (name: string) => (only === undefined || only.some((part) => (Object.hasOwn(variants, part) ? name === part : name.includes(part)))) && (group === undefined || isolatedGroupOf(name) === group);
 const names = Object.keys(variants).filter(selects);
 if (names.length === 0) throw new Error(`ISOLATED_VARIANTS=${process.env.ISOLATED_VARIANTS} selects none of: ${Object.keys(variants).join(', ')}`);
 for (const name of names) await measure(name, Math.min(messages, 20_000));
@@ -470,9 +478,11 @@ if (process.env.ISOLATED_JSON === '1') {
   console.log(`CPU µs per message, median of ${rounds} rounds of ${messages.toLocaleString('en')} (${spansPerMessage.toFixed(2)} spans exported per message and variant):`);
   for (const name of names) {
     const value = median(samples[name]!);
-    // The Kafka floors stand for both Kafka clients' wrappers.
-    const floorName = name.replace(/^confluent /, '').replace(/(tracebus|otel).*$/, 'floor+semconv');
-    const floor = floorName !== name && samples[floorName] !== undefined ? median(samples[floorName]) : undefined;
+    // The Kafka floors stand for both Kafka clients' wrappers: under the confluent name where they ran under it.
+    const floorName = name.replace(/(tracebus|otel).*$/, 'floor+semconv');
+    const kafkaFloor = floorName.replace(/^confluent /, '');
+    const floorRun = samples[floorName] ?? samples[kafkaFloor];
+    const floor = floorName !== name && floorRun !== undefined ? median(floorRun) : undefined;
     console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
   }
   if (process.env.BENCH_PROFILE) console.log(`CPU profile of the measured rounds, ${profiledOperations.toLocaleString('en')} operations (${rounds} × ${messages.toLocaleString('en')} × ${names.length} variant${names.length === 1 ? '' : 's'}): ${process.env.BENCH_PROFILE}`);

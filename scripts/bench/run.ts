@@ -85,8 +85,8 @@ const kafkaSingleRounds = Math.max(rounds, 5);
 const memoryMessages = Number(process.env.BENCH_MEMORY_MESSAGES ?? 1_000_000);
 const wireMessages = Number(process.env.BENCH_WIRE_MESSAGES ?? 20_000);
 const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000);
-// The isolated section runs isolated.ts in ISOLATED_PROCESSES children per sampler, each
-// alternating its variants over ISOLATED_ROUNDS rounds: two processes of the same code put a
+// The isolated section runs isolated.ts in ISOLATED_PROCESSES children per sampler and
+// transport, each alternating its variants over ISOLATED_ROUNDS rounds: two processes of the same code put a
 // ratio of tracebus's to the floor's CPU 0.89× and 1.36× apart (what V8 makes of the shared
 // hot paths differs from one process to the next, as the machine's noise does), so the report
 // takes the median process and shows the spread. Nine processes: with five, two full runs of
@@ -239,11 +239,12 @@ const sections: Section[] = [
   },
   {
     name: 'isolated',
-    title: `Tracing alone, on clients that do nothing: ${isolatedMessages.toLocaleString('en')} messages per variant and round, ${ISOLATED_ROUNDS} rounds in each of ${ISOLATED_PROCESSES} processes`,
+    title: `Tracing alone, on clients that do nothing: ${isolatedMessages.toLocaleString('en')} messages per variant and round, ${ISOLATED_ROUNDS} rounds in each of ${ISOLATED_PROCESSES} processes per transport`,
     variants: ['isolated', 'isolated@1%'],
-    // isolated.ts alternates its variants over its own rounds, in one process; each round here is one such process.
+    // isolated.ts alternates its variants over its own rounds, in one process per transport
+    // (isolated-transports.ts); each round here is one such process of every transport.
     rounds: ISOLATED_PROCESSES,
-    command: () => ['scripts/bench/isolated.ts', String(isolatedMessages), String(ISOLATED_ROUNDS)],
+    command: () => ['scripts/bench/isolated-transports.ts', String(isolatedMessages), String(ISOLATED_ROUNDS)],
     env: (variant) => ({ ISOLATED_JSON: '1', ...(variant === 'isolated@1%' ? { ISOLATED_SAMPLED: '1' } : {}) }),
     // Every trace sampled: the broker sections' target (c) is about that SDK.
     isolatedProfiled: ISOLATED_PROFILED,

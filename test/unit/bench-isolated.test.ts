@@ -4,7 +4,7 @@
  * unprofiled rows, tracebus's beside the semconv floor's, for the sampler asked for.
  */
 import { describe, expect, it } from 'vitest';
-import { isolatedAdded, isolatedOwnTime, isolatedRows, isolatedSummary, profileToCpu } from '../../scripts/bench/isolated-report.ts';
+import { ISOLATED_GROUPS, isolatedAdded, isolatedGroupOf, isolatedOwnTime, isolatedRows, isolatedSummary, profileToCpu } from '../../scripts/bench/isolated-report.ts';
 import type { SectionResult } from '../../scripts/bench/results.ts';
 
 const rows = (values: Record<string, number>) => Object.entries(values).map(([name, cpuMicrosPerMessage]) => ({ name, cpuMicrosPerMessage }));
@@ -33,6 +33,14 @@ describe('isolatedAdded', () => {
     expect(isolatedAdded(section, 'kafka', false)).toEqual({ producerOperation: 'send x100', consumerOperation: 'eachMessage', tracebus: 4.75, floor: 4.25 });
     // @confluentinc/kafka-javascript's wrappers are compared with the Kafka floors.
     expect(isolatedAdded(section, 'confluent-kafka', false)).toEqual({ producerOperation: 'confluent send x100', consumerOperation: 'confluent eachMessage', tracebus: 5.25, floor: 4.25 });
+  });
+
+  it('compares @confluentinc/kafka-javascript’s wrappers with the Kafka floors run in their own process, where those ran', () => {
+    const beside = { ...EVERY_TRACE, 'confluent send x100: floor+semconv': 1.5, 'confluent eachMessage: floor+semconv': 3.5 };
+    expect(isolatedAdded(isolated(beside), 'confluent-kafka', false)).toEqual({ producerOperation: 'confluent send x100', consumerOperation: 'confluent eachMessage', tracebus: 5.25, floor: 5 });
+    // kafkajs's wrappers keep the floors of their own process.
+    expect(isolatedAdded(isolated(beside), 'kafka', false)).toEqual({ producerOperation: 'send x100', consumerOperation: 'eachMessage', tracebus: 4.75, floor: 4.25 });
+    expect(isolatedSummary(isolated(beside)).join('\n')).toContain('| @confluentinc/kafka-javascript `send` of 100 messages, per message | 1.50 | 1.75 | 1.17× |');
   });
 
   it('reads the sampled rows for the sampled figures, and gives none where they did not run', () => {
@@ -160,5 +168,21 @@ describe('isolatedSummary', () => {
     expect(text).toContain('| Kafka `send` of one message | 2.00 | 2.50 | 1.25× | 2.25 | 1.11× |');
     expect(text).toContain('| Kafka `send` of 100 messages, per message | 1.25 | 1.50 | 1.20× | — | — |');
     expect(isolatedSummary(isolated(EVERY_TRACE)).join('\n')).toContain('| operation | floor+semconv µs | tracebus µs | tracebus ÷ floor |\n');
+  });
+});
+
+describe('isolatedGroupOf', () => {
+  it('puts each transport’s variants, and the floors they are compared with, in one process', () => {
+    expect(['send x100: tracebus', 'send x1: floor+semconv', 'eachMessage: otel', 'eachMessage: floor+tracebus attributes', 'send x100: tracebus (base)'].map(isolatedGroupOf)).toEqual(['kafkajs', 'kafkajs', 'kafkajs', 'kafkajs', 'kafkajs']);
+    expect(['confluent send x100: tracebus', 'confluent eachMessage: floor+semconv'].map(isolatedGroupOf)).toEqual(['confluent', 'confluent']);
+    expect(['amqp publish: floor+tracebus attributes', 'amqp consume: tracebus'].map(isolatedGroupOf)).toEqual(['amqplib', 'amqplib']);
+    expect(['bus publish: tracebus', 'bus handler: floor+semconv'].map(isolatedGroupOf)).toEqual(['bus', 'bus']);
+    expect(isolatedGroupOf('w3c propagators: core')).toBe('w3c');
+  });
+
+  it('answers undefined for a variant no process runs, which isolated.ts refuses', () => {
+    expect(isolatedGroupOf('send x10: tracebus')).toBeUndefined();
+    expect(isolatedGroupOf('nats publish: tracebus')).toBeUndefined();
+    expect(ISOLATED_GROUPS.map(({ name }) => name)).toEqual(['kafkajs', 'confluent', 'amqplib', 'bus', 'w3c']);
   });
 });
