@@ -448,7 +448,7 @@ if (group !== undefined && !ISOLATED_GROUPS.some(({ name }) => name === group)) 
 if (group === 'confluent') for (const operation of ['send x100', 'eachMessage']) variants[`confluent ${operation}: floor+semconv`] = variants[`${operation}: floor+semconv`]!;
 const selects = (name: string) => (only === undefined || only.some((part) => (Object.hasOwn(variants, part) ? name === part : name.includes(part)))) && (group === undefined || isolatedGroupOf(name) === group);
 const names = Object.keys(variants).filter(selects);
-if (names.length === 0) throw new Error(`ISOLATED_VARIANTS=${process.env.ISOLATED_VARIANTS} selects none of: ${Object.keys(variants).join(', ')}`);
+if (names.length === 0) throw new Error(`ISOLATED_VARIANTS=${process.env.ISOLATED_VARIANTS}${group === undefined ? '' : ` with ISOLATED_GROUP=${group}`} selects none of: ${Object.keys(variants).join(', ')}`);
 for (const name of names) await measure(name, Math.min(messages, 20_000));
 const spansBefore = exportedSpans();
 const samples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));

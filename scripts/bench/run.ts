@@ -86,12 +86,12 @@ const memoryMessages = Number(process.env.BENCH_MEMORY_MESSAGES ?? 1_000_000);
 const wireMessages = Number(process.env.BENCH_WIRE_MESSAGES ?? 20_000);
 const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000);
 // The isolated section runs isolated.ts in ISOLATED_PROCESSES children per sampler and
-// transport, each alternating its variants over ISOLATED_ROUNDS rounds: two processes of the same code put a
-// ratio of tracebus's to the floor's CPU 0.89× and 1.36× apart (what V8 makes of the shared
-// hot paths differs from one process to the next, as the machine's noise does), so the report
-// takes the median process and shows the spread. Nine processes: with five, two full runs of
-// the same code put the RabbitMQ ratio under 1% sampling at 0.79× and 1.09×, either side of its
-// line; a process takes about 15 s.
+// transport, each alternating its variants over ISOLATED_ROUNDS rounds: two processes of the
+// same code put a ratio of tracebus's to the floor's CPU 0.89× and 1.36× apart (what V8 makes
+// of the shared hot paths differs from one process to the next, as the machine's noise does),
+// so the report takes the median process and shows the spread. Nine processes: with five, two
+// full runs of the same code put the RabbitMQ ratio under 1% sampling at 0.79× and 1.09×,
+// either side of its line; the children of all transports take about 30 s a process.
 const ISOLATED_PROCESSES = 9;
 const ISOLATED_ROUNDS = 3;
 // The isolated section's profiled runs: each variant alone in ISOLATED_PROFILE_RUNS children,
