@@ -11,6 +11,8 @@ import { median, type IsolatedProfile, type SectionName, type SectionResult } fr
 interface Row {
   name: string;
   cpuMicrosPerMessage: number;
+  /** The main thread's alone (results from before it was measured lack it). */
+  mainThreadCpuMicrosPerMessage?: number;
 }
 
 /**
@@ -116,7 +118,11 @@ export interface IsolatedOwnTime {
 export function isolatedRows(isolated: SectionResult | undefined, sampler: 'isolated' | 'isolated@1%'): Row[] {
   const processes = processRows(isolated, sampler);
   const names = [...new Set(processes.flatMap((rows) => rows.map((row) => row.name)))];
-  return names.map((name) => ({ name, cpuMicrosPerMessage: median(processes.flatMap((rows) => rows.filter((row) => row.name === name).map((row) => row.cpuMicrosPerMessage))) }));
+  return names.map((name) => {
+    const rows = processes.flatMap((each) => each.filter((row) => row.name === name));
+    const mainThread = rows.flatMap((row) => (typeof row.mainThreadCpuMicrosPerMessage === 'number' ? [row.mainThreadCpuMicrosPerMessage] : []));
+    return { name, cpuMicrosPerMessage: median(rows.map((row) => row.cpuMicrosPerMessage)), ...(mainThread.length === rows.length ? { mainThreadCpuMicrosPerMessage: median(mainThread) } : {}) };
+  });
 }
 
 /** Each process's rows of the `sampler` run, for ratios taken process by process. */
@@ -124,19 +130,26 @@ function processRows(isolated: SectionResult | undefined, sampler: 'isolated' | 
   return (isolated?.samples[sampler] ?? []).map((sample) => (sample.rows ?? []) as Row[]);
 }
 
-/** The CPU µs per message the isolated section's unprofiled rounds measured for `variant` (every trace sampled). */
+/**
+ * The CPU µs per message the isolated section's unprofiled rounds measured for `variant` (every
+ * trace sampled) on the main thread, the one V8's tick log samples: the process's CPU time also
+ * counts V8's other threads (the GC's helpers, the optimizing compiler), whose time no tick of
+ * the profile carries, and dividing it by the ticks' shares would give each function a part of
+ * theirs. Results from before the main thread's time was measured give the process's.
+ */
 function unprofiledCpu(isolated: SectionResult, variant: string): number | undefined {
-  return isolatedRows(isolated, 'isolated').find((row) => row.name === variant)?.cpuMicrosPerMessage;
+  const row = isolatedRows(isolated, 'isolated').find((each) => each.name === variant);
+  return row?.mainThreadCpuMicrosPerMessage ?? row?.cpuMicrosPerMessage;
 }
 
 /**
  * The factor that turns a profile's self times (samples × the interval between them) into CPU
- * time: the CPU time per operation the unprofiled rounds measured for the variant, over what
- * its busy samples add up to. The sampler keeps wall-clock time, so where the machine's cores
- * are shared a sample also carries the time the process waited descheduled: on a busy host the
- * busy samples came to up to 2.3 times the CPU time. The profile tells how that time divides
- * among the stack's parts; the unprofiled rounds tell how much CPU there was to divide. 1 where
- * the unprofiled rounds have no row for the variant.
+ * time: the main thread's CPU time per operation the unprofiled rounds measured for the variant
+ * ({@link unprofiledCpu}), over what its busy samples add up to. The sampler keeps wall-clock
+ * time, so where the machine's cores are shared a sample also carries the time the process
+ * waited descheduled: on a busy host the busy samples came to up to 2.3 times the CPU time. The
+ * profile tells how that time divides among the stack's parts; the unprofiled rounds tell how
+ * much CPU there was to divide. 1 where the unprofiled rounds have no row for the variant.
  */
 export function profileToCpu(isolated: SectionResult, profile: IsolatedProfile): number {
   const cpu = unprofiledCpu(isolated, profile.variant);
@@ -262,12 +275,15 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
   });
   const range = (values: number[], format: (value: number) => string) => `${format(Math.min(...values))}–${format(Math.max(...values))}`;
   const percent = (value: number) => `${(value * 100).toFixed(0)}%`;
+  // Results from before the main thread's CPU time was measured divide the process's.
+  const mainThread = isolatedRows(section, 'isolated').some((row) => row.mainThreadCpuMicrosPerMessage !== undefined);
+  const cpuDivided = mainThread ? "the main thread's CPU time per message in the unprofiled rounds above" : 'the CPU time per message of the unprofiled rounds above';
   const perTransport = TRANSPORT_TITLES.flatMap(([transport, title]) => {
     const own = isolatedOwnTime(section, transport);
     return own === undefined ? [] : [`${title} (\`${own.producerOperation}\` + \`${own.consumerOperation}\`) ${own.total.toFixed(2)} µs, ${own.w3c.toFixed(2)} of it in src/w3c, the floors' own code ${own.floor.toFixed(2)} µs`];
   });
   return [
-    `tracebus's own self time per message, from V8's tick log of each variant run alone in its own process (every trace sampled; the measured rounds only, ${operations.toLocaleString('en')} messages; the median of ${runs} such children, run in a rotating order; CPU µs per message: the CPU time per message of the unprofiled rounds above, divided as the busy ticks divide among the stack's parts). Each tick counts for the function whose code it was in, in that function's own file, including where V8 inlined it into another: the SDK's \`span.end()\` inlined into a tracebus closure counts as OpenTelemetry's, and tracebus's code inlined into the floor's as tracebus's. A tick in a builtin counts for the JavaScript function that called it, as in a CPU profile, or, where the builtin runs without a frame of its own, for that function's caller, which V8's stack walk sees in its place. (A CPU profile from the inspector counts inlined code as the self time of the function it was inlined into, without its file, which made tracebus's own time look larger and the floors' too.) The columns: tracebus's sources (src/), the part of it in its W3C propagators (src/w3c, the work the floors leave to @opentelemetry/core), the loop in isolated.ts that drives tracebus's wrapper, and the floor's own code in isolated.ts (the hand-written glue around the SDK, its loop included).`,
+    `tracebus's own self time per message, from V8's tick log of each variant run alone in its own process (every trace sampled; the measured rounds only, ${operations.toLocaleString('en')} messages; the median of ${runs} such children, run in a rotating order; CPU µs per message: ${cpuDivided}, divided as the busy ticks divide among the stack's parts${mainThread ? ", as the tick log samples the main thread alone and none of V8's other threads (the GC's helpers, the optimizing compiler), whose CPU time the tables above also count" : ''}). Each tick counts for the function whose code it was in, in that function's own file, including where V8 inlined it into another: the SDK's \`span.end()\` inlined into a tracebus closure counts as OpenTelemetry's, and tracebus's code inlined into the floor's as tracebus's. A tick in a builtin counts for the JavaScript function that called it, as in a CPU profile, or, where the builtin runs without a frame of its own, for that function's caller, which V8's stack walk sees in its place. (A CPU profile from the inspector counts inlined code as the self time of the function it was inlined into, without its file, which made tracebus's own time look larger and the floors' too.) The columns: tracebus's sources (src/), the part of it in its W3C propagators (src/w3c, the work the floors leave to @opentelemetry/core), the loop in isolated.ts that drives tracebus's wrapper, and the floor's own code in isolated.ts (the hand-written glue around the SDK, its loop included).`,
     '',
     '| operation | tracebus src/ µs | of it src/w3c | loop driving tracebus µs | floor+semconv own code µs |',
     '|---|---:|---:|---:|---:|',
@@ -275,7 +291,7 @@ function profileTable(profiles: IsolatedProfile[], section: SectionResult): stri
     '',
     ...(perTransport.length === 0 ? [] : [`- per message, producer + consumer: ${perTransport.join('; ')}.`]),
     ...heaviestLines(profiles, find, section),
-    `- the ticks were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of the CPU time per message of the unprofiled rounds above (which also counts the threads of the GC), which is why the figures above divide that CPU time by the ticks' shares rather than count ticks × interval; the ticks' wall-clock gaps would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
+    `- the ticks were ${range(intervals, (value) => value.toFixed(0))} µs apart (median; 250 µs asked). The busy ones × that interval come to ${busyShare.length === 0 ? '(no unprofiled rounds to compare)' : range(busyShare, percent)} of ${cpuDivided}${mainThread ? '' : ' (which also counts the threads of the GC)'}, which is why the figures above divide that CPU time by the ticks' shares rather than count ticks × interval; the ticks' wall-clock gaps would add ${range(wallExcess, percent)}, time the process waited descheduled.`,
     '',
   ];
 }
@@ -300,7 +316,9 @@ function heaviestLines(profiles: IsolatedProfile[], find: (variant: string) => I
 
 /** The section's tables, one per sampler, and a line on what tracebus adds over the floors. */
 export function isolatedSummary(section: SectionResult): string[] {
+  const warmup = section.samples.isolated?.[0]?.warmupMillis;
   const lines = [
+    (typeof warmup === 'number' ? `Each process first runs its variants for ${(warmup / 1000).toLocaleString('en')} s of CPU time, until its heap and optimized code have settled as a service's have after a while (a process measured after a few hundred milliseconds took up to 2-3 times the CPU per message); the figures count all of the process's CPU time, V8's other threads (the GC's helpers, the optimizing compiler) included. ` : '') +
     'CPU time per message of the tracing work alone: tracebus\'s wrappers around clients that do nothing (a `send` that resolves at once, a delivery made in memory, a publish confirmed on the next microtask), beside a hand-written floor that records the attributes semconv requires (`floor+semconv`; on a Kafka `send` of 100, also the CLIENT `send` span semconv gives a batch, linked to each message\'s `create` span, as tracebus\'s), with the SDK of the broker sections; each transport\'s variants run in a process of their own, as a service runs one client, so that V8 compiles tracebus\'s shared code for that client\'s shapes alone; the variants alternate over the rounds of a process, each figure is the median of its rounds, and the tables show the median of those over the processes (how many: the section’s title), since what V8 makes of the shared hot paths differs from one process to the next. The @confluentinc/kafka-javascript wrappers run on the same kafkajs-shaped clients (its KafkaJS API has their shape) and are compared with the Kafka floors, run again in their process. `floor+tracebus attributes` is a floor that records what tracebus records: on a Kafka consumer, the ten attributes of its process span, set at the start; on a Kafka `send` of one message and an AMQP publish, the semconv floor with the broker\'s address and port (and on Kafka the client id), set after the start on a span that records, as tracebus sets them. ' +
       `${ISOLATED_OFFICIAL} runs on the same no-op Kafka clients: its patch applied to a module whose \`Kafka\` hands them out, so that its own wrappers of \`send\` and \`eachMessage\` run with nothing under them (the broker sections' \`otel\`, without their noise).`,
     '',

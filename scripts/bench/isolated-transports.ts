@@ -24,7 +24,8 @@ interface ChildLine {
   rounds: number;
   seconds: number;
   spansPerMessage: number;
-  rows: { name: string; cpuMicrosPerMessage: number }[];
+  warmupMillis: number;
+  rows: { name: string; cpuMicrosPerMessage: number; mainThreadCpuMicrosPerMessage: number }[];
 }
 
 const lines: ChildLine[] = ISOLATED_GROUPS.map(({ name }) => {
@@ -40,6 +41,7 @@ console.log(
     messages: first.messages,
     rounds: first.rounds,
     seconds: 0,
+    warmupMillis: first.warmupMillis,
     // Spans each child exported per message of one round, all its variants together; summed, as one process of them all would count them.
     spansPerMessage: lines.reduce((sum, line) => sum + line.spansPerMessage, 0),
     rows: lines.flatMap((line) => line.rows),

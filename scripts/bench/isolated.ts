@@ -17,6 +17,9 @@
  *   ISOLATED_BASE=/path/to/other/checkout  also that checkout's tracebus, marked (base)
  *   ISOLATED_SAMPLED=1  under ParentBased(TraceIdRatioBased(0.01)) instead of every trace
  *   ISOLATED_JSON=1     one JSON line of the medians, for run.ts's `isolated` section
+ *   ISOLATED_WARMUP_MS=3000  the warm-up before the measured rounds: passes of every selected
+ *                       variant (up to 20,000 messages each) until the process has spent this
+ *                       much CPU time in them, three passes at least
  *   BENCH_PROFILE=<file>  a CPU profile of the measured rounds (not the warm-up) into that
  *                       file (cpu-profile.ts); the output says how many operations (messages,
  *                       all selected variants together) those rounds ran, `profiledOperations`
@@ -27,7 +30,9 @@
  *
  * The variants alternate within every round, so a noisy neighbour hits all of them alike;
  * the figure is CPU time (user + system) per message, the median of the rounds, and each
- * tracebus row is also given as a ratio to its floor. Broker benchmarks (run.ts) measure
+ * tracebus row is also given as a ratio to its floor. The process's CPU time counts V8's
+ * threads too (the GC's helpers, the optimizing compiler); the main thread's alone is given
+ * beside it, the time a profile of the main thread divides among functions. Broker benchmarks (run.ts) measure
  * the same wrappers with real clients; this one shows tracing's own share without the
  * client's noise, for work on tracebus's hot path.
  */
@@ -426,13 +431,15 @@ const variants: Record<string, (n: number) => Promise<void>> = {
   })),
 };
 
-/** CPU µs per message of one run of `variant`, its spans flushed (export included). */
-async function measure(name: string, n: number): Promise<number> {
+/** CPU µs per message of one run of `variant`, its spans flushed (export included): the process's, and its main thread's alone. */
+async function measure(name: string, n: number): Promise<{ process: number; mainThread: number }> {
   const before = process.cpuUsage();
+  const mainBefore = process.threadCpuUsage();
   await variants[name]!(n);
   await provider.forceFlush();
+  const main = process.threadCpuUsage(mainBefore);
   const used = process.cpuUsage(before);
-  return (used.user + used.system) / n;
+  return { process: (used.user + used.system) / n, mainThread: (main.user + main.system) / n };
 }
 
 Object.assign(variants, tracebus, await officialVariants());
@@ -449,9 +456,22 @@ if (group === 'confluent') for (const operation of ['send x100', 'eachMessage'])
 const selects = (name: string) => (only === undefined || only.some((part) => (Object.hasOwn(variants, part) ? name === part : name.includes(part)))) && (group === undefined || isolatedGroupOf(name) === group);
 const names = Object.keys(variants).filter(selects);
 if (names.length === 0) throw new Error(`ISOLATED_VARIANTS=${process.env.ISOLATED_VARIANTS}${group === undefined ? '' : ` with ISOLATED_GROUP=${group}`} selects none of: ${Object.keys(variants).join(', ')}`);
-for (const name of names) await measure(name, Math.min(messages, 20_000));
+// The warm-up runs until the process is in its steady state, as a service's is after a while:
+// a process that has run its variants for a few hundred milliseconds is still growing its heap
+// and optimizing, and measured up to 2-3 times the CPU per message it settles at (the W3C
+// propagators alone, or one wrapper alone in a profiled child). Passes of every variant until
+// the process spent ISOLATED_WARMUP_MS of CPU time in them, three at least.
+const warmupMillis = Number(process.env.ISOLATED_WARMUP_MS ?? 3000);
+if (!(warmupMillis >= 0)) throw new Error(`ISOLATED_WARMUP_MS=${process.env.ISOLATED_WARMUP_MS}: give the warm-up's CPU time in milliseconds, e.g. 3000`);
+const warmupStart = process.cpuUsage();
+const warmedMillis = () => {
+  const used = process.cpuUsage(warmupStart);
+  return (used.user + used.system) / 1000;
+};
+for (let pass = 0; pass < 3 || warmedMillis() < warmupMillis; pass++) for (const name of names) await measure(name, Math.min(messages, 20_000));
 const spansBefore = exportedSpans();
 const samples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+const mainThreadSamples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
 // BENCH_PROFILE: the measured rounds alone, every selected variant's runs together.
 const stopProfile = await profileIfAsked();
 // BENCH_TICK_LOG=1: the same stretch, marked in V8's tick log (v8-log.ts).
@@ -460,7 +480,9 @@ if (tickLog) markLog('start');
 for (let round = 0; round < rounds; round++) {
   for (let index = 0; index < names.length; index++) {
     const name = names[(index + round) % names.length]!;
-    samples[name]!.push(await measure(name, messages));
+    const used = await measure(name, messages);
+    samples[name]!.push(used.process);
+    mainThreadSamples[name]!.push(used.mainThread);
   }
 }
 if (tickLog) markLog('end');
@@ -472,10 +494,10 @@ const median = (values: number[] = []) => [...values].sort((a, b) => a - b)[Math
 const spansPerMessage = (exportedSpans() - spansBefore) / (rounds * messages);
 if (process.env.ISOLATED_JSON === '1') {
   // For run.ts's `isolated` section: one JSON line, the medians by variant.
-  const rows = names.map((name) => ({ name, cpuMicrosPerMessage: median(samples[name]) }));
-  console.log(JSON.stringify({ variant: sampled ? 'isolated@1%' : 'isolated', messages, rounds, seconds: 0, spansPerMessage, ...profiled, rows }));
+  const rows = names.map((name) => ({ name, cpuMicrosPerMessage: median(samples[name]), mainThreadCpuMicrosPerMessage: median(mainThreadSamples[name]) }));
+  console.log(JSON.stringify({ variant: sampled ? 'isolated@1%' : 'isolated', messages, rounds, seconds: 0, spansPerMessage, warmupMillis, ...profiled, rows }));
 } else {
-  console.log(`CPU µs per message, median of ${rounds} rounds of ${messages.toLocaleString('en')} (${spansPerMessage.toFixed(2)} spans exported per message and variant):`);
+  console.log(`CPU µs per message, median of ${rounds} rounds of ${messages.toLocaleString('en')} (${spansPerMessage.toFixed(2)} spans exported per message and variant; the process's, then the main thread's alone):`);
   for (const name of names) {
     const value = median(samples[name]!);
     // The Kafka floors stand for both Kafka clients' wrappers: under the confluent name where they ran under it.
@@ -483,7 +505,7 @@ if (process.env.ISOLATED_JSON === '1') {
     const kafkaFloor = floorName.replace(/^confluent /, '');
     const floorRun = samples[floorName] ?? samples[kafkaFloor];
     const floor = floorName !== name && floorRun !== undefined ? median(floorRun) : undefined;
-    console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
+    console.log(`  ${name.padEnd(40)} ${value.toFixed(2).padStart(7)} ${median(mainThreadSamples[name]).toFixed(2).padStart(7)}${floor === undefined ? '' : `   ${(value / floor).toFixed(2)}× the floor`}`);
   }
   if (process.env.BENCH_PROFILE) console.log(`CPU profile of the measured rounds, ${profiledOperations.toLocaleString('en')} operations (${rounds} × ${messages.toLocaleString('en')} × ${names.length} variant${names.length === 1 ? '' : 's'}): ${process.env.BENCH_PROFILE}`);
 }

@@ -91,7 +91,8 @@ const isolatedMessages = messagesFor(process.env.BENCH_ISOLATED_MESSAGES, 50_000
 // of the shared hot paths differs from one process to the next, as the machine's noise does),
 // so the report takes the median process and shows the spread. Nine processes: with five, two
 // full runs of the same code put the RabbitMQ ratio under 1% sampling at 0.79× and 1.09×,
-// either side of its line; the children of all transports take about 30 s a process.
+// either side of its line; the children of all transports take about 45 s a process, each
+// child warming up for 3 s of CPU time first (isolated.ts, ISOLATED_WARMUP_MS).
 const ISOLATED_PROCESSES = 9;
 const ISOLATED_ROUNDS = 3;
 // The isolated section's profiled runs: each variant alone in ISOLATED_PROFILE_RUNS children,

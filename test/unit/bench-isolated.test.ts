@@ -138,6 +138,45 @@ describe('isolatedOwnTime', () => {
     expect(isolatedOwnTime(section, 'kafka-single')?.spread).toBeUndefined();
   });
 
+  it('divides the main thread’s CPU time where the unprofiled rounds measured it: the ticks sample no other thread', () => {
+    const section = isolated(EVERY_TRACE);
+    const main: Record<string, number> = { 'send x1: tracebus': 2, 'eachMessage: tracebus': 2.6, 'send x1: floor+semconv': 1.6, 'eachMessage: floor+semconv': 2.4 };
+    section.samples.isolated![0]!.rows = rows(EVERY_TRACE).map((row) => (row.name in main ? { ...row, mainThreadCpuMicrosPerMessage: main[row.name] } : row));
+    section.isolatedProfiles = [
+      { ...profile('send x1: tracebus', 5, 1, 0.2, 0.1), tracebusSharesByRun: [0.2, 0.25] },
+      profile('eachMessage: tracebus', 3.25, 0.5, 0.25, 0.05),
+      profile('send x1: floor+semconv', 4, 0, 0, 0.4),
+      profile('eachMessage: floor+semconv', 3, 0, 0, 0.3),
+    ];
+    // 2 µs of the main thread's over 5 µs of busy samples, where the process's 2.5 µs gave 0.5.
+    expect(profileToCpu(section, section.isolatedProfiles[0]!)).toBe(0.4);
+    const own = isolatedOwnTime(section, 'kafka-single')!;
+    expect(own.producer).toBeCloseTo(0.4, 10);
+    expect(own.consumer).toBeCloseTo(0.4, 10);
+    expect(own.total).toBeCloseTo(0.8, 10);
+    expect(own.floor).toBeCloseTo(0.16 + 0.24, 10);
+    // The rows still give the process's CPU time, and the main thread's beside it.
+    expect(isolatedRows(section, 'isolated').find((row) => row.name === 'send x1: tracebus')).toEqual({ name: 'send x1: tracebus', cpuMicrosPerMessage: 2.5, mainThreadCpuMicrosPerMessage: 2 });
+    expect(isolatedSummary(section).join('\n')).toContain("CPU µs per message: the main thread's CPU time per message in the unprofiled rounds above, divided as the busy ticks divide");
+  });
+
+  it('gives no main-thread figure for a variant that some process measured without it', () => {
+    const section = isolated({ 'send x1: tracebus': 2.5 });
+    section.samples.isolated![0]!.rows = [{ name: 'send x1: tracebus', cpuMicrosPerMessage: 2.5, mainThreadCpuMicrosPerMessage: 2 }];
+    section.samples.isolated!.push({ variant: 'isolated', messages: 1_000, seconds: 1, rows: rows({ 'send x1: tracebus': 3.5 }) });
+    // The median of two processes is their mean.
+    expect(isolatedRows(section, 'isolated')).toEqual([{ name: 'send x1: tracebus', cpuMicrosPerMessage: 3 }]);
+    section.samples.isolated![1]!.rows = [{ name: 'send x1: tracebus', cpuMicrosPerMessage: 3.5, mainThreadCpuMicrosPerMessage: 3 }];
+    expect(isolatedRows(section, 'isolated')).toEqual([{ name: 'send x1: tracebus', cpuMicrosPerMessage: 3, mainThreadCpuMicrosPerMessage: 2.5 }]);
+  });
+
+  it('says how long each process warmed up, where the results tell', () => {
+    const section = isolated(EVERY_TRACE);
+    expect(isolatedSummary(section).join('\n')).not.toContain('Each process first runs its variants');
+    section.samples.isolated![0]!.warmupMillis = 3000;
+    expect(isolatedSummary(section)[0]).toMatch(/^Each process first runs its variants for 3 s of CPU time, /);
+  });
+
   it('keeps samples × interval for a variant the unprofiled rounds have no figure for', () => {
     const section = isolated({});
     expect(profileToCpu(section, profile('send x1: tracebus', 5, 1, 0.2, 0.1))).toBe(1);
