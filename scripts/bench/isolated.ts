@@ -32,9 +32,9 @@
  * the figure is CPU time (user + system) per message, the median of the rounds, and each
  * tracebus row is also given as a ratio to its floor. The process's CPU time counts V8's
  * threads too (the GC's helpers, the optimizing compiler); the main thread's alone is given
- * beside it, the time a profile of the main thread divides among functions. Broker benchmarks (run.ts) measure
- * the same wrappers with real clients; this one shows tracing's own share without the
- * client's noise, for work on tracebus's hot path.
+ * beside it, the time a profile of the main thread divides among functions. Broker
+ * benchmarks (run.ts) measure the same wrappers with real clients; this one shows tracing's
+ * own share without the client's noise, for work on tracebus's hot path.
  */
 import { context, defaultTextMapSetter, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Link, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -458,7 +458,7 @@ const names = Object.keys(variants).filter(selects);
 if (names.length === 0) throw new Error(`ISOLATED_VARIANTS=${process.env.ISOLATED_VARIANTS}${group === undefined ? '' : ` with ISOLATED_GROUP=${group}`} selects none of: ${Object.keys(variants).join(', ')}`);
 // The warm-up runs until the process is in its steady state, as a service's is after a while:
 // a process that has run its variants for a few hundred milliseconds is still growing its heap
-// and optimizing, and measured up to 2-3 times the CPU per message it settles at (the W3C
+// and optimizing, and measured up to 2–3 times the CPU per message it settles at (the W3C
 // propagators alone, or one wrapper alone in a profiled child). Passes of every variant until
 // the process spent ISOLATED_WARMUP_MS of CPU time in them, three at least.
 const warmupMillis = Number(process.env.ISOLATED_WARMUP_MS ?? 3000);
